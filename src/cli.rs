@@ -1,0 +1,767 @@
+//! The command line: `serve`, `migrate`, and client, secret and user administration.
+//! Every failure is one line on stderr and a non-zero exit (see main.rs).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::client::{self, GrantType, NewClient};
+use crate::clock;
+use crate::config::Settings;
+use crate::db::{self, AnyConnection};
+use crate::error::AppError;
+use crate::secret::{self, SecretView};
+use crate::user::{self, Role};
+
+/// portcullis, an OAuth2 authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (PORTCULLIS_* environment variables override it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL, overriding PORTCULLIS_DATABASE_URL: sqlite://PATH, a path, or postgres://...
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database and creates the first signing key if needed).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Manage client secrets.
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    /// Manage admin accounts (roles admin and readonly).
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Manage people who log in to authorize apps (role user).
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+/// Output format of list and show commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned text for people.
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+/// Client commands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCmd {
+    /// Register a client; prints its client_id and, for a confidential client, its first secret ONCE.
+    Create {
+        /// Display name (unique).
+        #[arg(long)]
+        name: String,
+        /// Description shown to admins and on the consent page.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Logo URL (http or https).
+        #[arg(long)]
+        logo_url: Option<String>,
+        /// Redirect URI (repeatable): https, or http on a loopback address.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Allowed scope (repeatable, or space-separated).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Allowed grant type (repeatable). Default: client_credentials for a confidential
+        /// client without redirect URIs, all three with them, authorization_code and
+        /// refresh_token for a public client.
+        #[arg(long = "grant-type", value_name = "GRANT", value_parser = parse_grant)]
+        grant_types: Vec<GrantType>,
+        /// A public client (no secret; e.g. a native or browser app).
+        #[arg(long)]
+        public: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// List clients, newest first.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show one client with its redirect URIs and secrets.
+    Show {
+        /// The client's client_id.
+        client_id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Enable a client.
+    Enable {
+        /// The client's client_id.
+        client_id: String,
+    },
+    /// Disable a client: it is refused at once, its data is kept.
+    Disable {
+        /// The client's client_id.
+        client_id: String,
+    },
+    /// Delete a client with its redirect URIs and secrets.
+    Delete {
+        /// The client's client_id.
+        client_id: String,
+    },
+}
+
+/// Secret commands.
+#[derive(Debug, Subcommand)]
+pub enum SecretCmd {
+    /// Add a secret to a client. Without --value one is generated and printed ONCE.
+    Add {
+        /// The client's client_id.
+        client_id: String,
+        /// What the secret is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Expiry: YYYY-MM-DD (or DD/MM/YYYY): the secret stops working at 00:00 UTC that day.
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+        /// Your own value (at least 16 characters; stored with argon2id). `-` reads it from stdin.
+        #[arg(long, value_name = "VALUE")]
+        value: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// List a client's secrets: ID, description, hint, expiry, last use. Never the value.
+    List {
+        /// The client's client_id.
+        client_id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Delete a secret; it stops working at once.
+    Delete {
+        /// The secret's ID (from `secret list`).
+        secret_id: i64,
+    },
+}
+
+/// Admin account commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Create an admin account; the password is read from stdin.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// admin (may change everything) or readonly (may only look).
+        #[arg(long, value_parser = parse_admin_role)]
+        role: Role,
+    },
+}
+
+/// User commands.
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user who can log in to authorize apps; the password is read from stdin.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// List users of every role.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Delete a user.
+    Delete {
+        /// Login name.
+        username: String,
+    },
+}
+
+fn parse_grant(s: &str) -> Result<GrantType, String> {
+    GrantType::parse(s).ok_or_else(|| {
+        format!(
+            "unknown grant type '{s}': use authorization_code, client_credentials or refresh_token"
+        )
+    })
+}
+
+fn parse_admin_role(s: &str) -> Result<Role, String> {
+    match Role::parse(s) {
+        Some(r @ (Role::Admin | Role::Readonly)) => Ok(r),
+        _ => Err(format!("unknown role '{s}': use admin or readonly")),
+    }
+}
+
+/// Loads the settings, honouring `--config` and `--database-url`.
+pub fn settings(cli: &Cli) -> Result<Settings, AppError> {
+    let url = cli.database_url.clone();
+    Settings::from_sources(cli.config.as_deref(), |k| {
+        if k == "PORTCULLIS_DATABASE_URL" {
+            if let Some(u) = &url {
+                return Some(u.clone());
+            }
+        }
+        std::env::var(k).ok()
+    })
+    .map_err(|e| AppError::Invalid(e.0))
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), AppError> {
+    let settings = settings(&cli)?;
+    if let Command::Serve = cli.command {
+        crate::init_logging(&settings);
+        return actix_web::rt::System::new().block_on(crate::serve(settings));
+    }
+    let mut conn = db::connect(&settings.database_url).map_err(|e| {
+        AppError::Internal(format!(
+            "cannot open the database {:?}: {e}",
+            settings.database_url
+        ))
+    })?;
+    db::migrate_and(&mut conn, |c| {
+        crate::token::ensure_signing_key(c, clock::now())
+    })?;
+    let out = &mut std::io::stdout().lock();
+    match cli.command {
+        Command::Serve => Ok(()),
+        Command::Migrate => {
+            writeln!(out, "The database is up to date.").map_err(io)?;
+            Ok(())
+        }
+        Command::Client(cmd) => client_cmd(&mut conn, cmd, out),
+        Command::Secret(cmd) => secret_cmd(&mut conn, cmd, out),
+        Command::Admin(AdminCmd::Create { username, role }) => {
+            create_user(&mut conn, &username, role, out)
+        }
+        Command::User(UserCmd::Create { username }) => {
+            create_user(&mut conn, &username, Role::User, out)
+        }
+        Command::User(UserCmd::List { output }) => {
+            let users = user::store::list(&mut conn)?;
+            if output == Output::Json {
+                return json(out, &users);
+            }
+            let rows = users
+                .iter()
+                .map(|u| {
+                    vec![
+                        u.username.clone(),
+                        u.role.as_str().to_string(),
+                        clock::human(u.created_at),
+                        u.last_login_at
+                            .map(clock::human)
+                            .unwrap_or_else(|| "Never".into()),
+                    ]
+                })
+                .collect();
+            table(
+                out,
+                &["USERNAME", "ROLE", "CREATED", "LAST LOGIN"],
+                rows,
+                "No users.",
+            )
+        }
+        Command::User(UserCmd::Delete { username }) => {
+            if !user::store::delete(&mut conn, &username)? {
+                return Err(AppError::NotFound(format!("no user named '{username}'")));
+            }
+            writeln!(out, "Deleted user '{username}'.").map_err(io)
+        }
+    }
+}
+
+fn io(e: std::io::Error) -> AppError {
+    AppError::Internal(format!("cannot write output: {e}"))
+}
+
+fn json<T: Serialize>(out: &mut impl Write, value: &T) -> Result<(), AppError> {
+    let s = serde_json::to_string_pretty(value).map_err(|e| AppError::Internal(e.to_string()))?;
+    writeln!(out, "{s}").map_err(io)
+}
+
+fn table(
+    out: &mut impl Write,
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+    empty: &str,
+) -> Result<(), AppError> {
+    if rows.is_empty() {
+        return writeln!(out, "{empty}").map_err(io);
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        parts.join("  ").trim_end().to_string()
+    };
+    writeln!(
+        out,
+        "{}",
+        line(headers.iter().map(|h| h.to_string()).collect())
+    )
+    .map_err(io)?;
+    for row in rows {
+        writeln!(out, "{}", line(row)).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn find_client(conn: &mut AnyConnection, client_id: &str) -> Result<client::Client, AppError> {
+    client::store::find(conn, client_id)?
+        .ok_or_else(|| AppError::NotFound(format!("no client with client_id '{client_id}'")))
+}
+
+/// A client for JSON output, with readable times and its secrets.
+#[derive(Serialize)]
+struct ClientJson<'a> {
+    #[serde(flatten)]
+    client: &'a client::Client,
+    created: String,
+    last_used: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secrets: Option<Vec<SecretJson>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_count: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct SecretJson {
+    #[serde(flatten)]
+    view: SecretView,
+    expires: Option<String>,
+    expired: bool,
+    last_used: Option<String>,
+    created: String,
+}
+
+fn secret_json(view: SecretView, now: i64) -> SecretJson {
+    SecretJson {
+        expires: view.expires_at.map(clock::rfc3339),
+        expired: view.expires_at.is_some_and(|e| e <= now),
+        last_used: view.last_used_at.map(clock::rfc3339),
+        created: clock::rfc3339(view.created_at),
+        view,
+    }
+}
+
+fn expiry_text(expires_at: Option<i64>, now: i64) -> String {
+    match expires_at {
+        None => "Never".into(),
+        Some(e) if e <= now => format!("Expired {}", clock::date(e)),
+        Some(e) => clock::date(e),
+    }
+}
+
+fn secret_rows(secrets: &[SecretView], now: i64) -> Vec<Vec<String>> {
+    secrets
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                if s.description.is_empty() {
+                    "-".into()
+                } else {
+                    s.description.clone()
+                },
+                format!("...{}", s.hint),
+                s.kind.to_string(),
+                expiry_text(s.expires_at, now),
+                s.last_used_at
+                    .map(clock::human)
+                    .unwrap_or_else(|| "Never".into()),
+                clock::human(s.created_at),
+            ]
+        })
+        .collect()
+}
+
+const SECRET_HEADERS: [&str; 7] = [
+    "ID",
+    "DESCRIPTION",
+    "HINT",
+    "KIND",
+    "EXPIRES",
+    "LAST USED",
+    "CREATED",
+];
+
+fn client_cmd(
+    conn: &mut AnyConnection,
+    cmd: ClientCmd,
+    out: &mut impl Write,
+) -> Result<(), AppError> {
+    let now = clock::now();
+    match cmd {
+        ClientCmd::Create {
+            name,
+            description,
+            logo_url,
+            redirect_uris,
+            scopes,
+            grant_types,
+            public,
+            output,
+        } => {
+            let new = NewClient {
+                name,
+                description,
+                logo_url,
+                public,
+                scopes,
+                grant_types,
+                redirect_uris,
+            }
+            .validate()
+            .map_err(AppError::Invalid)?;
+            let client_id = crate::crypto::generate_id()?;
+            let prepared = if public {
+                None
+            } else {
+                Some(secret::prepare(None)?)
+            };
+            let (client, secret_value) = diesel::Connection::transaction(conn, |conn| {
+                let client = client::store::insert(conn, &new, &client_id, now)?;
+                let mut value = None;
+                if let Some(p) = prepared {
+                    secret::store::insert(
+                        conn,
+                        client.id,
+                        "Initial secret",
+                        &p.hash,
+                        &p.hint,
+                        None,
+                        now,
+                    )?;
+                    value = p.generated;
+                }
+                Ok::<_, AppError>((client, value))
+            })?;
+            if output == Output::Json {
+                return json(
+                    out,
+                    &serde_json::json!({ "client": client, "client_secret": secret_value }),
+                );
+            }
+            writeln!(
+                out,
+                "Created {} client '{}'.",
+                if client.public {
+                    "public"
+                } else {
+                    "confidential"
+                },
+                client.name
+            )
+            .map_err(io)?;
+            writeln!(out, "client_id:     {}", client.client_id).map_err(io)?;
+            if let Some(value) = secret_value {
+                writeln!(out, "client_secret: {value}").map_err(io)?;
+                writeln!(
+                    out,
+                    "Store the secret now: it is shown only this once (portcullis keeps a hash and the hint ...{}).",
+                    crate::crypto::hint(&value)
+                )
+                .map_err(io)?;
+            }
+            Ok(())
+        }
+        ClientCmd::List { output } => {
+            let clients = client::store::list(conn)?;
+            if output == Output::Json {
+                let items: Vec<ClientJson> = clients
+                    .iter()
+                    .map(|c| ClientJson {
+                        client: &c.client,
+                        created: clock::rfc3339(c.client.created_at),
+                        last_used: c.client.last_used_at.map(clock::rfc3339),
+                        secrets: None,
+                        secret_count: Some(c.secret_count),
+                    })
+                    .collect();
+                return json(out, &items);
+            }
+            let rows = clients
+                .iter()
+                .map(|c| {
+                    let c_ = &c.client;
+                    vec![
+                        c_.client_id.clone(),
+                        c_.name.clone(),
+                        if c_.public { "public" } else { "confidential" }.into(),
+                        if c_.enabled { "enabled" } else { "disabled" }.into(),
+                        c.secret_count.to_string(),
+                        clock::human(c_.created_at),
+                        c_.last_used_at
+                            .map(clock::human)
+                            .unwrap_or_else(|| "Never".into()),
+                    ]
+                })
+                .collect();
+            table(
+                out,
+                &[
+                    "CLIENT_ID",
+                    "NAME",
+                    "TYPE",
+                    "STATUS",
+                    "SECRETS",
+                    "CREATED",
+                    "LAST USED",
+                ],
+                rows,
+                "No clients. Create one with `portcullis client create --name NAME`.",
+            )
+        }
+        ClientCmd::Show { client_id, output } => {
+            let c = find_client(conn, &client_id)?;
+            let secrets: Vec<SecretView> = secret::store::list(conn, c.id)?
+                .iter()
+                .map(SecretView::from)
+                .collect();
+            if output == Output::Json {
+                return json(
+                    out,
+                    &ClientJson {
+                        client: &c,
+                        created: clock::rfc3339(c.created_at),
+                        last_used: c.last_used_at.map(clock::rfc3339),
+                        secrets: Some(secrets.into_iter().map(|s| secret_json(s, now)).collect()),
+                        secret_count: None,
+                    },
+                );
+            }
+            let none = |v: String| {
+                if v.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    v
+                }
+            };
+            let grants: Vec<&str> = c.allowed_grant_types.iter().map(|g| g.as_str()).collect();
+            let fields = [
+                ("client_id", c.client_id.clone()),
+                ("name", c.name.clone()),
+                ("description", none(c.description.clone())),
+                (
+                    "type",
+                    if c.public { "public" } else { "confidential" }.into(),
+                ),
+                (
+                    "status",
+                    if c.enabled { "enabled" } else { "disabled" }.into(),
+                ),
+                ("scopes", none(c.allowed_scopes.join(" "))),
+                ("grant types", grants.join(" ")),
+                (
+                    "redirect URIs",
+                    none(c.redirect_uris.join("\n               ")),
+                ),
+                ("logo URL", none(c.logo_url.clone().unwrap_or_default())),
+                ("created", clock::human(c.created_at)),
+                (
+                    "last used",
+                    c.last_used_at
+                        .map(clock::human)
+                        .unwrap_or_else(|| "Never".into()),
+                ),
+            ];
+            for (k, v) in fields {
+                writeln!(out, "{:<15}{v}", format!("{k}:")).map_err(io)?;
+            }
+            writeln!(out, "secrets:").map_err(io)?;
+            table(out, &SECRET_HEADERS, secret_rows(&secrets, now), "(none)")
+        }
+        ClientCmd::Enable { client_id } | ClientCmd::Disable { client_id } if false => {
+            let _ = client_id;
+            Ok(())
+        }
+        ClientCmd::Enable { client_id } => set_enabled(conn, &client_id, true, out),
+        ClientCmd::Disable { client_id } => set_enabled(conn, &client_id, false, out),
+        ClientCmd::Delete { client_id } => {
+            let c = find_client(conn, &client_id)?;
+            client::store::delete(conn, &client_id)?;
+            writeln!(
+                out,
+                "Deleted client '{}' ({client_id}) with its secrets and redirect URIs.",
+                c.name
+            )
+            .map_err(io)
+        }
+    }
+}
+
+fn set_enabled(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    enabled: bool,
+    out: &mut impl Write,
+) -> Result<(), AppError> {
+    if !client::store::set_enabled(conn, client_id, enabled, clock::now())? {
+        return Err(AppError::NotFound(format!(
+            "no client with client_id '{client_id}'"
+        )));
+    }
+    writeln!(
+        out,
+        "Client {client_id} is {}.",
+        if enabled { "enabled" } else { "disabled" }
+    )
+    .map_err(io)
+}
+
+fn secret_cmd(
+    conn: &mut AnyConnection,
+    cmd: SecretCmd,
+    out: &mut impl Write,
+) -> Result<(), AppError> {
+    let now = clock::now();
+    match cmd {
+        SecretCmd::Add {
+            client_id,
+            description,
+            expires,
+            value,
+            output,
+        } => {
+            let c = find_client(conn, &client_id)?;
+            if c.public {
+                return Err(AppError::Invalid(format!(
+                    "client '{}' is public: public clients have no secrets",
+                    c.name
+                )));
+            }
+            let description =
+                secret::validate_description(&description).map_err(AppError::Invalid)?;
+            let expires_at = expires
+                .as_deref()
+                .map(|e| clock::parse_expiry(e, now))
+                .transpose()
+                .map_err(AppError::Invalid)?;
+            let value = match value.as_deref() {
+                Some("-") => Some(read_line("Secret value: ")?),
+                other => other.map(str::to_string),
+            };
+            let prepared = secret::prepare(value.as_deref())?;
+            let row = secret::store::insert(
+                conn,
+                c.id,
+                &description,
+                &prepared.hash,
+                &prepared.hint,
+                expires_at,
+                now,
+            )?;
+            if output == Output::Json {
+                return json(
+                    out,
+                    &serde_json::json!({
+                        "secret": secret_json(SecretView::from(&row), now),
+                        "client_secret": prepared.generated,
+                    }),
+                );
+            }
+            writeln!(
+                out,
+                "Added secret {} to client '{}' (expires: {}).",
+                row.id,
+                c.name,
+                expiry_text(expires_at, now)
+            )
+            .map_err(io)?;
+            match prepared.generated {
+                Some(v) => {
+                    writeln!(out, "client_secret: {v}").map_err(io)?;
+                    writeln!(out, "Store it now: it is shown only this once.").map_err(io)
+                }
+                None => writeln!(
+                    out,
+                    "Your value is stored as an argon2id hash with the hint ...{}.",
+                    row.hint
+                )
+                .map_err(io),
+            }
+        }
+        SecretCmd::List { client_id, output } => {
+            let c = find_client(conn, &client_id)?;
+            let secrets: Vec<SecretView> = secret::store::list(conn, c.id)?
+                .iter()
+                .map(SecretView::from)
+                .collect();
+            if output == Output::Json {
+                let items: Vec<SecretJson> =
+                    secrets.into_iter().map(|s| secret_json(s, now)).collect();
+                return json(out, &items);
+            }
+            table(
+                out,
+                &SECRET_HEADERS,
+                secret_rows(&secrets, now),
+                "No secrets.",
+            )
+        }
+        SecretCmd::Delete { secret_id } => {
+            if !secret::store::delete(conn, secret_id)? {
+                return Err(AppError::NotFound(format!("no secret with ID {secret_id}")));
+            }
+            writeln!(out, "Deleted secret {secret_id}; it no longer works.").map_err(io)
+        }
+    }
+}
+
+fn read_line(prompt: &str) -> Result<String, AppError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| AppError::Invalid(format!("cannot read from stdin: {e}")))?;
+    let value = line.trim_end_matches(['\r', '\n']).to_string();
+    if value.is_empty() {
+        return Err(AppError::Invalid("nothing was read from stdin".into()));
+    }
+    Ok(value)
+}
+
+fn create_user(
+    conn: &mut AnyConnection,
+    username: &str,
+    role: Role,
+    out: &mut impl Write,
+) -> Result<(), AppError> {
+    let username = user::validate_username(username).map_err(AppError::Invalid)?;
+    let password = read_line("Password: ")?;
+    user::validate_password(&password).map_err(AppError::Invalid)?;
+    let hash = crate::crypto::argon2_hash(password.as_bytes())?;
+    let u = user::store::insert(conn, &username, &hash, role, clock::now())?;
+    writeln!(out, "Created {} '{}'.", u.role.as_str(), u.username).map_err(io)
+}

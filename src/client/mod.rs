@@ -1,0 +1,286 @@
+//! Registered clients: the model and its validation rules (no actix, no diesel here).
+
+pub mod store;
+
+use serde::Serialize;
+
+/// Grant types a client may be allowed to use (RFC 6749 4.1, 4.4, 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 4.1 (with PKCE, RFC 7636).
+    AuthorizationCode,
+    /// RFC 6749 4.4.
+    ClientCredentials,
+    /// RFC 6749 6.
+    RefreshToken,
+}
+
+impl GrantType {
+    /// Every grant type portcullis knows.
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+    ];
+
+    /// The `grant_type` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// Parses a `grant_type` value.
+    pub fn parse(s: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// A registered client as the domain sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    /// Internal primary key.
+    #[serde(skip)]
+    pub id: i64,
+    /// The public identifier (RFC 6749 2.2).
+    pub client_id: String,
+    /// Display name, unique (case-insensitively).
+    pub name: String,
+    /// Free text shown to admins and on the consent page.
+    pub description: String,
+    /// Logo shown on the consent page (http/https).
+    pub logo_url: Option<String>,
+    /// Public clients (RFC 6749 2.1) have no secret.
+    pub public: bool,
+    /// Disabled clients are refused everywhere.
+    pub enabled: bool,
+    /// Scopes the client may ask for; also its default scope.
+    pub allowed_scopes: Vec<String>,
+    /// Grant types the client may use.
+    pub allowed_grant_types: Vec<GrantType>,
+    /// Per-client access-token lifetime in seconds (None = the server default).
+    pub access_token_ttl: Option<i64>,
+    /// Per-client refresh-token lifetime in seconds (None = the server default).
+    pub refresh_token_ttl: Option<i64>,
+    /// Registered redirect URIs (RFC 6749 3.1.2).
+    pub redirect_uris: Vec<String>,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// Seconds since the epoch.
+    pub updated_at: i64,
+    /// Last successful authentication (batched; may lag by the flush interval).
+    pub last_used_at: Option<i64>,
+}
+
+impl Client {
+    /// Whether the client may use a grant type.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.allowed_grant_types.contains(&grant)
+    }
+}
+
+/// What an admin supplies to register a client.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    /// Required, unique.
+    pub name: String,
+    /// Optional free text.
+    pub description: String,
+    /// Optional http(s) URL.
+    pub logo_url: Option<String>,
+    /// Public (no secret) or confidential.
+    pub public: bool,
+    /// Scopes; may be empty.
+    pub scopes: Vec<String>,
+    /// Grant types; empty = the default for the client kind.
+    pub grant_types: Vec<GrantType>,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+}
+
+/// Maximum length of a client name.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Checks a client name: required, at most 100 characters, no control characters.
+pub fn validate_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("name is required".into());
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(format!("name must be at most {MAX_NAME_LEN} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name must not contain control characters".into());
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a scope token: RFC 6749 3.3, `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn validate_scope(scope: &str) -> Result<(), String> {
+    if scope.is_empty() || scope.len() > 200 {
+        return Err(format!(
+            "invalid scope '{scope}': must be 1 to 200 characters"
+        ));
+    }
+    if !scope
+        .bytes()
+        .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    {
+        return Err(format!(
+            "invalid scope '{scope}': only printable ASCII without space, '\"' or '\\' (RFC 6749 3.3)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 3.1.2), https or
+/// http on a loopback address (RFC 8252 7.3, RFC 9700 2.6).
+pub fn validate_redirect_uri(uri: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(uri.trim())
+        .map_err(|e| format!("invalid redirect URI '{uri}': {e} (it must be absolute)"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!(
+            "invalid redirect URI '{uri}': it must not contain a fragment (RFC 6749 3.1.2)"
+        ));
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if !loopback {
+                return Err(format!(
+                    "invalid redirect URI '{uri}': http is allowed only for loopback addresses; use https"
+                ));
+            }
+        }
+        other => {
+            return Err(format!(
+                "invalid redirect URI '{uri}': scheme '{other}' is not allowed; use https"
+            ));
+        }
+    }
+    Ok(parsed.to_string())
+}
+
+/// Checks a logo URL: http or https.
+pub fn validate_logo_url(uri: &str) -> Result<String, String> {
+    let parsed =
+        url::Url::parse(uri.trim()).map_err(|e| format!("invalid logo URL '{uri}': {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "invalid logo URL '{uri}': only http and https are allowed"
+        ));
+    }
+    Ok(parsed.to_string())
+}
+
+impl NewClient {
+    /// Validates and normalizes the input: trims, deduplicates and sorts scopes and grant
+    /// types, and fills in the default grant types.
+    pub fn validate(mut self) -> Result<NewClient, String> {
+        self.name = validate_name(&self.name)?;
+        self.description = self.description.trim().to_string();
+        if self.description.chars().count() > 1000 {
+            return Err("description must be at most 1000 characters".into());
+        }
+        self.logo_url = match self.logo_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => Some(validate_logo_url(u)?),
+        };
+        let mut scopes = Vec::new();
+        for s in self.scopes.iter().flat_map(|s| s.split_whitespace()) {
+            validate_scope(s)?;
+            scopes.push(s.to_string());
+        }
+        scopes.sort();
+        scopes.dedup();
+        self.scopes = scopes;
+        let mut uris = Vec::new();
+        for u in &self.redirect_uris {
+            uris.push(validate_redirect_uri(u)?);
+        }
+        uris.dedup();
+        self.redirect_uris = uris;
+        if self.grant_types.is_empty() {
+            self.grant_types = if self.public {
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            } else if self.redirect_uris.is_empty() {
+                vec![GrantType::ClientCredentials]
+            } else {
+                GrantType::ALL.to_vec()
+            };
+        }
+        self.grant_types.sort();
+        self.grant_types.dedup();
+        if self.public && self.grant_types.contains(&GrantType::ClientCredentials) {
+            // RFC 6749 4.4: the client credentials grant is for confidential clients only.
+            return Err("a public client cannot use client_credentials (it has no secret)".into());
+        }
+        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
+        {
+            return Err("authorization_code needs at least one redirect URI".into());
+        }
+        Ok(self)
+    }
+}
+
+/// Joins scopes for storage and for the `scope` parameter (space-delimited, RFC 6749 3.3).
+pub fn join_scopes(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+/// Splits a stored or requested scope string.
+pub fn split_scopes(scopes: &str) -> Vec<String> {
+    scopes.split_whitespace().map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_https_or_loopback_without_fragment() {
+        assert!(validate_redirect_uri("https://app.example/cb").is_ok());
+        assert!(validate_redirect_uri("http://127.0.0.1:8000/cb").is_ok());
+        assert!(validate_redirect_uri("http://localhost/cb").is_ok());
+        assert!(validate_redirect_uri("http://app.example/cb").is_err());
+        assert!(validate_redirect_uri("https://app.example/cb#x").is_err());
+        assert!(validate_redirect_uri("/relative").is_err());
+        assert!(validate_redirect_uri("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn scopes_follow_rfc_6749_3_3() {
+        assert!(validate_scope("read:orders").is_ok());
+        assert!(validate_scope("a\"b").is_err());
+        assert!(validate_scope("é").is_err());
+    }
+
+    #[test]
+    fn defaults_and_rules_for_grant_types() {
+        let c = NewClient {
+            name: " x ".into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(c.name, "x");
+        assert_eq!(c.grant_types, vec![GrantType::ClientCredentials]);
+        let public_cc = NewClient {
+            name: "p".into(),
+            public: true,
+            grant_types: vec![GrantType::ClientCredentials],
+            ..Default::default()
+        };
+        assert!(public_cc.validate().is_err());
+    }
+}

@@ -1,0 +1,295 @@
+//! Typed settings from an optional TOML file and `PORTCULLIS_*` environment variables
+//! (the environment wins). Passed in, never global. A bad value fails at start with one
+//! line naming the setting.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::db::DbUrl;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting. Debug redacts the database password.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `PORTCULLIS_DATABASE_URL`: `sqlite://path`, a plain path, or `postgres://...`.
+    pub database_url: DbUrl,
+    /// `PORTCULLIS_BIND`: address to listen on (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// `PORTCULLIS_ISSUER`: issuer URL in tokens and metadata; None = derived from the bound address.
+    pub issuer: Option<String>,
+    /// `PORTCULLIS_AUDIENCE`: `aud` of access tokens; None = the issuer.
+    pub audience: Option<String>,
+    /// `PORTCULLIS_ACCESS_TOKEN_TTL`: access-token lifetime in seconds (clients may override).
+    pub access_token_ttl: i64,
+    /// `PORTCULLIS_LOG_LEVEL`: a tracing filter such as `info` or `portcullis=debug`.
+    pub log_level: String,
+    /// `PORTCULLIS_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `PORTCULLIS_DB_POOL_SIZE`: maximum database connections per instance.
+    pub db_pool_size: u32,
+    /// `PORTCULLIS_WORKERS`: HTTP worker threads (default: one per core).
+    pub workers: usize,
+    /// `PORTCULLIS_USAGE_FLUSH_SECONDS`: how often batched last-used times are written.
+    pub usage_flush_interval: Duration,
+}
+
+/// The settings and their defaults, in the order the README lists them.
+pub const SETTINGS: &[(&str, &str)] = &[
+    ("database_url", "sqlite://portcullis.db"),
+    ("bind", "127.0.0.1:8080"),
+    ("issuer", ""),
+    ("audience", ""),
+    ("access_token_ttl", "3600"),
+    ("log_level", "info"),
+    ("log_format", "text"),
+    ("db_pool_size", "10"),
+    ("workers", "0"),
+    ("usage_flush_seconds", "60"),
+];
+
+/// A setting that could not be used. The message names the setting and says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn env_name(key: &str) -> String {
+    format!("PORTCULLIS_{}", key.to_uppercase())
+}
+
+impl Settings {
+    /// Loads the settings from the process environment and an optional TOML file.
+    pub fn load(config_file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Settings::from_sources(config_file, |k| std::env::var(k).ok())
+    }
+
+    /// Loads the settings from a TOML file (optional) and an environment lookup.
+    pub fn from_sources(
+        config_file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut values: BTreeMap<&str, (String, String)> = BTreeMap::new();
+        for (key, default) in SETTINGS {
+            values.insert(
+                key,
+                (
+                    (*default).to_string(),
+                    format!("default of {}", env_name(key)),
+                ),
+            );
+        }
+        if let Some(path) = config_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+            for (key, value) in table {
+                let Some((known, _)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
+                    return Err(ConfigError(format!(
+                        "config file {}: unknown setting '{key}' (known: {})",
+                        path.display(),
+                        SETTINGS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                };
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    other => {
+                        return Err(ConfigError(format!(
+                            "config file {}: '{key}' must be a string or an integer, got {other}",
+                            path.display()
+                        )));
+                    }
+                };
+                values.insert(known, (value, format!("'{key}' in {}", path.display())));
+            }
+        }
+        for (key, _) in SETTINGS {
+            let name = env_name(key);
+            if let Some(v) = env(&name) {
+                values.insert(key, (v, name));
+            }
+        }
+        let get = |key: &str| -> (&str, &str) {
+            let (v, source) = &values[key];
+            (v.trim(), source.as_str())
+        };
+        let fail = |source: &str, msg: String| ConfigError(format!("invalid {source}: {msg}"));
+
+        let (v, src) = get("database_url");
+        let database_url = DbUrl::parse(v).map_err(|m| fail(src, m))?;
+
+        let (v, src) = get("bind");
+        let bind: SocketAddr = v.parse().map_err(|_| {
+            fail(
+                src,
+                format!("'{v}' is not an address like 127.0.0.1:8080 or [::]:8080"),
+            )
+        })?;
+
+        let (v, src) = get("issuer");
+        let issuer = if v.is_empty() {
+            None
+        } else {
+            Some(parse_issuer(v).map_err(|m| fail(src, m))?)
+        };
+
+        let (v, src) = get("audience");
+        let audience = if v.is_empty() {
+            None
+        } else {
+            Some(v.to_string())
+        };
+        if audience
+            .as_deref()
+            .is_some_and(|a| a.chars().any(char::is_whitespace))
+        {
+            return Err(fail(src, "must not contain spaces".into()));
+        }
+
+        let (v, src) = get("access_token_ttl");
+        let access_token_ttl = parse_positive(v, 86_400 * 365).map_err(|m| fail(src, m))? as i64;
+
+        let (v, src) = get("log_level");
+        if tracing_subscriber::EnvFilter::try_new(v).is_err() {
+            return Err(fail(
+                src,
+                format!("'{v}' is not a log filter such as 'info' or 'portcullis=debug'"),
+            ));
+        }
+        let log_level = v.to_string();
+
+        let (v, src) = get("log_format");
+        let log_format = match v {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(fail(src, format!("'{v}' is neither 'text' nor 'json'"))),
+        };
+
+        let (v, src) = get("db_pool_size");
+        let db_pool_size = parse_positive(v, 1000).map_err(|m| fail(src, m))? as u32;
+
+        let (v, src) = get("workers");
+        let workers = match v.parse::<usize>() {
+            Ok(0) => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            Ok(n) if n <= 1024 => n,
+            _ => {
+                return Err(fail(
+                    src,
+                    format!("'{v}' is not a number of threads (0 = one per core)"),
+                ));
+            }
+        };
+
+        let (v, src) = get("usage_flush_seconds");
+        let usage_flush_interval =
+            Duration::from_secs(parse_positive(v, 3600).map_err(|m| fail(src, m))?);
+
+        Ok(Settings {
+            database_url,
+            bind,
+            issuer,
+            audience,
+            access_token_ttl,
+            log_level,
+            log_format,
+            db_pool_size,
+            workers,
+            usage_flush_interval,
+        })
+    }
+
+    /// Settings for a server on `database_url` listening on a free loopback port (tests).
+    pub fn for_tests(database_url: &str) -> Settings {
+        #[allow(clippy::expect_used)] // constant, valid inputs
+        let mut s = Settings::from_sources(None, |_| None).expect("defaults are valid");
+        #[allow(clippy::expect_used)]
+        let url = DbUrl::parse(database_url).expect("valid test database URL");
+        s.database_url = url;
+        s.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        s.workers = 2;
+        s.db_pool_size = 4;
+        s
+    }
+}
+
+fn parse_positive(v: &str, max: u64) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(n) if n >= 1 && n <= max => Ok(n),
+        _ => Err(format!("'{v}' is not a whole number from 1 to {max}")),
+    }
+}
+
+/// RFC 8414 2: the issuer is an https (or, for local use, http) URL with no query or fragment.
+fn parse_issuer(v: &str) -> Result<String, String> {
+    let url = url::Url::parse(v).map_err(|e| format!("'{v}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(format!("'{v}' must be an https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "'{v}' must not have a query or fragment (RFC 8414 2)"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::from_sources(None, |_| None).unwrap();
+        assert_eq!(s.database_url, DbUrl::Sqlite("portcullis.db".into()));
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.access_token_ttl, 3600);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = Settings::from_sources(None, env(&[("PORTCULLIS_ACCESS_TOKEN_TTL", "soon")]))
+            .unwrap_err();
+        assert!(e.0.contains("PORTCULLIS_ACCESS_TOKEN_TTL"), "{e}");
+        let e = Settings::from_sources(None, env(&[("PORTCULLIS_DATABASE_URL", "mysql://x")]))
+            .unwrap_err();
+        assert!(e.0.contains("PORTCULLIS_DATABASE_URL"), "{e}");
+        let e = Settings::from_sources(None, env(&[("PORTCULLIS_ISSUER", "https://x/?a=b")]))
+            .unwrap_err();
+        assert!(e.0.contains("PORTCULLIS_ISSUER"), "{e}");
+    }
+
+    #[test]
+    fn debug_redacts_the_database_password() {
+        let s = Settings::from_sources(
+            None,
+            env(&[("PORTCULLIS_DATABASE_URL", "postgres://u:hunter2@db/x")]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,204 @@
+//! Database access: one connection type over SQLite and PostgreSQL, the pool, migrations,
+//! and [`run`], which moves blocking diesel work off the actix executor.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::AppError;
+
+/// A connection to either backend. PostgreSQL must be the first variant: SQLite accepts any
+/// string as a URL (see STACK.md).
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    /// A PostgreSQL connection (several stateless instances behind a load balancer).
+    Postgresql(diesel::PgConnection),
+    /// The embedded SQLite default.
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// The connection pool shared by the HTTP server and background tasks.
+pub type Pool = r2d2::Pool<Manager>;
+/// A connection checked out of the pool.
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Key of the PostgreSQL advisory lock taken while migrating and bootstrapping, so that
+/// instances starting at the same time on a fresh database do not race.
+const MIGRATION_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c; // "portcull"
+
+/// Which backend a database URL names.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// `postgres://` or `postgresql://` URL, passed to libpq as is.
+    Postgres(String),
+    /// A file path (from `sqlite://path` or a plain path).
+    Sqlite(String),
+}
+
+impl DbUrl {
+    /// Parses `sqlite://path`, `postgres://...`, `postgresql://...` or a plain file path.
+    pub fn parse(url: &str) -> Result<DbUrl, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbUrl::Postgres(url.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://portcullis.db".into());
+            }
+            return Ok(DbUrl::Sqlite(path.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            return Ok(DbUrl::Sqlite(path.to_string()));
+        }
+        if url.contains("://") {
+            return Err(format!(
+                "unsupported scheme in '{}': use sqlite://PATH, a plain path or postgres://...",
+                redact_url(url)
+            ));
+        }
+        Ok(DbUrl::Sqlite(url.to_string()))
+    }
+
+    /// True for PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DbUrl::Postgres(_))
+    }
+}
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbUrl::Postgres(u) => write!(f, "Postgres({})", redact_url(u)),
+            DbUrl::Sqlite(p) => write!(f, "Sqlite({p})"),
+        }
+    }
+}
+
+/// Replaces the password of a URL by `***` so that it can be logged.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable url>".to_string(),
+    }
+}
+
+/// Opens one connection, choosing the backend by URL scheme so that the user sees the real
+/// error (MultiConnection's own `establish` hides it), and sets SQLite's per-connection pragmas.
+pub fn connect(url: &DbUrl) -> ConnectionResult<AnyConnection> {
+    match url {
+        DbUrl::Postgres(u) => Ok(AnyConnection::Postgresql(diesel::PgConnection::establish(
+            u,
+        )?)),
+        DbUrl::Sqlite(path) => {
+            let mut conn = diesel::SqliteConnection::establish(path)?;
+            conn.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+            Ok(AnyConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// The r2d2 manager: [`connect`] per new connection.
+#[derive(Debug)]
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        connect(&self.url).map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Builds the pool. The first connection is opened here, so a wrong URL fails at start.
+pub fn build_pool(url: &DbUrl, max_size: u32) -> Result<Pool, String> {
+    // Fail with libpq's/SQLite's own message rather than r2d2's time-out.
+    connect(url).map_err(|e| e.to_string())?;
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(Manager { url: url.clone() })
+        .map_err(|e| e.to_string())
+}
+
+/// Runs the pending migrations of the connection's backend. On PostgreSQL this holds an
+/// advisory lock, and `after` (start-up bootstrap such as the first signing key) runs while
+/// the lock is still held.
+pub fn migrate_and<T>(
+    conn: &mut AnyConnection,
+    after: impl FnOnce(&mut AnyConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .execute(pg)?;
+            let migrated = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| AppError::Internal(format!("migration failed: {e}")));
+            let result = migrated.and_then(|()| after(conn));
+            if let AnyConnection::Postgresql(pg) = conn {
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .execute(pg)?;
+            }
+            result
+        }
+        AnyConnection::Sqlite(lite) => {
+            lite.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| AppError::Internal(format!("migration failed: {e}")))?;
+            after(conn)
+        }
+    }
+}
+
+/// Runs blocking database work on actix's blocking thread pool with one pooled connection.
+/// The one connection is passed down: a request never holds two (a pool of one would deadlock).
+pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?
+}
+
+/// Checks that the database answers a query.
+pub fn check(conn: &mut AnyConnection) -> Result<(), AppError> {
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The application error type. Server-side failures are logged with their cause and answered
+//! with an opaque body; user errors carry a message meant for the user.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+/// Errors of the domain and storage layers.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A database query failed.
+    #[error("database error: {0}")]
+    Db(#[from] diesel::result::Error),
+    /// No connection could be taken from the pool.
+    #[error("database pool error: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    /// The blocking thread pool is gone (shutdown).
+    #[error("blocking task failed: {0}")]
+    Blocking(#[from] actix_web::error::BlockingError),
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The input is invalid; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The input conflicts with existing data (e.g. a duplicate name).
+    #[error("{0}")]
+    Conflict(String),
+    /// Anything else that is the server's fault.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// True when the error is a unique-constraint violation in the database.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            AppError::Db(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Pool(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            "the server could not complete the request".to_string()
+        } else {
+            self.to_string()
+        };
+        let error = match status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::BAD_REQUEST => "invalid_request",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
+            _ => "server_error",
+        };
+        HttpResponse::build(status)
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({ "error": error, "error_description": message }))
+    }
+}

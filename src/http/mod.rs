@@ -1,0 +1,30 @@
+//! The HTTP layer: THE route table, and thin handlers that parse, call one domain function
+//! and render.
+
+pub mod health;
+pub mod oauth;
+
+use actix_web::{HttpResponse, web};
+
+/// Every route of the server.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/oauth/token")
+            .route(web::post().to(oauth::token))
+            .default_service(web::to(oauth::method_not_allowed)),
+    )
+    .route("/oauth/jwks.json", web::get().to(oauth::jwks))
+    .route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(oauth::metadata),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "not_found",
+        "error_description": "no such endpoint; see /.well-known/oauth-authorization-server"
+    }))
+}

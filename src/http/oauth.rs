@@ -1,0 +1,121 @@
+//! OAuth endpoints: token (RFC 6749 3.2), JWKS (RFC 7517), metadata (RFC 8414).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+
+use crate::AppState;
+use crate::oauth::web::{MAX_BODY_BYTES, OAuthResponse, SUPPORTED_GRANT_TYPES, TokenRequest};
+
+/// Renders an OAuth response. Token responses and errors are never cached (RFC 6749 5.1, 5.2).
+pub fn render(resp: OAuthResponse) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(resp.status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    builder
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    if resp.basic_challenge {
+        builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
+    }
+    if let Some(location) = &resp.location {
+        builder.insert_header((header::LOCATION, location.as_str()));
+    }
+    builder.content_type("application/json").body(resp.body)
+}
+
+/// Reads the body up to `limit` bytes; None when it is larger or the stream breaks.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Option<web::BytesMut> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > limit {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
+/// `POST /oauth/token`.
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(body) = read_body(payload, MAX_BODY_BYTES).await else {
+        return render(OAuthResponse::invalid_request(&format!(
+            "the request body is larger than {MAX_BODY_BYTES} bytes"
+        )));
+    };
+    let header_str = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
+    let parsed = TokenRequest::parse(
+        header_str(header::CONTENT_TYPE),
+        header_str(header::AUTHORIZATION),
+        &body,
+    );
+    let request = match parsed {
+        Ok(r) => r,
+        Err(resp) => return render(resp),
+    };
+    let state = state.into_inner();
+    let result = web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
+        let mut conn = state.pool.get()?;
+        Ok(crate::oauth::token(&state, &mut conn, request))
+    })
+    .await;
+    match result {
+        Ok(Ok(resp)) => render(resp),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "token request failed");
+            render(OAuthResponse::error(
+                503,
+                "temporarily_unavailable",
+                "the database is unavailable; retry later",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "token request failed");
+            render(OAuthResponse::server_error())
+        }
+    }
+}
+
+/// Any method but POST on the token endpoint (RFC 6749 3.2: "The client MUST use the HTTP POST method").
+pub async fn method_not_allowed() -> HttpResponse {
+    let mut resp = render(OAuthResponse::invalid_request(
+        "the token endpoint accepts only POST (RFC 6749 3.2)",
+    ));
+    *resp.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
+    resp.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    resp
+}
+
+/// `GET /oauth/jwks.json`: the public keys that verify access tokens (RFC 7517 5).
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .content_type("application/json")
+        .body(state.keys.get().jwks_json().to_string())
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414 3): exactly what is supported.
+pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    let issuer = &state.issuer;
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .json(serde_json::json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}/oauth/token"),
+            "jwks_uri": format!("{issuer}/oauth/jwks.json"),
+            "grant_types_supported": SUPPORTED_GRANT_TYPES,
+            // RFC 8414 2: REQUIRED; empty until the authorization endpoint exists.
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }))
+}

@@ -1,0 +1,224 @@
+//! portcullis: an OAuth2 authorization server.
+//!
+//! [`Application::build`] opens the database, migrates it, loads the signing keys and binds
+//! the listener; `run_until_stopped` serves until SIGTERM/SIGINT and flushes batched state.
+
+pub mod cli;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod oauth;
+pub mod secret;
+pub mod token;
+pub mod usage;
+pub mod user;
+
+use std::net::TcpListener;
+
+use actix_web::{App, HttpServer, middleware, web};
+
+use config::{LogFormat, Settings};
+use db::Pool;
+use error::AppError;
+
+/// State shared by every request.
+pub struct AppState {
+    /// Database pool.
+    pub pool: Pool,
+    /// Issuer identifier (RFC 8414 2), without a trailing slash.
+    pub issuer: String,
+    /// Default `aud` of access tokens.
+    pub audience: String,
+    /// Default access-token lifetime in seconds.
+    pub access_token_ttl: i64,
+    /// Signing keys.
+    pub keys: token::Keys,
+    /// Client-secret verification with its argon2 cache.
+    pub verifier: secret::SecretVerifier,
+    /// Batched last-used times.
+    pub usage: usage::UsageRecorder,
+}
+
+/// Opens the pool and brings the database up to date: migrations, then the first signing key
+/// (both under PostgreSQL's advisory lock, so that instances starting together do not race).
+pub fn prepare_database(settings: &Settings) -> Result<Pool, AppError> {
+    let pool = db::build_pool(&settings.database_url, settings.db_pool_size).map_err(|e| {
+        AppError::Internal(format!(
+            "cannot open the database {:?}: {e}",
+            settings.database_url
+        ))
+    })?;
+    let mut conn = pool.get()?;
+    let created = db::migrate_and(&mut conn, |conn| {
+        token::ensure_signing_key(conn, clock::now())
+    })?;
+    if created {
+        tracing::info!("created the first ES256 signing key");
+    }
+    Ok(pool)
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    /// The bound address.
+    pub addr: std::net::SocketAddr,
+    port: u16,
+    issuer: String,
+    server: actix_web::dev::Server,
+    state: web::Data<AppState>,
+    flush_interval: std::time::Duration,
+}
+
+impl Application {
+    /// Opens and migrates the database, loads the keys, and binds `settings.bind`.
+    pub fn build(settings: Settings) -> Result<Application, AppError> {
+        let pool = prepare_database(&settings)?;
+        let keys = token::Keys::load(&mut *pool.get()?)?;
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|e| AppError::Internal(format!("cannot listen on {}: {e}", settings.bind)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let issuer = settings.issuer.clone().unwrap_or_else(|| {
+            let host = if addr.ip().is_unspecified() {
+                "localhost".to_string()
+            } else {
+                addr.ip().to_string()
+            };
+            let host = if addr.is_ipv6() && host != "localhost" {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            format!("http://{host}:{}", addr.port())
+        });
+        let state = web::Data::new(AppState {
+            pool,
+            audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
+            issuer: issuer.clone(),
+            access_token_ttl: settings.access_token_ttl,
+            keys,
+            verifier: secret::SecretVerifier::default(),
+            usage: usage::UsageRecorder::default(),
+        });
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(server_state.clone())
+                .wrap(
+                    middleware::DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .wrap(middleware::from_fn(log_request))
+                .configure(http::routes)
+        })
+        .workers(settings.workers)
+        .listen(listener)
+        .map_err(|e| AppError::Internal(format!("cannot listen on {addr}: {e}")))?
+        .run();
+        Ok(Application {
+            addr,
+            port: addr.port(),
+            issuer,
+            server,
+            state,
+            flush_interval: settings.usage_flush_interval,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGTERM/SIGINT or the handle): stops accepting, lets in-flight
+    /// requests finish, then writes the batched last-used times.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let flusher = tokio::spawn(flush_periodically(state.clone(), self.flush_interval));
+        let result = self.server.await;
+        flusher.abort();
+        let final_flush = tokio::task::spawn_blocking(move || flush(&state)).await;
+        if let Ok(Err(e)) | Err(e) = final_flush.map_err(|e| AppError::Internal(e.to_string())) {
+            tracing::error!(error = %e, "could not write last-used times at shutdown");
+        }
+        result
+    }
+}
+
+fn flush(state: &AppState) -> Result<(), AppError> {
+    if state.usage.is_empty() {
+        return Ok(());
+    }
+    let mut conn = state.pool.get()?;
+    state.usage.flush(&mut conn)
+}
+
+async fn flush_periodically(state: web::Data<AppState>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        match tokio::task::spawn_blocking(move || flush(&s)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not write last-used times; will retry"),
+            Err(e) => tracing::warn!(error = %e, "last-used flush task failed"),
+        }
+    }
+}
+
+/// Logs each request at debug level: method, path (never the query, which may carry codes),
+/// status and duration. Never headers or bodies.
+async fn log_request(
+    req: actix_web::dev::ServiceRequest,
+    next: middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let res = next.call(req).await?;
+    tracing::debug!(%method, %path, status = res.status().as_u16(), micros = start.elapsed().as_micros() as u64, "request");
+    Ok(res)
+}
+
+/// Installs the global tracing subscriber (text or JSON lines on stdout).
+pub fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = match settings.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Shared start-up used by `serve`: build, log where it listens, run.
+pub async fn serve(settings: Settings) -> Result<(), AppError> {
+    let app = Application::build(settings)?;
+    tracing::info!(
+        "portcullis listening on http://{} (issuer {}); create an admin with `portcullis admin create --username NAME --role admin` and a client with `portcullis client create --name NAME`",
+        app.addr,
+        app.issuer()
+    );
+    app.run_until_stopped()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
+}

@@ -1,0 +1,488 @@
+//! Our `WebRequest`/`WebResponse` for oxide-auth, and the request checks it does not make.
+//!
+//! oxide-auth 0.6.1 deviates from the RFCs in ways corrected here (see STACK.md):
+//! - error JSON uses `description`/`uri`; RFC 6749 5.2 says `error_description`/`error_uri`;
+//! - scope strings come out in hash-set order; we sort them;
+//! - Basic credentials are not form-urldecoded (RFC 6749 2.3.1 requires it): we decode them
+//!   before oxide-auth sees the header;
+//! - duplicated parameters, a missing client authentication and non-form bodies do not get
+//!   the error codes RFC 6749 5.2 names: [`TokenRequest::parse`] answers them first.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use oxide_auth::endpoint::{NormalizedParameter, QueryParameter, WebRequest, WebResponse};
+
+/// Largest accepted token-endpoint body. A token request is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A response of an OAuth endpoint, independent of the web framework (it crosses the
+/// blocking-thread boundary, so it is plain data).
+#[derive(Debug, Clone, Default)]
+pub struct OAuthResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+    /// Send `WWW-Authenticate: Basic realm="portcullis"` (RFC 6749 5.2: the client used Basic).
+    pub basic_challenge: bool,
+    /// `Location` for redirects.
+    pub location: Option<url::Url>,
+}
+
+impl OAuthResponse {
+    /// An RFC 6749 5.2 error response.
+    pub fn error(status: u16, error: &str, description: &str) -> OAuthResponse {
+        OAuthResponse {
+            status,
+            body: serde_json::json!({ "error": error, "error_description": description })
+                .to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn invalid_request(description: &str) -> OAuthResponse {
+        OAuthResponse::error(400, "invalid_request", description)
+    }
+
+    /// 401 `invalid_client`, with the Basic challenge when the client used Basic.
+    pub fn invalid_client(description: &str, basic: bool) -> OAuthResponse {
+        OAuthResponse {
+            basic_challenge: basic,
+            ..OAuthResponse::error(401, "invalid_client", description)
+        }
+    }
+
+    /// 500 `server_error` with an opaque description.
+    pub fn server_error() -> OAuthResponse {
+        OAuthResponse::error(
+            500,
+            "server_error",
+            "the server could not complete the request",
+        )
+    }
+}
+
+/// How the client authenticated (RFC 6749 2.3.1), with form-urldecoded values.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `Authorization: Basic` (client_secret_basic).
+    Basic {
+        /// client_id
+        id: String,
+        /// client_secret
+        secret: String,
+    },
+    /// `client_id` and `client_secret` in the body (client_secret_post).
+    Post {
+        /// client_id
+        id: String,
+        /// client_secret
+        secret: String,
+    },
+    /// Only `client_id` in the body: a public client (RFC 6749 3.2.1).
+    IdOnly {
+        /// client_id
+        id: String,
+    },
+    /// No client identification at all.
+    None,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::Basic { id, .. } => write!(f, "Basic({id}, <redacted>)"),
+            ClientAuth::Post { id, .. } => write!(f, "Post({id}, <redacted>)"),
+            ClientAuth::IdOnly { id } => write!(f, "IdOnly({id})"),
+            ClientAuth::None => write!(f, "None"),
+        }
+    }
+}
+
+impl ClientAuth {
+    /// The client_id, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            ClientAuth::Basic { id, .. }
+            | ClientAuth::Post { id, .. }
+            | ClientAuth::IdOnly { id } => Some(id),
+            ClientAuth::None => None,
+        }
+    }
+
+    /// True for client_secret_basic.
+    pub fn is_basic(&self) -> bool {
+        matches!(self, ClientAuth::Basic { .. })
+    }
+}
+
+/// A token request that passed the checks common to every grant type.
+pub struct TokenRequest {
+    /// The `grant_type` parameter.
+    pub grant_type: String,
+    /// Every parameter except the client credentials, each present once.
+    pub params: Vec<(String, String)>,
+    /// The client's authentication.
+    pub auth: ClientAuth,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Grant types the token endpoint knows; others are `unsupported_grant_type`.
+pub const SUPPORTED_GRANT_TYPES: &[&str] = &["client_credentials"];
+
+impl TokenRequest {
+    /// Checks the request as RFC 6749 3.2 and 5.2 require, before any grant-specific work.
+    pub fn parse(
+        content_type: Option<&str>,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<TokenRequest, OAuthResponse> {
+        // RFC 6749 3.2: parameters are sent "using the application/x-www-form-urlencoded format".
+        let is_form = content_type
+            .and_then(|ct| ct.split(';').next())
+            .is_some_and(|mime| {
+                mime.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Err(OAuthResponse::invalid_request(
+                "the token endpoint accepts only application/x-www-form-urlencoded bodies (RFC 6749 3.2)",
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+            OAuthResponse::invalid_request("the request body is not valid form data")
+        })?;
+        // RFC 6749 3.2: "Request and response parameters MUST NOT be included more than once."
+        let mut seen: Vec<&str> = Vec::with_capacity(pairs.len());
+        for (k, _) in &pairs {
+            if seen.contains(&k.as_str()) {
+                return Err(OAuthResponse::invalid_request(&format!(
+                    "parameter '{k}' is repeated (RFC 6749 3.2)"
+                )));
+            }
+            seen.push(k);
+        }
+        let mut params: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        let mut body_id = None;
+        let mut body_secret = None;
+        for (k, v) in pairs {
+            match k.as_str() {
+                "client_id" => body_id = Some(v),
+                "client_secret" => body_secret = Some(v),
+                // RFC 6749 3.3 / 4.4.2: an empty scope is the same as none.
+                "scope" if v.trim().is_empty() => {}
+                _ => params.push((k, v)),
+            }
+        }
+        let grant_type = match params.iter().find(|(k, _)| k == "grant_type") {
+            None => {
+                return Err(OAuthResponse::invalid_request(
+                    "missing parameter: grant_type (RFC 6749 4.4.2)",
+                ));
+            }
+            Some((_, g)) if !SUPPORTED_GRANT_TYPES.contains(&g.as_str()) => {
+                return Err(OAuthResponse::error(
+                    400,
+                    "unsupported_grant_type",
+                    &format!(
+                        "grant_type '{g}' is not supported; supported: {}",
+                        SUPPORTED_GRANT_TYPES.join(", ")
+                    ),
+                ));
+            }
+            Some((_, g)) => g.clone(),
+        };
+        if let Some((_, scope)) = params.iter().find(|(k, _)| k == "scope") {
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                if let Err(msg) = crate::client::validate_scope(s) {
+                    return Err(OAuthResponse::error(400, "invalid_scope", &msg));
+                }
+            }
+        }
+        let basic = match authorization {
+            None => None,
+            Some(h) => Some(parse_basic(h)?),
+        };
+        // RFC 6749 2.3: "The client MUST NOT use more than one authentication method in each request."
+        let auth = match (basic, body_id, body_secret) {
+            (Some(_), _, Some(_)) => {
+                return Err(OAuthResponse::invalid_request(
+                    "the client authenticated with both HTTP Basic and client_secret in the body; use exactly one method (RFC 6749 2.3)",
+                ));
+            }
+            (Some((id, secret)), Some(body_id), None) => {
+                if body_id != id {
+                    return Err(OAuthResponse::invalid_request(
+                        "client_id in the body differs from the one in the Authorization header",
+                    ));
+                }
+                ClientAuth::Basic { id, secret }
+            }
+            (Some((id, secret)), None, None) => ClientAuth::Basic { id, secret },
+            (None, Some(id), Some(secret)) => ClientAuth::Post { id, secret },
+            (None, Some(id), None) => ClientAuth::IdOnly { id },
+            (None, None, Some(_)) => {
+                return Err(OAuthResponse::invalid_request(
+                    "client_secret was sent without client_id",
+                ));
+            }
+            (None, None, None) => ClientAuth::None,
+        };
+        Ok(TokenRequest {
+            grant_type,
+            params,
+            auth,
+        })
+    }
+
+    /// The value of a parameter.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses `Authorization: Basic`, form-urldecoding id and secret (RFC 6749 2.3.1).
+/// Anything else is `invalid_client` (RFC 6749 5.2: unsupported authentication method).
+fn parse_basic(header: &str) -> Result<(String, String), OAuthResponse> {
+    let fail = |why: &str| OAuthResponse::invalid_client(why, true);
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(fail(
+            "only the Basic authentication scheme is accepted at the token endpoint",
+        ));
+    }
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .map_err(|_| fail("the Basic credentials are not valid base64"))?;
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| fail("the Basic credentials are not UTF-8"))?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+        fail("the Basic credentials have no ':' between client_id and client_secret")
+    })?;
+    // application/x-www-form-urlencoded: '+' is a space, then percent-decoding.
+    let decode = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (id, secret) = (decode(id), decode(secret));
+    if id.is_empty() {
+        return Err(fail("the Basic credentials have an empty client_id"));
+    }
+    Ok((id, secret))
+}
+
+/// The request as oxide-auth sees it: the checked body and a normalized Basic header.
+pub struct OAuthRequest {
+    body: NormalizedParameter,
+    auth_header: Option<String>,
+    /// Whether the client used Basic (selects the `WWW-Authenticate` challenge).
+    pub used_basic: bool,
+}
+
+impl OAuthRequest {
+    /// Builds the oxide-auth view of a checked token request.
+    pub fn from_token_request(req: &TokenRequest) -> OAuthRequest {
+        let mut body = NormalizedParameter::new();
+        for (k, v) in &req.params {
+            body.insert_or_poison(Cow::Owned(k.clone()), Cow::Owned(v.clone()));
+        }
+        let mut auth_header = None;
+        match &req.auth {
+            ClientAuth::Basic { id, secret } => {
+                // Re-encoded without form-encoding: oxide-auth reads the raw bytes.
+                auth_header = Some(format!(
+                    "Basic {}",
+                    STANDARD.encode(format!("{id}:{secret}"))
+                ));
+            }
+            ClientAuth::Post { id, secret } => {
+                body.insert_or_poison("client_id".into(), Cow::Owned(id.clone()));
+                body.insert_or_poison("client_secret".into(), Cow::Owned(secret.clone()));
+            }
+            ClientAuth::IdOnly { id } => {
+                body.insert_or_poison("client_id".into(), Cow::Owned(id.clone()));
+            }
+            ClientAuth::None => {}
+        }
+        OAuthRequest {
+            body,
+            auth_header,
+            used_basic: req.auth.is_basic(),
+        }
+    }
+}
+
+/// Errors of our request/response adapters (none occur in practice: everything is in memory).
+#[derive(Debug)]
+pub struct WebError;
+
+impl WebRequest for OAuthRequest {
+    type Error = WebError;
+    type Response = OAuthResponse;
+
+    fn query(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, WebError> {
+        Ok(Cow::Owned(NormalizedParameter::new()))
+    }
+
+    fn urlbody(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, WebError> {
+        Ok(Cow::Borrowed(&self.body))
+    }
+
+    fn authheader(&mut self) -> Result<Option<Cow<'_, str>>, WebError> {
+        Ok(self.auth_header.as_deref().map(Cow::Borrowed))
+    }
+}
+
+impl WebResponse for OAuthResponse {
+    type Error = WebError;
+
+    fn ok(&mut self) -> Result<(), WebError> {
+        self.status = 200;
+        Ok(())
+    }
+
+    fn redirect(&mut self, url: url::Url) -> Result<(), WebError> {
+        self.status = 302;
+        self.location = Some(url);
+        Ok(())
+    }
+
+    fn client_error(&mut self) -> Result<(), WebError> {
+        self.status = 400;
+        Ok(())
+    }
+
+    fn unauthorized(&mut self, _scheme: &str) -> Result<(), WebError> {
+        self.status = 401;
+        Ok(())
+    }
+
+    fn body_text(&mut self, text: &str) -> Result<(), WebError> {
+        self.body = text.to_string();
+        Ok(())
+    }
+
+    fn body_json(&mut self, data: &str) -> Result<(), WebError> {
+        self.body = normalize_json(data, None);
+        Ok(())
+    }
+}
+
+/// Rewrites oxide-auth's JSON to the RFC's shape: `error_description`/`error_uri`
+/// (RFC 6749 5.2), sorted `scope`, `token_type` `Bearer` (RFC 6750 4), and an exact
+/// `expires_in` when known (RFC 6749 5.1).
+pub fn normalize_json(data: &str, expires_in: Option<i64>) -> String {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(data)
+    else {
+        return data.to_string();
+    };
+    if let Some(d) = map.remove("description") {
+        map.insert("error_description".into(), d);
+    }
+    if let Some(u) = map.remove("uri") {
+        map.insert("error_uri".into(), u);
+    }
+    if let Some(serde_json::Value::String(scope)) = map.get("scope") {
+        let mut parts: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+        parts.sort_unstable();
+        if parts.is_empty() {
+            map.remove("scope");
+        } else {
+            let sorted = parts.join(" ");
+            map.insert("scope".into(), sorted.into());
+        }
+    }
+    if map
+        .get("token_type")
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+    {
+        map.insert("token_type".into(), "Bearer".into());
+    }
+    if let Some(e) = expires_in {
+        if map.contains_key("expires_in") {
+            map.insert("expires_in".into(), e.into());
+        }
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+    #[test]
+    fn basic_credentials_are_form_urldecoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20client:p%2Bss+word%3A"));
+        let req =
+            TokenRequest::parse(FORM, Some(&header), b"grant_type=client_credentials").unwrap();
+        assert_eq!(
+            req.auth,
+            ClientAuth::Basic {
+                id: "my client".into(),
+                secret: "p+ss word:".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rfc_6749_request_errors() {
+        let err =
+            |ct, auth, body: &str| TokenRequest::parse(ct, auth, body.as_bytes()).unwrap_err();
+        assert!(
+            err(
+                FORM,
+                None,
+                "grant_type=client_credentials&grant_type=client_credentials"
+            )
+            .body
+            .contains("repeated")
+        );
+        assert!(
+            err(FORM, None, "grant_type=password")
+                .body
+                .contains("unsupported_grant_type")
+        );
+        assert!(err(FORM, None, "scope=a").body.contains("invalid_request"));
+        assert!(
+            err(Some("application/json"), None, "{}")
+                .body
+                .contains("invalid_request")
+        );
+        assert_eq!(
+            err(FORM, Some("Bearer x"), "grant_type=client_credentials").status,
+            401
+        );
+    }
+
+    #[test]
+    fn json_is_normalized() {
+        let out = normalize_json(r#"{"error":"invalid_scope","description":"x"}"#, None);
+        assert!(out.contains("error_description") && !out.contains("\"description\""));
+        let out = normalize_json(
+            r#"{"scope":"b c a","token_type":"bearer","expires_in":3599}"#,
+            Some(3600),
+        );
+        assert!(
+            out.contains(r#""scope":"a b c""#) && out.contains("Bearer") && out.contains("3600")
+        );
+    }
+}

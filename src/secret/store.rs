@@ -1,0 +1,96 @@
+//! Client secret queries.
+
+use diesel::prelude::*;
+
+use crate::db::AnyConnection;
+use crate::db::schema::client_secrets;
+use crate::error::AppError;
+
+/// A stored secret. `hash` is `sha256$...` or an argon2id PHC string, never the value.
+#[derive(Queryable, Selectable, Clone)]
+#[diesel(table_name = client_secrets)]
+pub struct SecretRow {
+    /// Primary key, shown to admins as the secret's ID.
+    pub id: i64,
+    /// The owning client's primary key.
+    pub client_id: i64,
+    /// What the secret is for.
+    pub description: String,
+    /// Scheme-tagged hash.
+    pub hash: String,
+    /// Last four characters of the value.
+    pub hint: String,
+    /// Seconds since the epoch; None = never expires.
+    pub expires_at: Option<i64>,
+    /// Last successful use (batched).
+    pub last_used_at: Option<i64>,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for SecretRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRow")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("hint", &self.hint)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Inserts a secret for a client.
+pub fn insert(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    description: &str,
+    hash: &str,
+    hint: &str,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<SecretRow, AppError> {
+    let id: i64 = diesel::insert_into(client_secrets::table)
+        .values((
+            client_secrets::client_id.eq(client_pk),
+            client_secrets::description.eq(description),
+            client_secrets::hash.eq(hash),
+            client_secrets::hint.eq(hint),
+            client_secrets::expires_at.eq(expires_at),
+            client_secrets::created_at.eq(now),
+        ))
+        .returning(client_secrets::id)
+        .get_result(conn)?;
+    // `RETURNING` of a whole row does not compile for the MultiConnection; read it back.
+    Ok(client_secrets::table
+        .find(id)
+        .select(SecretRow::as_select())
+        .first(conn)?)
+}
+
+/// A client's secrets, oldest first.
+pub fn list(conn: &mut AnyConnection, client_pk: i64) -> Result<Vec<SecretRow>, AppError> {
+    Ok(client_secrets::table
+        .filter(client_secrets::client_id.eq(client_pk))
+        .order(client_secrets::id)
+        .select(SecretRow::as_select())
+        .load(conn)?)
+}
+
+/// Deletes a secret. False if there is no such secret.
+pub fn delete(conn: &mut AnyConnection, secret_id: i64) -> Result<bool, AppError> {
+    Ok(
+        diesel::delete(client_secrets::table.filter(client_secrets::id.eq(secret_id)))
+            .execute(conn)?
+            > 0,
+    )
+}
+
+/// Records batched last-use times: (secret id, time).
+pub fn record_last_used(conn: &mut AnyConnection, uses: &[(i64, i64)]) -> Result<(), AppError> {
+    for (id, at) in uses {
+        diesel::update(client_secrets::table.filter(client_secrets::id.eq(id)))
+            .set(client_secrets::last_used_at.eq(at))
+            .execute(conn)?;
+    }
+    Ok(())
+}

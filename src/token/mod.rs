@@ -1,0 +1,193 @@
+//! Access tokens: JWTs per RFC 9068 signed with keys kept in the database and published as a
+//! JWKS (RFC 7517) so that resource servers can verify them.
+
+pub mod store;
+
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+
+use crate::db::AnyConnection;
+use crate::error::AppError;
+
+/// Claims of an access token, RFC 9068 2.2.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    /// Issuer identifier (RFC 9068 2.2, RFC 8414 2).
+    pub iss: String,
+    /// Resource owner; the client itself for client_credentials (RFC 9068 2.2).
+    pub sub: String,
+    /// Audience: the resource server(s) the token is for.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Unique token id: tokens issued within the same second still differ, and revocation
+    /// can name them.
+    pub jti: String,
+    /// The client the token was issued to (RFC 9068 2.2, RFC 8693 4.3).
+    pub client_id: String,
+    /// Granted scopes, space-separated (RFC 9068 2.2.3); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scope: Option<String>,
+}
+
+/// The media type of access-token JWTs (RFC 9068 2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// One signing key, ready to sign and to verify.
+pub struct SigningKey {
+    /// JWS `kid`.
+    pub kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Jwk,
+}
+
+impl SigningKey {
+    fn from_row(row: &store::KeyRow) -> Result<SigningKey, AppError> {
+        if row.alg != "ES256" {
+            return Err(AppError::Internal(format!(
+                "signing key {} has unsupported alg {}",
+                row.kid, row.alg
+            )));
+        }
+        let der = STANDARD.decode(&row.private_key).map_err(|e| {
+            AppError::Internal(format!("signing key {} is not base64: {e}", row.kid))
+        })?;
+        let encoding = EncodingKey::from_ec_der(&der);
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
+            .map_err(|e| AppError::Internal(format!("signing key {} is unusable: {e}", row.kid)))?;
+        jwk.common.key_id = Some(row.kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
+        let decoding = DecodingKey::from_jwk(&jwk)
+            .map_err(|e| AppError::Internal(format!("signing key {} is unusable: {e}", row.kid)))?;
+        Ok(SigningKey {
+            kid: row.kid.clone(),
+            encoding,
+            decoding,
+            jwk,
+        })
+    }
+
+    /// Signs claims as an RFC 9068 access token: header `typ: at+jwt`, `alg: ES256`, `kid`.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, AppError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_string());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| AppError::Internal(format!("signing failed: {e}")))
+    }
+}
+
+/// The active keys: the newest signs, all are published and accepted for verification.
+pub struct KeySet {
+    /// Newest first; never empty.
+    keys: Vec<SigningKey>,
+    /// The JWKS document, serialized once.
+    jwks_json: String,
+}
+
+impl KeySet {
+    /// The key that signs new tokens.
+    pub fn current(&self) -> &SigningKey {
+        &self.keys[0]
+    }
+
+    /// The JWKS document (RFC 7517 5).
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks_json
+    }
+
+    /// Verifies an access token issued by this server: signature by one of the active keys,
+    /// `typ`, expiry, issuer and audience.
+    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Option<AccessClaims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) || header.alg != Algorithm::ES256 {
+            return None;
+        }
+        let kid = header.kid?;
+        let key = self.keys.iter().find(|k| k.kid == kid)?;
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+            .ok()
+            .map(|d| d.claims)
+    }
+}
+
+/// The shared, reloadable key set.
+pub struct Keys {
+    inner: RwLock<Arc<KeySet>>,
+}
+
+impl Keys {
+    /// Loads the active keys.
+    pub fn load(conn: &mut AnyConnection) -> Result<Keys, AppError> {
+        Ok(Keys {
+            inner: RwLock::new(Arc::new(load_set(conn)?)),
+        })
+    }
+
+    /// The current key set (cheap: one reference-count increment).
+    pub fn get(&self) -> Arc<KeySet> {
+        match self.inner.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys from the database (after a rotation by another instance).
+    pub fn reload(&self, conn: &mut AnyConnection) -> Result<(), AppError> {
+        let set = Arc::new(load_set(conn)?);
+        match self.inner.write() {
+            Ok(mut guard) => *guard = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        Ok(())
+    }
+}
+
+fn load_set(conn: &mut AnyConnection) -> Result<KeySet, AppError> {
+    let rows = store::active(conn)?;
+    let keys = rows
+        .iter()
+        .map(SigningKey::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err(AppError::Internal(
+            "no active signing key; run `portcullis migrate`".into(),
+        ));
+    }
+    let set = JwkSet {
+        keys: keys.iter().map(|k| k.jwk.clone()).collect(),
+    };
+    let jwks_json = serde_json::to_string(&set).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(KeySet { keys, jwks_json })
+}
+
+/// Creates an ES256 key when there is no active one (first start). Call it while holding the
+/// migration lock so that instances starting together create one key, not two.
+pub fn ensure_signing_key(conn: &mut AnyConnection, now: i64) -> Result<bool, AppError> {
+    if !store::active(conn)?.is_empty() {
+        return Ok(false);
+    }
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+    )
+    .map_err(|_| AppError::Internal("could not generate an ES256 key".into()))?;
+    let pkcs8 = pair
+        .to_pkcs8v1()
+        .map_err(|_| AppError::Internal("could not encode the ES256 key".into()))?;
+    let kid = crate::crypto::generate_id()?;
+    store::insert(conn, &kid, "ES256", &STANDARD.encode(pkcs8.as_ref()), now)?;
+    Ok(true)
+}

@@ -1,0 +1,85 @@
+//! Users: admins (`admin`, `readonly`) and people who authorize apps (`user`).
+
+pub mod store;
+
+use serde::Serialize;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May change everything.
+    Admin,
+    /// May see the admin area but never change anything or see secret values.
+    Readonly,
+    /// May only log in to authorize apps.
+    User,
+}
+
+impl Role {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Readonly => "readonly",
+            Role::User => "user",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "readonly" => Some(Role::Readonly),
+            "user" => Some(Role::User),
+            _ => None,
+        }
+    }
+}
+
+/// A user as shown to admins (no password hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    /// Primary key.
+    pub id: i64,
+    /// Unique login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// Seconds since the epoch.
+    pub last_login_at: Option<i64>,
+}
+
+/// Minimum password length.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+/// Checks a username: 1 to 64 characters of letters, digits, `.`, `_`, `-`, `@`.
+pub fn validate_username(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err("username must be 1 to 64 characters".into());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err("username may contain only letters, digits, '.', '_', '-' and '@'".into());
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a password: at least 12 characters, at most 1024.
+pub fn validate_password(password: &str) -> Result<(), String> {
+    let len = password.chars().count();
+    if len < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters"
+        ));
+    }
+    if len > 1024 {
+        return Err("password must be at most 1024 characters".into());
+    }
+    Ok(())
+}
