@@ -213,10 +213,10 @@ fn parse_admin_role(s: &str) -> Result<Role, String> {
 pub fn settings(cli: &Cli) -> Result<Settings, AppError> {
     let url = cli.database_url.clone();
     Settings::from_sources(cli.config.as_deref(), |k| {
-        if k == "PORTCULLIS_DATABASE_URL" {
-            if let Some(u) = &url {
-                return Some(u.clone());
-            }
+        if k == "PORTCULLIS_DATABASE_URL"
+            && let Some(u) = &url
+        {
+            return Some(u.clone());
         }
         std::env::var(k).ok()
     })
@@ -439,29 +439,7 @@ fn client_cmd(
             }
             .validate()
             .map_err(AppError::Invalid)?;
-            let client_id = crate::crypto::generate_id()?;
-            let prepared = if public {
-                None
-            } else {
-                Some(secret::prepare(None)?)
-            };
-            let (client, secret_value) = diesel::Connection::transaction(conn, |conn| {
-                let client = client::store::insert(conn, &new, &client_id, now)?;
-                let mut value = None;
-                if let Some(p) = prepared {
-                    secret::store::insert(
-                        conn,
-                        client.id,
-                        "Initial secret",
-                        &p.hash,
-                        &p.hint,
-                        None,
-                        now,
-                    )?;
-                    value = p.generated;
-                }
-                Ok::<_, AppError>((client, value))
-            })?;
+            let (client, secret_value) = client::store::register(conn, &new, now)?;
             if output == Output::Json {
                 return json(
                     out,
@@ -596,10 +574,6 @@ fn client_cmd(
             }
             writeln!(out, "secrets:").map_err(io)?;
             table(out, &SECRET_HEADERS, secret_rows(&secrets, now), "(none)")
-        }
-        ClientCmd::Enable { client_id } | ClientCmd::Disable { client_id } if false => {
-            let _ = client_id;
-            Ok(())
         }
         ClientCmd::Enable { client_id } => set_enabled(conn, &client_id, true, out),
         ClientCmd::Disable { client_id } => set_enabled(conn, &client_id, false, out),

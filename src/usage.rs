@@ -57,14 +57,14 @@ impl UsageRecorder {
             crate::client::store::record_last_used(conn, &clients)?;
             crate::secret::store::record_last_used(conn, &secrets)
         });
-        if result.is_err() {
-            if let Ok(mut p) = self.pending.lock() {
-                for (k, v) in taken.clients {
-                    p.clients.entry(k).or_insert(v);
-                }
-                for (k, v) in taken.secrets {
-                    p.secrets.entry(k).or_insert(v);
-                }
+        if result.is_err()
+            && let Ok(mut p) = self.pending.lock()
+        {
+            for (k, v) in taken.clients {
+                p.clients.entry(k).or_insert(v);
+            }
+            for (k, v) in taken.secrets {
+                p.secrets.entry(k).or_insert(v);
             }
         }
         result

@@ -235,3 +235,36 @@ pub fn load_for_auth(
     }
     Ok(client.map(|c| (c, secrets)))
 }
+
+/// Registers a validated client: inserts it with its redirect URIs and, for a confidential
+/// client, a first generated secret, in one transaction. Returns the client and the secret
+/// value, to be shown once.
+pub fn register(
+    conn: &mut AnyConnection,
+    new: &NewClient,
+    now: i64,
+) -> Result<(Client, Option<String>), AppError> {
+    let client_id = crate::crypto::generate_id()?;
+    let prepared = if new.public {
+        None
+    } else {
+        Some(crate::secret::prepare(None)?)
+    };
+    conn.transaction(|conn| {
+        let client = insert(conn, new, &client_id, now)?;
+        let mut value = None;
+        if let Some(p) = prepared {
+            crate::secret::store::insert(
+                conn,
+                client.id,
+                "Initial secret",
+                &p.hash,
+                &p.hint,
+                None,
+                now,
+            )?;
+            value = p.generated;
+        }
+        Ok((client, value))
+    })
+}

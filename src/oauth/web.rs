@@ -415,10 +415,10 @@ pub fn normalize_json(data: &str, expires_in: Option<i64>) -> String {
     {
         map.insert("token_type".into(), "Bearer".into());
     }
-    if let Some(e) = expires_in {
-        if map.contains_key("expires_in") {
-            map.insert("expires_in".into(), e.into());
-        }
+    if let Some(e) = expires_in
+        && map.contains_key("expires_in")
+    {
+        map.insert("expires_in".into(), e.into());
     }
     serde_json::Value::Object(map).to_string()
 }

@@ -163,13 +163,14 @@ impl SecretVerifier {
             .iter()
             .filter(|s| crypto::is_argon2(&s.hash))
             .collect();
-        if found.is_none() && !chosen.is_empty() {
-            if let Ok(cache) = self.verified.lock() {
-                found = chosen
-                    .iter()
-                    .copied()
-                    .find(|s| cache.contains(&(s.id, digest)));
-            }
+        if found.is_none()
+            && !chosen.is_empty()
+            && let Ok(cache) = self.verified.lock()
+        {
+            found = chosen
+                .iter()
+                .copied()
+                .find(|s| cache.contains(&(s.id, digest)));
         }
         if found.is_none() {
             if chosen.is_empty() {

@@ -1,0 +1,434 @@
+//! The command line end to end, against the real binary, on both backends.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Backend, TestDb};
+
+fn portcullis(db: &TestDb) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.arg("--database-url")
+        .arg(&db.url)
+        .env_remove("PORTCULLIS_DATABASE_URL");
+    cmd
+}
+
+fn run(db: &TestDb, args: &[&str]) -> Output {
+    portcullis(db).args(args).output().unwrap()
+}
+
+fn run_with_stdin(db: &TestDb, args: &[&str], stdin: &str) -> Output {
+    let mut child = portcullis(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A failed command: non-zero exit and exactly one line on stderr, returned.
+fn fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "command should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line on stderr: {err:?}"
+    );
+    err
+}
+
+fn secret_from(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("the secret is printed once")
+        .trim()
+        .to_string()
+}
+
+async fn cli_end_to_end(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else {
+        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    assert!(ok(&run(&db, &["migrate"])).contains("up to date"));
+    let created: serde_json::Value = serde_json::from_str(&ok(&run(
+        &db,
+        &[
+            "client", "create", "--name", "CLI app", "--scope", "read", "--output", "json",
+        ],
+    )))
+    .unwrap();
+    let client_id = created["client"]["client_id"].as_str().unwrap().to_string();
+    let first = created["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(first.len(), 43);
+
+    let added = ok(&run(
+        &db,
+        &[
+            "secret",
+            "add",
+            &client_id,
+            "--description",
+            "rotation",
+            "--expires",
+            "2099-12-31",
+        ],
+    ));
+    let second = secret_from(&added);
+    assert_ne!(first, second);
+    assert!(added.contains("2099-12-31"), "{added}");
+
+    let listed = ok(&run(&db, &["secret", "list", &client_id]));
+    assert!(
+        listed.contains(&first[first.len() - 4..]) && listed.contains(&second[second.len() - 4..]),
+        "hints: {listed}"
+    );
+    assert!(
+        listed.contains("2099-12-31") && listed.contains("rotation"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed.matches("Never").count(),
+        3,
+        "one never-expiring, two never used: {listed}"
+    );
+    assert!(
+        !listed.contains(&first) && !listed.contains(&second),
+        "never the value"
+    );
+    let json_list: serde_json::Value = serde_json::from_str(&ok(&run(
+        &db,
+        &["secret", "list", &client_id, "--output", "json"],
+    )))
+    .unwrap();
+    assert_eq!(json_list.as_array().unwrap().len(), 2);
+    assert!(json_list[0].get("hash").is_none());
+
+    // Bad input: non-zero exit, one line on stderr, nothing changed.
+    assert!(
+        fails(&run(
+            &db,
+            &["secret", "add", &client_id, "--value", "too-short"]
+        ))
+        .contains("at least 16")
+    );
+    assert!(
+        fails(&run(
+            &db,
+            &["secret", "add", &client_id, "--expires", "2001-01-01"]
+        ))
+        .contains("past")
+    );
+    assert!(
+        fails(&run(
+            &db,
+            &["secret", "add", &client_id, "--expires", "31.12.2099"]
+        ))
+        .contains("YYYY-MM-DD")
+    );
+    assert!(fails(&run(&db, &["client", "show", "no-such-client"])).contains("no-such-client"));
+    assert!(
+        fails(&run(&db, &["client", "create", "--name", "cli APP"])).contains("already exists")
+    );
+    assert!(
+        fails(&run(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "http://evil.example/cb"
+            ]
+        ))
+        .contains("https")
+    );
+    assert_eq!(
+        ok(&run(
+            &db,
+            &["secret", "list", &client_id, "--output", "json"]
+        ))
+        .matches("\"id\"")
+        .count(),
+        2
+    );
+
+    // Accounts: the password comes from stdin.
+    assert!(
+        ok(&run_with_stdin(
+            &db,
+            &["admin", "create", "--username", "alice", "--role", "admin"],
+            "correct horse battery\n"
+        ))
+        .contains("alice")
+    );
+    assert!(
+        fails(&run_with_stdin(
+            &db,
+            &["admin", "create", "--username", "bob", "--role", "readonly"],
+            "short\n"
+        ))
+        .contains("at least 12")
+    );
+    assert!(
+        fails(&run(
+            &db,
+            &["admin", "create", "--username", "eve", "--role", "root"]
+        ))
+        .contains("admin or readonly")
+    );
+    let users = ok(&run(&db, &["user", "list"]));
+    assert!(
+        users.contains("alice") && users.contains("admin") && !users.contains("bob"),
+        "{users}"
+    );
+
+    // Serve, use both secrets, and see the last use recorded.
+    let log_path = db.dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = portcullis(&db)
+        .arg("serve")
+        .env("PORTCULLIS_BIND", "127.0.0.1:0")
+        .env("PORTCULLIS_LOG_LEVEL", "debug")
+        .env("PORTCULLIS_USAGE_FLUSH_SECONDS", "1")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let address = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            break format!("http://{}", rest.split_whitespace().next().unwrap());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "server did not start: {text}"
+        );
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "server exited: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let http = reqwest::Client::new();
+    let token_url = format!("{address}/oauth/token");
+    let grant = [("grant_type", "client_credentials")];
+    let r = http
+        .post(&token_url)
+        .basic_auth(&client_id, Some(&second))
+        .form(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(&token_url)
+        .form(&[
+            grant[0],
+            ("client_id", &client_id),
+            ("client_secret", &first),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let wrong = format!("{}x", &second[..42]);
+    let r = http
+        .post(&token_url)
+        .basic_auth(&client_id, Some(&wrong))
+        .form(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let started = Instant::now();
+    loop {
+        let listed = ok(&run(&db, &["secret", "list", &client_id]));
+        if listed.matches("Never").count() == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "last use not recorded: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let shown: serde_json::Value = serde_json::from_str(&ok(&run(
+        &db,
+        &["client", "show", &client_id, "--output", "json"],
+    )))
+    .unwrap();
+    assert!(shown["last_used"].is_string(), "{shown}");
+
+    // Disable: refused at once; enable again.
+    ok(&run(&db, &["client", "disable", &client_id]));
+    let r = http
+        .post(&token_url)
+        .basic_auth(&client_id, Some(&second))
+        .form(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    ok(&run(&db, &["client", "enable", &client_id]));
+    let r = http
+        .post(&token_url)
+        .basic_auth(&client_id, Some(&second))
+        .form(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Graceful stop.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status()
+        .unwrap();
+    let status = server.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+
+    // No plaintext secret in the log or the database.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("request"), "debug logging was on: {log}");
+    for secret in [&first, &second, &wrong] {
+        assert!(!log.contains(secret.as_str()), "a secret is in the log");
+    }
+    if let Some(path) = &db.sqlite_path {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+        for secret in [&first, &second] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a secret is in the database file"
+            );
+        }
+    } else {
+        let dump = ok(&run(
+            &db,
+            &["client", "show", &client_id, "--output", "json"],
+        ));
+        assert!(!dump.contains(&first) && !dump.contains(&second));
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            hash: String,
+        }
+        let mut conn = diesel::PgConnection::establish(&db.url).unwrap();
+        let rows: Vec<Row> = diesel::sql_query("SELECT hash FROM client_secrets")
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        for r in rows {
+            assert!(
+                r.hash.starts_with("sha256$")
+                    && !r.hash.contains(&first)
+                    && !r.hash.contains(&second)
+            );
+        }
+    }
+
+    // Delete: the client and its secrets are gone.
+    assert!(ok(&run(&db, &["client", "delete", &client_id])).contains("Deleted"));
+    assert!(fails(&run(&db, &["secret", "list", &client_id])).contains("no client"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_end_to_end_sqlite() {
+    cli_end_to_end(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_end_to_end_postgres() {
+    cli_end_to_end(Backend::Postgres).await;
+}
+
+#[test]
+fn bad_settings_fail_at_start_with_one_line_naming_the_setting() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let out = portcullis(&db)
+        .arg("serve")
+        .env("PORTCULLIS_ACCESS_TOKEN_TTL", "soon")
+        .output()
+        .unwrap();
+    assert!(fails(&out).contains("PORTCULLIS_ACCESS_TOKEN_TTL"));
+    let out = portcullis(&db)
+        .arg("serve")
+        .env("PORTCULLIS_BIND", "localhost")
+        .output()
+        .unwrap();
+    assert!(fails(&out).contains("PORTCULLIS_BIND"));
+    let config = db.dir.path().join("portcullis.toml");
+    std::fs::write(&config, "acces_token_ttl = 60\n").unwrap();
+    let out = portcullis(&db)
+        .arg("--config")
+        .arg(&config)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(fails(&out).contains("unknown setting 'acces_token_ttl'"));
+    // The real cause of a PostgreSQL failure, not MultiConnection's generic message.
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+            "migrate",
+        ])
+        .output()
+        .unwrap();
+    let err = fails(&out);
+    assert!(
+        err.contains("127.0.0.1") && !err.contains("multiconnection"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["client", "create", "--help"],
+        vec!["secret", "add", "--help"],
+        vec!["admin", "create", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}

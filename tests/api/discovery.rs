@@ -1,0 +1,62 @@
+//! Metadata (RFC 8414), JWKS and health.
+
+use crate::on_both_backends;
+
+on_both_backends! {
+    async fn metadata_lists_exactly_what_is_supported(app) {
+        let resp = app.http.get(format!("{}/.well-known/oauth-authorization-server", app.address)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let m: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(m["issuer"], app.issuer);
+        assert_eq!(m["token_endpoint"], format!("{}/oauth/token", app.issuer));
+        assert_eq!(m["jwks_uri"], format!("{}/oauth/jwks.json", app.issuer));
+        assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post"]));
+        assert!(m["response_types_supported"].is_array());
+        assert!(m.get("authorization_endpoint").is_none(), "not supported yet, so not listed");
+    }
+
+    async fn jwks_publishes_the_es256_key(app) {
+        let jwks: serde_json::Value = app.http.get(format!("{}/oauth/jwks.json", app.address)).send().await.unwrap().json().await.unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0]["kty"], "EC");
+        assert_eq!(keys[0]["crv"], "P-256");
+        assert_eq!(keys[0]["alg"], "ES256");
+        assert_eq!(keys[0]["use"], "sig");
+        assert!(keys[0]["kid"].as_str().is_some_and(|k| !k.is_empty()));
+        assert!(keys[0].get("d").is_none(), "the private key must not be published");
+    }
+
+    async fn health_checks_the_database(app) {
+        let resp = app.http.get(format!("{}/healthz", app.address)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["database"], "ok");
+        let missing = app.http.get(format!("{}/nope", app.address)).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+    }
+}
+
+/// The signing key is kept in the database: a restart on the same database signs with the
+/// same key, so tokens issued before the restart still verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_key_survives_a_restart() {
+    let first = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let jwks = |address: String| async move {
+        reqwest::get(format!("{address}/oauth/jwks.json"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = jwks(first.address.clone()).await;
+    let settings = portcullis::config::Settings::for_tests(&first.db.url);
+    let second = portcullis::Application::build(settings).unwrap();
+    let address = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until_stopped());
+    assert_eq!(jwks(address).await, before);
+}

@@ -1,0 +1,304 @@
+//! spawn_app: the real server on port 0 over a fresh SQLite file or a fresh PostgreSQL
+//! database (dropped afterwards), and helpers that act like an admin or a client.
+
+use std::time::Duration;
+
+use diesel::{Connection, RunQueryDsl};
+use portcullis::client::NewClient;
+use portcullis::config::Settings;
+use portcullis::db::{DbUrl, Pool};
+use portcullis::{Application, clock};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub sqlite_path: Option<std::path::PathBuf>,
+    pg: Option<(String, String)>,
+    pub dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server for tests, when configured (`.ci/run` sets it and requires it).
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => {
+                let path = dir.path().join("portcullis.db");
+                Some(TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    sqlite_path: Some(path),
+                    pg: None,
+                    dir,
+                })
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url()?;
+                let name = format!(
+                    "portcullis_test_{}",
+                    portcullis::crypto::unique_id()
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
+                let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!("PORTCULLIS_TEST_POSTGRES_URL is set but unreachable: {e}")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .unwrap();
+                let mut url = url::Url::parse(&admin).unwrap();
+                url.set_path(&name);
+                Some(TestDb {
+                    url: url.to_string(),
+                    sqlite_path: None,
+                    pg: Some((admin, name)),
+                    dir,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg
+            && let Ok(mut conn) = diesel::PgConnection::establish(admin)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub pool: Pool,
+    pub http: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    pub db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Starts the server on `backend`; None when the backend is PostgreSQL and no server is configured.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app`], with settings changed by `customize`.
+pub async fn spawn_app_with(
+    backend: Backend,
+    customize: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let db = TestDb::new(backend)?;
+    let mut settings = Settings::for_tests(&db.url);
+    settings.usage_flush_interval = Duration::from_secs(1);
+    customize(&mut settings);
+    let app = Application::build(settings).expect("the server starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let issuer = app.issuer().to_string();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let pool = portcullis::db::build_pool(&DbUrl::parse(&db.url).unwrap(), 2).unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Some(TestApp {
+        address,
+        issuer,
+        pool,
+        http,
+        handle,
+        db,
+    })
+}
+
+/// Runs the body once on SQLite and once on PostgreSQL (skipped with a note when
+/// PORTCULLIS_TEST_POSTGRES_URL is unset; `.ci/run` sets it and requires it).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.unwrap();
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await else {
+                    eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+                    return;
+                };
+                $body
+            }
+        }
+    )*};
+}
+
+/// A registered client as a test sees it.
+pub struct TestClient {
+    pub client_id: String,
+    pub secret: String,
+    pub secret_id: i64,
+}
+
+impl TestApp {
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.address)
+    }
+
+    /// Registers a confidential client allowed `scopes`, as `portcullis client create` does.
+    pub fn create_client(&self, name: &str, scopes: &[&str]) -> TestClient {
+        self.create_client_with(NewClient {
+            name: name.into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+    }
+
+    pub fn create_client_with(&self, new: NewClient) -> TestClient {
+        let new = new.validate().unwrap();
+        let mut conn = self.pool.get().unwrap();
+        let (client, secret) =
+            portcullis::client::store::register(&mut conn, &new, clock::now()).unwrap();
+        let secret_id = portcullis::secret::store::list(&mut conn, client.id)
+            .unwrap()
+            .first()
+            .map(|s| s.id)
+            .unwrap_or(0);
+        TestClient {
+            client_id: client.client_id,
+            secret: secret.unwrap_or_default(),
+            secret_id,
+        }
+    }
+
+    /// Adds a secret (generated when `value` is None) expiring at `expires_at`.
+    pub fn add_secret(
+        &self,
+        client_id: &str,
+        value: Option<&str>,
+        expires_at: Option<i64>,
+    ) -> (i64, String) {
+        let mut conn = self.pool.get().unwrap();
+        let client = portcullis::client::store::find(&mut conn, client_id)
+            .unwrap()
+            .unwrap();
+        let prepared = portcullis::secret::prepare(value).unwrap();
+        let row = portcullis::secret::store::insert(
+            &mut conn,
+            client.id,
+            "test",
+            &prepared.hash,
+            &prepared.hint,
+            expires_at,
+            clock::now(),
+        )
+        .unwrap();
+        (
+            row.id,
+            prepared
+                .generated
+                .unwrap_or_else(|| value.unwrap().to_string()),
+        )
+    }
+
+    pub fn delete_secret(&self, secret_id: i64) {
+        assert!(
+            portcullis::secret::store::delete(&mut self.pool.get().unwrap(), secret_id).unwrap()
+        );
+    }
+
+    pub fn set_enabled(&self, client_id: &str, enabled: bool) {
+        assert!(
+            portcullis::client::store::set_enabled(
+                &mut self.pool.get().unwrap(),
+                client_id,
+                enabled,
+                clock::now()
+            )
+            .unwrap()
+        );
+    }
+
+    /// POST /oauth/token with a form body and client_secret_basic.
+    pub async fn token_basic(
+        &self,
+        id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.token_url())
+            .basic_auth(id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST /oauth/token with client_secret_post.
+    pub async fn token_post(
+        &self,
+        id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        form.push(("client_id", id));
+        form.push(("client_secret", secret));
+        self.http
+            .post(self.token_url())
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts an RFC 6749 5.2 error: status, `error` code, a description, and no oxide-auth keys.
+pub async fn assert_oauth_error(
+    resp: reqwest::Response,
+    status: u16,
+    error: &str,
+) -> serde_json::Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body.get("description").is_none(),
+        "oxide-auth's key leaked: {body}"
+    );
+    body
+}
+
+pub const GRANT_CC: (&str, &str) = ("grant_type", "client_credentials");

@@ -1,0 +1,8 @@
+//! One integration-test binary: the real server on port 0, spoken to over HTTP, on SQLite and
+//! (with PORTCULLIS_TEST_POSTGRES_URL) PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod discovery;
+mod helpers;
+mod token;
