@@ -6,7 +6,7 @@ pub mod store;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
@@ -41,10 +41,18 @@ pub struct AccessClaims {
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// One signing key, ready to sign and to verify.
+///
+/// Signing does not go through `jsonwebtoken::encode`: that parses the PKCS#8 key and checks
+/// the curve point on every call, which costs as much as the signature itself. The key pair is
+/// parsed once here and the JWS compact serialization (RFC 7515 7.1: base64url(header) "."
+/// base64url(claims) "." base64url(signature)) is assembled from a header encoded once per key.
+/// Verification still uses jsonwebtoken.
 pub struct SigningKey {
     /// JWS `kid`.
     pub kid: String,
-    encoding: EncodingKey,
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    /// base64url of the JOSE header `{"typ":"at+jwt","alg":"ES256","kid":...}`.
+    header_b64: String,
     decoding: DecodingKey,
     jwk: Jwk,
 }
@@ -60,17 +68,30 @@ impl SigningKey {
         let der = STANDARD.decode(&row.private_key).map_err(|e| {
             AppError::Internal(format!("signing key {} is not base64: {e}", row.kid))
         })?;
+        let unusable = |e: &dyn std::fmt::Display| {
+            AppError::Internal(format!("signing key {} is unusable: {e}", row.kid))
+        };
+        let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &der,
+        )
+        .map_err(|e| unusable(&e))?;
         let encoding = EncodingKey::from_ec_der(&der);
-        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
-            .map_err(|e| AppError::Internal(format!("signing key {} is unusable: {e}", row.kid)))?;
+        let mut jwk =
+            Jwk::from_encoding_key(&encoding, Algorithm::ES256).map_err(|e| unusable(&e))?;
         jwk.common.key_id = Some(row.kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
-        let decoding = DecodingKey::from_jwk(&jwk)
-            .map_err(|e| AppError::Internal(format!("signing key {} is unusable: {e}", row.kid)))?;
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| unusable(&e))?;
+        // RFC 9068 2.1: `typ` is `at+jwt`; `kid` names the key in the JWKS.
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_string());
+        header.kid = Some(row.kid.clone());
+        let header_json = serde_json::to_vec(&header).map_err(|e| unusable(&e))?;
         Ok(SigningKey {
             kid: row.kid.clone(),
-            encoding,
+            pair,
+            header_b64: URL_SAFE_NO_PAD.encode(header_json),
             decoding,
             jwk,
         })
@@ -78,11 +99,20 @@ impl SigningKey {
 
     /// Signs claims as an RFC 9068 access token: header `typ: at+jwt`, `alg: ES256`, `kid`.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, AppError> {
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_string());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|e| AppError::Internal(format!("signing failed: {e}")))
+        let claims_json = serde_json::to_vec(claims)
+            .map_err(|e| AppError::Internal(format!("signing failed: {e}")))?;
+        let mut jws = String::with_capacity(self.header_b64.len() + claims_json.len() * 4 / 3 + 90);
+        jws.push_str(&self.header_b64);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims_json, &mut jws);
+        // ES256 (RFC 7518 3.4): the fixed-width R || S signature, not DER.
+        let signature = self
+            .pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), jws.as_bytes())
+            .map_err(|_| AppError::Internal("signing failed".into()))?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jws);
+        Ok(jws)
     }
 }
 
