@@ -236,9 +236,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             settings.database_url
         ))
     })?;
-    db::migrate_and(&mut conn, |c| {
-        crate::token::ensure_signing_key(c, clock::now())
-    })?;
+    db::migrate_and(&mut conn, crate::bootstrap)?;
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Serve => Ok(()),

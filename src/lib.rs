@@ -41,6 +41,10 @@ pub struct AppState {
     pub verifier: secret::SecretVerifier,
     /// Batched last-used times.
     pub usage: usage::UsageRecorder,
+    /// The page templates.
+    pub pages: http::render::Pages,
+    /// Failed-login counts per username.
+    pub login_throttle: user::throttle::LoginThrottle,
 }
 
 /// Opens the pool and brings the database up to date: migrations, then the first signing key
@@ -53,13 +57,45 @@ pub fn prepare_database(settings: &Settings) -> Result<Pool, AppError> {
         ))
     })?;
     let mut conn = pool.get()?;
-    let created = db::migrate_and(&mut conn, |conn| {
-        token::ensure_signing_key(conn, clock::now())
-    })?;
+    let created = db::migrate_and(&mut conn, bootstrap)?;
     if created {
         tracing::info!("created the first ES256 signing key");
     }
     Ok(pool)
+}
+
+/// Name of the session-cookie key in `server_secrets`.
+const SESSION_KEY: &str = "session_key";
+
+/// First-start state, created once and shared by every instance: the first ES256 signing key
+/// and the session-cookie key. Run it under the migration lock. True when a signing key was
+/// created.
+pub fn bootstrap(conn: &mut db::AnyConnection) -> Result<bool, AppError> {
+    let now = clock::now();
+    let created = token::ensure_signing_key(conn, now)?;
+    db::server_secret(conn, SESSION_KEY, now, || {
+        use base64::Engine;
+        Ok(base64::engine::general_purpose::STANDARD.encode(crypto::os_random_bytes::<64>()?))
+    })?;
+    Ok(created)
+}
+
+fn session_key(conn: &mut db::AnyConnection) -> Result<Vec<u8>, AppError> {
+    use base64::Engine;
+    let stored = db::server_secret(conn, SESSION_KEY, clock::now(), || {
+        Err(AppError::Internal(
+            "the session key is missing; run `portcullis migrate`".into(),
+        ))
+    })?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(stored)
+        .map_err(|_| AppError::Internal("the stored session key is not base64".into()))?;
+    if key.len() < 64 {
+        return Err(AppError::Internal(
+            "the stored session key is too short".into(),
+        ));
+    }
+    Ok(key)
 }
 
 /// A built server, bound and ready to run.
@@ -78,6 +114,8 @@ impl Application {
     pub fn build(settings: Settings) -> Result<Application, AppError> {
         let pool = prepare_database(&settings)?;
         let keys = token::Keys::load(&mut *pool.get()?)?;
+        let session_key = session_key(&mut *pool.get()?)?;
+        let pages = http::render::Pages::load().map_err(AppError::Internal)?;
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| AppError::Internal(format!("cannot listen on {}: {e}", settings.bind)))?;
         let addr = listener
@@ -104,7 +142,10 @@ impl Application {
             keys,
             verifier: secret::SecretVerifier::default(),
             usage: usage::UsageRecorder::default(),
+            pages,
+            login_throttle: user::throttle::LoginThrottle::default(),
         });
+        let secure_cookies = issuer.starts_with("https://");
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -114,6 +155,7 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
+                .wrap(http::session::middleware(&session_key, secure_cookies))
                 .wrap(middleware::from_fn(log_request))
                 .configure(http::routes)
         })

@@ -208,3 +208,31 @@ pub fn check(conn: &mut AnyConnection) -> Result<(), AppError> {
     diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())
 }
+
+/// A server-wide secret by name (e.g. the session cookie key), created with `generate` on
+/// first use and then shared by every instance. Call it at start-up under the migration lock.
+pub fn server_secret(
+    conn: &mut AnyConnection,
+    name: &str,
+    now: i64,
+    generate: impl FnOnce() -> Result<String, AppError>,
+) -> Result<String, AppError> {
+    use schema::server_secrets;
+    let found = server_secrets::table
+        .find(name)
+        .select(server_secrets::value)
+        .first::<String>(conn)
+        .optional()?;
+    if let Some(v) = found {
+        return Ok(v);
+    }
+    let value = generate()?;
+    diesel::insert_into(server_secrets::table)
+        .values((
+            server_secrets::name.eq(name),
+            server_secrets::value.eq(&value),
+            server_secrets::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(value)
+}

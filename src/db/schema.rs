@@ -64,13 +64,81 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    grants (id) {
+        id -> BigInt,
+        code_hash -> Text,
+        client_id -> BigInt,
+        user_id -> BigInt,
+        redirect_uri -> Text,
+        redirect_uri_given -> Bool,
+        scope -> Text,
+        pkce -> Nullable<Text>,
+        code_expires_at -> BigInt,
+        redeemed_at -> Nullable<BigInt>,
+        access_jti -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        grant_id -> BigInt,
+        scope -> Text,
+        access_jti -> Text,
+        access_expires_at -> BigInt,
+        expires_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    revoked_tokens (jti) {
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> BigInt,
+        client_id -> BigInt,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(redirect_uris -> clients (client_id));
 diesel::joinable!(client_secrets -> clients (client_id));
+diesel::joinable!(grants -> clients (client_id));
+diesel::joinable!(grants -> users (user_id));
+diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::joinable!(consents -> clients (client_id));
+diesel::joinable!(consents -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     clients,
     redirect_uris,
     client_secrets,
     users,
-    signing_keys
+    signing_keys,
+    grants,
+    refresh_tokens,
+    revoked_tokens,
+    consents,
+    server_secrets
 );

@@ -2,7 +2,10 @@
 //! and render.
 
 pub mod health;
+pub mod login;
 pub mod oauth;
+pub mod render;
+pub mod session;
 
 use actix_web::{HttpResponse, web};
 
@@ -19,6 +22,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(oauth::metadata),
     )
     .route("/healthz", web::get().to(health::healthz))
+    .route("/", web::get().to(login::home))
+    .route("/login", web::get().to(login::login_page))
+    .route("/login", web::post().to(login::login))
+    .route("/logout", web::post().to(login::logout))
+    .route("/static/portcullis.css", web::get().to(login::stylesheet))
     .default_service(web::to(not_found));
 }
 

@@ -1,6 +1,7 @@
 //! Users: admins (`admin`, `readonly`) and people who authorize apps (`user`).
 
 pub mod store;
+pub mod throttle;
 
 use serde::Serialize;
 
@@ -82,4 +83,28 @@ pub fn validate_password(password: &str) -> Result<(), String> {
         return Err("password must be at most 1024 characters".into());
     }
     Ok(())
+}
+
+/// Checks a username and password. An unknown user costs the same as a wrong password (a
+/// dummy argon2 verification), so timing does not tell which usernames exist.
+/// Blocking: runs argon2.
+pub fn verify_login(
+    conn: &mut crate::db::AnyConnection,
+    username: &str,
+    password: &str,
+    now: i64,
+) -> Result<Option<User>, crate::error::AppError> {
+    let found = store::find_for_login(conn, username.trim())?;
+    let hash = found
+        .as_ref()
+        .map(|(_, h)| h.as_str())
+        .unwrap_or_else(|| crate::crypto::dummy_argon2_hash());
+    let ok = crate::crypto::argon2_verify(password.as_bytes(), hash);
+    match found {
+        Some((user, _)) if ok => {
+            store::record_login(conn, user.id, now)?;
+            Ok(Some(user))
+        }
+        _ => Ok(None),
+    }
 }

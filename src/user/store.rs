@@ -75,3 +75,34 @@ pub fn list(conn: &mut AnyConnection) -> Result<Vec<User>, AppError> {
 pub fn delete(conn: &mut AnyConnection, username: &str) -> Result<bool, AppError> {
     Ok(diesel::delete(users::table.filter(users::username.eq(username))).execute(conn)? > 0)
 }
+
+/// A user with the password hash, for logging in.
+pub fn find_for_login(
+    conn: &mut AnyConnection,
+    username: &str,
+) -> Result<Option<(User, String)>, AppError> {
+    let found = users::table
+        .filter(users::username.eq(username))
+        .select((UserRow::as_select(), users::password_hash))
+        .first::<(UserRow, String)>(conn)
+        .optional()?;
+    Ok(found.map(|(row, hash)| (row.into_user(), hash)))
+}
+
+/// A user by primary key (the session's user).
+pub fn find(conn: &mut AnyConnection, id: i64) -> Result<Option<User>, AppError> {
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(UserRow::into_user))
+}
+
+/// Records a successful login.
+pub fn record_login(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), AppError> {
+    diesel::update(users::table.find(id))
+        .set(users::last_login_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}

@@ -302,3 +302,63 @@ pub async fn assert_oauth_error(
 }
 
 pub const GRANT_CC: (&str, &str) = ("grant_type", "client_credentials");
+
+impl TestApp {
+    /// Creates a user with a role and password directly in the database.
+    pub fn create_user(&self, username: &str, password: &str, role: portcullis::user::Role) {
+        let hash = portcullis::crypto::argon2_hash(password.as_bytes()).unwrap();
+        let mut conn = self.pool.get().unwrap();
+        portcullis::user::store::insert(&mut conn, username, &hash, role, 1_700_000_000).unwrap();
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+}
+
+/// The value of `<input name="NAME" value="...">` in a page.
+pub fn form_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
+}
+
+/// Loads the login page and signs in; returns the final response of the POST.
+pub async fn sign_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    username: &str,
+    password: &str,
+    next: &str,
+) -> reqwest::Response {
+    let page = browser
+        .get(format!("{}/login?next={}", app.address, urlencode(next)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let csrf = form_value(&html, "csrf_token").expect("the login form has a CSRF token");
+    browser
+        .post(format!("{}/login", app.address))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &csrf),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Form-urlencodes one value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

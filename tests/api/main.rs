@@ -5,4 +5,5 @@
 mod cli;
 mod discovery;
 mod helpers;
+mod login;
 mod token;

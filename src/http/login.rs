@@ -1,0 +1,193 @@
+//! Sign-in and sign-out pages for people who authorize apps (and for admins).
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use tera::Context;
+
+use crate::AppState;
+use crate::http::session;
+
+/// The page context every page shares: the signed-in user's name and the CSRF token.
+pub fn base_context(session: &Session, username: Option<&str>) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert("csrf_token", &session::csrf_token(session));
+    if let Some(u) = username {
+        ctx.insert("current_user", u);
+    }
+    ctx
+}
+
+/// The signed-in user, if the session names one that still exists.
+pub async fn current_user(
+    state: &web::Data<AppState>,
+    session: &Session,
+) -> Result<Option<crate::user::User>, crate::error::AppError> {
+    let Some(id) = session::user_id(session) else {
+        return Ok(None);
+    };
+    let found = crate::db::run(&state.pool, move |conn| crate::user::store::find(conn, id)).await?;
+    if found.is_none() {
+        session::log_out(session);
+    }
+    Ok(found)
+}
+
+/// Only local paths are followed after login (no open redirect): `/` followed by anything but
+/// a second `/` or a backslash.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// Query of `GET /login`.
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<LoginQuery>,
+) -> HttpResponse {
+    let next = safe_next(query.next.as_deref());
+    let user = current_user(&state, &session).await.ok().flatten();
+    if user.is_some() {
+        return see_other(&next);
+    }
+    let mut ctx = base_context(&session, None);
+    ctx.insert("next", &next);
+    ctx.insert("username", "");
+    state.pages.render(StatusCode::OK, "login.html", &ctx)
+}
+
+/// Form of `POST /login`.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    csrf_token: Option<String>,
+    next: Option<String>,
+}
+
+/// `POST /login`: checks CSRF, the per-username throttle, then the password.
+pub async fn login(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    if !session::csrf_ok(&session, form.csrf_token.as_deref()) {
+        return csrf_failed(&state, &session);
+    }
+    let render_form = |status: StatusCode, error: &str| {
+        let mut ctx = base_context(&session, None);
+        ctx.insert("next", &next);
+        ctx.insert("username", &form.username);
+        ctx.insert("error", error);
+        state.pages.render(status, "login.html", &ctx)
+    };
+    let now = crate::clock::now();
+    if let Some(wait) = state.login_throttle.retry_after(&form.username, now) {
+        let mut resp = render_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed sign-ins for this username. Wait {wait} seconds and try again."
+            ),
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
+    let (username, password) = (form.username.clone(), form.password.clone());
+    let verified = crate::db::run(&state.pool, move |conn| {
+        crate::user::verify_login(conn, &username, &password, now)
+    })
+    .await;
+    match verified {
+        Ok(Some(user)) => {
+            state.login_throttle.succeeded(&form.username);
+            session::log_in(&session, user.id);
+            tracing::info!(user = %user.username, "signed in");
+            see_other(&next)
+        }
+        Ok(None) => {
+            state.login_throttle.failed(&form.username, now);
+            render_form(StatusCode::UNAUTHORIZED, "Wrong username or password.")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in failed");
+            render_form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing in is not possible right now. Try again in a moment.",
+            )
+        }
+    }
+}
+
+/// Form carrying only the CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    if !session::csrf_ok(&session, form.csrf_token.as_deref()) {
+        return csrf_failed(&state, &session);
+    }
+    session::log_out(&session);
+    see_other("/login")
+}
+
+/// `GET /`: who is signed in.
+pub async fn home(state: web::Data<AppState>, session: Session) -> HttpResponse {
+    let user = current_user(&state, &session).await.ok().flatten();
+    let ctx = base_context(&session, user.as_ref().map(|u| u.username.as_str()));
+    state.pages.render(StatusCode::OK, "home.html", &ctx)
+}
+
+/// `GET /static/portcullis.css`.
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(crate::http::render::STYLESHEET)
+}
+
+/// 403 page for a form without a valid CSRF token.
+pub fn csrf_failed(state: &AppState, session: &Session) -> HttpResponse {
+    state.pages.error(
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        base_context(session, None),
+    )
+}
+
+/// 303 See Other to a local path.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}

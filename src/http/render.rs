@@ -1,0 +1,77 @@
+//! Server-rendered pages: the tera templates, embedded in the binary so that the server runs
+//! from any directory. Autoescaping is on for every template (their names end in `.html`).
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use tera::{Context, Tera};
+
+/// Every template, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("consent.html", include_str!("../../templates/consent.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+    ("home.html", include_str!("../../templates/home.html")),
+];
+
+/// The stylesheet served at `/static/portcullis.css`.
+pub const STYLESHEET: &str = include_str!("../../templates/portcullis.css");
+
+/// The parsed templates.
+pub struct Pages {
+    tera: Tera,
+}
+
+impl Pages {
+    /// Parses every template; a template error is a start-up error.
+    pub fn load() -> Result<Pages, String> {
+        let mut tera = Tera::new();
+        tera.autoescape_on([".html"]);
+        tera.add_raw_templates(TEMPLATES.iter().copied())
+            .map_err(|e| format!("template error: {e}"))?;
+        Ok(Pages { tera })
+    }
+
+    /// Renders a page with a status. A rendering failure is logged and answered with a plain
+    /// 500 (it is a bug: the templates are fixed at build time).
+    pub fn render(&self, status: StatusCode, name: &str, context: &Context) -> HttpResponse {
+        match self.tera.render(name, context) {
+            Ok(body) => page_response(status).body(body),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "template rendering failed");
+                page_response(StatusCode::INTERNAL_SERVER_ERROR)
+                    .body("The server could not render this page.")
+            }
+        }
+    }
+
+    /// An error page: a heading and a message, never a redirect.
+    pub fn error(
+        &self,
+        status: StatusCode,
+        heading: &str,
+        message: &str,
+        base: Context,
+    ) -> HttpResponse {
+        let mut ctx = base;
+        ctx.insert("heading", heading);
+        ctx.insert("message", message);
+        self.render(status, "error.html", &ctx)
+    }
+}
+
+/// Headers every HTML page carries: no caching (pages hold CSRF tokens and personal data), no
+/// framing (clickjacking of the consent page, RFC 6749 10.13), and a strict CSP.
+pub fn page_response(status: StatusCode) -> actix_web::HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' https: http:; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'",
+        ));
+    b
+}

@@ -1,0 +1,76 @@
+//! Browser sessions: a private (encrypted and authenticated) cookie, HttpOnly and SameSite=Lax,
+//! Secure when the issuer is https. The session holds the user id and a CSRF token; the id is
+//! renewed at login so that a session fixed before login is worthless afterwards.
+
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_session::{Session, SessionMiddleware};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Key, SameSite};
+use subtle::ConstantTimeEq;
+
+/// Name of the session cookie.
+pub const COOKIE_NAME: &str = "portcullis_session";
+const USER_KEY: &str = "uid";
+const CSRF_KEY: &str = "csrf";
+const PENDING_KEY: &str = "consent";
+
+/// The session middleware. `key` is 64 bytes shared by every instance (kept in the database).
+pub fn middleware(key: &[u8], secure: bool) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), Key::from(key))
+        .cookie_name(COOKIE_NAME.to_string())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_secure(secure)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
+        .build()
+}
+
+/// The logged-in user's id, if any.
+pub fn user_id(session: &Session) -> Option<i64> {
+    session.get::<i64>(USER_KEY).ok().flatten()
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(t)) = session.get::<String>(CSRF_KEY) {
+        return t;
+    }
+    let token = crate::crypto::unique_id();
+    let _ = session.insert(CSRF_KEY, &token);
+    token
+}
+
+/// True when `submitted` is the session's CSRF token (constant-time comparison).
+pub fn csrf_ok(session: &Session, submitted: Option<&str>) -> bool {
+    match (session.get::<String>(CSRF_KEY).ok().flatten(), submitted) {
+        (Some(expected), Some(given)) => expected.as_bytes().ct_eq(given.as_bytes()).into(),
+        _ => false,
+    }
+}
+
+/// Logs a user in: a new session id, the user, a fresh CSRF token.
+pub fn log_in(session: &Session, user_id: i64) {
+    session.renew();
+    session.remove(PENDING_KEY);
+    let _ = session.insert(USER_KEY, user_id);
+    let _ = session.insert(CSRF_KEY, crate::crypto::unique_id());
+}
+
+/// Logs out: the whole session is dropped.
+pub fn log_out(session: &Session) {
+    session.purge();
+}
+
+/// Remembers which authorization request the consent page was shown for.
+pub fn set_pending_consent(session: &Session, binding: &str) {
+    let _ = session.insert(PENDING_KEY, binding);
+}
+
+/// Takes the pending consent binding (one use).
+pub fn take_pending_consent(session: &Session) -> Option<String> {
+    session
+        .remove_as::<String>(PENDING_KEY)
+        .and_then(Result::ok)
+}

@@ -1,0 +1,137 @@
+//! Signing in and out: sessions, CSRF, the per-username throttle.
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use portcullis::user::Role;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+on_both_backends! {
+    async fn sign_in_sets_a_hardened_session_cookie_and_follows_next(app) {
+        app.create_user("alice", PASSWORD, Role::User);
+        let browser = app.browser();
+        let resp = sign_in(&app, &browser, "alice", PASSWORD, "/oauth/authorize?client_id=x").await;
+        assert_eq!(resp.status(), 303);
+        assert_eq!(resp.headers()["location"], "/oauth/authorize?client_id=x");
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("portcullis_session="))
+            .expect("a session cookie");
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+        // The cookie is encrypted: the user id is not readable in it.
+        assert!(!cookie.contains("uid"), "{cookie}");
+        let home = browser.get(format!("{}/", app.address)).send().await.unwrap();
+        let html = home.text().await.unwrap();
+        assert!(html.contains("Signed in as <strong>alice</strong>"), "{html}");
+    }
+
+    async fn the_session_id_changes_at_sign_in(app) {
+        app.create_user("alice", PASSWORD, Role::User);
+        let browser = app.browser();
+        let before = browser.get(format!("{}/login", app.address)).send().await.unwrap();
+        let pre_cookie = before.headers()["set-cookie"].to_str().unwrap().to_string();
+        let resp = sign_in(&app, &browser, "alice", PASSWORD, "/").await;
+        let post_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert_ne!(pre_cookie.split(';').next(), post_cookie.split(';').next());
+        // The pre-login cookie does not carry the login.
+        let stale = app
+            .http
+            .get(format!("{}/", app.address))
+            .header("cookie", pre_cookie.split(';').next().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(!stale.text().await.unwrap().contains("Signed in as"));
+    }
+
+    async fn wrong_password_and_unknown_user_get_the_same_readable_answer(app) {
+        app.create_user("alice", PASSWORD, Role::User);
+        let browser = app.browser();
+        for (user, pass) in [("alice", "not the password"), ("nobody", PASSWORD)] {
+            let resp = sign_in(&app, &browser, user, pass, "/").await;
+            assert_eq!(resp.status(), 401);
+            let html = resp.text().await.unwrap();
+            assert!(html.contains("Wrong username or password."), "{html}");
+            // The typed username is kept, the password is not.
+            assert!(html.contains(&format!("value=\"{user}\"")), "{html}");
+            assert!(!html.contains(pass));
+        }
+    }
+
+    async fn five_failures_slow_that_username_down_only(app) {
+        app.create_user("alice", PASSWORD, Role::User);
+        app.create_user("bob", PASSWORD, Role::User);
+        let browser = app.browser();
+        for _ in 0..5 {
+            let resp = sign_in(&app, &browser, "alice", "wrong password!", "/").await;
+            assert_eq!(resp.status(), 401);
+        }
+        // Even the right password waits now: the throttle is per username.
+        let resp = sign_in(&app, &browser, "alice", PASSWORD, "/").await;
+        assert_eq!(resp.status(), 429);
+        let retry: i64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert!(resp.text().await.unwrap().contains("Too many failed sign-ins"));
+        let other = sign_in(&app, &app.browser(), "bob", PASSWORD, "/").await;
+        assert_eq!(other.status(), 303);
+    }
+
+    async fn login_and_logout_without_csrf_token_are_refused(app) {
+        app.create_user("alice", PASSWORD, Role::User);
+        let browser = app.browser();
+        browser.get(format!("{}/login", app.address)).send().await.unwrap();
+        let resp = browser
+            .post(format!("{}/login", app.address))
+            .form(&[("username", "alice"), ("password", PASSWORD), ("csrf_token", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+        assert!(resp.text().await.unwrap().contains("did not come from this site"));
+        assert_eq!(sign_in(&app, &browser, "alice", PASSWORD, "/").await.status(), 303);
+        let logout = browser
+            .post(format!("{}/logout", app.address))
+            .form(&[("csrf_token", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), 403);
+        let home = browser.get(format!("{}/", app.address)).send().await.unwrap();
+        let html = home.text().await.unwrap();
+        assert!(html.contains("Signed in as"));
+        let csrf = form_value(&html, "csrf_token").unwrap();
+        let logout = browser
+            .post(format!("{}/logout", app.address))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), 303);
+        let home = browser.get(format!("{}/", app.address)).send().await.unwrap();
+        assert!(!home.text().await.unwrap().contains("Signed in as"));
+    }
+
+    async fn next_never_leaves_the_site(app) {
+        app.create_user("alice", PASSWORD, Role::User);
+        for next in ["//evil.example/x", "https://evil.example/", "/\\evil.example"] {
+            let resp = sign_in(&app, &app.browser(), "alice", PASSWORD, next).await;
+            assert_eq!(resp.status(), 303);
+            assert_eq!(resp.headers()["location"], "/", "next={next}");
+        }
+    }
+
+    async fn pages_forbid_framing_and_caching(app) {
+        let resp = app.http.get(format!("{}/login", app.address)).send().await.unwrap();
+        assert_eq!(resp.headers()["x-frame-options"], "DENY");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        let css = app.http.get(format!("{}/static/portcullis.css", app.address)).send().await.unwrap();
+        assert_eq!(css.status(), 200);
+        assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    }
+}
