@@ -1,5 +1,6 @@
 //! oxide-auth adapters and the grant handlers built on its flows.
 
+pub mod authorize;
 pub mod issuer;
 pub mod registrar;
 pub mod solicitor;

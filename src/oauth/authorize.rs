@@ -1,0 +1,538 @@
+//! Checks of an authorization request (RFC 6749 4.1.1, RFC 7636 4.3) made before oxide-auth's
+//! flow runs, so that every refusal has the shape the RFCs require:
+//!
+//! - without a known, enabled client and a registered redirect URI there is nobody safe to
+//!   redirect to: the user gets an error page and is NEVER redirected (RFC 6749 4.1.2.1,
+//!   3.1.2.4); oxide-auth would answer `DenySilently`;
+//! - everything else is redirected back with `error`, `error_description` and `state`
+//!   (RFC 6749 4.1.2.1).
+
+use crate::client::{Client, GrantType};
+
+/// Why an authorization request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Show an error page with this message (status 400); never redirect.
+    Page(String),
+    /// Redirect to the client with this error (RFC 6749 4.1.2.1).
+    Redirect {
+        /// The registered redirect URI to send the error to.
+        redirect_uri: String,
+        /// RFC 6749 4.1.2.1 error code.
+        error: &'static str,
+        /// Human-readable description.
+        description: String,
+        /// The client's `state`, echoed unchanged.
+        state: Option<String>,
+    },
+}
+
+impl Refusal {
+    /// The redirect URL of a redirecting refusal: the error parameters appended to the
+    /// registered URI's own query (RFC 6749 3.1.2: its query component is kept).
+    pub fn location(&self) -> Option<url::Url> {
+        let Refusal::Redirect {
+            redirect_uri,
+            error,
+            description,
+            state,
+        } = self
+        else {
+            return None;
+        };
+        let mut url = url::Url::parse(redirect_uri).ok()?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("error", error);
+            q.append_pair("error_description", description);
+            if let Some(s) = state {
+                q.append_pair("state", s);
+            }
+        }
+        Some(url)
+    }
+}
+
+/// The parameters of an authorization request, each present at most once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizeParams {
+    /// `client_id`
+    pub client_id: Option<String>,
+    /// `redirect_uri`
+    pub redirect_uri: Option<String>,
+    /// `response_type`
+    pub response_type: Option<String>,
+    /// `scope`
+    pub scope: Option<String>,
+    /// `state`
+    pub state: Option<String>,
+    /// `code_challenge` (RFC 7636 4.3)
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method` (RFC 7636 4.3)
+    pub code_challenge_method: Option<String>,
+}
+
+impl AuthorizeParams {
+    /// Parses a query string. A repeated parameter is refused (RFC 6749 3.1: "Request and
+    /// response parameters MUST NOT be included more than once"); as the client cannot be
+    /// trusted yet, that refusal is a page.
+    pub fn parse(query: &str) -> Result<AuthorizeParams, Refusal> {
+        let mut p = AuthorizeParams::default();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match k.as_ref() {
+                "client_id" => &mut p.client_id,
+                "redirect_uri" => &mut p.redirect_uri,
+                "response_type" => &mut p.response_type,
+                "scope" => &mut p.scope,
+                "state" => &mut p.state,
+                "code_challenge" => &mut p.code_challenge,
+                "code_challenge_method" => &mut p.code_challenge_method,
+                // RFC 6749 3.1: unrecognized parameters are ignored.
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(Refusal::Page(format!(
+                    "The parameter '{k}' appears more than once in this authorization request."
+                )));
+            }
+            *slot = Some(v.into_owned());
+        }
+        Ok(p)
+    }
+}
+
+/// An authorization request that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The registered redirect URI the response goes to.
+    pub redirect_uri: String,
+    /// Whether the request named it (then the token request must too, RFC 6749 4.1.3).
+    pub redirect_uri_given: bool,
+    /// Requested scopes, sorted; the client's allowed scopes when none were requested.
+    pub scopes: Vec<String>,
+    /// The client's `state`.
+    pub state: Option<String>,
+    /// The S256 code challenge, if any.
+    pub code_challenge: Option<String>,
+}
+
+/// The registered redirect URI the request names, compared by exact string (RFC 9700 2.1:
+/// "exact string matching"; RFC 6749 3.1.2.3). A client with exactly one registered URI may
+/// omit it (RFC 6749 3.1.2.3).
+pub fn match_redirect_uri(client: &Client, given: Option<&str>) -> Option<String> {
+    match given {
+        Some(g) => client
+            .redirect_uris
+            .iter()
+            .find(|r| r.as_str() == g)
+            .cloned(),
+        None => match client.redirect_uris.as_slice() {
+            [only] => Some(only.clone()),
+            _ => None,
+        },
+    }
+}
+
+/// RFC 7636 4.1/4.2: a code challenge or verifier is 43 to 128 characters of
+/// `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
+pub fn is_pkce_value(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Checks a request against its client (None = unknown client_id).
+pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checked, Refusal> {
+    let Some(client_id) = params.client_id.as_deref() else {
+        return Err(Refusal::Page(
+            "This authorization request names no application (client_id is missing).".into(),
+        ));
+    };
+    let Some(client) = client.filter(|c| c.client_id == client_id) else {
+        return Err(Refusal::Page(
+            "The application that sent you here is not registered with this server.".into(),
+        ));
+    };
+    if !client.enabled {
+        return Err(Refusal::Page(
+            "The application that sent you here has been disabled by the administrators.".into(),
+        ));
+    }
+    let Some(redirect_uri) = match_redirect_uri(client, params.redirect_uri.as_deref()) else {
+        return Err(Refusal::Page(match params.redirect_uri {
+            Some(_) => "The address this application asked to return you to is not registered for it, so you were not sent there.".into(),
+            None => "This authorization request does not say where to return you (redirect_uri is missing).".into(),
+        }));
+    };
+    let state = params.state.clone();
+    let refuse = |error: &'static str, description: String| Refusal::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        error,
+        description,
+        state: state.clone(),
+    };
+    match params.response_type.as_deref() {
+        Some("code") => {}
+        None => {
+            return Err(refuse(
+                "invalid_request",
+                "response_type is required".into(),
+            ));
+        }
+        Some(other) => {
+            return Err(refuse(
+                "unsupported_response_type",
+                format!("response_type '{other}' is not supported; use 'code'"),
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(refuse(
+            "unauthorized_client",
+            "this client may not use the authorization code grant".into(),
+        ));
+    }
+    // RFC 7636 4.3/4.4.1 and RFC 9700 2.1.1: S256 only. A missing method means `plain`
+    // (RFC 7636 4.3), which is refused like an explicit `plain`.
+    let code_challenge = match (
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    ) {
+        (None, None) if client.public => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge is required: public clients must use PKCE with S256 (RFC 7636)"
+                    .into(),
+            ));
+        }
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge_method was sent without code_challenge".into(),
+            ));
+        }
+        (Some(_), None | Some("plain")) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge_method must be S256; plain is not supported (RFC 7636 4.4.1)"
+                    .into(),
+            ));
+        }
+        (Some(_), Some(m)) if m != "S256" => {
+            return Err(refuse(
+                "invalid_request",
+                format!("code_challenge_method '{m}' is not supported; use S256"),
+            ));
+        }
+        (Some(c), Some(_)) if !is_pkce_value(c) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.2)"
+                    .into(),
+            ));
+        }
+        (Some(c), Some(_)) => Some(c.to_string()),
+    };
+    // RFC 6749 3.3: no scope = the client's default (its allowed scopes).
+    let mut scopes: Vec<String> = match params.scope.as_deref().map(str::trim) {
+        None | Some("") => client.allowed_scopes.clone(),
+        Some(requested) => {
+            let mut out = Vec::new();
+            for s in requested.split(' ').filter(|s| !s.is_empty()) {
+                if !client.allowed_scopes.iter().any(|a| a == s) {
+                    return Err(refuse(
+                        "invalid_scope",
+                        format!("scope '{s}' is not allowed for this client"),
+                    ));
+                }
+                if !out.iter().any(|o| o == s) {
+                    out.push(s.to_string());
+                }
+            }
+            out
+        }
+    };
+    scopes.sort_unstable();
+    Ok(Checked {
+        redirect_uri,
+        redirect_uri_given: params.redirect_uri.is_some(),
+        scopes,
+        state,
+        code_challenge,
+    })
+}
+
+/// A scope in plain words for the consent page: `invoices:read` is "Read your invoices".
+pub fn describe_scope(scope: &str) -> String {
+    let known = match scope {
+        "openid" => Some("Confirm who you are"),
+        "profile" => Some("See your basic profile"),
+        "email" => Some("See your email address"),
+        "offline_access" => Some("Keep access while you are away"),
+        "read" => Some("Read your data"),
+        "write" => Some("Change your data"),
+        _ => None,
+    };
+    if let Some(k) = known {
+        return k.to_string();
+    }
+    let parts: Vec<&str> = scope
+        .split([':', '.', '/'])
+        .filter(|p| !p.is_empty())
+        .collect();
+    let verb = |v: &str| match v {
+        "read" | "view" | "get" | "list" => Some("Read"),
+        "write" | "edit" | "update" | "create" => Some("Change"),
+        "delete" | "remove" => Some("Delete"),
+        "admin" | "manage" => Some("Manage"),
+        _ => None,
+    };
+    let words = |s: &str| s.replace(['_', '-'], " ");
+    match parts.as_slice() {
+        [resource, action] => match verb(action).or_else(|| verb(resource)) {
+            Some(v) if verb(action).is_some() => format!("{v} your {}", words(resource)),
+            Some(v) => format!("{v} your {}", words(action)),
+            None => format!("Use \"{}\"", scope),
+        },
+        _ => format!("Use \"{}\"", scope),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(public: bool, uris: &[&str]) -> Client {
+        Client {
+            id: 1,
+            client_id: "app".into(),
+            name: "App".into(),
+            description: String::new(),
+            logo_url: None,
+            public,
+            enabled: true,
+            allowed_scopes: vec!["invoices:read".into(), "invoices:write".into()],
+            allowed_grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: None,
+        }
+    }
+
+    fn params(q: &str) -> AuthorizeParams {
+        AuthorizeParams::parse(q).unwrap()
+    }
+
+    fn redirect_error(r: Result<Checked, Refusal>) -> &'static str {
+        match r {
+            Err(Refusal::Redirect { error, .. }) => error,
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_request_passes_with_sorted_scopes() {
+        let c = client(true, &["https://app.example.com/cb"]);
+        let p = params(&format!(
+            "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&scope=invoices:write%20invoices:read&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        ));
+        let ok = check(&p, Some(&c)).unwrap();
+        assert_eq!(ok.redirect_uri, "https://app.example.com/cb");
+        assert!(ok.redirect_uri_given);
+        assert_eq!(ok.scopes, ["invoices:read", "invoices:write"]);
+        assert_eq!(ok.state.as_deref(), Some("xyz"));
+        assert_eq!(ok.code_challenge.as_deref(), Some(CHALLENGE));
+    }
+
+    #[test]
+    fn malicious_redirect_uris_are_never_redirected_to() {
+        let c = client(false, &["https://app.example.com/cb"]);
+        let evil = [
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb/../cb",
+            "https://app.example.com/cbx",
+            "https://app.example.com/c",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com/cb#frag",
+            "https://app.example.com/cb%2F..%2Fevil",
+            "https://app.example.com/%63b",
+            "https://app.example.com:443/cb",
+            "https://app.example.com:8443/cb",
+            "http://app.example.com/cb",
+            "HTTPS://app.example.com/cb",
+            "https://APP.example.com/cb",
+            "https://app.example.com./cb",
+            "https://app.example.com.evil.example/cb",
+            "https://evil.example/app.example.com/cb",
+            "https://app.example.com@evil.example/cb",
+            "https://user@app.example.com/cb",
+            "https://evil.example/?next=https://app.example.com/cb",
+            "https://xn--pp-8ja.example.com/cb",
+            "https://аpp.example.com/cb",
+            "//app.example.com/cb",
+            "https://app.example.com\\@evil.example/cb",
+            " https://app.example.com/cb",
+            "https://app.example.com/cb\u{0}",
+            "javascript:alert(1)//https://app.example.com/cb",
+        ];
+        for uri in evil {
+            let q = format!(
+                "response_type=code&client_id=app&redirect_uri={}&state=s",
+                url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+            );
+            let refusal = check(&params(&q), Some(&c)).unwrap_err();
+            assert!(
+                matches!(refusal, Refusal::Page(_)),
+                "{uri:?} must get an error page, got {refusal:?}"
+            );
+            assert_eq!(refusal.location(), None);
+        }
+    }
+
+    #[test]
+    fn unknown_disabled_or_missing_client_is_a_page() {
+        let mut c = client(false, &["https://app.example.com/cb"]);
+        assert!(matches!(
+            check(&params("response_type=code&client_id=other"), Some(&c)),
+            Err(Refusal::Page(_))
+        ));
+        assert!(matches!(
+            check(&params("response_type=code&client_id=app"), None),
+            Err(Refusal::Page(_))
+        ));
+        assert!(matches!(
+            check(&params("response_type=code"), Some(&c)),
+            Err(Refusal::Page(_))
+        ));
+        c.enabled = false;
+        assert!(matches!(
+            check(&params("response_type=code&client_id=app"), Some(&c)),
+            Err(Refusal::Page(_))
+        ));
+    }
+
+    #[test]
+    fn redirect_uri_may_be_omitted_only_with_one_registered() {
+        let one = client(false, &["https://app.example.com/cb"]);
+        let ok = check(&params("response_type=code&client_id=app"), Some(&one)).unwrap();
+        assert_eq!(ok.redirect_uri, "https://app.example.com/cb");
+        assert!(!ok.redirect_uri_given);
+        let two = client(
+            false,
+            &["https://app.example.com/cb", "https://app.example.com/cb2"],
+        );
+        assert!(matches!(
+            check(&params("response_type=code&client_id=app"), Some(&two)),
+            Err(Refusal::Page(_))
+        ));
+    }
+
+    #[test]
+    fn repeated_parameters_are_a_page() {
+        assert!(matches!(
+            AuthorizeParams::parse("client_id=app&client_id=evil"),
+            Err(Refusal::Page(_))
+        ));
+    }
+
+    #[test]
+    fn errors_after_the_redirect_check_go_back_with_state() {
+        let c = client(true, &["https://app.example.com/cb?tenant=1"]);
+        let base = "client_id=app&state=st%20ate";
+        let r = check(&params(&format!("{base}&response_type=token")), Some(&c));
+        let loc = r.clone().unwrap_err().location().unwrap();
+        assert_eq!(loc.host_str(), Some("app.example.com"));
+        let q: Vec<(String, String)> = loc.query_pairs().into_owned().collect();
+        assert!(q.contains(&("tenant".into(), "1".into())), "{q:?}");
+        assert!(q.contains(&("error".into(), "unsupported_response_type".into())));
+        assert!(q.contains(&("state".into(), "st ate".into())));
+        assert!(q.iter().any(|(k, _)| k == "error_description"));
+        assert_eq!(redirect_error(r), "unsupported_response_type");
+        assert_eq!(
+            redirect_error(check(&params(base), Some(&c))),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn pkce_rules() {
+        let public = client(true, &["https://app.example.com/cb"]);
+        let confidential = client(false, &["https://app.example.com/cb"]);
+        let base = "response_type=code&client_id=app";
+        // Required for public clients, optional for confidential ones.
+        assert_eq!(
+            redirect_error(check(&params(base), Some(&public))),
+            "invalid_request"
+        );
+        assert!(check(&params(base), Some(&confidential)).is_ok());
+        for bad in [
+            format!("code_challenge={CHALLENGE}"),
+            format!("code_challenge={CHALLENGE}&code_challenge_method=plain"),
+            format!("code_challenge={CHALLENGE}&code_challenge_method=S512"),
+            "code_challenge=short&code_challenge_method=S256".to_string(),
+            format!(
+                "code_challenge={}%21&code_challenge_method=S256",
+                &CHALLENGE[1..]
+            ),
+            "code_challenge_method=S256".to_string(),
+        ] {
+            for c in [&public, &confidential] {
+                assert_eq!(
+                    redirect_error(check(&params(&format!("{base}&{bad}")), Some(c))),
+                    "invalid_request",
+                    "{bad}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scopes_must_be_allowed_and_default_to_all() {
+        let c = client(false, &["https://app.example.com/cb"]);
+        let base = "response_type=code&client_id=app";
+        assert_eq!(
+            redirect_error(check(&params(&format!("{base}&scope=admin")), Some(&c))),
+            "invalid_scope"
+        );
+        let all = check(&params(base), Some(&c)).unwrap();
+        assert_eq!(all.scopes, ["invoices:read", "invoices:write"]);
+        let one = check(&params(&format!("{base}&scope=invoices:read")), Some(&c)).unwrap();
+        assert_eq!(one.scopes, ["invoices:read"]);
+    }
+
+    #[test]
+    fn client_without_the_code_grant_is_unauthorized() {
+        let mut c = client(false, &["https://app.example.com/cb"]);
+        c.allowed_grant_types = vec![GrantType::ClientCredentials];
+        assert_eq!(
+            redirect_error(check(&params("response_type=code&client_id=app"), Some(&c))),
+            "unauthorized_client"
+        );
+    }
+
+    #[test]
+    fn scopes_in_plain_words() {
+        assert_eq!(describe_scope("invoices:read"), "Read your invoices");
+        assert_eq!(
+            describe_scope("write:user_profiles"),
+            "Change your user profiles"
+        );
+        assert_eq!(describe_scope("email"), "See your email address");
+        assert_eq!(describe_scope("weird"), "Use \"weird\"");
+    }
+
+    #[test]
+    fn pkce_values() {
+        assert!(is_pkce_value(CHALLENGE));
+        assert!(!is_pkce_value(&"a".repeat(42)));
+        assert!(is_pkce_value(&"a".repeat(128)));
+        assert!(!is_pkce_value(&"a".repeat(129)));
+        assert!(!is_pkce_value(&format!("{}=", &CHALLENGE[1..])));
+    }
+}
