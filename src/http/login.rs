@@ -68,10 +68,25 @@ pub async fn login_page(
     if user.is_some() {
         return see_other(&next);
     }
-    let mut ctx = base_context(&session, None);
-    ctx.insert("next", &next);
-    ctx.insert("username", "");
-    state.pages.render(StatusCode::OK, "login.html", &ctx)
+    login_form(&state, &session, StatusCode::OK, &next, "", None)
+}
+
+/// The sign-in form, with the typed username kept (never the password) and an error above it.
+fn login_form(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut ctx = base_context(session, None);
+    ctx.insert("next", next);
+    ctx.insert("username", username);
+    if let Some(e) = error {
+        ctx.insert("error", e);
+    }
+    state.pages.render(status, "login.html", &ctx)
 }
 
 /// Form of `POST /login`.
@@ -95,11 +110,7 @@ pub async fn login(
         return csrf_failed(&state, &session);
     }
     let render_form = |status: StatusCode, error: &str| {
-        let mut ctx = base_context(&session, None);
-        ctx.insert("next", &next);
-        ctx.insert("username", &form.username);
-        ctx.insert("error", error);
-        state.pages.render(status, "login.html", &ctx)
+        login_form(&state, &session, status, &next, &form.username, Some(error))
     };
     let now = crate::clock::now();
     if let Some(wait) = state.login_throttle.retry_after(&form.username, now) {
