@@ -41,6 +41,9 @@ pub struct Settings {
     pub workers: usize,
     /// `PORTCULLIS_USAGE_FLUSH_SECONDS`: how often batched last-used times are written.
     pub usage_flush_interval: Duration,
+    /// `PORTCULLIS_CLIENT_CACHE_MS`: how often cached clients are checked for changes made
+    /// elsewhere; zero turns the cache off.
+    pub client_cache_interval: Duration,
 }
 
 /// The settings and their defaults, in the order the README lists them.
@@ -55,6 +58,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("db_pool_size", "10"),
     ("workers", "0"),
     ("usage_flush_seconds", "60"),
+    ("client_cache_ms", "1000"),
 ];
 
 /// A setting that could not be used. The message names the setting and says what is wrong.
@@ -200,6 +204,17 @@ impl Settings {
         let usage_flush_interval =
             Duration::from_secs(parse_positive(v, 3600).map_err(|m| fail(src, m))?);
 
+        let (v, src) = get("client_cache_ms");
+        let client_cache_interval = match v.parse::<u64>() {
+            Ok(ms) if ms <= 60_000 => Duration::from_millis(ms),
+            _ => {
+                return Err(fail(
+                    src,
+                    format!("'{v}' is not a number of milliseconds from 0 (no cache) to 60000"),
+                ));
+            }
+        };
+
         Ok(Settings {
             database_url,
             bind,
@@ -211,6 +226,7 @@ impl Settings {
             db_pool_size,
             workers,
             usage_flush_interval,
+            client_cache_interval,
         })
     }
 

@@ -39,6 +39,8 @@ pub struct AppState {
     pub keys: token::Keys,
     /// Client-secret verification with its argon2 cache.
     pub verifier: secret::SecretVerifier,
+    /// Clients and their secrets in memory, invalidated through `cache_generation`.
+    pub clients: client::cache::ClientCache,
     /// Batched last-used times.
     pub usage: usage::UsageRecorder,
     /// The page templates.
@@ -107,6 +109,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     state: web::Data<AppState>,
     flush_interval: std::time::Duration,
+    cache_interval: std::time::Duration,
 }
 
 impl Application {
@@ -141,6 +144,7 @@ impl Application {
             access_token_ttl: settings.access_token_ttl,
             keys,
             verifier: secret::SecretVerifier::default(),
+            clients: client::cache::ClientCache::new(!settings.client_cache_interval.is_zero()),
             usage: usage::UsageRecorder::default(),
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
@@ -170,6 +174,7 @@ impl Application {
             server,
             state,
             flush_interval: settings.usage_flush_interval,
+            cache_interval: settings.client_cache_interval,
         })
     }
 
@@ -183,6 +188,11 @@ impl Application {
         &self.issuer
     }
 
+    /// The state the server shares between requests (tests watch the client cache).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
     /// A handle that stops the server gracefully.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
@@ -193,8 +203,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         let flusher = tokio::spawn(flush_periodically(state.clone(), self.flush_interval));
+        let watcher = (!self.cache_interval.is_zero())
+            .then(|| tokio::spawn(watch_client_changes(state.clone(), self.cache_interval)));
         let result = self.server.await;
         flusher.abort();
+        if let Some(w) = watcher {
+            w.abort();
+        }
         let final_flush = tokio::task::spawn_blocking(move || flush(&state)).await;
         if let Ok(Err(e)) | Err(e) = final_flush.map_err(|e| AppError::Internal(e.to_string())) {
             tracing::error!(error = %e, "could not write last-used times at shutdown");
@@ -221,6 +236,35 @@ async fn flush_periodically(state: web::Data<AppState>, every: std::time::Durati
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "could not write last-used times; will retry"),
             Err(e) => tracing::warn!(error = %e, "last-used flush task failed"),
+        }
+    }
+}
+
+/// Polls `cache_generation` and drops cached clients when another writer changed one
+/// (see [`client::cache`]): a change anywhere is seen here within one interval.
+async fn watch_client_changes(state: web::Data<AppState>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        let read = tokio::task::spawn_blocking(move || -> Result<i64, AppError> {
+            let mut conn = s.pool.get()?;
+            client::store::generation(&mut conn)
+        })
+        .await;
+        match read {
+            Ok(Ok(generation)) => {
+                if state.clients.observe(generation) {
+                    tracing::debug!(generation, "clients changed; cache dropped");
+                }
+            }
+            // Until the database answers again, nothing cached can be trusted to be current.
+            Ok(Err(e)) => {
+                state.clients.clear();
+                tracing::warn!(error = %e, "could not check for client changes; cache dropped");
+            }
+            Err(e) => tracing::warn!(error = %e, "client change check failed"),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Registered clients: the model and its validation rules (no actix, no diesel here).
 
+pub mod cache;
 pub mod store;
 
 use serde::Serialize;

@@ -268,3 +268,34 @@ pub fn register(
         Ok((client, value))
     })
 }
+
+/// The counter that triggers increment on every change to clients, secrets and redirect URIs
+/// (migration 2026-11-23-000003): when it moves, cached clients are stale.
+pub fn generation(conn: &mut AnyConnection) -> Result<i64, AppError> {
+    use crate::db::schema::cache_generation;
+    Ok(cache_generation::table
+        .find("clients")
+        .select(cache_generation::value)
+        .first(conn)?)
+}
+
+/// A client with its redirect URIs and all its secrets, as the in-memory cache keeps it,
+/// and the generation it was read under (read first: see [`super::cache::ClientCache`]).
+pub fn load_with_secrets(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> Result<Option<(i64, Client, Vec<SecretRow>)>, AppError> {
+    let generation = generation(conn)?;
+    let Some((client, secrets)) = load_for_auth(conn, client_id)? else {
+        return Ok(None);
+    };
+    let uris = uris_of(conn, client.id)?;
+    Ok(Some((
+        generation,
+        Client {
+            redirect_uris: uris,
+            ..client
+        },
+        secrets,
+    )))
+}

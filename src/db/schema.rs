@@ -142,3 +142,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     server_secrets
 );
+
+diesel::table! {
+    cache_generation (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}

@@ -62,10 +62,13 @@ pub async fn token(
         Ok(r) => r,
         Err(resp) => return render(resp),
     };
+    if let Some(resp) = crate::oauth::token_without_blocking(&state, &request) {
+        return render(resp);
+    }
     let state = state.into_inner();
     let result = web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
         let mut conn = state.pool.get()?;
-        Ok(crate::oauth::token(&state, &mut conn, request))
+        Ok(crate::oauth::token(&state, &mut conn, &request))
     })
     .await;
     match result {

@@ -24,7 +24,7 @@ impl Issuer for JwtIssuer<'_> {
             .client
             .borrow()
             .as_ref()
-            .and_then(|c| c.access_token_ttl)
+            .and_then(|c| c.client.access_token_ttl)
             .unwrap_or(self.state.access_token_ttl);
         let mut scopes: Vec<&str> = grant.scope.iter().collect();
         scopes.sort_unstable();

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use oxide_auth::endpoint::Scope;
 use oxide_auth::primitives::registrar::{
@@ -11,15 +12,18 @@ use oxide_auth::primitives::registrar::{
 use super::Outcome;
 use super::web::OAuthResponse;
 use crate::AppState;
+use crate::client::cache::CachedClient;
 use crate::client::{self, GrantType};
 use crate::db::AnyConnection;
 use crate::secret::SecretFailure;
 
-/// Registrar for one request: borrows the request's one pooled connection.
+/// Registrar for one request: reads clients from the in-memory cache, and on a miss from the
+/// request's one pooled connection. Without a connection (the non-blocking fast path) it
+/// never blocks: what would need the database or argon2 sets `outcome.would_block`.
 pub struct DbRegistrar<'a> {
-    /// The request's connection.
-    pub conn: RefCell<&'a mut AnyConnection>,
-    /// Shared server state (secret verifier, settings).
+    /// The request's connection; None on the fast path.
+    pub conn: Option<RefCell<&'a mut AnyConnection>>,
+    /// Shared server state (client cache, secret verifier, settings).
     pub state: &'a AppState,
     /// Where the registrar leaves the client it loaded and why it refused.
     pub outcome: &'a Outcome,
@@ -40,17 +44,36 @@ impl DbRegistrar<'_> {
         *self.outcome.failure.borrow_mut() = Some(OAuthResponse::server_error());
         RegistrarError::PrimitiveError
     }
+
+    fn would_block(&self) -> RegistrarError {
+        self.outcome.would_block.set(true);
+        RegistrarError::PrimitiveError
+    }
+
+    /// The client (cached, or read and cached), None when unknown.
+    fn load(&self, client_id: &str) -> Result<Option<Arc<CachedClient>>, RegistrarError> {
+        if let Some(hit) = self.state.clients.get(client_id) {
+            return Ok(Some(hit));
+        }
+        let Some(conn) = &self.conn else {
+            return Err(self.would_block());
+        };
+        let loaded = client::store::load_with_secrets(&mut conn.borrow_mut(), client_id)
+            .map_err(|e| self.db_error(e))?;
+        Ok(loaded.map(|(generation, client, secrets)| {
+            self.state.clients.insert(generation, client, secrets)
+        }))
+    }
 }
 
 impl Registrar for DbRegistrar<'_> {
     fn bound_redirect<'b>(&self, bound: ClientUrl<'b>) -> Result<BoundClient<'b>, RegistrarError> {
         if self.outcome.client.borrow().is_none() {
-            let found = client::store::find(&mut self.conn.borrow_mut(), &bound.client_id)
-                .map_err(|e| self.db_error(e))?;
+            let found = self.load(&bound.client_id)?;
             *self.outcome.client.borrow_mut() = found;
         }
         let client = self.outcome.client.borrow();
-        let Some(client) = client.as_ref() else {
+        let Some(client) = client.as_ref().map(|c| &c.client) else {
             return Err(RegistrarError::Unspecified);
         };
         let redirect = match &bound.redirect_uri {
@@ -88,7 +111,7 @@ impl Registrar for DbRegistrar<'_> {
         scope: Option<Scope>,
     ) -> Result<PreGrant, RegistrarError> {
         let client = self.outcome.client.borrow();
-        let Some(client) = client.as_ref() else {
+        let Some(client) = client.as_ref().map(|c| &c.client) else {
             return Err(RegistrarError::Unspecified);
         };
         // RFC 6749 5.2: a client not allowed to use this grant type is `unauthorized_client`.
@@ -132,50 +155,50 @@ impl Registrar for DbRegistrar<'_> {
     }
 
     fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
-        let loaded = client::store::load_for_auth(&mut self.conn.borrow_mut(), client_id)
-            .map_err(|e| self.db_error(e))?;
-        let (client, secrets) = match loaded {
-            Some((c, s)) => (Some(c), s),
-            None => (None, Vec::new()),
-        };
+        let loaded = self.load(client_id)?;
         let generic = "client authentication failed";
-        let Some(passphrase) = passphrase else {
-            return Err(self.fail(OAuthResponse::invalid_client(generic, false)));
+        let refuse = |reason: &str, description: &str| {
+            tracing::info!(client_id, reason, "client authentication failed");
+            Err(self.fail(OAuthResponse::invalid_client(description, false)))
         };
+        let Some(passphrase) = passphrase else {
+            // RFC 6749 2.1, 3.2.1: a public client identifies itself by client_id alone; a
+            // confidential one must authenticate.
+            return match &loaded {
+                Some(c) if c.client.public && c.client.enabled => {
+                    *self.outcome.client.borrow_mut() = loaded.clone();
+                    Ok(())
+                }
+                Some(c) if c.client.public => refuse("disabled client", "the client is disabled"),
+                Some(_) => refuse(
+                    "no secret",
+                    "this client is confidential: authenticate with its client_secret (RFC 6749 3.2.1)",
+                ),
+                None => refuse("unknown client", generic),
+            };
+        };
+        let secrets = loaded.as_ref().map_or(&[][..], |c| c.secrets.as_slice());
         // Runs for unknown clients too (against no secrets, i.e. a dummy hash): same cost.
-        let verified = self.state.verifier.verify(&secrets, passphrase, self.now);
-        let reason = match (&client, verified) {
-            (None, _) => "unknown client",
-            (Some(_), Err(SecretFailure::NoMatch)) => "wrong secret",
+        let may_block = self.conn.is_some();
+        let verified = self
+            .state
+            .verifier
+            .verify(secrets, passphrase, self.now, may_block);
+        match (&loaded, verified) {
+            (_, Err(SecretFailure::WouldBlock)) => Err(self.would_block()),
+            (None, _) => refuse("unknown client", generic),
+            (Some(_), Err(SecretFailure::NoMatch)) => refuse("wrong secret", generic),
             (Some(_), Err(SecretFailure::Expired)) => {
-                tracing::info!(
-                    client_id,
-                    reason = "expired secret",
-                    "client authentication failed"
-                );
-                return Err(self.fail(OAuthResponse::invalid_client(
-                    "the client secret has expired",
-                    false,
-                )));
+                refuse("expired secret", "the client secret has expired")
             }
-            (Some(c), Ok(_)) if !c.enabled => {
-                tracing::info!(
-                    client_id,
-                    reason = "disabled client",
-                    "client authentication failed"
-                );
-                return Err(self.fail(OAuthResponse::invalid_client(
-                    "the client is disabled",
-                    false,
-                )));
+            (Some(c), Ok(_)) if !c.client.enabled => {
+                refuse("disabled client", "the client is disabled")
             }
             (Some(_), Ok(secret_id)) => {
                 self.outcome.secret_id.set(Some(secret_id));
-                *self.outcome.client.borrow_mut() = client;
-                return Ok(());
+                *self.outcome.client.borrow_mut() = loaded.clone();
+                Ok(())
             }
-        };
-        tracing::info!(client_id, reason, "client authentication failed");
-        Err(self.fail(OAuthResponse::invalid_client(generic, false)))
+        }
     }
 }

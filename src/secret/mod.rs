@@ -142,15 +142,21 @@ pub enum SecretFailure {
     NoMatch,
     /// The matching secret has expired.
     Expired,
+    /// Deciding needs an argon2 verification, which the caller does not allow (it is not on
+    /// a blocking thread).
+    WouldBlock,
 }
 
 impl SecretVerifier {
-    /// Returns the id of the unexpired secret that matches `presented`.
+    /// Returns the id of the unexpired secret that matches `presented`. With `may_block`
+    /// false, an answer that needs argon2 (a first use of a typed secret, or any failure,
+    /// which costs a dummy verification) is `WouldBlock` instead.
     pub fn verify(
         &self,
         secrets: &[SecretRow],
         presented: &[u8],
         now: i64,
+        may_block: bool,
     ) -> Result<i64, SecretFailure> {
         let digest = crypto::sha256(presented);
         let mut found: Option<&SecretRow> = None;
@@ -171,6 +177,9 @@ impl SecretVerifier {
                 .iter()
                 .copied()
                 .find(|s| cache.contains(&(s.id, digest)));
+        }
+        if found.is_none() && !may_block {
+            return Err(SecretFailure::WouldBlock);
         }
         if found.is_none() {
             if chosen.is_empty() {
@@ -221,16 +230,37 @@ mod tests {
         let chosen = prepare(Some("a-long-admin-chosen-value")).unwrap();
         let rows = vec![row(1, &generated, None), row(2, &chosen, Some(100))];
         let v = SecretVerifier::default();
-        assert_eq!(v.verify(&rows, value.as_bytes(), 50), Ok(1));
-        assert_eq!(v.verify(&rows, b"a-long-admin-chosen-value", 50), Ok(2));
-        // remembered: still valid from the cache, still refused once expired
-        assert_eq!(v.verify(&rows, b"a-long-admin-chosen-value", 60), Ok(2));
+        assert_eq!(v.verify(&rows, value.as_bytes(), 50, false), Ok(1));
+        // The first use of a typed secret needs argon2: not without blocking.
         assert_eq!(
-            v.verify(&rows, b"a-long-admin-chosen-value", 100),
+            v.verify(&rows, b"a-long-admin-chosen-value", 50, false),
+            Err(SecretFailure::WouldBlock)
+        );
+        assert_eq!(
+            v.verify(&rows, b"a-long-admin-chosen-value", 50, true),
+            Ok(2)
+        );
+        // remembered: still valid from the cache, still refused once expired
+        assert_eq!(
+            v.verify(&rows, b"a-long-admin-chosen-value", 60, false),
+            Ok(2)
+        );
+        assert_eq!(
+            v.verify(&rows, b"a-long-admin-chosen-value", 100, false),
             Err(SecretFailure::Expired)
         );
-        assert_eq!(v.verify(&rows, b"wrong", 50), Err(SecretFailure::NoMatch));
-        assert_eq!(v.verify(&[], b"anything", 50), Err(SecretFailure::NoMatch));
+        assert_eq!(
+            v.verify(&rows, b"wrong", 50, true),
+            Err(SecretFailure::NoMatch)
+        );
+        assert_eq!(
+            v.verify(&rows, b"wrong", 50, false),
+            Err(SecretFailure::WouldBlock)
+        );
+        assert_eq!(
+            v.verify(&[], b"anything", 50, true),
+            Err(SecretFailure::NoMatch)
+        );
     }
 
     #[test]

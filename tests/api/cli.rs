@@ -287,25 +287,60 @@ async fn cli_end_to_end(backend: Backend) {
     .unwrap();
     assert!(shown["last_used"].is_string(), "{shown}");
 
-    // Disable: refused at once; enable again.
+    // Disable: refused within the client cache's poll interval (1 s by default), although
+    // the client is cached from the requests above and the change comes from another process.
+    let token_status = |secret: String| {
+        let (http, url, id) = (http.clone(), token_url.clone(), client_id.clone());
+        async move {
+            http.post(&url)
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let await_status = |want: u16| {
+        let token_status = &token_status;
+        let second = second.clone();
+        async move {
+            let changed = Instant::now();
+            while token_status(second.clone()).await != want {
+                assert!(
+                    changed.elapsed() < Duration::from_secs(3),
+                    "the change was not seen within 3 s (cache interval 1 s)"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
     ok(&run(&db, &["client", "disable", &client_id]));
-    let r = http
-        .post(&token_url)
-        .basic_auth(&client_id, Some(&second))
-        .form(&grant)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    await_status(401).await;
     ok(&run(&db, &["client", "enable", &client_id]));
-    let r = http
-        .post(&token_url)
-        .basic_auth(&client_id, Some(&second))
-        .form(&grant)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    await_status(200).await;
+    // A deleted secret stops working within the interval too.
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(
+        &db,
+        &["secret", "list", &client_id, "--output", "json"],
+    )))
+    .unwrap();
+    let second_hint = &second[second.len() - 4..];
+    let second_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["hint"].as_str().unwrap().ends_with(second_hint))
+        .unwrap()["id"]
+        .to_string();
+    ok(&run(&db, &["secret", "delete", &second_id]));
+    await_status(401).await;
+    assert_eq!(
+        token_status(first.clone()).await,
+        200,
+        "the other secret still works"
+    );
 
     // Graceful stop.
     Command::new("kill")
@@ -347,7 +382,7 @@ async fn cli_end_to_end(backend: Backend) {
         let rows: Vec<Row> = diesel::sql_query("SELECT hash FROM client_secrets")
             .load(&mut conn)
             .unwrap();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 1, "one of the two secrets was deleted above");
         for r in rows {
             assert!(
                 r.hash.starts_with("sha256$")

@@ -88,6 +88,7 @@ pub struct TestApp {
     pub issuer: String,
     pub pool: Pool,
     pub http: reqwest::Client,
+    pub state: actix_web::web::Data<portcullis::AppState>,
     handle: actix_web::dev::ServerHandle,
     pub db: TestDb,
 }
@@ -111,11 +112,13 @@ pub async fn spawn_app_with(
     let db = TestDb::new(backend)?;
     let mut settings = Settings::for_tests(&db.url);
     settings.usage_flush_interval = Duration::from_secs(1);
+    settings.client_cache_interval = Duration::from_millis(10);
     customize(&mut settings);
     let app = Application::build(settings).expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let issuer = app.issuer().to_string();
     let handle = app.handle();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     let pool = portcullis::db::build_pool(&DbUrl::parse(&db.url).unwrap(), 2).unwrap();
     let http = reqwest::Client::builder()
@@ -127,6 +130,7 @@ pub async fn spawn_app_with(
         issuer,
         pool,
         http,
+        state,
         handle,
         db,
     })
@@ -217,6 +221,7 @@ impl TestApp {
             clock::now(),
         )
         .unwrap();
+        self.await_client_cache();
         (
             row.id,
             prepared
@@ -229,6 +234,22 @@ impl TestApp {
         assert!(
             portcullis::secret::store::delete(&mut self.pool.get().unwrap(), secret_id).unwrap()
         );
+        self.await_client_cache();
+    }
+
+    /// Waits until the server has seen every change made so far to clients and secrets (its
+    /// cache polls for them every 10 ms in tests; the default is 1 s).
+    pub fn await_client_cache(&self) {
+        let generation =
+            portcullis::client::store::generation(&mut self.pool.get().unwrap()).unwrap();
+        let started = std::time::Instant::now();
+        while self.state.clients.seen() < generation {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the server did not notice a client change within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     pub fn set_enabled(&self, client_id: &str, enabled: bool) {
@@ -241,6 +262,7 @@ impl TestApp {
             )
             .unwrap()
         );
+        self.await_client_cache();
     }
 
     /// POST /oauth/token with a form body and client_secret_basic.

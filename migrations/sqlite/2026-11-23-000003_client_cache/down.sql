@@ -1,0 +1,10 @@
+DROP TRIGGER redirect_uris_updated;
+DROP TRIGGER redirect_uris_deleted;
+DROP TRIGGER redirect_uris_inserted;
+DROP TRIGGER client_secrets_updated;
+DROP TRIGGER client_secrets_deleted;
+DROP TRIGGER client_secrets_inserted;
+DROP TRIGGER clients_updated;
+DROP TRIGGER clients_deleted;
+DROP TRIGGER clients_inserted;
+DROP TABLE cache_generation;

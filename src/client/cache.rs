@@ -1,0 +1,168 @@
+//! Clients and their secrets kept in memory, so that a token request needs no database query.
+//!
+//! Staleness is bounded and the bound is explicit. Every change to a client, a secret or a
+//! redirect URI increments `cache_generation` by database trigger, whoever made it (this
+//! instance, another instance, the CLI). Each instance polls that one row every
+//! `PORTCULLIS_CLIENT_CACHE_MS` (default 1000 ms) and drops every cached client when it has
+//! moved. So a deleted secret or a disabled client is refused everywhere within one poll
+//! interval (plus the poll's own query time). Expiry needs no poll: it is checked against the
+//! cached row on every request. With `PORTCULLIS_CLIENT_CACHE_MS=0` nothing is cached and
+//! every request reads the database.
+//!
+//! Loading races with invalidation safely: a load reads the generation *before* the rows and
+//! the entry is tagged with it, and an entry whose tag is older than the latest generation
+//! seen is never used. A load that read rows older than a change therefore also read a
+//! generation older than that change, and is dropped as soon as the poll sees the change.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::Client;
+use crate::secret::store::SecretRow;
+
+/// Upper bound on cached clients; the cache is emptied when it is reached.
+const MAX_ENTRIES: usize = 100_000;
+
+/// A cached client with every one of its secrets.
+pub struct CachedClient {
+    /// The client, with its redirect URIs.
+    pub client: Client,
+    /// All its secrets, expired ones included (expiry is checked per request).
+    pub secrets: Vec<SecretRow>,
+    generation: i64,
+}
+
+/// The per-instance client cache.
+pub struct ClientCache {
+    enabled: bool,
+    entries: RwLock<HashMap<String, Arc<CachedClient>>>,
+    /// The newest generation this instance has seen.
+    seen: AtomicI64,
+}
+
+impl ClientCache {
+    /// A cache; `enabled = false` makes every lookup miss (read-through to the database).
+    pub fn new(enabled: bool) -> ClientCache {
+        ClientCache {
+            enabled,
+            entries: RwLock::new(HashMap::new()),
+            seen: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The cached client, if it is cached and current.
+    pub fn get(&self, client_id: &str) -> Option<Arc<CachedClient>> {
+        if !self.enabled {
+            return None;
+        }
+        let seen = self.seen.load(Ordering::Acquire);
+        let entries = self.entries.read().ok()?;
+        entries
+            .get(client_id)
+            .filter(|e| e.generation >= seen)
+            .cloned()
+    }
+
+    /// Keeps a client read from the database under `generation`, and returns it.
+    pub fn insert(
+        &self,
+        generation: i64,
+        client: Client,
+        secrets: Vec<SecretRow>,
+    ) -> Arc<CachedClient> {
+        let entry = Arc::new(CachedClient {
+            client,
+            secrets,
+            generation,
+        });
+        if self.enabled
+            && generation >= self.seen.load(Ordering::Acquire)
+            && let Ok(mut entries) = self.entries.write()
+        {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(entry.client.client_id.clone(), entry.clone());
+        }
+        entry
+    }
+
+    /// Records the database's current generation; when it moved, every cached client is
+    /// dropped. Returns true when it moved.
+    pub fn observe(&self, generation: i64) -> bool {
+        let previous = self.seen.fetch_max(generation, Ordering::AcqRel);
+        if generation <= previous {
+            return false;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, e| e.generation >= generation);
+        }
+        true
+    }
+
+    /// The newest generation seen (tests wait for it).
+    pub fn seen(&self) -> i64 {
+        self.seen.load(Ordering::Acquire)
+    }
+
+    /// Drops every cached client at once (after a change made by this instance).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(id: &str) -> Client {
+        Client {
+            id: 1,
+            client_id: id.into(),
+            name: id.into(),
+            description: String::new(),
+            logo_url: None,
+            public: false,
+            enabled: true,
+            allowed_scopes: vec![],
+            allowed_grant_types: vec![],
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            redirect_uris: vec![],
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn a_newer_generation_drops_entries_and_refuses_stale_loads() {
+        let cache = ClientCache::new(true);
+        cache.observe(5);
+        cache.insert(5, client("a"), vec![]);
+        assert!(cache.get("a").is_some());
+        assert!(cache.observe(6));
+        assert!(
+            cache.get("a").is_none(),
+            "a change elsewhere must drop the entry"
+        );
+        // A load that read generation 5 before the change finishes late: not used.
+        cache.insert(5, client("a"), vec![]);
+        assert!(cache.get("a").is_none());
+        cache.insert(6, client("a"), vec![]);
+        assert!(cache.get("a").is_some());
+        assert!(!cache.observe(6));
+    }
+
+    #[test]
+    fn a_disabled_cache_never_hits() {
+        let cache = ClientCache::new(false);
+        cache.observe(1);
+        let e = cache.insert(1, client("a"), vec![]);
+        assert_eq!(e.client.client_id, "a");
+        assert!(cache.get("a").is_none());
+    }
+}
