@@ -31,6 +31,8 @@ pub struct Settings {
     pub audience: Option<String>,
     /// `PORTCULLIS_ACCESS_TOKEN_TTL`: access-token lifetime in seconds (clients may override).
     pub access_token_ttl: i64,
+    /// `PORTCULLIS_REFRESH_TOKEN_TTL`: refresh-token lifetime in seconds (clients may override).
+    pub refresh_token_ttl: i64,
     /// `PORTCULLIS_LOG_LEVEL`: a tracing filter such as `info` or `portcullis=debug`.
     pub log_level: String,
     /// `PORTCULLIS_LOG_FORMAT`: `text` or `json`.
@@ -53,6 +55,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("issuer", ""),
     ("audience", ""),
     ("access_token_ttl", "3600"),
+    ("refresh_token_ttl", "2592000"),
     ("log_level", "info"),
     ("log_format", "text"),
     ("db_pool_size", "10"),
@@ -167,6 +170,9 @@ impl Settings {
         let (v, src) = get("access_token_ttl");
         let access_token_ttl = parse_positive(v, 86_400 * 365).map_err(|m| fail(src, m))? as i64;
 
+        let (v, src) = get("refresh_token_ttl");
+        let refresh_token_ttl = parse_positive(v, 86_400 * 3650).map_err(|m| fail(src, m))? as i64;
+
         let (v, src) = get("log_level");
         if tracing_subscriber::EnvFilter::try_new(v).is_err() {
             return Err(fail(
@@ -221,6 +227,7 @@ impl Settings {
             issuer,
             audience,
             access_token_ttl,
+            refresh_token_ttl,
             log_level,
             log_format,
             db_pool_size,

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod crypto;
 pub mod db;
 pub mod error;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub audience: String,
     /// Default access-token lifetime in seconds.
     pub access_token_ttl: i64,
+    /// Default refresh-token lifetime in seconds.
+    pub refresh_token_ttl: i64,
     /// Signing keys.
     pub keys: token::Keys,
     /// Client-secret verification with its argon2 cache.
@@ -142,6 +145,7 @@ impl Application {
             audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
             issuer: issuer.clone(),
             access_token_ttl: settings.access_token_ttl,
+            refresh_token_ttl: settings.refresh_token_ttl,
             keys,
             verifier: secret::SecretVerifier::default(),
             clients: client::cache::ClientCache::new(!settings.client_cache_interval.is_zero()),
@@ -159,9 +163,10 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
-                .wrap(http::session::middleware(&session_key, secure_cookies))
                 .wrap(middleware::from_fn(log_request))
-                .configure(http::routes)
+                .configure(|cfg| {
+                    http::routes(cfg, http::session::middleware(&session_key, secure_cookies))
+                })
         })
         .workers(settings.workers)
         .listen(listener)
@@ -218,12 +223,15 @@ impl Application {
     }
 }
 
+/// Writes the batched last-used times, and deletes expired codes, token families and
+/// revocation entries (nothing refers to them once they have expired).
 fn flush(state: &AppState) -> Result<(), AppError> {
-    if state.usage.is_empty() {
-        return Ok(());
-    }
     let mut conn = state.pool.get()?;
-    state.usage.flush(&mut conn)
+    if !state.usage.is_empty() {
+        state.usage.flush(&mut conn)?;
+    }
+    token::store::purge_expired(&mut conn, clock::now())?;
+    Ok(())
 }
 
 async fn flush_periodically(state: web::Data<AppState>, every: std::time::Duration) {

@@ -88,6 +88,20 @@ impl ClientCache {
         entry
     }
 
+    /// The client, from the cache or else read from the database and cached; None when
+    /// there is no such client.
+    pub fn load(
+        &self,
+        conn: &mut crate::db::AnyConnection,
+        client_id: &str,
+    ) -> Result<Option<Arc<CachedClient>>, crate::error::AppError> {
+        if let Some(hit) = self.get(client_id) {
+            return Ok(Some(hit));
+        }
+        Ok(super::store::load_with_secrets(conn, client_id)?
+            .map(|(generation, client, secrets)| self.insert(generation, client, secrets)))
+    }
+
     /// Records the database's current generation; when it moved, every cached client is
     /// dropped. Returns true when it moved.
     pub fn observe(&self, generation: i64) -> bool {

@@ -5,7 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use crate::AppState;
-use crate::oauth::web::{MAX_BODY_BYTES, OAuthResponse, SUPPORTED_GRANT_TYPES, TokenRequest};
+use crate::oauth::web::{
+    ClientRequest, MAX_BODY_BYTES, OAuthResponse, SUPPORTED_GRANT_TYPES, TokenRequest,
+};
 
 /// Renders an OAuth response. Token responses and errors are never cached (RFC 6749 5.1, 5.2).
 pub fn render(resp: OAuthResponse) -> HttpResponse {
@@ -43,8 +45,26 @@ pub async fn token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let request = match client_request(&req, payload)
+        .await
+        .and_then(TokenRequest::from_client)
+    {
+        Ok(r) => r,
+        Err(resp) => return render(resp),
+    };
+    if let Some(resp) = crate::oauth::token_without_blocking(&state, &request) {
+        return render(resp);
+    }
+    blocking(state, request, crate::oauth::token).await
+}
+
+/// Reads and checks a form request from a client (token, introspection, revocation).
+async fn client_request(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<ClientRequest, OAuthResponse> {
     let Some(body) = read_body(payload, MAX_BODY_BYTES).await else {
-        return render(OAuthResponse::invalid_request(&format!(
+        return Err(OAuthResponse::invalid_request(&format!(
             "the request body is larger than {MAX_BODY_BYTES} bytes"
         )));
     };
@@ -53,28 +73,29 @@ pub async fn token(
             .get(name)
             .and_then(|v: &header::HeaderValue| v.to_str().ok())
     };
-    let parsed = TokenRequest::parse(
+    ClientRequest::parse(
         header_str(header::CONTENT_TYPE),
         header_str(header::AUTHORIZATION),
         &body,
-    );
-    let request = match parsed {
-        Ok(r) => r,
-        Err(resp) => return render(resp),
-    };
-    if let Some(resp) = crate::oauth::token_without_blocking(&state, &request) {
-        return render(resp);
-    }
+    )
+}
+
+/// Runs an endpoint on a blocking thread with one pooled connection.
+async fn blocking<T: Send + 'static>(
+    state: web::Data<AppState>,
+    request: T,
+    f: fn(&AppState, &mut crate::db::AnyConnection, &T) -> OAuthResponse,
+) -> HttpResponse {
     let state = state.into_inner();
     let result = web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
         let mut conn = state.pool.get()?;
-        Ok(crate::oauth::token(&state, &mut conn, &request))
+        Ok(f(&state, &mut conn, &request))
     })
     .await;
     match result {
         Ok(Ok(resp)) => render(resp),
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "token request failed");
+            tracing::error!(error = %e, "request failed");
             render(OAuthResponse::error(
                 503,
                 "temporarily_unavailable",
@@ -82,16 +103,41 @@ pub async fn token(
             ))
         }
         Err(e) => {
-            tracing::error!(error = %e, "token request failed");
+            tracing::error!(error = %e, "request failed");
             render(OAuthResponse::server_error())
         }
     }
 }
 
-/// Any method but POST on the token endpoint (RFC 6749 3.2: "The client MUST use the HTTP POST method").
+/// `POST /oauth/introspect` (RFC 7662).
+pub async fn introspect(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match client_request(&req, payload).await {
+        Ok(request) => blocking(state, request, crate::oauth::introspect::introspect).await,
+        Err(resp) => render(resp),
+    }
+}
+
+/// `POST /oauth/revoke` (RFC 7009).
+pub async fn revoke(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match client_request(&req, payload).await {
+        Ok(request) => blocking(state, request, crate::oauth::introspect::revoke).await,
+        Err(resp) => render(resp),
+    }
+}
+
+/// Any method but POST on the token, introspection and revocation endpoints (RFC 6749 3.2:
+/// "The client MUST use the HTTP POST method"; RFC 7662 2.1, RFC 7009 2.1).
 pub async fn method_not_allowed() -> HttpResponse {
     let mut resp = render(OAuthResponse::invalid_request(
-        "the token endpoint accepts only POST (RFC 6749 3.2)",
+        "this endpoint accepts only POST (RFC 6749 3.2)",
     ));
     *resp.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
     resp.headers_mut()
@@ -114,11 +160,19 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .json(serde_json::json!({
             "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/oauth/authorize"),
             "token_endpoint": format!("{issuer}/oauth/token"),
             "jwks_uri": format!("{issuer}/oauth/jwks.json"),
+            "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+            "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
             "grant_types_supported": SUPPORTED_GRANT_TYPES,
-            // RFC 8414 2: REQUIRED; empty until the authorization endpoint exists.
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            // `none`: public clients send only their client_id (RFC 6749 2.1, 3.2.1).
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            // RFC 7636 4.2, RFC 9700 2.1.1: S256 only, never plain.
+            "code_challenge_methods_supported": ["S256"],
         }))
 }

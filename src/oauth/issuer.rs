@@ -1,42 +1,93 @@
-//! oxide-auth's `Issuer`: signs RFC 9068 JWT access tokens.
+//! oxide-auth's `Issuer`: signs RFC 9068 JWT access tokens, and for the authorization code
+//! and refresh grants issues and rotates refresh tokens (RFC 6749 6, RFC 9700 4.14.2).
 
-use oxide_auth::primitives::grant::Grant;
+use std::cell::RefCell;
+
+use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
 
-use super::Outcome;
+use super::web::OAuthResponse;
+use super::{Issued, Outcome};
 use crate::AppState;
+use crate::client::GrantType;
+use crate::db::AnyConnection;
 use crate::token::AccessClaims;
+use crate::token::store::{self, NewRefresh, Recorded};
 
-/// Issues JWT access tokens for one request.
+/// Issues tokens for one request.
 pub struct JwtIssuer<'a> {
-    /// Shared server state (keys, issuer, audience, default lifetime).
+    /// The request's connection; None for client_credentials, which stores nothing.
+    pub conn: Option<&'a RefCell<&'a mut AnyConnection>>,
+    /// Shared server state (keys, issuer, audience, default lifetimes).
     pub state: &'a AppState,
-    /// The client loaded by the registrar (for its token lifetime).
+    /// The client loaded by the registrar, the family being issued from, what was issued.
     pub outcome: &'a Outcome,
     /// Request time.
     pub now: i64,
+    /// The client_id the request named (refresh grant: the token must belong to it).
+    pub request_client_id: Option<&'a str>,
 }
 
-impl Issuer for JwtIssuer<'_> {
-    fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
-        let ttl = self
-            .outcome
+/// A new refresh token value and what is stored of it.
+struct FreshRefresh {
+    value: String,
+    hash: String,
+    expires_at: i64,
+}
+
+impl<'a> JwtIssuer<'a> {
+    fn fail(&self, error: &str, description: &str) {
+        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::error(400, error, description));
+    }
+
+    fn db_failed(&self, e: crate::error::AppError) {
+        tracing::error!(error = %e, "token storage failed");
+        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::server_error());
+    }
+
+    fn access_ttl(&self) -> i64 {
+        self.outcome
             .client
             .borrow()
             .as_ref()
             .and_then(|c| c.client.access_token_ttl)
-            .unwrap_or(self.state.access_token_ttl);
+            .unwrap_or(self.state.access_token_ttl)
+    }
+
+    /// A refresh token for the client, if it may use the refresh grant.
+    fn fresh_refresh(&self) -> Result<Option<FreshRefresh>, ()> {
+        let client = self.outcome.client.borrow();
+        let Some(client) = client.as_ref().map(|c| &c.client) else {
+            return Ok(None);
+        };
+        if !client.allows_grant(GrantType::RefreshToken) {
+            return Ok(None);
+        }
+        let value = crate::crypto::generate_secret().map_err(|e| self.db_failed(e))?;
+        let ttl = client
+            .refresh_token_ttl
+            .unwrap_or(self.state.refresh_token_ttl);
+        Ok(Some(FreshRefresh {
+            hash: crate::crypto::sha256_tagged(value.as_bytes()),
+            value,
+            expires_at: self.now + ttl,
+        }))
+    }
+
+    /// Signs an access token for a grant; returns it with its claims.
+    fn sign(&self, grant: &Grant) -> Result<(String, AccessClaims), ()> {
+        let ttl = self.access_ttl();
         let mut scopes: Vec<&str> = grant.scope.iter().collect();
         scopes.sort_unstable();
         // RFC 9068 2.2: iss, exp, aud, sub, client_id, iat, jti; scope per 2.2.3.
         let claims = AccessClaims {
             iss: self.state.issuer.clone(),
-            sub: grant.owner_id,
+            sub: grant.owner_id.clone(),
             aud: self.state.audience.clone(),
             exp: self.now + ttl,
             iat: self.now,
             jti: crate::crypto::unique_id(),
-            client_id: grant.client_id,
+            client_id: grant.client_id.clone(),
             scope: if scopes.is_empty() {
                 None
             } else {
@@ -46,24 +97,207 @@ impl Issuer for JwtIssuer<'_> {
         let token = self.state.keys.get().current().sign(&claims).map_err(|e| {
             tracing::error!(error = %e, "could not sign an access token");
         })?;
-        self.outcome.expires_in.set(Some(ttl));
+        Ok((token, claims))
+    }
+
+    fn record(&self, token: &str, claims: &AccessClaims, refresh: Option<&FreshRefresh>) {
+        *self.outcome.issued.borrow_mut() = Some(Issued {
+            access_token: token.to_string(),
+            refresh_token: refresh.map(|r| r.value.clone()),
+            expires_in: claims.exp - claims.iat,
+            scope: claims.scope.clone().unwrap_or_default(),
+        });
+        self.outcome.expires_in.set(Some(claims.exp - claims.iat));
+    }
+
+    fn conn(&self) -> Result<std::cell::RefMut<'a, &'a mut AnyConnection>, ()> {
+        self.conn.map(|c| c.borrow_mut()).ok_or(())
+    }
+}
+
+fn until(ts: i64) -> Result<chrono::DateTime<chrono::Utc>, ()> {
+    chrono::DateTime::from_timestamp(ts, 0).ok_or(())
+}
+
+impl Issuer for JwtIssuer<'_> {
+    fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        let (token, claims) = self.sign(&grant)?;
+        let mut refresh = None;
+        // From an authorization code: remember the access token's jti in its family (so that
+        // a replayed code revokes it, RFC 6749 4.1.2) and issue the first refresh token.
+        if let Some(grant_id) = self.outcome.grant_id.get() {
+            refresh = self.fresh_refresh()?;
+            let mut conn = self.conn()?;
+            let stored = store::record_issued(
+                &mut conn,
+                grant_id,
+                &claims.jti,
+                claims.exp,
+                refresh
+                    .as_ref()
+                    .map(|r| NewRefresh {
+                        token_hash: &r.hash,
+                        scope: claims.scope.as_deref().unwrap_or(""),
+                        expires_at: r.expires_at,
+                    })
+                    .as_ref(),
+                self.now,
+            );
+            drop(conn);
+            match stored {
+                // Revoked: a replay of this code raced the exchange. The exchange won, and
+                // gets its tokens, but they are already revoked (RFC 6749 4.1.2).
+                Ok(Recorded::Active | Recorded::Revoked) => {}
+                Ok(Recorded::Gone) => {
+                    self.fail("invalid_grant", "the authorization code is no longer valid");
+                    return Err(());
+                }
+                Err(e) => {
+                    self.db_failed(e);
+                    return Err(());
+                }
+            }
+        }
+        self.record(&token, &claims, refresh.as_ref());
         Ok(IssuedToken {
             token,
-            refresh: None,
-            until: chrono::DateTime::from_timestamp(claims.exp, 0).ok_or(())?,
+            refresh: refresh.map(|r| r.value),
+            until: until(claims.exp)?,
             token_type: TokenType::Bearer,
         })
     }
 
-    fn refresh(&mut self, _refresh: &str, _grant: Grant) -> Result<RefreshedToken, ()> {
-        Err(())
+    /// RFC 6749 6 with rotation (RFC 9700 4.14.2): the presented token is used up, a new one
+    /// with the same scope is issued in the same family; the access token carries the
+    /// (possibly narrowed) requested scope.
+    fn refresh(&mut self, _refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
+        let Some(row) = self.outcome.refresh_row.borrow().clone() else {
+            return Err(());
+        };
+        let allowed = self
+            .outcome
+            .client
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| c.client.allows_grant(GrantType::RefreshToken));
+        if !allowed {
+            // RFC 6749 5.2.
+            self.fail(
+                "unauthorized_client",
+                "this client may not use the refresh_token grant",
+            );
+            return Err(());
+        }
+        let (token, claims) = self.sign(&grant)?;
+        let refresh = self.fresh_refresh()?.ok_or(())?;
+        let now = self.now;
+        let mut conn = self.conn()?;
+        // RFC 6749 6: the new refresh token's scope is that of the one presented.
+        let rotated = store::rotate_refresh(
+            &mut conn,
+            row.id,
+            row.grant_id,
+            &claims.jti,
+            claims.exp,
+            &NewRefresh {
+                token_hash: &refresh.hash,
+                scope: &row.scope,
+                expires_at: refresh.expires_at,
+            },
+            now,
+        );
+        match rotated {
+            Ok(true) => {}
+            Ok(false) => {
+                // Used concurrently by someone else: a replay (RFC 9700 4.14.2).
+                if let Err(e) = store::revoke_family(&mut conn, row.grant_id, now) {
+                    drop(conn);
+                    self.db_failed(e);
+                    return Err(());
+                }
+                drop(conn);
+                self.fail(
+                    "invalid_grant",
+                    "this refresh token was already used; every token issued from it is revoked (RFC 9700 4.14.2)",
+                );
+                return Err(());
+            }
+            Err(e) => {
+                drop(conn);
+                self.db_failed(e);
+                return Err(());
+            }
+        }
+        drop(conn);
+        self.record(&token, &claims, Some(&refresh));
+        Ok(RefreshedToken {
+            token,
+            refresh: Some(refresh.value),
+            until: until(claims.exp)?,
+            token_type: TokenType::Bearer,
+        })
     }
 
     fn recover_token(&self, _token: &str) -> Result<Option<Grant>, ()> {
         Ok(None)
     }
 
-    fn recover_refresh(&self, _token: &str) -> Result<Option<Grant>, ()> {
-        Ok(None)
+    /// Finds a refresh token; a rotated one is a replay and revokes its family
+    /// (RFC 9700 4.14.2). Refusals are recorded with their reason; oxide-auth answers
+    /// `invalid_grant` for None (RFC 6749 5.2).
+    fn recover_refresh(&self, token: &str) -> Result<Option<Grant>, ()> {
+        let hash = crate::crypto::sha256_tagged(token.as_bytes());
+        let mut conn = self.conn()?;
+        let row = match store::find_refresh(&mut conn, &hash) {
+            Ok(r) => r,
+            Err(e) => {
+                drop(conn);
+                self.db_failed(e);
+                return Err(());
+            }
+        };
+        let refuse = |description: &str| {
+            self.fail("invalid_grant", description);
+            Ok(None)
+        };
+        let Some(row) = row else {
+            drop(conn);
+            return refuse("the refresh token is unknown, revoked or expired");
+        };
+        // RFC 6749 6: the refresh token must have been issued to the authenticated client.
+        if self.request_client_id.is_some_and(|id| id != row.client_id) {
+            drop(conn);
+            return refuse("the refresh token was issued to another client");
+        }
+        if row.revoked_at.is_some() {
+            drop(conn);
+            return refuse("the refresh token is unknown, revoked or expired");
+        }
+        if row.rotated_at.is_some() {
+            let revoked = store::revoke_family(&mut conn, row.grant_id, self.now);
+            drop(conn);
+            if let Err(e) = revoked {
+                self.db_failed(e);
+                return Err(());
+            }
+            tracing::warn!(client_id = %row.client_id, "a rotated refresh token was replayed; its family is revoked");
+            return refuse(
+                "this refresh token was already used; every token issued from it is revoked (RFC 9700 4.14.2)",
+            );
+        }
+        drop(conn);
+        if row.expires_at <= self.now {
+            return refuse("the refresh token has expired");
+        }
+        let grant = Grant {
+            owner_id: row.user_id.to_string(),
+            client_id: row.client_id.clone(),
+            scope: row.scope.parse().map_err(|_| ())?,
+            redirect_uri: url::Url::parse(&self.state.issuer).map_err(|_| ())?,
+            until: until(row.expires_at)?,
+            extensions: Extensions::new(),
+        };
+        *self.outcome.refresh_row.borrow_mut() = Some(row);
+        Ok(Some(grant))
     }
 }

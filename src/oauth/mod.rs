@@ -1,6 +1,10 @@
 //! oxide-auth adapters and the grant handlers built on its flows.
 
+pub mod authorization;
 pub mod authorize;
+pub mod authorizer;
+pub mod grants;
+pub mod introspect;
 pub mod issuer;
 pub mod registrar;
 pub mod solicitor;
@@ -35,6 +39,46 @@ pub struct Outcome {
     pub expires_in: Cell<Option<i64>>,
     /// Finishing needs the database or argon2: run the request again on a blocking thread.
     pub would_block: Cell<bool>,
+    /// The token family (grants row) being issued from: set when a code is redeemed.
+    pub grant_id: Cell<Option<i64>>,
+    /// The refresh token being exchanged.
+    pub refresh_row: RefCell<Option<crate::token::store::RefreshRow>>,
+    /// What the issuer issued.
+    pub issued: RefCell<Option<Issued>>,
+}
+
+/// Tokens issued by a grant, for the token response (RFC 6749 5.1).
+pub struct Issued {
+    /// The JWT access token.
+    pub access_token: String,
+    /// The new refresh token, if any.
+    pub refresh_token: Option<String>,
+    /// Access-token lifetime in seconds.
+    pub expires_in: i64,
+    /// Granted scopes, space-separated, sorted.
+    pub scope: String,
+}
+
+impl Issued {
+    /// The RFC 6749 5.1 success response.
+    pub fn response(&self) -> OAuthResponse {
+        let mut body = serde_json::json!({
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        });
+        if let Some(r) = &self.refresh_token {
+            body["refresh_token"] = r.as_str().into();
+        }
+        if !self.scope.is_empty() {
+            body["scope"] = self.scope.as_str().into();
+        }
+        OAuthResponse {
+            status: 200,
+            body: body.to_string(),
+            ..OAuthResponse::default()
+        }
+    }
 }
 
 /// Why a flow ended without a response.
@@ -121,7 +165,9 @@ pub fn token_without_blocking(state: &AppState, req: &TokenRequest) -> Option<OA
 pub fn token(state: &AppState, conn: &mut AnyConnection, req: &TokenRequest) -> OAuthResponse {
     let response = match GrantType::parse(&req.grant_type) {
         Some(GrantType::ClientCredentials) => client_credentials(state, Some(conn), req),
-        _ => None,
+        Some(GrantType::AuthorizationCode) => Some(grants::authorization_code(state, conn, req)),
+        Some(GrantType::RefreshToken) => Some(grants::refresh_token(state, conn, req)),
+        None => None,
     };
     response.unwrap_or_else(|| {
         OAuthResponse::error(
@@ -159,19 +205,22 @@ fn client_credentials(
     let now = crate::clock::now();
     let outcome = Outcome::default();
     let used_basic = req.auth.is_basic();
+    let cell = conn.map(RefCell::new);
     let result = {
         let endpoint = TokenEndpoint {
             registrar: registrar::DbRegistrar {
-                conn: conn.map(RefCell::new),
+                conn: cell.as_ref(),
                 state,
                 outcome: &outcome,
                 grant: GrantType::ClientCredentials,
                 now,
             },
             issuer: issuer::JwtIssuer {
+                conn: None,
                 state,
                 outcome: &outcome,
                 now,
+                request_client_id: None,
             },
             solicitor: solicitor::ClientIsOwner,
         };

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use oxide_auth::endpoint::Scope;
 use oxide_auth::primitives::registrar::{
-    BoundClient, ClientUrl, PreGrant, RegisteredUrl, Registrar, RegistrarError,
+    BoundClient, ClientUrl, ExactUrl, PreGrant, RegisteredUrl, Registrar, RegistrarError,
 };
 
 use super::Outcome;
 use super::web::OAuthResponse;
 use crate::AppState;
+use crate::client::GrantType;
 use crate::client::cache::CachedClient;
-use crate::client::{self, GrantType};
 use crate::db::AnyConnection;
 use crate::secret::SecretFailure;
 
@@ -21,8 +21,8 @@ use crate::secret::SecretFailure;
 /// request's one pooled connection. Without a connection (the non-blocking fast path) it
 /// never blocks: what would need the database or argon2 sets `outcome.would_block`.
 pub struct DbRegistrar<'a> {
-    /// The request's connection; None on the fast path.
-    pub conn: Option<RefCell<&'a mut AnyConnection>>,
+    /// The request's connection (shared with the other adapters); None on the fast path.
+    pub conn: Option<&'a RefCell<&'a mut AnyConnection>>,
     /// Shared server state (client cache, secret verifier, settings).
     pub state: &'a AppState,
     /// Where the registrar leaves the client it loaded and why it refused.
@@ -55,14 +55,13 @@ impl DbRegistrar<'_> {
         if let Some(hit) = self.state.clients.get(client_id) {
             return Ok(Some(hit));
         }
-        let Some(conn) = &self.conn else {
+        let Some(conn) = self.conn else {
             return Err(self.would_block());
         };
-        let loaded = client::store::load_with_secrets(&mut conn.borrow_mut(), client_id)
-            .map_err(|e| self.db_error(e))?;
-        Ok(loaded.map(|(generation, client, secrets)| {
-            self.state.clients.insert(generation, client, secrets)
-        }))
+        self.state
+            .clients
+            .load(&mut conn.borrow_mut(), client_id)
+            .map_err(|e| self.db_error(e))
     }
 }
 
@@ -78,30 +77,27 @@ impl Registrar for DbRegistrar<'_> {
         };
         let redirect = match &bound.redirect_uri {
             // The client_credentials grant has no redirection; oxide-auth still wants a URL.
-            None if self.grant == GrantType::ClientCredentials => {
-                url::Url::parse(&self.state.issuer).map_err(|_| RegistrarError::PrimitiveError)?
-            }
+            None if self.grant == GrantType::ClientCredentials => RegisteredUrl::Semantic(
+                url::Url::parse(&self.state.issuer).map_err(|_| RegistrarError::PrimitiveError)?,
+            ),
+            // RFC 6749 3.1.2.3: a client with one registered URI may omit it.
             None => match client.redirect_uris.as_slice() {
-                [only] => url::Url::parse(only).map_err(|_| RegistrarError::PrimitiveError)?,
+                [only] => RegisteredUrl::Exact(
+                    ExactUrl::new(only.clone()).map_err(|_| RegistrarError::PrimitiveError)?,
+                ),
                 _ => return Err(RegistrarError::Unspecified),
             },
-            // RFC 6749 3.1.2.3 and RFC 9700 2.1: exact string comparison after parsing.
+            // RFC 6749 3.1.2.3 and RFC 9700 2.1: exact string comparison, no normalization.
             Some(given) => {
-                let given =
-                    url::Url::parse(given.as_str()).map_err(|_| RegistrarError::Unspecified)?;
-                if !client
-                    .redirect_uris
-                    .iter()
-                    .any(|r| r.as_str() == given.as_str())
-                {
+                if !client.redirect_uris.iter().any(|r| r == given.as_str()) {
                     return Err(RegistrarError::Unspecified);
                 }
-                given
+                RegisteredUrl::Exact(given.as_ref().clone())
             }
         };
         Ok(BoundClient {
             client_id: bound.client_id,
-            redirect_uri: Cow::Owned(RegisteredUrl::Semantic(redirect)),
+            redirect_uri: Cow::Owned(redirect),
         })
     }
 

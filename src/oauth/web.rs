@@ -119,36 +119,32 @@ impl ClientAuth {
     }
 }
 
-/// A token request that passed the checks common to every grant type.
-pub struct TokenRequest {
-    /// The `grant_type` parameter.
-    pub grant_type: String,
+/// A request to an endpoint where clients authenticate (token, introspection, revocation):
+/// a form body with each parameter once, and the client's authentication (RFC 6749 2.3).
+pub struct ClientRequest {
     /// Every parameter except the client credentials, each present once.
     pub params: Vec<(String, String)>,
     /// The client's authentication.
     pub auth: ClientAuth,
 }
 
-impl std::fmt::Debug for TokenRequest {
+impl std::fmt::Debug for ClientRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenRequest")
-            .field("grant_type", &self.grant_type)
+        f.debug_struct("ClientRequest")
             .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
 
-/// Grant types the token endpoint knows; others are `unsupported_grant_type`.
-pub const SUPPORTED_GRANT_TYPES: &[&str] = &["client_credentials"];
-
-impl TokenRequest {
-    /// Checks the request as RFC 6749 3.2 and 5.2 require, before any grant-specific work.
+impl ClientRequest {
+    /// Checks the body and the client authentication as RFC 6749 2.3 and 3.2 require.
     pub fn parse(
         content_type: Option<&str>,
         authorization: Option<&str>,
         body: &[u8],
-    ) -> Result<TokenRequest, OAuthResponse> {
-        // RFC 6749 3.2: parameters are sent "using the application/x-www-form-urlencoded format".
+    ) -> Result<ClientRequest, OAuthResponse> {
+        // RFC 6749 3.2 (and RFC 7662 2.1, RFC 7009 2.1): parameters are sent "using the
+        // application/x-www-form-urlencoded format".
         let is_form = content_type
             .and_then(|ct| ct.split(';').next())
             .is_some_and(|mime| {
@@ -157,7 +153,7 @@ impl TokenRequest {
             });
         if !is_form {
             return Err(OAuthResponse::invalid_request(
-                "the token endpoint accepts only application/x-www-form-urlencoded bodies (RFC 6749 3.2)",
+                "this endpoint accepts only application/x-www-form-urlencoded bodies (RFC 6749 3.2)",
             ));
         }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
@@ -183,31 +179,6 @@ impl TokenRequest {
                 // RFC 6749 3.3 / 4.4.2: an empty scope is the same as none.
                 "scope" if v.trim().is_empty() => {}
                 _ => params.push((k, v)),
-            }
-        }
-        let grant_type = match params.iter().find(|(k, _)| k == "grant_type") {
-            None => {
-                return Err(OAuthResponse::invalid_request(
-                    "missing parameter: grant_type (RFC 6749 4.4.2)",
-                ));
-            }
-            Some((_, g)) if !SUPPORTED_GRANT_TYPES.contains(&g.as_str()) => {
-                return Err(OAuthResponse::error(
-                    400,
-                    "unsupported_grant_type",
-                    &format!(
-                        "grant_type '{g}' is not supported; supported: {}",
-                        SUPPORTED_GRANT_TYPES.join(", ")
-                    ),
-                ));
-            }
-            Some((_, g)) => g.clone(),
-        };
-        if let Some((_, scope)) = params.iter().find(|(k, _)| k == "scope") {
-            for s in scope.split(' ').filter(|s| !s.is_empty()) {
-                if let Err(msg) = crate::client::validate_scope(s) {
-                    return Err(OAuthResponse::error(400, "invalid_scope", &msg));
-                }
             }
         }
         let basic = match authorization {
@@ -239,6 +210,83 @@ impl TokenRequest {
             }
             (None, None, None) => ClientAuth::None,
         };
+        Ok(ClientRequest { params, auth })
+    }
+
+    /// The value of a parameter.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        param(&self.params, key)
+    }
+}
+
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A token request that passed the checks common to every grant type.
+pub struct TokenRequest {
+    /// The `grant_type` parameter.
+    pub grant_type: String,
+    /// Every parameter except the client credentials, each present once.
+    pub params: Vec<(String, String)>,
+    /// The client's authentication.
+    pub auth: ClientAuth,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Grant types the token endpoint knows; others are `unsupported_grant_type`.
+pub const SUPPORTED_GRANT_TYPES: &[&str] =
+    &["authorization_code", "client_credentials", "refresh_token"];
+
+impl TokenRequest {
+    /// Checks the request as RFC 6749 3.2 and 5.2 require, before any grant-specific work.
+    pub fn parse(
+        content_type: Option<&str>,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<TokenRequest, OAuthResponse> {
+        TokenRequest::from_client(ClientRequest::parse(content_type, authorization, body)?)
+    }
+
+    /// Checks the token-endpoint parameters of a parsed client request.
+    pub fn from_client(request: ClientRequest) -> Result<TokenRequest, OAuthResponse> {
+        let ClientRequest { params, auth } = request;
+        let grant_type = match params.iter().find(|(k, _)| k == "grant_type") {
+            None => {
+                return Err(OAuthResponse::invalid_request(
+                    "missing parameter: grant_type (RFC 6749 4.4.2)",
+                ));
+            }
+            Some((_, g)) if !SUPPORTED_GRANT_TYPES.contains(&g.as_str()) => {
+                return Err(OAuthResponse::error(
+                    400,
+                    "unsupported_grant_type",
+                    &format!(
+                        "grant_type '{g}' is not supported; supported: {}",
+                        SUPPORTED_GRANT_TYPES.join(", ")
+                    ),
+                ));
+            }
+            Some((_, g)) => g.clone(),
+        };
+        if let Some((_, scope)) = params.iter().find(|(k, _)| k == "scope") {
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                if let Err(msg) = crate::client::validate_scope(s) {
+                    return Err(OAuthResponse::error(400, "invalid_scope", &msg));
+                }
+            }
+        }
         Ok(TokenRequest {
             grant_type,
             params,
@@ -248,10 +296,7 @@ impl TokenRequest {
 
     /// The value of a parameter.
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        param(&self.params, key)
     }
 }
 

@@ -10,10 +10,16 @@ on_both_backends! {
         assert_eq!(m["issuer"], app.issuer);
         assert_eq!(m["token_endpoint"], format!("{}/oauth/token", app.issuer));
         assert_eq!(m["jwks_uri"], format!("{}/oauth/jwks.json", app.issuer));
-        assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
-        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post"]));
-        assert!(m["response_types_supported"].is_array());
-        assert!(m.get("authorization_endpoint").is_none(), "not supported yet, so not listed");
+        assert_eq!(m["authorization_endpoint"], format!("{}/oauth/authorize", app.issuer));
+        assert_eq!(m["introspection_endpoint"], format!("{}/oauth/introspect", app.issuer));
+        assert_eq!(m["revocation_endpoint"], format!("{}/oauth/revoke", app.issuer));
+        assert_eq!(m["grant_types_supported"], serde_json::json!(["authorization_code", "client_credentials", "refresh_token"]));
+        assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]), "never plain (RFC 9700 2.1.1)");
+        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "none"]));
+        for endpoint in ["introspection", "revocation"] {
+            assert_eq!(m[format!("{endpoint}_endpoint_auth_methods_supported")], serde_json::json!(["client_secret_basic", "client_secret_post"]));
+        }
     }
 
     async fn jwks_publishes_the_es256_key(app) {

@@ -1,0 +1,55 @@
+//! Consent queries.
+
+use diesel::prelude::*;
+
+use crate::db::AnyConnection;
+use crate::db::schema::consents;
+use crate::error::AppError;
+
+/// The scopes `user_id` has approved for the client, if any.
+pub fn approved(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    client_pk: i64,
+) -> Result<Option<Vec<String>>, AppError> {
+    let scope: Option<String> = consents::table
+        .find((user_id, client_pk))
+        .select(consents::scope)
+        .first(conn)
+        .optional()?;
+    Ok(scope.map(|s| crate::client::split_scopes(&s)))
+}
+
+/// Adds `scopes` to what the user approved for the client.
+pub fn remember(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    client_pk: i64,
+    scopes: &[String],
+    now: i64,
+) -> Result<(), AppError> {
+    conn.transaction(|conn| {
+        let mut all = approved(conn, user_id, client_pk)?.unwrap_or_default();
+        for s in scopes {
+            if !all.contains(s) {
+                all.push(s.clone());
+            }
+        }
+        all.sort_unstable();
+        let joined = crate::client::join_scopes(&all);
+        let n = diesel::update(consents::table.find((user_id, client_pk)))
+            .set((consents::scope.eq(&joined), consents::granted_at.eq(now)))
+            .execute(conn)?;
+        if n == 0 {
+            diesel::insert_into(consents::table)
+                .values((
+                    consents::user_id.eq(user_id),
+                    consents::client_id.eq(client_pk),
+                    consents::scope.eq(&joined),
+                    consents::granted_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}

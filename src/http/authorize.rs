@@ -1,0 +1,193 @@
+//! `GET/POST /oauth/authorize`: the authorization endpoint's pages (RFC 6749 4.1.1, 4.1.2).
+//! The checks and the code live in `oauth::authorization`; this file reads the request,
+//! renders and redirects.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::http::login::{base_context, csrf_failed, current_user, see_other};
+use crate::http::session;
+use crate::oauth::authorization::{self, ConsentPage, Step};
+use crate::oauth::authorize::{AuthorizeParams, Refusal, describe_scope};
+
+/// 302 Found to the client (RFC 6749 4.1.2, 4.1.2.1).
+fn found(location: &url::Url) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn unavailable(state: &AppState, session: &Session, e: &crate::error::AppError) -> HttpResponse {
+    tracing::error!(error = %e, "authorization request failed");
+    state.pages.error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Something went wrong",
+        "The server could not handle this request right now. Try again in a moment.",
+        base_context(session, None),
+    )
+}
+
+fn refused(state: &AppState, session: &Session, refusal: Refusal) -> HttpResponse {
+    match refusal.location() {
+        Some(url) => found(&url),
+        // RFC 6749 4.1.2.1: without a trusted redirect URI, tell the user, never redirect.
+        None => {
+            let Refusal::Page(message) = refusal else {
+                return unavailable(
+                    state,
+                    session,
+                    &crate::error::AppError::Internal("refusal without a location".into()),
+                );
+            };
+            state.pages.error(
+                StatusCode::BAD_REQUEST,
+                "This authorization request cannot be completed",
+                &message,
+                base_context(session, None),
+            )
+        }
+    }
+}
+
+fn consent_page(
+    state: &AppState,
+    session: &Session,
+    username: &str,
+    query: &str,
+    page: &ConsentPage,
+) -> HttpResponse {
+    session::set_pending_consent(session, &page.binding);
+    let client = &page.client.client;
+    let mut ctx = base_context(session, Some(username));
+    ctx.insert("client_name", &client.name);
+    ctx.insert(
+        "client_initial",
+        &client
+            .name
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().to_string())
+            .unwrap_or_default(),
+    );
+    ctx.insert("client_description", &client.description);
+    ctx.insert("logo_url", &client.logo_url);
+    let scopes: Vec<serde_json::Value> = page
+        .checked
+        .scopes
+        .iter()
+        .map(|s| serde_json::json!({ "name": s, "text": describe_scope(s) }))
+        .collect();
+    ctx.insert("scopes", &scopes);
+    let host = url::Url::parse(&page.checked.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    ctx.insert("redirect_host", &host);
+    ctx.insert("form_action", &format!("/oauth/authorize?{query}"));
+    state.pages.render(StatusCode::OK, "consent.html", &ctx)
+}
+
+fn sign_in_first(query: &str) -> HttpResponse {
+    let next = format!("/oauth/authorize?{query}");
+    see_other(&format!(
+        "/login?next={}",
+        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+    ))
+}
+
+/// `GET /oauth/authorize`: check, then sign in, then consent (or a remembered consent), then
+/// back to the client with a code.
+pub async fn authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+) -> HttpResponse {
+    let query = req.query_string().to_string();
+    let params = match AuthorizeParams::parse(&query) {
+        Ok(p) => p,
+        Err(refusal) => return refused(&state, &session, refusal),
+    };
+    let user = match current_user(&state, &session).await {
+        Ok(u) => u,
+        Err(e) => return unavailable(&state, &session, &e),
+    };
+    let user_id = user.as_ref().map(|u| u.id);
+    let st = state.clone();
+    let step = crate::db::run(&state.pool, move |conn| {
+        authorization::begin(&st, conn, &params, user_id)
+    })
+    .await;
+    match step {
+        Ok(Step::Refused(refusal)) => refused(&state, &session, refusal),
+        Ok(Step::SignIn) => sign_in_first(&query),
+        Ok(Step::Consent(page)) => {
+            let username = user.map(|u| u.username).unwrap_or_default();
+            consent_page(&state, &session, &username, &query, &page)
+        }
+        Ok(Step::Redirect(url)) => found(&url),
+        Err(e) => unavailable(&state, &session, &e),
+    }
+}
+
+/// The consent form.
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    csrf_token: Option<String>,
+    decision: Option<String>,
+}
+
+/// `POST /oauth/authorize`: the user's Allow or Deny, for the request in the query string.
+pub async fn decide(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<ConsentForm>,
+) -> HttpResponse {
+    if !session::csrf_ok(&session, form.csrf_token.as_deref()) {
+        return csrf_failed(&state, &session);
+    }
+    let query = req.query_string().to_string();
+    let params = match AuthorizeParams::parse(&query) {
+        Ok(p) => p,
+        Err(refusal) => return refused(&state, &session, refusal),
+    };
+    let allow = match form.decision.as_deref() {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => {
+            return state.pages.error(
+                StatusCode::BAD_REQUEST,
+                "No decision",
+                "Choose Allow or Deny.",
+                base_context(&session, None),
+            );
+        }
+    };
+    let user = match current_user(&state, &session).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return sign_in_first(&query),
+        Err(e) => return unavailable(&state, &session, &e),
+    };
+    // One use: the same answer cannot be posted twice.
+    let binding = session::take_pending_consent(&session);
+    let st = state.clone();
+    let step = crate::db::run(&state.pool, move |conn| {
+        authorization::decide(&st, conn, &params, user.id, binding.as_deref(), allow)
+    })
+    .await;
+    match step {
+        Ok(Step::Refused(refusal)) => refused(&state, &session, refusal),
+        Ok(Step::Redirect(url)) => found(&url),
+        Ok(Step::SignIn | Step::Consent(_)) => unavailable(
+            &state,
+            &session,
+            &crate::error::AppError::Internal("unexpected authorization step".into()),
+        ),
+        Err(e) => unavailable(&state, &session, &e),
+    }
+}

@@ -1,0 +1,241 @@
+//! The authorization endpoint (RFC 6749 4.1.1, 4.1.2) behind the HTTP handlers: checks the
+//! request (see [`super::authorize`]), asks who is signed in and what they approved before,
+//! and issues the code through oxide-auth's authorization flow with our registrar,
+//! authorizer and PKCE extension.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use oxide_auth::code_grant::authorization::{self as flow, Extension};
+use oxide_auth::primitives::authorizer::Authorizer;
+use oxide_auth::primitives::registrar::Registrar;
+
+use super::Outcome;
+use super::authorize::{AuthorizeParams, Checked, Refusal, check};
+use super::authorizer::{DbAuthorizer, PkceChallenge};
+use super::registrar::DbRegistrar;
+use crate::AppState;
+use crate::client::GrantType;
+use crate::client::cache::CachedClient;
+use crate::db::AnyConnection;
+use crate::error::AppError;
+
+/// What the authorization endpoint does next.
+pub enum Step {
+    /// Refuse: an error page, or a redirect with an error (RFC 6749 4.1.2.1).
+    Refused(Refusal),
+    /// Nobody is signed in: sign in first, then come back.
+    SignIn,
+    /// Ask the signed-in user.
+    Consent(Box<ConsentPage>),
+    /// Send the user back to the client with a code (RFC 6749 4.1.2).
+    Redirect(url::Url),
+}
+
+/// What the consent page shows, and the binding that its answer must carry.
+pub struct ConsentPage {
+    /// The client asking.
+    pub client: Arc<CachedClient>,
+    /// The checked request.
+    pub checked: Checked,
+    /// Binds the decision to this exact request and user (kept in the session).
+    pub binding: String,
+}
+
+/// Binds a consent decision to the request it was shown for: user, client, redirect URI,
+/// scopes, state and PKCE challenge. A decision posted for any other request does not match.
+pub fn consent_binding(user_id: i64, client_id: &str, checked: &Checked) -> String {
+    let material = serde_json::json!([
+        user_id,
+        client_id,
+        checked.redirect_uri,
+        checked.scopes,
+        checked.state,
+        checked.code_challenge,
+    ]);
+    crate::crypto::sha256_tagged(material.to_string().as_bytes())
+}
+
+fn checked_request(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    params: &AuthorizeParams,
+) -> Result<Result<(Arc<CachedClient>, Checked), Refusal>, AppError> {
+    let client = match params.client_id.as_deref() {
+        Some(id) => state.clients.load(conn, id)?,
+        None => None,
+    };
+    Ok(
+        check(params, client.as_ref().map(|c| &c.client)).and_then(|checked| {
+            client
+                .map(|c| (c, checked))
+                .ok_or(Refusal::Page(String::new()))
+        }),
+    )
+}
+
+/// A GET of the authorization endpoint.
+pub fn begin(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    params: &AuthorizeParams,
+    user_id: Option<i64>,
+) -> Result<Step, AppError> {
+    let (client, checked) = match checked_request(state, conn, params)? {
+        Ok(ok) => ok,
+        Err(refusal) => return Ok(Step::Refused(refusal)),
+    };
+    let Some(user_id) = user_id else {
+        return Ok(Step::SignIn);
+    };
+    let approved = crate::consent::store::approved(conn, user_id, client.client.id)?;
+    if approved.is_some_and(|a| crate::consent::covers(&a, &checked.scopes)) {
+        return issue_code(state, conn, params, &checked, user_id);
+    }
+    let binding = consent_binding(user_id, &client.client.client_id, &checked);
+    Ok(Step::Consent(Box::new(ConsentPage {
+        client,
+        checked,
+        binding,
+    })))
+}
+
+/// The user's answer on the consent page. `binding` is what the session remembered for the
+/// page it showed; the request is checked again from scratch.
+pub fn decide(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    params: &AuthorizeParams,
+    user_id: i64,
+    binding: Option<&str>,
+    allow: bool,
+) -> Result<Step, AppError> {
+    let (client, checked) = match checked_request(state, conn, params)? {
+        Ok(ok) => ok,
+        Err(refusal) => return Ok(Step::Refused(refusal)),
+    };
+    if binding != Some(consent_binding(user_id, &client.client.client_id, &checked).as_str()) {
+        return Ok(Step::Refused(Refusal::Page(
+            "This answer does not belong to the authorization request it was sent with, or it was already used. Go back to the application and start again.".into(),
+        )));
+    }
+    if !allow {
+        // RFC 6749 4.1.2.1: the resource owner denied the request.
+        return Ok(Step::Refused(Refusal::Redirect {
+            redirect_uri: checked.redirect_uri,
+            error: "access_denied",
+            description: "the user denied the request".into(),
+            state: checked.state,
+        }));
+    }
+    crate::consent::store::remember(
+        conn,
+        user_id,
+        client.client.id,
+        &checked.scopes,
+        crate::clock::now(),
+    )?;
+    issue_code(state, conn, params, &checked, user_id)
+}
+
+/// The authorization request as oxide-auth's flow reads it.
+struct FlowRequest<'a>(&'a AuthorizeParams);
+
+impl flow::Request for FlowRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        self.0.client_id.as_deref().map(Cow::Borrowed)
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.0
+            .scope
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(Cow::Borrowed)
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        self.0.redirect_uri.as_deref().map(Cow::Borrowed)
+    }
+    fn state(&self) -> Option<Cow<'_, str>> {
+        self.0.state.as_deref().map(Cow::Borrowed)
+    }
+    fn response_type(&self) -> Option<Cow<'_, str>> {
+        self.0.response_type.as_deref().map(Cow::Borrowed)
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        match key {
+            "code_challenge" => self.0.code_challenge.as_deref().map(Cow::Borrowed),
+            "code_challenge_method" => self.0.code_challenge_method.as_deref().map(Cow::Borrowed),
+            _ => None,
+        }
+    }
+}
+
+struct AuthorizationEndpoint<'a> {
+    registrar: DbRegistrar<'a>,
+    authorizer: DbAuthorizer<'a>,
+    pkce: PkceChallenge,
+}
+
+impl flow::Endpoint for AuthorizationEndpoint<'_> {
+    fn registrar(&self) -> &dyn Registrar {
+        &self.registrar
+    }
+    fn authorizer(&mut self) -> &mut dyn Authorizer {
+        &mut self.authorizer
+    }
+    fn extension(&mut self) -> &mut dyn Extension {
+        &mut self.pkce
+    }
+}
+
+/// Runs oxide-auth's authorization flow for an approved, checked request and returns the
+/// redirect to the client with `code` and `state` (RFC 6749 4.1.2).
+fn issue_code(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    params: &AuthorizeParams,
+    checked: &Checked,
+    user_id: i64,
+) -> Result<Step, AppError> {
+    let now = crate::clock::now();
+    let outcome = Outcome::default();
+    let cell = RefCell::new(conn);
+    let mut endpoint = AuthorizationEndpoint {
+        registrar: DbRegistrar {
+            conn: Some(&cell),
+            state,
+            outcome: &outcome,
+            grant: GrantType::AuthorizationCode,
+            now,
+        },
+        authorizer: DbAuthorizer {
+            conn: &cell,
+            outcome: &outcome,
+            now,
+            redirect_uri_given: checked.redirect_uri_given,
+            token_redirect_uri: None,
+        },
+        pkce: PkceChallenge,
+    };
+    // oxide-auth's error type is large; it is matched right here, never passed on.
+    #[allow(clippy::result_large_err)]
+    let result = flow::authorization_code(&mut endpoint, &FlowRequest(params))
+        .and_then(|pending| pending.authorize(&mut endpoint, Cow::Owned(user_id.to_string())));
+    match result {
+        Ok(url) => Ok(Step::Redirect(url)),
+        // Everything was checked before; these mean the client changed meanwhile.
+        Err(flow::Error::Redirect(url)) => Ok(Step::Redirect(url.into())),
+        Err(flow::Error::Ignore) => Ok(Step::Refused(Refusal::Page(
+            "The application's registration changed while you were signing in. Go back to the application and start again.".into(),
+        ))),
+        Err(flow::Error::PrimitiveError) => Err(outcome
+            .failure
+            .take()
+            .map(|f| AppError::Internal(format!("authorization failed: {}", f.body)))
+            .unwrap_or_else(|| AppError::Internal("authorization flow failed".into()))),
+    }
+}

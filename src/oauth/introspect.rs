@@ -1,0 +1,186 @@
+//! Token introspection (RFC 7662) and revocation (RFC 7009). Both require client
+//! authentication, and a client only ever sees or revokes its own tokens: another client's
+//! token introspects as inactive and is left alone by revocation.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use oxide_auth::primitives::registrar::Registrar;
+
+use super::Outcome;
+use super::registrar::DbRegistrar;
+use super::web::{ClientAuth, ClientRequest, OAuthResponse};
+use crate::AppState;
+use crate::client::GrantType;
+use crate::client::cache::CachedClient;
+use crate::db::AnyConnection;
+use crate::error::AppError;
+use crate::token::store;
+
+/// Authenticates the calling client (RFC 7662 2.1, RFC 7009 2.1) as the token endpoint does.
+fn authenticate(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    auth: &ClientAuth,
+) -> Result<Arc<CachedClient>, OAuthResponse> {
+    let (id, secret) = match auth {
+        ClientAuth::Basic { id, secret } | ClientAuth::Post { id, secret } => (id, secret),
+        ClientAuth::IdOnly { .. } | ClientAuth::None => {
+            return Err(OAuthResponse::invalid_client(
+                "client authentication is required: HTTP Basic, or client_id and client_secret in the body",
+                false,
+            ));
+        }
+    };
+    let outcome = Outcome::default();
+    let cell = RefCell::new(conn);
+    let registrar = DbRegistrar {
+        conn: Some(&cell),
+        state,
+        outcome: &outcome,
+        grant: GrantType::ClientCredentials,
+        now: crate::clock::now(),
+    };
+    let checked = registrar.check(id, Some(secret.as_bytes()));
+    let client = outcome.client.borrow().clone();
+    match (checked, client) {
+        (Ok(()), Some(client)) => Ok(client),
+        _ => Err(outcome.failure.take().unwrap_or_else(|| {
+            OAuthResponse::invalid_client("client authentication failed", false)
+        })),
+    }
+}
+
+fn json(status: u16, value: serde_json::Value) -> OAuthResponse {
+    OAuthResponse {
+        status,
+        body: value.to_string(),
+        ..OAuthResponse::default()
+    }
+}
+
+/// What a token is, as far as the calling client may know.
+enum Found {
+    Access(crate::token::AccessClaims),
+    Refresh(store::RefreshRow),
+    Nothing,
+}
+
+fn find(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    client: &CachedClient,
+    token: &str,
+    now: i64,
+) -> Result<Found, AppError> {
+    let own = |client_id: &str| client_id == client.client.client_id;
+    if token.contains('.') {
+        if let Some(claims) = state
+            .keys
+            .get()
+            .verify(token, &state.issuer, &state.audience)
+            && own(&claims.client_id)
+            && !store::is_jti_revoked(conn, &claims.jti)?
+        {
+            return Ok(Found::Access(claims));
+        }
+        return Ok(Found::Nothing);
+    }
+    let hash = crate::crypto::sha256_tagged(token.as_bytes());
+    Ok(match store::find_refresh(conn, &hash)? {
+        Some(row)
+            if own(&row.client_id)
+                && row.revoked_at.is_none()
+                && row.rotated_at.is_none()
+                && row.expires_at > now =>
+        {
+            Found::Refresh(row)
+        }
+        _ => Found::Nothing,
+    })
+}
+
+fn with_auth(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    req: &ClientRequest,
+    f: impl FnOnce(&mut AnyConnection, &CachedClient, &str) -> Result<OAuthResponse, AppError>,
+) -> OAuthResponse {
+    let client = match authenticate(state, conn, &req.auth) {
+        Ok(c) => c,
+        Err(mut refused) => {
+            // RFC 6749 5.2: the challenge matches the scheme the client used.
+            refused.basic_challenge = refused.status == 401 && req.auth.is_basic();
+            return refused;
+        }
+    };
+    let Some(token) = req.param("token").filter(|t| !t.is_empty()) else {
+        return OAuthResponse::invalid_request("missing parameter: token");
+    };
+    f(conn, &client, token).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "token lookup failed");
+        OAuthResponse::server_error()
+    })
+}
+
+/// RFC 7662 2: is this token active, and what does it allow?
+pub fn introspect(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    req: &ClientRequest,
+) -> OAuthResponse {
+    let now = crate::clock::now();
+    with_auth(state, conn, req, |conn, client, token| {
+        // RFC 7662 2.2: anything not active, or not the caller's, is just `active: false`.
+        Ok(match find(state, conn, client, token, now)? {
+            Found::Access(c) => json(
+                200,
+                serde_json::json!({
+                    "active": true,
+                    "scope": c.scope.unwrap_or_default(),
+                    "client_id": c.client_id,
+                    "sub": c.sub,
+                    "exp": c.exp,
+                    "iat": c.iat,
+                    "iss": c.iss,
+                    "aud": c.aud,
+                    "jti": c.jti,
+                    "token_type": "Bearer",
+                }),
+            ),
+            Found::Refresh(r) => json(
+                200,
+                serde_json::json!({
+                    "active": true,
+                    "scope": r.scope,
+                    "client_id": r.client_id,
+                    "sub": r.user_id.to_string(),
+                    "exp": r.expires_at,
+                    "iat": r.created_at,
+                    "iss": state.issuer,
+                    "token_type": "refresh_token",
+                }),
+            ),
+            Found::Nothing => json(200, serde_json::json!({ "active": false })),
+        })
+    })
+}
+
+/// RFC 7009 2: revoke a token. A refresh token takes its whole family with it: every refresh
+/// token and every access token issued from the same authorization (RFC 7009 2.1 allows it;
+/// RFC 9700 4.14.2 asks for it). An unknown, expired or foreign token is answered 200 as well
+/// (RFC 7009 2.2: "invalid tokens do not cause an error response").
+pub fn revoke(state: &AppState, conn: &mut AnyConnection, req: &ClientRequest) -> OAuthResponse {
+    let now = crate::clock::now();
+    with_auth(state, conn, req, |conn, client, token| {
+        match find(state, conn, client, token, now)? {
+            Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
+            Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
+            Found::Nothing => {}
+        }
+        Ok(OAuthResponse {
+            status: 200,
+            ..OAuthResponse::default()
+        })
+    })
+}
