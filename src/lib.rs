@@ -283,6 +283,9 @@ async fn log_request(
     req: actix_web::dev::ServiceRequest,
     next: middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.call(req).await;
+    }
     let start = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.path().to_string();

@@ -20,9 +20,6 @@ pub fn render(resp: OAuthResponse) -> HttpResponse {
     if resp.basic_challenge {
         builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
     }
-    if let Some(location) = &resp.location {
-        builder.insert_header((header::LOCATION, location.as_str()));
-    }
     builder.content_type("application/json").body(resp.body)
 }
 

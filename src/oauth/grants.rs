@@ -1,5 +1,6 @@
-//! The authorization code (RFC 6749 4.1.3) and refresh token (RFC 6749 6) grants at the token
-//! endpoint, run through oxide-auth's `code_grant` state machines with our adapters. Every
+//! The grants of the token endpoint: client credentials (RFC 6749 4.4), authorization code
+//! (RFC 6749 4.1.3) and refresh token (RFC 6749 6), each run through oxide-auth's `code_grant`
+//! state machine with our adapters. Every
 //! refusal gets the RFC 6749 5.2 error that fits; where oxide-auth's own error differs (a wrong
 //! PKCE verifier, a replayed code), the adapter that refused recorded the right one.
 
@@ -8,8 +9,9 @@ use std::cell::RefCell;
 
 use oxide_auth::code_grant::accesstoken::{self, Authorization};
 use oxide_auth::code_grant::error::AccessTokenErrorType;
-use oxide_auth::code_grant::refresh;
+use oxide_auth::code_grant::{client_credentials as cc, refresh};
 use oxide_auth::primitives::authorizer::Authorizer;
+use oxide_auth::primitives::grant::Extensions;
 use oxide_auth::primitives::issuer::Issuer;
 use oxide_auth::primitives::registrar::Registrar;
 
@@ -107,6 +109,66 @@ impl refresh::Request for FlowRequest<'_> {
 
     fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
         self.0.param(key).map(Cow::Borrowed)
+    }
+}
+
+impl cc::Request for FlowRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        match &self.0.auth {
+            ClientAuth::Basic { id, secret } => {
+                Some((Cow::Borrowed(id.as_str()), Cow::Borrowed(secret.as_bytes())))
+            }
+            _ => None,
+        }
+    }
+
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.0.param("scope").map(Cow::Borrowed)
+    }
+
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.0.grant_type))
+    }
+
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        match (&self.0.auth, key) {
+            (ClientAuth::Post { id, .. }, "client_id") => Some(Cow::Borrowed(id)),
+            (ClientAuth::Post { secret, .. }, "client_secret") => Some(Cow::Borrowed(secret)),
+            (_, "client_id" | "client_secret") => None,
+            _ => self.0.param(key).map(Cow::Borrowed),
+        }
+    }
+
+    fn allow_credentials_in_body(&self) -> bool {
+        // RFC 6749 2.3.1: client_secret_post.
+        true
+    }
+}
+
+struct CredentialsEndpoint<'a> {
+    registrar: DbRegistrar<'a>,
+    issuer: JwtIssuer<'a>,
+}
+
+impl cc::Endpoint for CredentialsEndpoint<'_> {
+    fn registrar(&self) -> &dyn Registrar {
+        &self.registrar
+    }
+    fn issuer(&mut self) -> &mut dyn Issuer {
+        &mut self.issuer
+    }
+    fn extension(&mut self) -> &mut dyn cc::Extension {
+        self
+    }
+}
+
+impl cc::Extension for CredentialsEndpoint<'_> {
+    fn extend(&mut self, _: &dyn cc::Request) -> Result<Extensions, ()> {
+        Ok(Extensions::new())
     }
 }
 
@@ -231,6 +293,78 @@ fn adapters<'a>(
             request_client_id: req.auth.client_id(),
         },
     )
+}
+
+/// RFC 6749 4.4: the client credentials grant. Without a connection it never blocks (the
+/// client must be cached and its secret verifiable without argon2) and answers None when it
+/// would have to; see [`super::token_without_blocking`].
+pub fn client_credentials(
+    state: &AppState,
+    conn: Option<&mut AnyConnection>,
+    req: &TokenRequest,
+) -> Option<OAuthResponse> {
+    // RFC 6749 4.4.2 and 3.2.1: the client MUST authenticate. No authentication at all is
+    // `invalid_client` (5.2), not oxide-auth's `invalid_request`.
+    match &req.auth {
+        ClientAuth::None => {
+            return Some(OAuthResponse::invalid_client(
+                "client authentication is required: HTTP Basic, or client_id and client_secret in the body",
+                false,
+            ));
+        }
+        ClientAuth::IdOnly { .. } => {
+            return Some(OAuthResponse::invalid_client(
+                "client_secret is required: the client_credentials grant is for confidential clients (RFC 6749 4.4)",
+                false,
+            ));
+        }
+        ClientAuth::Basic { .. } | ClientAuth::Post { .. } => {}
+    }
+    let now = crate::clock::now();
+    let outcome = Outcome::default();
+    let cell = conn.map(RefCell::new);
+    let result = {
+        let mut endpoint = CredentialsEndpoint {
+            registrar: DbRegistrar {
+                conn: cell.as_ref(),
+                state,
+                outcome: &outcome,
+                grant: GrantType::ClientCredentials,
+                now,
+            },
+            issuer: JwtIssuer {
+                conn: None,
+                state,
+                outcome: &outcome,
+                now,
+                request_client_id: req.auth.client_id(),
+            },
+        };
+        // The client acts on its own behalf (RFC 6749 4.4): it is the resource owner, and
+        // there is nobody to ask; no refresh token (RFC 6749 4.4.3).
+        cc::client_credentials(&mut endpoint, &FlowRequest(req)).and_then(|pending| {
+            let owner = pending.as_solicitation().pre_grant().client_id.clone();
+            pending.issue(&mut endpoint, owner, false)
+        })
+    };
+    if outcome.would_block.get() {
+        return None;
+    }
+    let kind = match result {
+        Ok(_) => None,
+        Err(cc::Error::Invalid(mut d)) | Err(cc::Error::Unauthorized(mut d, _)) => {
+            Some(d.description().kind())
+        }
+        Err(cc::Error::Ignore | cc::Error::Primitive(_)) => None,
+    };
+    Some(respond(
+        state,
+        &outcome,
+        req,
+        outcome.issued.borrow().is_some(),
+        kind,
+        now,
+    ))
 }
 
 fn require_client(req: &TokenRequest) -> Option<OAuthResponse> {

@@ -1,18 +1,17 @@
 //! Our `WebRequest`/`WebResponse` for oxide-auth, and the request checks it does not make.
 //!
-//! oxide-auth 0.6.1 deviates from the RFCs in ways corrected here (see STACK.md):
-//! - error JSON uses `description`/`uri`; RFC 6749 5.2 says `error_description`/`error_uri`;
+//! oxide-auth 0.6.1 deviates from the RFCs in ways corrected here and in `grants` (see
+//! STACK.md):
+//! - error JSON uses `description`/`uri`; RFC 6749 5.2 says `error_description`/`error_uri`:
+//!   we write every response body ourselves;
 //! - scope strings come out in hash-set order; we sort them;
 //! - Basic credentials are not form-urldecoded (RFC 6749 2.3.1 requires it): we decode them
-//!   before oxide-auth sees the header;
+//!   before oxide-auth's state machines see them;
 //! - duplicated parameters, a missing client authentication and non-form bodies do not get
 //!   the error codes RFC 6749 5.2 names: [`TokenRequest::parse`] answers them first.
 
-use std::borrow::Cow;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use oxide_auth::endpoint::{NormalizedParameter, QueryParameter, WebRequest, WebResponse};
 
 /// Largest accepted token-endpoint body. A token request is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -27,8 +26,6 @@ pub struct OAuthResponse {
     pub body: String,
     /// Send `WWW-Authenticate: Basic realm="portcullis"` (RFC 6749 5.2: the client used Basic).
     pub basic_challenge: bool,
-    /// `Location` for redirects.
-    pub location: Option<url::Url>,
 }
 
 impl OAuthResponse {
@@ -332,142 +329,6 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthResponse> {
     Ok((id, secret))
 }
 
-/// The request as oxide-auth sees it: the checked body and a normalized Basic header.
-pub struct OAuthRequest {
-    body: NormalizedParameter,
-    auth_header: Option<String>,
-    /// Whether the client used Basic (selects the `WWW-Authenticate` challenge).
-    pub used_basic: bool,
-}
-
-impl OAuthRequest {
-    /// Builds the oxide-auth view of a checked token request.
-    pub fn from_token_request(req: &TokenRequest) -> OAuthRequest {
-        let mut body = NormalizedParameter::new();
-        for (k, v) in &req.params {
-            body.insert_or_poison(Cow::Owned(k.clone()), Cow::Owned(v.clone()));
-        }
-        let mut auth_header = None;
-        match &req.auth {
-            ClientAuth::Basic { id, secret } => {
-                // Re-encoded without form-encoding: oxide-auth reads the raw bytes.
-                auth_header = Some(format!(
-                    "Basic {}",
-                    STANDARD.encode(format!("{id}:{secret}"))
-                ));
-            }
-            ClientAuth::Post { id, secret } => {
-                body.insert_or_poison("client_id".into(), Cow::Owned(id.clone()));
-                body.insert_or_poison("client_secret".into(), Cow::Owned(secret.clone()));
-            }
-            ClientAuth::IdOnly { id } => {
-                body.insert_or_poison("client_id".into(), Cow::Owned(id.clone()));
-            }
-            ClientAuth::None => {}
-        }
-        OAuthRequest {
-            body,
-            auth_header,
-            used_basic: req.auth.is_basic(),
-        }
-    }
-}
-
-/// Errors of our request/response adapters (none occur in practice: everything is in memory).
-#[derive(Debug)]
-pub struct WebError;
-
-impl WebRequest for OAuthRequest {
-    type Error = WebError;
-    type Response = OAuthResponse;
-
-    fn query(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, WebError> {
-        Ok(Cow::Owned(NormalizedParameter::new()))
-    }
-
-    fn urlbody(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, WebError> {
-        Ok(Cow::Borrowed(&self.body))
-    }
-
-    fn authheader(&mut self) -> Result<Option<Cow<'_, str>>, WebError> {
-        Ok(self.auth_header.as_deref().map(Cow::Borrowed))
-    }
-}
-
-impl WebResponse for OAuthResponse {
-    type Error = WebError;
-
-    fn ok(&mut self) -> Result<(), WebError> {
-        self.status = 200;
-        Ok(())
-    }
-
-    fn redirect(&mut self, url: url::Url) -> Result<(), WebError> {
-        self.status = 302;
-        self.location = Some(url);
-        Ok(())
-    }
-
-    fn client_error(&mut self) -> Result<(), WebError> {
-        self.status = 400;
-        Ok(())
-    }
-
-    fn unauthorized(&mut self, _scheme: &str) -> Result<(), WebError> {
-        self.status = 401;
-        Ok(())
-    }
-
-    fn body_text(&mut self, text: &str) -> Result<(), WebError> {
-        self.body = text.to_string();
-        Ok(())
-    }
-
-    fn body_json(&mut self, data: &str) -> Result<(), WebError> {
-        self.body = normalize_json(data, None);
-        Ok(())
-    }
-}
-
-/// Rewrites oxide-auth's JSON to the RFC's shape: `error_description`/`error_uri`
-/// (RFC 6749 5.2), sorted `scope`, `token_type` `Bearer` (RFC 6750 4), and an exact
-/// `expires_in` when known (RFC 6749 5.1).
-pub fn normalize_json(data: &str, expires_in: Option<i64>) -> String {
-    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(data)
-    else {
-        return data.to_string();
-    };
-    if let Some(d) = map.remove("description") {
-        map.insert("error_description".into(), d);
-    }
-    if let Some(u) = map.remove("uri") {
-        map.insert("error_uri".into(), u);
-    }
-    if let Some(serde_json::Value::String(scope)) = map.get("scope") {
-        let mut parts: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-        parts.sort_unstable();
-        if parts.is_empty() {
-            map.remove("scope");
-        } else {
-            let sorted = parts.join(" ");
-            map.insert("scope".into(), sorted.into());
-        }
-    }
-    if map
-        .get("token_type")
-        .and_then(|t| t.as_str())
-        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
-    {
-        map.insert("token_type".into(), "Bearer".into());
-    }
-    if let Some(e) = expires_in
-        && map.contains_key("expires_in")
-    {
-        map.insert("expires_in".into(), e.into());
-    }
-    serde_json::Value::Object(map).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,19 +376,6 @@ mod tests {
         assert_eq!(
             err(FORM, Some("Bearer x"), "grant_type=client_credentials").status,
             401
-        );
-    }
-
-    #[test]
-    fn json_is_normalized() {
-        let out = normalize_json(r#"{"error":"invalid_scope","description":"x"}"#, None);
-        assert!(out.contains("error_description") && !out.contains("\"description\""));
-        let out = normalize_json(
-            r#"{"scope":"b c a","token_type":"bearer","expires_in":3599}"#,
-            Some(3600),
-        );
-        assert!(
-            out.contains(r#""scope":"a b c""#) && out.contains("Bearer") && out.contains("3600")
         );
     }
 }

@@ -560,6 +560,10 @@ on_both_backends! {
         assert_eq!(t2["scope"], "read write");
         let r2 = t2["refresh_token"].as_str().unwrap().to_string();
         let a2 = t2["access_token"].as_str().unwrap().to_string();
+        // A disabled client cannot refresh.
+        app.set_enabled(&c.client_id, false);
+        assert_oauth_error(app.refresh(&c, &r2, None).await, 401, "invalid_client").await;
+        app.set_enabled(&c.client_id, true);
         // Replaying a rotated token revokes the whole family (RFC 9700 4.14.2).
         assert_oauth_error(app.refresh(&c, &r0, None).await, 400, "invalid_grant").await;
         assert_oauth_error(app.refresh(&c, &r2, None).await, 400, "invalid_grant").await;
@@ -627,5 +631,32 @@ on_both_backends! {
             assert_oauth_error(resp, 400, "invalid_request").await;
             assert_eq!(app.http.get(app.url(path)).send().await.unwrap().status(), 405);
         }
+    }
+
+    async fn expired_families_and_revocations_are_purged(app) {
+        let c = app.web_app("Purged", &["read"]);
+        let browser = app.signed_in("mia").await;
+        let (code, verifier) = code_for(&app, &browser, &c, "read").await;
+        let t = tokens(app.exchange(&c, &[("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)]).await).await;
+        assert_eq!(app.revoke(&c, t["refresh_token"].as_str().unwrap()).await.status(), 200);
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let count = |sql: &str| diesel::sql_query(sql).get_result::<Count>(&mut app.pool.get().unwrap()).unwrap().n;
+        assert_eq!(count("SELECT COUNT(*) AS n FROM revoked_tokens"), 1);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM refresh_tokens"), 1);
+        // Once everything in them has expired, the background task deletes them (every
+        // second in tests).
+        diesel::sql_query("UPDATE grants SET expires_at = 1").execute(&mut app.pool.get().unwrap()).unwrap();
+        diesel::sql_query("UPDATE revoked_tokens SET expires_at = 1").execute(&mut app.pool.get().unwrap()).unwrap();
+        let started = std::time::Instant::now();
+        while count("SELECT COUNT(*) AS n FROM grants") + count("SELECT COUNT(*) AS n FROM revoked_tokens") > 0 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "not purged");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(count("SELECT COUNT(*) AS n FROM refresh_tokens"), 0, "refresh tokens go with their family");
     }
 }
