@@ -434,6 +434,7 @@ fn client_cmd(
                 scopes,
                 grant_types,
                 redirect_uris,
+                ..NewClient::default()
             }
             .validate()
             .map_err(AppError::Invalid)?;

@@ -3,6 +3,7 @@
 //! [`Application::build`] opens the database, migrates it, loads the signing keys and binds
 //! the listener; `run_until_stopped` serves until SIGTERM/SIGINT and flushes batched state.
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod manage;
 pub mod oauth;
 pub mod secret;
 pub mod token;

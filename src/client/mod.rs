@@ -98,6 +98,10 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     /// Grant types; empty = the default for the client kind.
     pub grant_types: Vec<GrantType>,
+    /// Access-token lifetime in seconds; None = the server default.
+    pub access_token_ttl: Option<i64>,
+    /// Refresh-token lifetime in seconds; None = the server default.
+    pub refresh_token_ttl: Option<i64>,
     /// Redirect URIs.
     pub redirect_uris: Vec<String>,
 }
@@ -226,6 +230,18 @@ impl NewClient {
             // RFC 6749 4.4: the client credentials grant is for confidential clients only.
             return Err("a public client cannot use client_credentials (it has no secret)".into());
         }
+        if self
+            .access_token_ttl
+            .is_some_and(|t| !(60..=86_400).contains(&t))
+        {
+            return Err("access token lifetime must be from 60 to 86400 seconds".into());
+        }
+        if self
+            .refresh_token_ttl
+            .is_some_and(|t| !(60..=86_400 * 365).contains(&t))
+        {
+            return Err("refresh token lifetime must be from 60 seconds to 365 days".into());
+        }
         if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
         {
             return Err("authorization_code needs at least one redirect URI".into());
@@ -285,3 +301,101 @@ mod tests {
         assert!(public_cc.validate().is_err());
     }
 }
+
+/// Columns the clients list can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// The public client_id.
+    ClientId,
+    /// The name (case-insensitive).
+    Name,
+    /// The first redirect URI.
+    RedirectUris,
+    /// The number of secrets.
+    Secrets,
+    /// Enabled or disabled.
+    Status,
+    /// Creation time.
+    Created,
+    /// Last use ("Never" sorts as the oldest).
+    LastUsed,
+}
+
+impl SortKey {
+    /// Every key, in the order of the list's columns.
+    pub const ALL: [SortKey; 7] = [
+        SortKey::ClientId,
+        SortKey::Name,
+        SortKey::RedirectUris,
+        SortKey::Secrets,
+        SortKey::Status,
+        SortKey::Created,
+        SortKey::LastUsed,
+    ];
+
+    /// The query-string name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::ClientId => "client_id",
+            SortKey::Name => "name",
+            SortKey::RedirectUris => "redirect_uris",
+            SortKey::Secrets => "secrets",
+            SortKey::Status => "status",
+            SortKey::Created => "created",
+            SortKey::LastUsed => "last_used",
+        }
+    }
+
+    /// Parses a query-string name.
+    pub fn parse(s: &str) -> Option<SortKey> {
+        SortKey::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Page sizes the clients list offers.
+pub const PAGE_SIZES: [i64; 4] = [10, 25, 50, 100];
+
+/// One page of the clients list: search, sort and pagination, all done by the database.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// Case-insensitive substring of the name or the client_id.
+    pub search: Option<String>,
+    /// Sort column.
+    pub sort: SortKey,
+    /// Descending order.
+    pub descending: bool,
+    /// 1-based page number.
+    pub page: i64,
+    /// Rows per page, one of [`PAGE_SIZES`].
+    pub per_page: i64,
+}
+
+impl Default for ListQuery {
+    /// Newest first, 25 per page.
+    fn default() -> ListQuery {
+        ListQuery {
+            search: None,
+            sort: SortKey::Created,
+            descending: true,
+            page: 1,
+            per_page: 25,
+        }
+    }
+}
+
+/// A row of the clients list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientSummary {
+    /// The client, with its redirect URIs.
+    pub client: Client,
+    /// How many secrets it has.
+    pub secret_count: usize,
+    /// Some secret expires within 14 days.
+    pub expiring_soon: bool,
+    /// It has secrets and every one has expired.
+    pub all_expired: bool,
+}
+
+/// How far ahead an expiring secret is flagged in the clients list.
+pub const EXPIRY_WARNING_SECONDS: i64 = 14 * 86_400;

@@ -2,7 +2,10 @@
 
 use diesel::prelude::*;
 
-use super::{Client, GrantType, NewClient, join_scopes, split_scopes};
+use super::{
+    Client, ClientSummary, EXPIRY_WARNING_SECONDS, GrantType, ListQuery, NewClient, SortKey,
+    join_scopes, split_scopes,
+};
 use crate::db::AnyConnection;
 use crate::db::schema::{client_secrets, clients, redirect_uris};
 use crate::error::AppError;
@@ -65,6 +68,8 @@ struct NewClientRow<'a> {
     enabled: bool,
     allowed_scopes: String,
     allowed_grant_types: String,
+    access_token_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -87,6 +92,8 @@ pub fn insert(
         enabled: true,
         allowed_scopes: join_scopes(&new.scopes),
         allowed_grant_types: grant_types.join(" "),
+        access_token_ttl: new.access_token_ttl,
+        refresh_token_ttl: new.refresh_token_ttl,
         created_at: now,
         updated_at: now,
     };
@@ -298,4 +305,255 @@ pub fn load_with_secrets(
         },
         secrets,
     )))
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, on SQLite and PostgreSQL alike.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// `%` and `_` in a search are literal: escaped for `LIKE ... ESCAPE '\\'`.
+fn like_pattern(search: &str) -> String {
+    let mut p = String::with_capacity(search.len() + 2);
+    p.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// One page of the clients list and the number of clients matching the search. Search, sort
+/// and pagination are done by the database (LIMIT/OFFSET over indexed columns), so a page
+/// costs the same with a hundred clients or a hundred thousand.
+pub fn list_page(
+    conn: &mut AnyConnection,
+    q: &ListQuery,
+) -> Result<(Vec<ClientSummary>, i64), AppError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    let pattern = q.search.as_deref().map(like_pattern);
+    let filtered = || {
+        let mut query = clients::table.into_boxed();
+        if let Some(p) = &pattern {
+            query = query.filter(
+                clients::name_lower
+                    .like(p.clone())
+                    .escape('\\')
+                    .or(lower(clients::client_id).like(p.clone()).escape('\\')),
+            );
+        }
+        query
+    };
+    let total: i64 = filtered().count().get_result(conn)?;
+    let mut query = filtered();
+    let desc = q.descending;
+    query = match (q.sort, desc) {
+        (SortKey::ClientId, false) => query.order(clients::client_id.asc()),
+        (SortKey::ClientId, true) => query.order(clients::client_id.desc()),
+        (SortKey::Name, false) => query.order(clients::name_lower.asc()),
+        (SortKey::Name, true) => query.order(clients::name_lower.desc()),
+        (SortKey::Status, false) => query.order(clients::enabled.asc()),
+        (SortKey::Status, true) => query.order(clients::enabled.desc()),
+        (SortKey::Created, false) => query.order(clients::created_at.asc()),
+        (SortKey::Created, true) => query.order(clients::created_at.desc()),
+        (SortKey::LastUsed, false) => {
+            query.order(sql::<BigInt>("COALESCE(clients.last_used_at, 0)").asc())
+        }
+        (SortKey::LastUsed, true) => {
+            query.order(sql::<BigInt>("COALESCE(clients.last_used_at, 0)").desc())
+        }
+        (SortKey::Secrets, false) => query.order(
+            sql::<BigInt>(
+                "(SELECT COUNT(*) FROM client_secrets WHERE client_secrets.client_id = clients.id)",
+            )
+            .asc(),
+        ),
+        (SortKey::Secrets, true) => query.order(
+            sql::<BigInt>(
+                "(SELECT COUNT(*) FROM client_secrets WHERE client_secrets.client_id = clients.id)",
+            )
+            .desc(),
+        ),
+        (SortKey::RedirectUris, false) => query.order(
+            sql::<Nullable<Text>>(
+                "COALESCE((SELECT MIN(uri) FROM redirect_uris WHERE redirect_uris.client_id = clients.id), '')",
+            )
+            .asc(),
+        ),
+        (SortKey::RedirectUris, true) => query.order(
+            sql::<Nullable<Text>>(
+                "COALESCE((SELECT MIN(uri) FROM redirect_uris WHERE redirect_uris.client_id = clients.id), '')",
+            )
+            .desc(),
+        ),
+    };
+    // A stable order for equal keys, so that pages neither repeat nor skip rows.
+    query = if desc {
+        query.then_order_by(clients::id.desc())
+    } else {
+        query.then_order_by(clients::id.asc())
+    };
+    let per_page = q.per_page.clamp(1, 100);
+    let rows: Vec<ClientRow> = query
+        .select(ClientRow::as_select())
+        .offset((q.page.max(1) - 1) * per_page)
+        .limit(per_page)
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut uris: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (client_pk, uri) in redirect_uris::table
+        .filter(redirect_uris::client_id.eq_any(&ids))
+        .order(redirect_uris::id)
+        .select((redirect_uris::client_id, redirect_uris::uri))
+        .load::<(i64, String)>(conn)?
+    {
+        uris.entry(client_pk).or_default().push(uri);
+    }
+    let mut expiries: std::collections::HashMap<i64, Vec<Option<i64>>> =
+        std::collections::HashMap::new();
+    for (client_pk, exp) in client_secrets::table
+        .filter(client_secrets::client_id.eq_any(&ids))
+        .select((client_secrets::client_id, client_secrets::expires_at))
+        .load::<(i64, Option<i64>)>(conn)?
+    {
+        expiries.entry(client_pk).or_default().push(exp);
+    }
+    let now = crate::clock::now();
+    Ok((
+        rows.into_iter()
+            .map(|row| {
+                let id = row.id;
+                let exps = expiries.remove(&id).unwrap_or_default();
+                let expired = |e: &Option<i64>| e.is_some_and(|e| e <= now);
+                ClientSummary {
+                    secret_count: exps.len(),
+                    expiring_soon: exps
+                        .iter()
+                        .any(|e| e.is_some_and(|e| e > now && e <= now + EXPIRY_WARNING_SECONDS)),
+                    all_expired: !exps.is_empty() && exps.iter().all(expired),
+                    client: row.into_client(uris.remove(&id).unwrap_or_default()),
+                }
+            })
+            .collect(),
+        total,
+    ))
+}
+
+/// Changes a client's settings (everything but its kind, client_id and redirect URIs). A
+/// duplicate name is a Conflict.
+pub fn update(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    settings: &NewClient,
+    enabled: bool,
+    now: i64,
+) -> Result<(), AppError> {
+    let grant_types: Vec<&str> = settings.grant_types.iter().map(|g| g.as_str()).collect();
+    let result = diesel::update(clients::table.filter(clients::id.eq(client_pk)))
+        .set((
+            clients::name.eq(&settings.name),
+            clients::name_lower.eq(settings.name.to_lowercase()),
+            clients::description.eq(&settings.description),
+            clients::logo_url.eq(settings.logo_url.as_deref()),
+            clients::enabled.eq(enabled),
+            clients::allowed_scopes.eq(join_scopes(&settings.scopes)),
+            clients::allowed_grant_types.eq(grant_types.join(" ")),
+            clients::access_token_ttl.eq(settings.access_token_ttl),
+            clients::refresh_token_ttl.eq(settings.refresh_token_ttl),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(AppError::from);
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_unique_violation() => Err(AppError::Conflict(format!(
+            "a client named '{}' already exists",
+            settings.name
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// A client's redirect URIs with their ids.
+pub fn redirect_uris(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+) -> Result<Vec<(i64, String)>, AppError> {
+    Ok(redirect_uris::table
+        .filter(redirect_uris::client_id.eq(client_pk))
+        .order(redirect_uris::id)
+        .select((redirect_uris::id, redirect_uris::uri))
+        .load(conn)?)
+}
+
+/// Adds a validated redirect URI; a duplicate is a Conflict.
+pub fn add_redirect_uri(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    uri: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    let result = diesel::insert_into(redirect_uris::table)
+        .values((
+            redirect_uris::client_id.eq(client_pk),
+            redirect_uris::uri.eq(uri),
+            redirect_uris::created_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(AppError::from);
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_unique_violation() => Err(AppError::Conflict(format!(
+            "{uri} is already registered for this client"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a redirect URI of a client; returns it, None when there was no such URI.
+pub fn remove_redirect_uri(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    uri_id: i64,
+) -> Result<Option<String>, AppError> {
+    conn.transaction(|conn| {
+        let uri: Option<String> = redirect_uris::table
+            .filter(redirect_uris::id.eq(uri_id))
+            .filter(redirect_uris::client_id.eq(client_pk))
+            .select(redirect_uris::uri)
+            .first(conn)
+            .optional()?;
+        if uri.is_some() {
+            diesel::delete(redirect_uris::table.filter(redirect_uris::id.eq(uri_id)))
+                .execute(conn)?;
+        }
+        Ok(uri)
+    })
+}
+
+/// Deletes a client with everything it owns: secrets, redirect URIs, consents and token
+/// families (codes and refresh tokens); the access tokens issued from those families are put
+/// on the revocation list first, so that introspection reports them inactive.
+pub fn delete_with_tokens(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    now: i64,
+) -> Result<bool, AppError> {
+    use crate::db::schema::grants;
+    conn.transaction(|conn| {
+        let families: Vec<i64> = grants::table
+            .filter(grants::client_id.eq(client_pk))
+            .filter(grants::revoked_at.is_null())
+            .select(grants::id)
+            .load(conn)?;
+        for id in families {
+            crate::token::store::revoke_family(conn, id, now)?;
+        }
+        let n = diesel::delete(clients::table.filter(clients::id.eq(client_pk))).execute(conn)?;
+        Ok(n > 0)
+    })
 }

@@ -149,3 +149,16 @@ diesel::table! {
         value -> BigInt,
     }
 }
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        client_id -> Nullable<Text>,
+        target -> Text,
+        details -> Text,
+        remote_addr -> Text,
+    }
+}

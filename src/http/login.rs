@@ -54,7 +54,8 @@ pub fn safe_next(next: Option<&str>) -> String {
 /// Query of `GET /login`.
 #[derive(Deserialize)]
 pub struct LoginQuery {
-    next: Option<String>,
+    /// Where to go after signing in (a local path).
+    pub next: Option<String>,
 }
 
 /// `GET /login`.

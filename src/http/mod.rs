@@ -1,6 +1,7 @@
 //! The HTTP layer: THE route table, and thin handlers that parse, call one domain function
 //! and render.
 
+pub mod admin;
 pub mod authorize;
 pub mod health;
 pub mod login;
@@ -33,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/static/portcullis.css", web::get().to(login::stylesheet))
+        .route("/static/admin.js", web::get().to(admin::script))
         .service(
             web::scope("")
                 .wrap(sessions)
@@ -41,9 +43,82 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
                 .route("/login", web::post().to(login::login))
                 .route("/logout", web::post().to(login::logout))
                 .route("/oauth/authorize", web::get().to(authorize::authorize))
-                .route("/oauth/authorize", web::post().to(authorize::decide)),
+                .route("/oauth/authorize", web::post().to(authorize::decide))
+                .configure(admin_routes),
         )
         .default_service(web::to(not_found));
+}
+
+/// The admin area (inside the session scope).
+fn admin_routes(cfg: &mut web::ServiceConfig) {
+    use admin::{audit, clients, secrets};
+    cfg.route("/admin", web::get().to(admin::index))
+        .route("/admin/login", web::get().to(admin::login))
+        .route("/admin/audit", web::get().to(audit::page))
+        .route("/admin/clients", web::get().to(clients::list))
+        .route("/admin/clients", web::post().to(clients::create))
+        .route("/admin/clients/new", web::get().to(clients::new))
+        .route("/admin/clients/{client_id}", web::get().to(clients::show))
+        .route(
+            "/admin/clients/{client_id}",
+            web::post().to(clients::update),
+        )
+        .route(
+            "/admin/clients/{client_id}/enable",
+            web::post().to(clients::enable),
+        )
+        .route(
+            "/admin/clients/{client_id}/disable",
+            web::post().to(clients::disable),
+        )
+        .route(
+            "/admin/clients/{client_id}/delete",
+            web::get().to(clients::confirm_delete),
+        )
+        .route(
+            "/admin/clients/{client_id}/delete",
+            web::post().to(clients::delete),
+        )
+        .route(
+            "/admin/clients/{client_id}/redirect-uris",
+            web::get().to(clients::redirect_uris),
+        )
+        .route(
+            "/admin/clients/{client_id}/redirect-uris",
+            web::post().to(clients::add_redirect_uri),
+        )
+        .route(
+            "/admin/clients/{client_id}/redirect-uris/{id}/delete",
+            web::post().to(clients::remove_redirect_uri),
+        )
+        .route(
+            "/admin/clients/{client_id}/secrets",
+            web::get().to(secrets::list),
+        )
+        .route(
+            "/admin/clients/{client_id}/secrets",
+            web::post().to(secrets::add),
+        )
+        .route(
+            "/admin/clients/{client_id}/secrets/new",
+            web::get().to(secrets::new),
+        )
+        .route(
+            "/admin/clients/{client_id}/secrets/{id}",
+            web::post().to(secrets::update),
+        )
+        .route(
+            "/admin/clients/{client_id}/secrets/{id}/edit",
+            web::get().to(secrets::edit),
+        )
+        .route(
+            "/admin/clients/{client_id}/secrets/{id}/delete",
+            web::get().to(secrets::confirm_delete),
+        )
+        .route(
+            "/admin/clients/{client_id}/secrets/{id}/delete",
+            web::post().to(secrets::delete),
+        );
 }
 
 async fn not_found() -> HttpResponse {

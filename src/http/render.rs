@@ -12,7 +12,50 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("consent.html", include_str!("../../templates/consent.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("home.html", include_str!("../../templates/home.html")),
+    (
+        "admin/layout.html",
+        include_str!("../../templates/admin/layout.html"),
+    ),
+    (
+        "admin/client_head.html",
+        include_str!("../../templates/admin/client_head.html"),
+    ),
+    (
+        "admin/clients.html",
+        include_str!("../../templates/admin/clients.html"),
+    ),
+    (
+        "admin/client_form.html",
+        include_str!("../../templates/admin/client_form.html"),
+    ),
+    (
+        "admin/redirect_uris.html",
+        include_str!("../../templates/admin/redirect_uris.html"),
+    ),
+    (
+        "admin/secrets.html",
+        include_str!("../../templates/admin/secrets.html"),
+    ),
+    (
+        "admin/secret_form.html",
+        include_str!("../../templates/admin/secret_form.html"),
+    ),
+    (
+        "admin/secret_shown.html",
+        include_str!("../../templates/admin/secret_shown.html"),
+    ),
+    (
+        "admin/confirm.html",
+        include_str!("../../templates/admin/confirm.html"),
+    ),
+    (
+        "admin/audit.html",
+        include_str!("../../templates/admin/audit.html"),
+    ),
 ];
+
+/// Progressive JavaScript of the admin area, served at `/static/admin.js`.
+pub const ADMIN_SCRIPT: &str = include_str!("../../templates/admin.js");
 
 /// The stylesheet served at `/static/portcullis.css`.
 pub const STYLESHEET: &str = include_str!("../../templates/portcullis.css");
@@ -71,7 +114,17 @@ pub fn page_response(status: StatusCode) -> actix_web::HttpResponseBuilder {
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self' https: http:; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: http:; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'",
         ));
     b
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_parses() {
+        if let Err(e) = super::Pages::load() {
+            panic!("{e}");
+        }
+    }
 }

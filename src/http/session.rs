@@ -14,6 +14,7 @@ pub const COOKIE_NAME: &str = "portcullis_session";
 const USER_KEY: &str = "uid";
 const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "consent";
+const NOTICE_KEY: &str = "notice";
 
 /// The session middleware. `key` is 64 bytes shared by every instance (kept in the database).
 pub fn middleware(key: &[u8], secure: bool) -> SessionMiddleware<CookieSessionStore> {
@@ -73,4 +74,14 @@ pub fn take_pending_consent(session: &Session) -> Option<String> {
     session
         .remove_as::<String>(PENDING_KEY)
         .and_then(Result::ok)
+}
+
+/// A one-line confirmation for the next page ("Secret deleted.").
+pub fn set_notice(session: &Session, notice: &str) {
+    let _ = session.insert(NOTICE_KEY, notice);
+}
+
+/// Takes the pending notice (shown once).
+pub fn take_notice(session: &Session) -> Option<String> {
+    session.remove_as::<String>(NOTICE_KEY).and_then(Result::ok)
 }

@@ -94,3 +94,34 @@ pub fn record_last_used(conn: &mut AnyConnection, uses: &[(i64, i64)]) -> Result
     }
     Ok(())
 }
+
+/// One secret of a client (None if the id belongs to no secret of that client).
+pub fn find(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    secret_id: i64,
+) -> Result<Option<SecretRow>, AppError> {
+    Ok(client_secrets::table
+        .filter(client_secrets::id.eq(secret_id))
+        .filter(client_secrets::client_id.eq(client_pk))
+        .select(SecretRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Changes a secret's description and expiry (never its value). False if there is no such
+/// secret.
+pub fn update(
+    conn: &mut AnyConnection,
+    secret_id: i64,
+    description: &str,
+    expires_at: Option<i64>,
+) -> Result<bool, AppError> {
+    let n = diesel::update(client_secrets::table.filter(client_secrets::id.eq(secret_id)))
+        .set((
+            client_secrets::description.eq(description),
+            client_secrets::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}

@@ -2,6 +2,7 @@
 //! (with PORTCULLIS_TEST_POSTGRES_URL) PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod authorize;
 mod cli;
 mod discovery;

@@ -1,0 +1,2 @@
+DROP INDEX clients_last_used_at_idx;
+DROP TABLE audit_events;

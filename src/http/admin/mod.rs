@@ -1,0 +1,202 @@
+//! The admin area: pages for admins (`admin` may change everything, `readonly` may look).
+//! Every page checks the role on the server; every POST checks the CSRF token and, for
+//! `readonly`, is refused with 403 whatever the page showed.
+
+pub mod audit;
+pub mod clients;
+pub mod secrets;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use tera::Context;
+
+use crate::AppState;
+use crate::client::Client;
+use crate::error::AppError;
+use crate::http::login::{base_context, csrf_failed, current_user, see_other};
+use crate::manage::Actor;
+use crate::user::{Role, User};
+
+/// What a page needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Looking: `admin` and `readonly`.
+    Read,
+    /// Changing: `admin` only.
+    Write,
+}
+
+/// A signed-in admin-area user.
+pub struct Admin {
+    /// The user.
+    pub user: User,
+    /// For the audit log.
+    pub actor: Actor,
+}
+
+impl Admin {
+    /// Whether this user may change things.
+    pub fn can_write(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+}
+
+/// The remote address for the audit log: the peer of the connection (a forwarded-for header
+/// could be forged by anyone).
+fn remote_addr(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Checks who is signed in and what they may do; the response to send otherwise.
+pub async fn require(
+    state: &web::Data<AppState>,
+    session: &Session,
+    req: &HttpRequest,
+    access: Access,
+) -> Result<Admin, HttpResponse> {
+    let user = match current_user(state, session).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            let next = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/admin/clients");
+            let next = if req.method() == actix_web::http::Method::GET {
+                next
+            } else {
+                "/admin/clients"
+            };
+            return Err(see_other(&format!(
+                "/admin/login?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            )));
+        }
+        Err(e) => return Err(failed(state, session, &e)),
+    };
+    let refuse = |heading: &str, message: &str| {
+        state.pages.error(
+            StatusCode::FORBIDDEN,
+            heading,
+            message,
+            base_context(session, Some(&user.username)),
+        )
+    };
+    match (user.role, access) {
+        (Role::User, _) => Err(refuse(
+            "No access to the admin area",
+            "Your account can sign in to authorize apps, but not administer portcullis. Ask an administrator for the admin or readonly role.",
+        )),
+        (Role::Readonly, Access::Write) => Err(refuse(
+            "Read-only access",
+            "Your account may look at the admin area but not change anything.",
+        )),
+        _ => Ok(Admin {
+            actor: Actor {
+                username: user.username.clone(),
+                remote_addr: remote_addr(req),
+            },
+            user,
+        }),
+    }
+}
+
+/// Like [`require`] with write access, for a POST: the CSRF token is checked first.
+pub async fn require_post(
+    state: &web::Data<AppState>,
+    session: &Session,
+    req: &HttpRequest,
+    csrf_token: Option<&str>,
+) -> Result<Admin, HttpResponse> {
+    if !crate::http::session::csrf_ok(session, csrf_token) {
+        return Err(csrf_failed(state, session));
+    }
+    require(state, session, req, Access::Write).await
+}
+
+/// The context every admin page shares.
+pub fn context(session: &Session, admin: &Admin, section: &str) -> Context {
+    let mut ctx = base_context(session, Some(&admin.user.username));
+    ctx.insert("section", section);
+    ctx.insert("can_write", &admin.can_write());
+    if let Some(notice) = crate::http::session::take_notice(session) {
+        ctx.insert("notice", &notice);
+    }
+    ctx
+}
+
+/// The page for an error: 404 for a missing thing, 400 for bad input, 503 otherwise (logged).
+pub fn failed(state: &AppState, session: &Session, e: &AppError) -> HttpResponse {
+    let ctx = base_context(session, None);
+    match e {
+        AppError::NotFound(m) => state
+            .pages
+            .error(StatusCode::NOT_FOUND, "Not found", m, ctx),
+        AppError::Invalid(m) | AppError::Conflict(m) => {
+            state
+                .pages
+                .error(StatusCode::BAD_REQUEST, "That did not work", m, ctx)
+        }
+        other => {
+            tracing::error!(error = %other, "admin request failed");
+            state.pages.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Something went wrong",
+                "The server could not complete this request. Try again in a moment.",
+                ctx,
+            )
+        }
+    }
+}
+
+/// The client named by a public client_id, or a 404.
+pub async fn load_client(
+    state: &web::Data<AppState>,
+    client_id: String,
+) -> Result<Client, AppError> {
+    crate::db::run(&state.pool, move |conn| {
+        crate::client::store::find(conn, &client_id)?
+            .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))
+    })
+    .await
+}
+
+/// After a change: a notice for the next page, and a redirect to it (POST/redirect/GET).
+pub fn done(session: &Session, notice: &str, location: &str) -> HttpResponse {
+    crate::http::session::set_notice(session, notice);
+    see_other(location)
+}
+
+/// `GET /admin`.
+pub async fn index() -> HttpResponse {
+    see_other("/admin/clients")
+}
+
+/// `GET /admin/login`: the sign-in page, continuing to the admin area.
+pub async fn login(state: web::Data<AppState>, session: Session, req: HttpRequest) -> HttpResponse {
+    let next = web::Query::<crate::http::login::LoginQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().next)
+        .filter(|n| n.starts_with("/admin"))
+        .unwrap_or_else(|| "/admin/clients".into());
+    let next = crate::http::login::safe_next(Some(&next));
+    if let Ok(Some(_)) = current_user(&state, &session).await {
+        return see_other(&next);
+    }
+    let mut ctx = base_context(&session, None);
+    ctx.insert("next", &next);
+    ctx.insert("username", "");
+    ctx.insert("app_name", "the portcullis admin area");
+    state.pages.render(StatusCode::OK, "login.html", &ctx)
+}
+
+/// `GET /static/admin.js`.
+pub async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(crate::http::render::ADMIN_SCRIPT)
+}

@@ -1,0 +1,472 @@
+//! Admin pages of a client's secrets: the Secrets tab, add (value shown once), edit
+//! description and expiry, delete with a confirmation step.
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::clients::CsrfOnly;
+use super::{Access, Admin, context, done, failed, load_client, require, require_post};
+use crate::AppState;
+use crate::client::{Client, EXPIRY_WARNING_SECONDS};
+use crate::error::AppError;
+use crate::manage;
+use crate::secret::store::SecretRow;
+
+/// The one-time page with a new secret's value (and a copy button).
+pub fn shown(
+    state: &AppState,
+    session: &Session,
+    admin: &Admin,
+    client: &Client,
+    value: &str,
+    heading: &str,
+) -> HttpResponse {
+    let mut ctx = context(session, admin, "clients");
+    ctx.insert("client", client);
+    ctx.insert("tab", "secrets");
+    ctx.insert("heading", heading);
+    ctx.insert("secret_value", value);
+    ctx.insert("token_endpoint", &format!("{}/oauth/token", state.issuer));
+    state
+        .pages
+        .render(StatusCode::OK, "admin/secret_shown.html", &ctx)
+}
+
+async fn client_and_secrets(
+    state: &web::Data<AppState>,
+    client_id: String,
+) -> Result<(Client, Vec<SecretRow>), AppError> {
+    crate::db::run(&state.pool, move |conn| {
+        let client = crate::client::store::find(conn, &client_id)?
+            .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))?;
+        let secrets = crate::secret::store::list(conn, client.id)?;
+        Ok((client, secrets))
+    })
+    .await
+}
+
+/// `GET /admin/clients/{client_id}/secrets`.
+pub async fn list(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let admin = match require(&state, &session, &req, Access::Read).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let (client, secrets) = match client_and_secrets(&state, path.into_inner()).await {
+        Ok(v) => v,
+        Err(e) => return failed(&state, &session, &e),
+    };
+    let now = crate::clock::now();
+    let rows: Vec<serde_json::Value> = secrets
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "id": s.id,
+                "description": s.description,
+                "hint": s.hint,
+                "expires": s.expires_at.map_or_else(|| "Never".to_string(), crate::clock::date),
+                "expired": s.expires_at.is_some_and(|e| e <= now),
+                "expiring_soon": s.expires_at.is_some_and(|e| e > now && e <= now + EXPIRY_WARNING_SECONDS),
+                "created": crate::clock::date(s.created_at),
+                "last_used": s.last_used_at.map_or_else(|| "Never".to_string(), crate::clock::human),
+            })
+        })
+        .collect();
+    let mut ctx = context(&session, &admin, "clients");
+    ctx.insert("client", &client);
+    ctx.insert("tab", "secrets");
+    ctx.insert("secrets", &rows);
+    state
+        .pages
+        .render(StatusCode::OK, "admin/secrets.html", &ctx)
+}
+
+/// Field errors, by field name (`form` for the whole form).
+type Errors = HashMap<&'static str, String>;
+
+/// A checked secret form: description, expiry, typed value.
+struct Valid(String, Option<i64>, Option<String>);
+
+/// The secret form as typed. The value is never sent back to the page.
+#[derive(Deserialize, Default, serde::Serialize)]
+pub struct SecretForm {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    expires: String,
+    #[serde(default, skip_serializing)]
+    value: String,
+    #[serde(skip_serializing)]
+    csrf_token: Option<String>,
+}
+
+impl SecretForm {
+    /// Description required (so that an empty form is an error, not a surprise secret),
+    /// expiry optional (YYYY-MM-DD or DD/MM/YYYY, in the future), value empty or 16+.
+    fn validate(&self, adding: bool) -> Result<Valid, Errors> {
+        let mut errors = HashMap::new();
+        if self.description.trim().is_empty()
+            && self.expires.trim().is_empty()
+            && self.value.is_empty()
+        {
+            errors.insert(
+                "form",
+                "The form is empty: give the secret a description (what or who uses it).".into(),
+            );
+            return Err(errors);
+        }
+        let description = match crate::secret::validate_description(&self.description) {
+            Ok(d) if d.is_empty() => {
+                errors.insert("description", "A description is required.".into());
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                errors.insert("description", e);
+                String::new()
+            }
+        };
+        let expires_at = match self.expires.trim() {
+            "" => None,
+            e => match crate::clock::parse_expiry(e, crate::clock::now()) {
+                Ok(ts) => Some(ts),
+                Err(m) => {
+                    errors.insert("expires", m);
+                    None
+                }
+            },
+        };
+        let value = if adding && !self.value.is_empty() {
+            if let Err(m) = crate::secret::validate_chosen(&self.value) {
+                errors.insert("value", m);
+            }
+            Some(self.value.clone())
+        } else {
+            None
+        };
+        if errors.is_empty() {
+            Ok(Valid(description, expires_at, value))
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn form_page(
+    state: &AppState,
+    session: &Session,
+    admin: &Admin,
+    client: &Client,
+    editing: Option<&SecretRow>,
+    form: &SecretForm,
+    errors: &HashMap<&'static str, String>,
+) -> HttpResponse {
+    let mut ctx = context(session, admin, "clients");
+    ctx.insert("client", client);
+    ctx.insert("tab", "secrets");
+    ctx.insert("editing", &editing.is_some());
+    if let Some(s) = editing {
+        ctx.insert("secret_id", &s.id);
+        ctx.insert("hint", &s.hint);
+    }
+    ctx.insert("form", form);
+    // Always defined: the template looks up `errors.FIELD`.
+    ctx.insert("errors", errors);
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    state.pages.render(status, "admin/secret_form.html", &ctx)
+}
+
+/// `GET /admin/clients/{client_id}/secrets/new`.
+pub async fn new(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let admin = match require(&state, &session, &req, Access::Write).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    match load_client(&state, path.into_inner()).await {
+        Ok(client) => form_page(
+            &state,
+            &session,
+            &admin,
+            &client,
+            None,
+            &SecretForm::default(),
+            &HashMap::new(),
+        ),
+        Err(e) => failed(&state, &session, &e),
+    }
+}
+
+/// `POST /admin/clients/{client_id}/secrets`: add; a generated value is shown once.
+pub async fn add(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let client = match load_client(&state, path.into_inner()).await {
+        Ok(c) => c,
+        Err(e) => return failed(&state, &session, &e),
+    };
+    let form = form.into_inner();
+    let Valid(description, expires_at, value) = match form.validate(true) {
+        Ok(v) => v,
+        Err(errors) => return form_page(&state, &session, &admin, &client, None, &form, &errors),
+    };
+    let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
+    let added = crate::db::run(&state.pool, move |conn| {
+        let input = manage::SecretInput {
+            description: &description,
+            expires_at,
+            value: value.as_deref(),
+        };
+        manage::add_secret(conn, &st.clients, &actor, &c, &input, crate::clock::now())
+    })
+    .await;
+    let target = format!("/admin/clients/{}/secrets", client.client_id);
+    match added {
+        Ok((_, Some(generated))) => shown(
+            &state,
+            &session,
+            &admin,
+            &client,
+            &generated,
+            "Secret added",
+        ),
+        Ok((row, None)) => done(
+            &session,
+            &format!(
+                "Secret ••••{} added. Its value is stored only as an argon2id hash.",
+                row.hint
+            ),
+            &target,
+        ),
+        Err(AppError::Invalid(m)) => form_page(
+            &state,
+            &session,
+            &admin,
+            &client,
+            None,
+            &form,
+            &HashMap::from([("form", m)]),
+        ),
+        Err(e) => failed(&state, &session, &e),
+    }
+}
+
+async fn client_and_secret(
+    state: &web::Data<AppState>,
+    client_id: String,
+    secret_id: i64,
+) -> Result<(Client, SecretRow), AppError> {
+    crate::db::run(&state.pool, move |conn| {
+        let client = crate::client::store::find(conn, &client_id)?
+            .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))?;
+        let secret = crate::secret::store::find(conn, client.id, secret_id)?
+            .ok_or_else(|| AppError::NotFound("This client has no such secret.".into()))?;
+        Ok((client, secret))
+    })
+    .await
+}
+
+/// `GET /admin/clients/{client_id}/secrets/{id}/edit`.
+pub async fn edit(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<(String, i64)>,
+) -> HttpResponse {
+    let admin = match require(&state, &session, &req, Access::Write).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let (client_id, secret_id) = path.into_inner();
+    match client_and_secret(&state, client_id, secret_id).await {
+        Ok((client, secret)) => {
+            let form = SecretForm {
+                description: secret.description.clone(),
+                expires: secret
+                    .expires_at
+                    .map(crate::clock::date)
+                    .unwrap_or_default(),
+                ..SecretForm::default()
+            };
+            form_page(
+                &state,
+                &session,
+                &admin,
+                &client,
+                Some(&secret),
+                &form,
+                &HashMap::new(),
+            )
+        }
+        Err(e) => failed(&state, &session, &e),
+    }
+}
+
+/// `POST /admin/clients/{client_id}/secrets/{id}`: save description and expiry.
+pub async fn update(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<(String, i64)>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let (client_id, secret_id) = path.into_inner();
+    let (client, secret) = match client_and_secret(&state, client_id, secret_id).await {
+        Ok(v) => v,
+        Err(e) => return failed(&state, &session, &e),
+    };
+    let form = form.into_inner();
+    let Valid(description, expires_at, _) = match form.validate(false) {
+        Ok(v) => v,
+        Err(errors) => {
+            return form_page(
+                &state,
+                &session,
+                &admin,
+                &client,
+                Some(&secret),
+                &form,
+                &errors,
+            );
+        }
+    };
+    let (st, c, s, actor) = (
+        state.clone(),
+        client.clone(),
+        secret.clone(),
+        admin.actor.clone(),
+    );
+    let result = crate::db::run(&state.pool, move |conn| {
+        let input = manage::SecretInput {
+            description: &description,
+            expires_at,
+            value: None,
+        };
+        manage::update_secret(
+            conn,
+            &st.clients,
+            &actor,
+            &c,
+            &s,
+            &input,
+            crate::clock::now(),
+        )
+    })
+    .await;
+    match result {
+        Ok(()) => done(
+            &session,
+            &format!("Secret ••••{} saved.", secret.hint),
+            &format!("/admin/clients/{}/secrets", client.client_id),
+        ),
+        Err(e) => failed(&state, &session, &e),
+    }
+}
+
+/// `GET /admin/clients/{client_id}/secrets/{id}/delete`: the confirmation step.
+pub async fn confirm_delete(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<(String, i64)>,
+) -> HttpResponse {
+    let admin = match require(&state, &session, &req, Access::Write).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let (client_id, secret_id) = path.into_inner();
+    let (client, secret) = match client_and_secret(&state, client_id, secret_id).await {
+        Ok(v) => v,
+        Err(e) => return failed(&state, &session, &e),
+    };
+    let mut ctx = context(&session, &admin, "clients");
+    ctx.insert("heading", &format!("Delete secret ••••{}?", secret.hint));
+    let name = if secret.description.is_empty() {
+        "This secret".to_string()
+    } else {
+        format!("The secret “{}”", secret.description)
+    };
+    ctx.insert(
+        "message",
+        &format!(
+            "{name} of {} stops working at once: apps still using it get invalid_client. Its other secrets keep working.",
+            client.name
+        ),
+    );
+    ctx.insert(
+        "action",
+        &format!(
+            "/admin/clients/{}/secrets/{}/delete",
+            client.client_id, secret.id
+        ),
+    );
+    ctx.insert(
+        "cancel",
+        &format!("/admin/clients/{}/secrets", client.client_id),
+    );
+    ctx.insert("confirm_label", "Delete secret");
+    state
+        .pages
+        .render(StatusCode::OK, "admin/confirm.html", &ctx)
+}
+
+/// `POST /admin/clients/{client_id}/secrets/{id}/delete`.
+pub async fn delete(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<(String, i64)>,
+    form: web::Form<CsrfOnly>,
+) -> HttpResponse {
+    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let (client_id, secret_id) = path.into_inner();
+    let (client, secret) = match client_and_secret(&state, client_id, secret_id).await {
+        Ok(v) => v,
+        Err(e) => return failed(&state, &session, &e),
+    };
+    let (st, c, s) = (state.clone(), client.clone(), secret.clone());
+    let result = crate::db::run(&state.pool, move |conn| {
+        manage::delete_secret(conn, &st.clients, &admin.actor, &c, &s, crate::clock::now())
+    })
+    .await;
+    match result {
+        Ok(()) => done(
+            &session,
+            &format!("Secret ••••{} deleted.", secret.hint),
+            &format!("/admin/clients/{}/secrets", client.client_id),
+        ),
+        Err(e) => failed(&state, &session, &e),
+    }
+}

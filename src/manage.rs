@@ -1,0 +1,357 @@
+//! What admins do to clients, redirect URIs and secrets from the admin area: each change and
+//! its audit event in one transaction, and the local client cache dropped right after, so that
+//! this instance applies the change at once (others within `PORTCULLIS_CLIENT_CACHE_MS`).
+
+use diesel::Connection;
+
+use crate::audit::NewEvent;
+use crate::client::cache::ClientCache;
+use crate::client::{Client, NewClient};
+use crate::db::AnyConnection;
+use crate::error::AppError;
+use crate::secret::store::SecretRow;
+
+/// Who acts, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Username.
+    pub username: String,
+    /// Remote address of the request.
+    pub remote_addr: String,
+}
+
+impl Actor {
+    fn record(
+        &self,
+        conn: &mut AnyConnection,
+        action: &str,
+        client: Option<&Client>,
+        target: &str,
+        details: &str,
+        now: i64,
+    ) -> Result<(), AppError> {
+        crate::audit::store::record(
+            conn,
+            &NewEvent {
+                actor: &self.username,
+                action,
+                client_id: client.map(|c| c.client_id.as_str()),
+                target,
+                details,
+                remote_addr: &self.remote_addr,
+            },
+            now,
+        )
+    }
+}
+
+fn changed<T>(cache: &ClientCache, result: Result<T, AppError>) -> Result<T, AppError> {
+    if result.is_ok() {
+        cache.clear();
+    }
+    result
+}
+
+/// Registers a client (and, if confidential, its first generated secret, returned once).
+pub fn create_client(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    new: &NewClient,
+    now: i64,
+) -> Result<(Client, Option<String>), AppError> {
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            let (client, secret) = crate::client::store::register(conn, new, now)?;
+            let kind = if client.public {
+                "public"
+            } else {
+                "confidential"
+            };
+            actor.record(
+                conn,
+                "client.create",
+                Some(&client),
+                &client.name,
+                kind,
+                now,
+            )?;
+            Ok((client, secret))
+        }),
+    )
+}
+
+/// Changes a client's settings.
+pub fn update_client(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    client: &Client,
+    settings: &NewClient,
+    enabled: bool,
+    now: i64,
+) -> Result<(), AppError> {
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            crate::client::store::update(conn, client.id, settings, enabled, now)?;
+            let mut what = Vec::new();
+            if settings.name != client.name {
+                what.push(format!("renamed from '{}'", client.name));
+            }
+            if enabled != client.enabled {
+                what.push(if enabled { "enabled" } else { "disabled" }.to_string());
+            }
+            if settings.scopes != client.allowed_scopes {
+                what.push(format!("scopes: {}", settings.scopes.join(" ")));
+            }
+            let grants: Vec<GrantTypeName> =
+                settings.grant_types.iter().map(|g| g.as_str()).collect();
+            let before: Vec<GrantTypeName> = client
+                .allowed_grant_types
+                .iter()
+                .map(|g| g.as_str())
+                .collect();
+            if grants != before {
+                what.push(format!("grant types: {}", grants.join(" ")));
+            }
+            actor.record(
+                conn,
+                "client.update",
+                Some(client),
+                &settings.name,
+                &what.join("; "),
+                now,
+            )
+        }),
+    )
+}
+
+type GrantTypeName = &'static str;
+
+/// Enables or disables a client.
+pub fn set_enabled(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    client: &Client,
+    enabled: bool,
+    now: i64,
+) -> Result<(), AppError> {
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            crate::client::store::set_enabled(conn, &client.client_id, enabled, now)?;
+            let action = if enabled {
+                "client.enable"
+            } else {
+                "client.disable"
+            };
+            actor.record(conn, action, Some(client), &client.name, "", now)
+        }),
+    )
+}
+
+/// Deletes a client with its secrets, redirect URIs, consents and tokens.
+pub fn delete_client(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    client: &Client,
+    now: i64,
+) -> Result<(), AppError> {
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            crate::client::store::delete_with_tokens(conn, client.id, now)?;
+            actor.record(conn, "client.delete", Some(client), &client.name, "", now)
+        }),
+    )
+}
+
+/// Adds a redirect URI (validated: absolute, https or loopback http, no fragment).
+pub fn add_redirect_uri(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    client: &Client,
+    uri: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    let uri = crate::client::validate_redirect_uri(uri).map_err(AppError::Invalid)?;
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            crate::client::store::add_redirect_uri(conn, client.id, &uri, now)?;
+            actor.record(conn, "redirect_uri.add", Some(client), &uri, "", now)
+        }),
+    )
+}
+
+/// Removes a redirect URI. A client allowed the authorization code grant keeps at least one.
+pub fn remove_redirect_uri(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    client: &Client,
+    uri_id: i64,
+    now: i64,
+) -> Result<(), AppError> {
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            let remaining = crate::client::store::redirect_uris(conn, client.id)?.len();
+            if remaining <= 1
+                && client.allows_grant(crate::client::GrantType::AuthorizationCode)
+            {
+                return Err(AppError::Invalid(
+                    "this client uses the authorization code grant and needs at least one redirect URI; add another first".into(),
+                ));
+            }
+            let Some(uri) = crate::client::store::remove_redirect_uri(conn, client.id, uri_id)?
+            else {
+                return Err(AppError::NotFound("no such redirect URI".into()));
+            };
+            actor.record(conn, "redirect_uri.remove", Some(client), &uri, "", now)
+        }),
+    )
+}
+
+/// What an admin enters for a secret.
+pub struct SecretInput<'a> {
+    /// What or who uses it.
+    pub description: &'a str,
+    /// Expiry; None = never.
+    pub expires_at: Option<i64>,
+    /// A typed value (16+ characters, stored with argon2id); None = generate one. Ignored
+    /// when editing: a value never changes.
+    pub value: Option<&'a str>,
+}
+
+/// Adds a secret: generated when no value is given (and returned once), else the typed value.
+pub fn add_secret(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    client: &Client,
+    input: &SecretInput,
+    now: i64,
+) -> Result<(SecretRow, Option<String>), AppError> {
+    let SecretInput {
+        description,
+        expires_at,
+        value,
+    } = *input;
+    if client.public {
+        return Err(AppError::Invalid(
+            "a public client has no secrets (it authenticates with PKCE)".into(),
+        ));
+    }
+    let description =
+        crate::secret::validate_description(description).map_err(AppError::Invalid)?;
+    let prepared = crate::secret::prepare(value)?;
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            let row = crate::secret::store::insert(
+                conn,
+                client.id,
+                &description,
+                &prepared.hash,
+                &prepared.hint,
+                expires_at,
+                now,
+            )?;
+            let kind = if prepared.generated.is_some() {
+                "generated"
+            } else {
+                "typed"
+            };
+            actor.record(
+                conn,
+                "secret.add",
+                Some(client),
+                &secret_target(&row),
+                &format!("{kind}; expires {}", expiry_words(expires_at)),
+                now,
+            )?;
+            Ok((row, prepared.generated))
+        }),
+    )
+}
+
+fn secret_target(row: &SecretRow) -> String {
+    let name = if row.description.is_empty() {
+        format!("secret {}", row.id)
+    } else {
+        row.description.clone()
+    };
+    format!("{name} (••••{})", row.hint)
+}
+
+fn expiry_words(expires_at: Option<i64>) -> String {
+    expires_at.map_or_else(|| "never".to_string(), crate::clock::date)
+}
+
+/// Changes a secret's description and expiry.
+pub fn update_secret(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    client: &Client,
+    secret: &SecretRow,
+    input: &SecretInput,
+    now: i64,
+) -> Result<(), AppError> {
+    let SecretInput {
+        description,
+        expires_at,
+        ..
+    } = *input;
+    let description =
+        crate::secret::validate_description(description).map_err(AppError::Invalid)?;
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            crate::secret::store::update(conn, secret.id, &description, expires_at)?;
+            let updated = SecretRow {
+                description: description.clone(),
+                ..secret.clone()
+            };
+            actor.record(
+                conn,
+                "secret.update",
+                Some(client),
+                &secret_target(&updated),
+                &format!("expires {}", expiry_words(expires_at)),
+                now,
+            )
+        }),
+    )
+}
+
+/// Deletes a secret: it stops working at once.
+pub fn delete_secret(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    actor: &Actor,
+    client: &Client,
+    secret: &SecretRow,
+    now: i64,
+) -> Result<(), AppError> {
+    changed(
+        cache,
+        conn.transaction(|conn| {
+            crate::secret::store::delete(conn, secret.id)?;
+            actor.record(
+                conn,
+                "secret.delete",
+                Some(client),
+                &secret_target(secret),
+                "",
+                now,
+            )
+        }),
+    )
+}

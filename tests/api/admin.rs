@@ -1,0 +1,352 @@
+//! The admin area over HTTP: every page and permission rule for admin, readonly, user and
+//! anonymous; clients, redirect URIs, secrets, the audit log.
+
+use portcullis::user::Role;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A browser signed in with a new account of `role`.
+async fn signed_in_as(app: &TestApp, username: &str, role: Role) -> reqwest::Client {
+    app.create_user(username, PASSWORD, role);
+    let browser = app.browser();
+    let resp = sign_in(app, &browser, username, PASSWORD, "/admin/clients").await;
+    assert_eq!(resp.status(), 303);
+    browser
+}
+
+async fn get(app: &TestApp, browser: &reqwest::Client, path: &str) -> (u16, String) {
+    let resp = browser
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+/// The CSRF token of the session, read from any admin page.
+async fn csrf(app: &TestApp, browser: &reqwest::Client) -> String {
+    let (_, html) = get(app, browser, "/admin/clients").await;
+    form_value(&html, "csrf_token").expect("a CSRF token on the page")
+}
+
+async fn post(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    browser
+        .post(format!("{}{path}", app.address))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Creates a confidential client through the form; returns (client_id, secret shown once).
+async fn create_client(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    name: &str,
+    uris: &str,
+) -> (String, String) {
+    let token = csrf(app, browser).await;
+    let resp = post(
+        app,
+        browser,
+        "/admin/clients",
+        &[
+            ("csrf_token", &token),
+            ("name", name),
+            ("description", "made in a test"),
+            ("kind", "confidential"),
+            ("redirect_uris", uris),
+            ("scopes", "read write"),
+            ("grant_type", "client_credentials"),
+            (
+                "grant_type",
+                if uris.is_empty() {
+                    "client_credentials"
+                } else {
+                    "authorization_code"
+                },
+            ),
+            ("enabled", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "the one-time secret page");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("You will not see it again"), "{html}");
+    let secret = between(&html, "<code id=\"secret-value\">", "</code>");
+    let client_id = between(&html, "<code id=\"client-id\">", "</code>");
+    (client_id, secret)
+}
+
+fn between(html: &str, start: &str, end: &str) -> String {
+    let s = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {html}"))
+        + start.len();
+    let e = html[s..].find(end).unwrap() + s;
+    html[s..e].to_string()
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()["location"].to_str().unwrap().to_string()
+}
+
+async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
+    app.token_basic(id, secret, &[GRANT_CC])
+        .await
+        .status()
+        .as_u16()
+}
+
+on_both_backends! {
+    async fn who_gets_in(app) {
+        // Anonymous: to the admin sign-in page, which continues to the page asked for.
+        let anon = app.browser();
+        let resp = anon.get(format!("{}/admin/clients?q=x", app.address)).send().await.unwrap();
+        assert_eq!(resp.status(), 303);
+        assert!(location(&resp).starts_with("/admin/login?next="), "{}", location(&resp));
+        let (status, html) = get(&app, &anon, &location(&resp)).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("admin area") && html.contains("name=\"password\""), "{html}");
+        // A user who may only authorize apps: a clear 403.
+        let user = signed_in_as(&app, "ursula", Role::User).await;
+        let (status, html) = get(&app, &user, "/admin/clients").await;
+        assert_eq!(status, 403);
+        assert!(html.contains("No access to the admin area"), "{html}");
+        // Admin and readonly get in.
+        for (name, role) in [("ada", Role::Admin), ("rita", Role::Readonly)] {
+            let b = signed_in_as(&app, name, role).await;
+            let resp = b.get(format!("{}/admin/clients", app.address)).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{name}");
+            assert_eq!(resp.headers()["cache-control"], "no-store");
+            assert_eq!(resp.headers()["x-frame-options"], "DENY");
+            assert!(resp.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+            let html = resp.text().await.unwrap();
+            assert!(html.contains("No Data Available"), "{html}");
+        }
+    }
+
+    async fn an_admin_registers_a_client_and_rotates_its_secrets(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let (client_id, first) = create_client(&app, &admin, "Billing", "https://billing.example/cb\nhttp://127.0.0.1:9000/cb").await;
+        assert_eq!(token_status(&app, &client_id, &first).await, 200, "the one-time secret works");
+        // The list shows it; the secret is never shown again.
+        let (_, html) = get(&app, &admin, "/admin/clients").await;
+        assert!(html.contains("Billing") && html.contains(&client_id) && html.contains("https://billing.example/cb"), "{html}");
+        assert!(!html.contains(&first));
+        let (_, html) = get(&app, &admin, &format!("/admin/clients/{client_id}/secrets")).await;
+        assert!(html.contains(&format!("••••{}", &first[first.len() - 4..])), "{html}");
+        assert!(html.contains("Never"), "{html}");
+        assert!(!html.contains(&first));
+        // An empty Add Secret form: an error above the form.
+        let token = csrf(&app, &admin).await;
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/secrets"), &[("csrf_token", &token), ("description", ""), ("expires", ""), ("value", "")]).await;
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("The form is empty"));
+        // A typed value that is too short.
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/secrets"), &[("csrf_token", &token), ("description", "typed"), ("value", "short")]).await;
+        assert_eq!(resp.status(), 400);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("at least 16 characters") && html.contains("value=\"typed\""), "kept the description: {html}");
+        // A second, expiring secret (DD/MM/YYYY accepted), shown once.
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/secrets"), &[("csrf_token", &token), ("description", "Rotation 2030"), ("expires", "31/12/2030"), ("value", "")]).await;
+        assert_eq!(resp.status(), 200);
+        let html = resp.text().await.unwrap();
+        let second = between(&html, "<code id=\"secret-value\">", "</code>");
+        assert_eq!(token_status(&app, &client_id, &second).await, 200);
+        let (_, html) = get(&app, &admin, &format!("/admin/clients/{client_id}/secrets")).await;
+        assert!(html.contains("Rotation 2030") && html.contains("2030-12-31"), "{html}");
+        // Delete the first, with a confirmation step.
+        let first_id = portcullis::secret::store::list(&mut app.pool.get().unwrap(), portcullis::client::store::find(&mut app.pool.get().unwrap(), &client_id).unwrap().unwrap().id)
+            .unwrap().into_iter().find(|s| s.description == "Initial secret").unwrap().id;
+        let (status, html) = get(&app, &admin, &format!("/admin/clients/{client_id}/secrets/{first_id}/delete")).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("stops working at once"), "{html}");
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/secrets/{first_id}/delete"), &[("csrf_token", &token)]).await;
+        assert_eq!(resp.status(), 303);
+        let (_, html) = get(&app, &admin, &location(&resp)).await;
+        assert!(html.contains("deleted"), "a notice: {html}");
+        // At once on this instance: no waiting for the cache.
+        assert_eq!(token_status(&app, &client_id, &first).await, 401);
+        assert_eq!(token_status(&app, &client_id, &second).await, 200);
+        // Edit the second's description and expiry.
+        let second_id = portcullis::secret::store::list(&mut app.pool.get().unwrap(), portcullis::client::store::find(&mut app.pool.get().unwrap(), &client_id).unwrap().unwrap().id).unwrap()[0].id;
+        let (status, html) = get(&app, &admin, &format!("/admin/clients/{client_id}/secrets/{second_id}/edit")).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("2030-12-31"), "{html}");
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/secrets/{second_id}"), &[("csrf_token", &token), ("description", "Main key"), ("expires", "")]).await;
+        assert_eq!(resp.status(), 303);
+        let (_, html) = get(&app, &admin, &format!("/admin/clients/{client_id}/secrets")).await;
+        assert!(html.contains("Main key") && !html.contains("2030-12-31"), "{html}");
+        // Everything is in the audit log, with actor and address.
+        let (_, html) = get(&app, &admin, &format!("/admin/audit?client={client_id}")).await;
+        for action in ["client.create", "secret.add", "secret.delete", "secret.update"] {
+            assert!(html.contains(action), "{action}: {html}");
+        }
+        assert!(html.contains("ada") && html.contains("127.0.0.1"), "{html}");
+        assert!(!html.contains(&first) && !html.contains(&second), "no secret in the audit log");
+    }
+
+    async fn client_settings_validation_keeps_what_was_typed(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let token = csrf(&app, &admin).await;
+        let resp = post(&app, &admin, "/admin/clients", &[("csrf_token", &token), ("name", ""), ("description", "kept text"), ("logo_url", "javascript:alert(1)"), ("grant_type", "client_credentials")]).await;
+        assert_eq!(resp.status(), 400);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("Please correct the fields marked below"), "{html}");
+        assert!(html.contains("kept text"), "typed values kept: {html}");
+        assert!(html.contains("only http and https"), "logo error beside the field: {html}");
+        create_client(&app, &admin, "Taken", "").await;
+        let resp = post(&app, &admin, "/admin/clients", &[("csrf_token", &token), ("name", "taken"), ("grant_type", "client_credentials")]).await;
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("already exists"));
+        // Authorization code without a redirect URI.
+        let resp = post(&app, &admin, "/admin/clients", &[("csrf_token", &token), ("name", "No URI"), ("grant_type", "authorization_code")]).await;
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("redirect URI"));
+        // Edit: rename and change the lifetime; the token gets the new lifetime.
+        let (client_id, secret) = create_client(&app, &admin, "Editable", "").await;
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}"), &[("csrf_token", &token), ("name", "Edited"), ("scopes", "read"), ("grant_type", "client_credentials"), ("access_token_ttl", "600"), ("enabled", "on")]).await;
+        assert_eq!(resp.status(), 303);
+        let (_, html) = get(&app, &admin, &format!("/admin/clients/{client_id}")).await;
+        assert!(html.contains("value=\"Edited\"") && html.contains("value=\"600\""), "{html}");
+        let t: serde_json::Value = app.token_basic(&client_id, &secret, &[GRANT_CC]).await.json().await.unwrap();
+        assert_eq!(t["expires_in"], 600);
+        assert_eq!(t["scope"], "read");
+    }
+
+    async fn redirect_uris_are_validated(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let (client_id, _) = create_client(&app, &admin, "Web", "https://web.example/cb").await;
+        let token = csrf(&app, &admin).await;
+        let path = format!("/admin/clients/{client_id}/redirect-uris");
+        for bad in ["http://web.example/cb", "https://web.example/cb#x", "/relative", "ftp://web.example/"] {
+            let resp = post(&app, &admin, &path, &[("csrf_token", &token), ("uri", bad)]).await;
+            assert_eq!(resp.status(), 400, "{bad}");
+            assert!(resp.text().await.unwrap().contains(&format!("value=\"{bad}\"")), "typed value kept");
+        }
+        let resp = post(&app, &admin, &path, &[("csrf_token", &token), ("uri", "http://localhost:3000/cb")]).await;
+        assert_eq!(resp.status(), 303);
+        let (_, html) = get(&app, &admin, &path).await;
+        assert!(html.contains("http://localhost:3000/cb"), "{html}");
+        let ids = portcullis::client::store::redirect_uris(&mut app.pool.get().unwrap(), portcullis::client::store::find(&mut app.pool.get().unwrap(), &client_id).unwrap().unwrap().id).unwrap();
+        assert_eq!(ids.len(), 2);
+        let resp = post(&app, &admin, &format!("{path}/{}/delete", ids[0].0), &[("csrf_token", &token)]).await;
+        assert_eq!(resp.status(), 303);
+        // The last one of a client using the code grant stays.
+        let resp = post(&app, &admin, &format!("{path}/{}/delete", ids[1].0), &[("csrf_token", &token)]).await;
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("at least one redirect URI"));
+    }
+
+    async fn disable_and_delete_take_effect_at_once(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let (client_id, secret) = create_client(&app, &admin, "Short-lived", "").await;
+        assert_eq!(token_status(&app, &client_id, &secret).await, 200);
+        let token = csrf(&app, &admin).await;
+        assert_eq!(post(&app, &admin, &format!("/admin/clients/{client_id}/disable"), &[("csrf_token", &token)]).await.status(), 303);
+        assert_eq!(token_status(&app, &client_id, &secret).await, 401);
+        let (_, html) = get(&app, &admin, "/admin/clients").await;
+        assert!(html.contains("Disabled"), "{html}");
+        assert_eq!(post(&app, &admin, &format!("/admin/clients/{client_id}/enable"), &[("csrf_token", &token)]).await.status(), 303);
+        assert_eq!(token_status(&app, &client_id, &secret).await, 200);
+        let (status, html) = get(&app, &admin, &format!("/admin/clients/{client_id}/delete")).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Delete Short-lived?") && html.contains("cannot be undone"), "{html}");
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/delete"), &[("csrf_token", &token)]).await;
+        assert_eq!(resp.status(), 303);
+        assert_eq!(token_status(&app, &client_id, &secret).await, 401);
+        let (status, _) = get(&app, &admin, &format!("/admin/clients/{client_id}")).await;
+        assert_eq!(status, 404);
+    }
+
+    async fn readonly_sees_but_cannot_change_and_csrf_is_required(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let (client_id, _) = create_client(&app, &admin, "Watched", "https://w.example/cb").await;
+        let ro = signed_in_as(&app, "rita", Role::Readonly).await;
+        for page in ["/admin/clients".to_string(), format!("/admin/clients/{client_id}"), format!("/admin/clients/{client_id}/secrets"), format!("/admin/clients/{client_id}/redirect-uris"), "/admin/audit".to_string()] {
+            let (status, html) = get(&app, &ro, &page).await;
+            assert_eq!(status, 200, "{page}");
+            for control in ["New client", "Add Secret", ">Delete", ">Remove", "Save changes", ">Disable"] {
+                assert!(!html.contains(control), "{page} shows '{control}' to readonly");
+            }
+        }
+        for page in ["/admin/clients/new".to_string(), format!("/admin/clients/{client_id}/secrets/new"), format!("/admin/clients/{client_id}/delete")] {
+            assert_eq!(get(&app, &ro, &page).await.0, 403, "{page}");
+        }
+        // The POSTs themselves are refused, with a valid CSRF token.
+        let token = csrf(&app, &ro).await;
+        let posts = [
+            ("/admin/clients".to_string(), vec![("name", "Sneaky"), ("grant_type", "client_credentials")]),
+            (format!("/admin/clients/{client_id}"), vec![("name", "Renamed"), ("grant_type", "client_credentials")]),
+            (format!("/admin/clients/{client_id}/disable"), vec![]),
+            (format!("/admin/clients/{client_id}/delete"), vec![]),
+            (format!("/admin/clients/{client_id}/secrets"), vec![("description", "mine")]),
+            (format!("/admin/clients/{client_id}/redirect-uris"), vec![("uri", "https://evil.example/cb")]),
+        ];
+        for (path, fields) in &posts {
+            let mut form = fields.clone();
+            form.push(("csrf_token", &token));
+            assert_eq!(post(&app, &ro, path, &form).await.status(), 403, "readonly POST {path}");
+            // And an admin without the CSRF token: 403 too.
+            assert_eq!(post(&app, &admin, path, fields).await.status(), 403, "no CSRF {path}");
+        }
+        let (_, html) = get(&app, &admin, &format!("/admin/clients/{client_id}")).await;
+        assert!(html.contains("value=\"Watched\"") && html.contains("Enabled"), "nothing changed");
+        // Anonymous POSTs go to the sign-in page, never through.
+        let resp = post(&app, &app.browser(), &format!("/admin/clients/{client_id}/delete"), &[]).await;
+        assert_ne!(resp.status(), 200);
+    }
+
+    async fn a_hostile_client_name_renders_inert_everywhere(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let (client_id, _) = create_client(&app, &admin, "<img src=x onerror=alert(1)>", "").await;
+        for page in ["/admin/clients".to_string(), format!("/admin/clients/{client_id}"), format!("/admin/clients/{client_id}/secrets"), format!("/admin/clients/{client_id}/delete"), "/admin/audit".to_string()] {
+            let (_, html) = get(&app, &admin, &page).await;
+            assert!(!html.contains("<img src=x"), "{page}: {html}");
+            assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{page}");
+        }
+    }
+
+    async fn the_list_searches_sorts_and_pages_in_the_database(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        for i in 0..60 {
+            app.create_client(&format!("App {i:02}"), &[]);
+        }
+        app.create_client("Zeta Payments", &[]);
+        let (_, html) = get(&app, &admin, "/admin/clients?per_page=10").await;
+        assert_eq!(html.matches("<tr>").count() - 1, 10, "10 rows and a header");
+        assert!(html.contains("1–10 of 61") && html.contains("Page 1 of 7"), "{html}");
+        assert!(html.find("Zeta Payments").is_some(), "newest first: {html}");
+        // Sorted by name, ascending, page 2 keeps sort and size.
+        let (_, html) = get(&app, &admin, "/admin/clients?sort=name&dir=asc&per_page=10&page=2").await;
+        assert!(html.contains("App 10") && html.contains("App 19") && !html.contains("App 09") && !html.contains("App 20"), "{html}");
+        assert!(html.contains("sort=name&amp;dir=asc&amp;per_page=10&amp;page=3"), "next keeps sort: {html}");
+        // Clicking the sorted header reverses it.
+        assert!(html.contains("sort=name&amp;dir=desc"), "{html}");
+        let (_, html) = get(&app, &admin, "/admin/clients?sort=name&dir=desc&per_page=10").await;
+        let zeta = html.find("Zeta Payments").unwrap();
+        let app59 = html.find("App 59").unwrap();
+        assert!(zeta < app59, "descending by name");
+        // Search: case-insensitive, partial, over name and client ID; keeps the page size.
+        let (_, html) = get(&app, &admin, "/admin/clients?q=zeta%20pay&per_page=10").await;
+        assert!(html.contains("Zeta Payments") && html.contains("1–1 of 1"), "{html}");
+        let some_id = portcullis::client::store::list(&mut app.pool.get().unwrap()).unwrap()[5].client.client_id.clone();
+        let (_, html) = get(&app, &admin, &format!("/admin/clients?q={}", urlencode(&some_id[2..12].to_lowercase()))).await;
+        assert!(html.contains(&some_id), "search by client ID: {html}");
+        let (_, html) = get(&app, &admin, "/admin/clients?q=nothing-like-this").await;
+        assert!(html.contains("No clients match"), "{html}");
+        // LIKE wildcards are literal.
+        let (_, html) = get(&app, &admin, "/admin/clients?q=%25").await;
+        assert!(html.contains("No clients match"), "{html}");
+    }
+}
