@@ -2,10 +2,10 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
-use super::{Access, context, failed, require};
+use super::{Access, OrPage, Page, context, require};
 use crate::AppState;
 use crate::audit::store::AuditFilter;
 
@@ -37,11 +37,8 @@ pub async fn page(
     session: Session,
     req: HttpRequest,
     params: web::Query<AuditParams>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Read).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Read).await?;
     let nonempty = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -63,10 +60,7 @@ pub async fn page(
         crate::audit::store::page(conn, &f, (page - 1) * PER_PAGE, PER_PAGE)
     })
     .await;
-    let (events, total) = match loaded {
-        Ok(v) => v,
-        Err(e) => return failed(&state, &session, &e),
-    };
+    let (events, total) = loaded.or_page(&state, &session)?;
     let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
     let rows: Vec<serde_json::Value> = events
         .iter()
@@ -100,5 +94,5 @@ pub async fn page(
     if page < pages {
         ctx.insert("next_href", &href(&filter, page + 1));
     }
-    state.pages.render(StatusCode::OK, "admin/audit.html", &ctx)
+    Ok(state.pages.render(StatusCode::OK, "admin/audit.html", &ctx))
 }

@@ -7,7 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{Access, Admin, context, done, failed, load_client, require, require_post};
+use super::{
+    Access, Admin, OrPage, Page, context, done, failed, load_client, require, require_post,
+};
 use crate::AppState;
 use crate::client::{Client, ClientSummary, GrantType, ListQuery, NewClient, PAGE_SIZES, SortKey};
 use crate::error::AppError;
@@ -111,21 +113,15 @@ pub async fn list(
     session: Session,
     req: HttpRequest,
     params: web::Query<ListParams>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Read).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Read).await?;
     let q = params.to_query();
     let query = q.clone();
     let page = crate::db::run(&state.pool, move |conn| {
         crate::client::store::list_page(conn, &query)
     })
     .await;
-    let (rows, total) = match page {
-        Ok(p) => p,
-        Err(e) => return failed(&state, &session, &e),
-    };
+    let (rows, total) = page.or_page(&state, &session)?;
     let pages = ((total + q.per_page - 1) / q.per_page).max(1);
     let mut ctx = context(&session, &admin, "clients");
     ctx.insert("q", q.search.as_deref().unwrap_or(""));
@@ -169,9 +165,9 @@ pub async fn list(
             &list_href(&q, q.sort, q.descending, q.page + 1),
         );
     }
-    state
+    Ok(state
         .pages
-        .render(StatusCode::OK, "admin/clients.html", &ctx)
+        .render(StatusCode::OK, "admin/clients.html", &ctx))
 }
 
 /// The client form as typed (kept on errors).
@@ -393,18 +389,15 @@ fn form_page(
 }
 
 /// `GET /admin/clients/new`.
-pub async fn new(state: web::Data<AppState>, session: Session, req: HttpRequest) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Write).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+pub async fn new(state: web::Data<AppState>, session: Session, req: HttpRequest) -> Page {
+    let admin = require(&state, &session, &req, Access::Write).await?;
     let form = ClientForm {
         kind: "confidential".into(),
         grant_type: vec![GrantType::ClientCredentials.as_str().into()],
         enabled: Some("on".into()),
         ..ClientForm::default()
     };
-    form_page(
+    Ok(form_page(
         &state,
         &session,
         &admin,
@@ -412,7 +405,7 @@ pub async fn new(state: web::Data<AppState>, session: Session, req: HttpRequest)
         &form,
         &HashMap::new(),
         StatusCode::OK,
-    )
+    ))
 }
 
 /// `POST /admin/clients`: register; a confidential client's first secret is shown once.
@@ -421,16 +414,13 @@ pub async fn create(
     session: Session,
     req: HttpRequest,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Page {
     let form = ClientForm::parse(&body);
-    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
     let (new, enabled) = match form.validate(None) {
         Ok(v) => v,
         Err(errors) => {
-            return form_page(
+            return Ok(form_page(
                 &state,
                 &session,
                 &admin,
@@ -438,7 +428,7 @@ pub async fn create(
                 &form,
                 &errors,
                 StatusCode::BAD_REQUEST,
-            );
+            ));
         }
     };
     let st = state.clone();
@@ -452,7 +442,7 @@ pub async fn create(
         Ok((client, secret))
     })
     .await;
-    match created {
+    Ok(match created {
         Ok((client, Some(secret))) => {
             secrets::shown(&state, &session, &admin, &client, &secret, "Client created")
         }
@@ -471,7 +461,7 @@ pub async fn create(
             StatusCode::BAD_REQUEST,
         ),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 use super::secrets;
@@ -482,12 +472,9 @@ pub async fn show(
     session: Session,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Read).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    match load_client(&state, path.into_inner()).await {
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Read).await?;
+    Ok(match load_client(&state, path.into_inner()).await {
         Ok(client) => {
             let form = ClientForm::of(&client);
             form_page(
@@ -501,7 +488,7 @@ pub async fn show(
             )
         }
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 /// `POST /admin/clients/{client_id}`: save the settings.
@@ -511,20 +498,16 @@ pub async fn update(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Page {
     let form = ClientForm::parse(&body);
-    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    let client = match load_client(&state, path.into_inner()).await {
-        Ok(c) => c,
-        Err(e) => return failed(&state, &session, &e),
-    };
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let client = load_client(&state, path.into_inner())
+        .await
+        .or_page(&state, &session)?;
     let (settings, enabled) = match form.validate(Some(&client)) {
         Ok(v) => v,
         Err(errors) => {
-            return form_page(
+            return Ok(form_page(
                 &state,
                 &session,
                 &admin,
@@ -532,7 +515,7 @@ pub async fn update(
                 &form,
                 &errors,
                 StatusCode::BAD_REQUEST,
-            );
+            ));
         }
     };
     let (st, actor, c) = (state.clone(), admin.actor.clone(), client.clone());
@@ -548,7 +531,7 @@ pub async fn update(
         )
     })
     .await;
-    match saved {
+    Ok(match saved {
         Ok(()) => done(
             &session,
             "Settings saved.",
@@ -564,7 +547,7 @@ pub async fn update(
             StatusCode::BAD_REQUEST,
         ),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 /// A form with only the CSRF token.
@@ -581,15 +564,11 @@ async fn set_enabled(
     client_id: String,
     csrf: CsrfOnly,
     enabled: bool,
-) -> HttpResponse {
-    let admin = match require_post(&state, &session, &req, csrf.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    let client = match load_client(&state, client_id).await {
-        Ok(c) => c,
-        Err(e) => return failed(&state, &session, &e),
-    };
+) -> Page {
+    let admin = require_post(&state, &session, &req, csrf.csrf_token.as_deref()).await?;
+    let client = load_client(&state, client_id)
+        .await
+        .or_page(&state, &session)?;
     let (st, c) = (state.clone(), client.clone());
     let result = crate::db::run(&state.pool, move |conn| {
         manage::set_enabled(
@@ -602,7 +581,7 @@ async fn set_enabled(
         )
     })
     .await;
-    match result {
+    Ok(match result {
         Ok(()) => done(
             &session,
             if enabled {
@@ -613,7 +592,7 @@ async fn set_enabled(
             &format!("/admin/clients/{}", client.client_id),
         ),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 /// `POST /admin/clients/{client_id}/enable`.
@@ -623,7 +602,7 @@ pub async fn enable(
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<CsrfOnly>,
-) -> HttpResponse {
+) -> Page {
     set_enabled(
         state,
         session,
@@ -642,7 +621,7 @@ pub async fn disable(
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<CsrfOnly>,
-) -> HttpResponse {
+) -> Page {
     set_enabled(
         state,
         session,
@@ -660,15 +639,11 @@ pub async fn confirm_delete(
     session: Session,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Write).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    let client = match load_client(&state, path.into_inner()).await {
-        Ok(c) => c,
-        Err(e) => return failed(&state, &session, &e),
-    };
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Write).await?;
+    let client = load_client(&state, path.into_inner())
+        .await
+        .or_page(&state, &session)?;
     let mut ctx = context(&session, &admin, "clients");
     ctx.insert("heading", &format!("Delete {}?", client.name));
     ctx.insert(
@@ -684,9 +659,9 @@ pub async fn confirm_delete(
     );
     ctx.insert("cancel", &format!("/admin/clients/{}", client.client_id));
     ctx.insert("confirm_label", "Delete client");
-    state
+    Ok(state
         .pages
-        .render(StatusCode::OK, "admin/confirm.html", &ctx)
+        .render(StatusCode::OK, "admin/confirm.html", &ctx))
 }
 
 /// `POST /admin/clients/{client_id}/delete`.
@@ -696,28 +671,24 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<CsrfOnly>,
-) -> HttpResponse {
-    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    let client = match load_client(&state, path.into_inner()).await {
-        Ok(c) => c,
-        Err(e) => return failed(&state, &session, &e),
-    };
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let client = load_client(&state, path.into_inner())
+        .await
+        .or_page(&state, &session)?;
     let (st, c) = (state.clone(), client.clone());
     let result = crate::db::run(&state.pool, move |conn| {
         manage::delete_client(conn, &st.clients, &admin.actor, &c, crate::clock::now())
     })
     .await;
-    match result {
+    Ok(match result {
         Ok(()) => done(
             &session,
             &format!("Client “{}” deleted.", client.name),
             "/admin/clients",
         ),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 fn uris_page(
@@ -767,15 +738,12 @@ pub async fn redirect_uris(
     session: Session,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Read).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    match client_and_uris(&state, path.into_inner()).await {
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Read).await?;
+    Ok(match client_and_uris(&state, path.into_inner()).await {
         Ok((client, uris)) => uris_page(&state, &session, &admin, &client, &uris, "", None),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 /// Form of adding a redirect URI.
@@ -792,15 +760,11 @@ pub async fn add_redirect_uri(
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<UriForm>,
-) -> HttpResponse {
-    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    let client = match load_client(&state, path.into_inner()).await {
-        Ok(c) => c,
-        Err(e) => return failed(&state, &session, &e),
-    };
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let client = load_client(&state, path.into_inner())
+        .await
+        .or_page(&state, &session)?;
     let (st, c, actor, uri) = (
         state.clone(),
         client.clone(),
@@ -812,7 +776,7 @@ pub async fn add_redirect_uri(
     })
     .await;
     let target = format!("/admin/clients/{}/redirect-uris", client.client_id);
-    match result {
+    Ok(match result {
         Ok(()) => done(&session, "Redirect URI added.", &target),
         Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
             match client_and_uris(&state, client.client_id.clone()).await {
@@ -829,7 +793,7 @@ pub async fn add_redirect_uri(
             }
         }
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 /// `POST /admin/clients/{client_id}/redirect-uris/{id}/delete`.
@@ -839,23 +803,19 @@ pub async fn remove_redirect_uri(
     req: HttpRequest,
     path: web::Path<(String, i64)>,
     form: web::Form<CsrfOnly>,
-) -> HttpResponse {
-    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
     let (client_id, uri_id) = path.into_inner();
-    let client = match load_client(&state, client_id).await {
-        Ok(c) => c,
-        Err(e) => return failed(&state, &session, &e),
-    };
+    let client = load_client(&state, client_id)
+        .await
+        .or_page(&state, &session)?;
     let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
     let result = crate::db::run(&state.pool, move |conn| {
         manage::remove_redirect_uri(conn, &st.clients, &actor, &c, uri_id, crate::clock::now())
     })
     .await;
     let target = format!("/admin/clients/{}/redirect-uris", client.client_id);
-    match result {
+    Ok(match result {
         Ok(()) => done(&session, "Redirect URI removed.", &target),
         Err(AppError::Invalid(m)) => {
             match client_and_uris(&state, client.client_id.clone()).await {
@@ -866,5 +826,5 @@ pub async fn remove_redirect_uri(
             }
         }
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }

@@ -18,6 +18,27 @@ use crate::http::login::{base_context, csrf_failed, current_user, see_other};
 use crate::manage::Actor;
 use crate::user::{Role, User};
 
+/// What an admin handler returns: its page, or an early answer (the sign-in redirect, a 403,
+/// an error page) through `?`.
+pub type Page = Result<HttpResponse, actix_web::Error>;
+
+/// Turns an early answer into the error half of [`Page`].
+pub fn stop(response: HttpResponse) -> actix_web::Error {
+    actix_web::error::InternalError::from_response("admin page stopped early", response).into()
+}
+
+/// `?` for domain results in admin handlers: an error becomes its page (see [`failed`]).
+pub trait OrPage<T> {
+    /// The value, or the error page.
+    fn or_page(self, state: &AppState, session: &Session) -> Result<T, actix_web::Error>;
+}
+
+impl<T> OrPage<T> for Result<T, AppError> {
+    fn or_page(self, state: &AppState, session: &Session) -> Result<T, actix_web::Error> {
+        self.map_err(|e| stop(failed(state, session, &e)))
+    }
+}
+
 /// What a page needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -56,7 +77,7 @@ pub async fn require(
     session: &Session,
     req: &HttpRequest,
     access: Access,
-) -> Result<Admin, HttpResponse> {
+) -> Result<Admin, actix_web::Error> {
     let user = match current_user(state, session).await {
         Ok(Some(u)) => u,
         Ok(None) => {
@@ -70,20 +91,20 @@ pub async fn require(
             } else {
                 "/admin/clients"
             };
-            return Err(see_other(&format!(
+            return Err(stop(see_other(&format!(
                 "/admin/login?next={}",
                 url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-            )));
+            ))));
         }
-        Err(e) => return Err(failed(state, session, &e)),
+        Err(e) => return Err(stop(failed(state, session, &e))),
     };
     let refuse = |heading: &str, message: &str| {
-        state.pages.error(
+        stop(state.pages.error(
             StatusCode::FORBIDDEN,
             heading,
             message,
             base_context(session, Some(&user.username)),
-        )
+        ))
     };
     match (user.role, access) {
         (Role::User, _) => Err(refuse(
@@ -110,9 +131,9 @@ pub async fn require_post(
     session: &Session,
     req: &HttpRequest,
     csrf_token: Option<&str>,
-) -> Result<Admin, HttpResponse> {
+) -> Result<Admin, actix_web::Error> {
     if !crate::http::session::csrf_ok(session, csrf_token) {
-        return Err(csrf_failed(state, session));
+        return Err(stop(csrf_failed(state, session)));
     }
     require(state, session, req, Access::Write).await
 }

@@ -9,7 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::clients::CsrfOnly;
-use super::{Access, Admin, context, done, failed, load_client, require, require_post};
+use super::{
+    Access, Admin, OrPage, Page, context, done, failed, load_client, require, require_post,
+};
 use crate::AppState;
 use crate::client::{Client, EXPIRY_WARNING_SECONDS};
 use crate::error::AppError;
@@ -55,15 +57,11 @@ pub async fn list(
     session: Session,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Read).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    let (client, secrets) = match client_and_secrets(&state, path.into_inner()).await {
-        Ok(v) => v,
-        Err(e) => return failed(&state, &session, &e),
-    };
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Read).await?;
+    let (client, secrets) = client_and_secrets(&state, path.into_inner())
+        .await
+        .or_page(&state, &session)?;
     let now = crate::clock::now();
     let rows: Vec<serde_json::Value> = secrets
         .iter()
@@ -84,9 +82,9 @@ pub async fn list(
     ctx.insert("client", &client);
     ctx.insert("tab", "secrets");
     ctx.insert("secrets", &rows);
-    state
+    Ok(state
         .pages
-        .render(StatusCode::OK, "admin/secrets.html", &ctx)
+        .render(StatusCode::OK, "admin/secrets.html", &ctx))
 }
 
 /// Field errors, by field name (`form` for the whole form).
@@ -195,12 +193,9 @@ pub async fn new(
     session: Session,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Write).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    match load_client(&state, path.into_inner()).await {
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Write).await?;
+    Ok(match load_client(&state, path.into_inner()).await {
         Ok(client) => form_page(
             &state,
             &session,
@@ -211,7 +206,7 @@ pub async fn new(
             &HashMap::new(),
         ),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 /// `POST /admin/clients/{client_id}/secrets`: add; a generated value is shown once.
@@ -221,19 +216,19 @@ pub async fn add(
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<SecretForm>,
-) -> HttpResponse {
-    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
-    let client = match load_client(&state, path.into_inner()).await {
-        Ok(c) => c,
-        Err(e) => return failed(&state, &session, &e),
-    };
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let client = load_client(&state, path.into_inner())
+        .await
+        .or_page(&state, &session)?;
     let form = form.into_inner();
     let Valid(description, expires_at, value) = match form.validate(true) {
         Ok(v) => v,
-        Err(errors) => return form_page(&state, &session, &admin, &client, None, &form, &errors),
+        Err(errors) => {
+            return Ok(form_page(
+                &state, &session, &admin, &client, None, &form, &errors,
+            ));
+        }
     };
     let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
     let added = crate::db::run(&state.pool, move |conn| {
@@ -246,7 +241,7 @@ pub async fn add(
     })
     .await;
     let target = format!("/admin/clients/{}/secrets", client.client_id);
-    match added {
+    Ok(match added {
         Ok((_, Some(generated))) => shown(
             &state,
             &session,
@@ -273,7 +268,7 @@ pub async fn add(
             &HashMap::from([("form", m)]),
         ),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 async fn client_and_secret(
@@ -297,34 +292,33 @@ pub async fn edit(
     session: Session,
     req: HttpRequest,
     path: web::Path<(String, i64)>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Write).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Write).await?;
     let (client_id, secret_id) = path.into_inner();
-    match client_and_secret(&state, client_id, secret_id).await {
-        Ok((client, secret)) => {
-            let form = SecretForm {
-                description: secret.description.clone(),
-                expires: secret
-                    .expires_at
-                    .map(crate::clock::date)
-                    .unwrap_or_default(),
-                ..SecretForm::default()
-            };
-            form_page(
-                &state,
-                &session,
-                &admin,
-                &client,
-                Some(&secret),
-                &form,
-                &HashMap::new(),
-            )
-        }
-        Err(e) => failed(&state, &session, &e),
-    }
+    Ok(
+        match client_and_secret(&state, client_id, secret_id).await {
+            Ok((client, secret)) => {
+                let form = SecretForm {
+                    description: secret.description.clone(),
+                    expires: secret
+                        .expires_at
+                        .map(crate::clock::date)
+                        .unwrap_or_default(),
+                    ..SecretForm::default()
+                };
+                form_page(
+                    &state,
+                    &session,
+                    &admin,
+                    &client,
+                    Some(&secret),
+                    &form,
+                    &HashMap::new(),
+                )
+            }
+            Err(e) => failed(&state, &session, &e),
+        },
+    )
 }
 
 /// `POST /admin/clients/{client_id}/secrets/{id}`: save description and expiry.
@@ -334,21 +328,17 @@ pub async fn update(
     req: HttpRequest,
     path: web::Path<(String, i64)>,
     form: web::Form<SecretForm>,
-) -> HttpResponse {
-    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
     let (client_id, secret_id) = path.into_inner();
-    let (client, secret) = match client_and_secret(&state, client_id, secret_id).await {
-        Ok(v) => v,
-        Err(e) => return failed(&state, &session, &e),
-    };
+    let (client, secret) = client_and_secret(&state, client_id, secret_id)
+        .await
+        .or_page(&state, &session)?;
     let form = form.into_inner();
     let Valid(description, expires_at, _) = match form.validate(false) {
         Ok(v) => v,
         Err(errors) => {
-            return form_page(
+            return Ok(form_page(
                 &state,
                 &session,
                 &admin,
@@ -356,7 +346,7 @@ pub async fn update(
                 Some(&secret),
                 &form,
                 &errors,
-            );
+            ));
         }
     };
     let (st, c, s, actor) = (
@@ -382,14 +372,14 @@ pub async fn update(
         )
     })
     .await;
-    match result {
+    Ok(match result {
         Ok(()) => done(
             &session,
             &format!("Secret ••••{} saved.", secret.hint),
             &format!("/admin/clients/{}/secrets", client.client_id),
         ),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
 
 /// `GET /admin/clients/{client_id}/secrets/{id}/delete`: the confirmation step.
@@ -398,16 +388,12 @@ pub async fn confirm_delete(
     session: Session,
     req: HttpRequest,
     path: web::Path<(String, i64)>,
-) -> HttpResponse {
-    let admin = match require(&state, &session, &req, Access::Write).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Write).await?;
     let (client_id, secret_id) = path.into_inner();
-    let (client, secret) = match client_and_secret(&state, client_id, secret_id).await {
-        Ok(v) => v,
-        Err(e) => return failed(&state, &session, &e),
-    };
+    let (client, secret) = client_and_secret(&state, client_id, secret_id)
+        .await
+        .or_page(&state, &session)?;
     let mut ctx = context(&session, &admin, "clients");
     ctx.insert("heading", &format!("Delete secret ••••{}?", secret.hint));
     let name = if secret.description.is_empty() {
@@ -434,9 +420,9 @@ pub async fn confirm_delete(
         &format!("/admin/clients/{}/secrets", client.client_id),
     );
     ctx.insert("confirm_label", "Delete secret");
-    state
+    Ok(state
         .pages
-        .render(StatusCode::OK, "admin/confirm.html", &ctx)
+        .render(StatusCode::OK, "admin/confirm.html", &ctx))
 }
 
 /// `POST /admin/clients/{client_id}/secrets/{id}/delete`.
@@ -446,27 +432,23 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<(String, i64)>,
     form: web::Form<CsrfOnly>,
-) -> HttpResponse {
-    let admin = match require_post(&state, &session, &req, form.csrf_token.as_deref()).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
     let (client_id, secret_id) = path.into_inner();
-    let (client, secret) = match client_and_secret(&state, client_id, secret_id).await {
-        Ok(v) => v,
-        Err(e) => return failed(&state, &session, &e),
-    };
+    let (client, secret) = client_and_secret(&state, client_id, secret_id)
+        .await
+        .or_page(&state, &session)?;
     let (st, c, s) = (state.clone(), client.clone(), secret.clone());
     let result = crate::db::run(&state.pool, move |conn| {
         manage::delete_secret(conn, &st.clients, &admin.actor, &c, &s, crate::clock::now())
     })
     .await;
-    match result {
+    Ok(match result {
         Ok(()) => done(
             &session,
             &format!("Secret ••••{} deleted.", secret.hint),
             &format!("/admin/clients/{}/secrets", client.client_id),
         ),
         Err(e) => failed(&state, &session, &e),
-    }
+    })
 }
