@@ -64,12 +64,8 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(clients::update),
         )
         .route(
-            "/admin/clients/{client_id}/enable",
-            web::post().to(clients::enable),
-        )
-        .route(
-            "/admin/clients/{client_id}/disable",
-            web::post().to(clients::disable),
+            "/admin/clients/{client_id}/{toggle:enable|disable}",
+            web::post().to(clients::set_enabled),
         )
         .route(
             "/admin/clients/{client_id}/delete",

@@ -557,15 +557,17 @@ pub struct CsrfOnly {
     pub csrf_token: Option<String>,
 }
 
-async fn set_enabled(
+/// `POST /admin/clients/{client_id}/enable` and `.../disable`.
+pub async fn set_enabled(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
-    client_id: String,
-    csrf: CsrfOnly,
-    enabled: bool,
+    path: web::Path<(String, String)>,
+    csrf: web::Form<CsrfOnly>,
 ) -> Page {
     let admin = require_post(&state, &session, &req, csrf.csrf_token.as_deref()).await?;
+    let (client_id, toggle) = path.into_inner();
+    let enabled = toggle == "enable";
     let client = load_client(&state, client_id)
         .await
         .or_page(&state, &session)?;
@@ -593,44 +595,6 @@ async fn set_enabled(
         ),
         Err(e) => failed(&state, &session, &e),
     })
-}
-
-/// `POST /admin/clients/{client_id}/enable`.
-pub async fn enable(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
-) -> Page {
-    set_enabled(
-        state,
-        session,
-        req,
-        path.into_inner(),
-        form.into_inner(),
-        true,
-    )
-    .await
-}
-
-/// `POST /admin/clients/{client_id}/disable`.
-pub async fn disable(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
-) -> Page {
-    set_enabled(
-        state,
-        session,
-        req,
-        path.into_inner(),
-        form.into_inner(),
-        false,
-    )
-    .await
 }
 
 /// `GET /admin/clients/{client_id}/delete`: the confirmation page.
@@ -724,8 +688,7 @@ async fn client_and_uris(
     client_id: String,
 ) -> Result<(Client, Vec<(i64, String)>), AppError> {
     crate::db::run(&state.pool, move |conn| {
-        let client = crate::client::store::find(conn, &client_id)?
-            .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))?;
+        let client = super::find_client(conn, &client_id)?;
         let uris = crate::client::store::redirect_uris(conn, client.id)?;
         Ok((client, uris))
     })

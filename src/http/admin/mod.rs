@@ -178,11 +178,16 @@ pub async fn load_client(
     state: &web::Data<AppState>,
     client_id: String,
 ) -> Result<Client, AppError> {
-    crate::db::run(&state.pool, move |conn| {
-        crate::client::store::find(conn, &client_id)?
-            .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))
-    })
-    .await
+    crate::db::run(&state.pool, move |conn| find_client(conn, &client_id)).await
+}
+
+/// The client named by a public client_id, or NotFound (for use inside `db::run`).
+pub fn find_client(
+    conn: &mut crate::db::AnyConnection,
+    client_id: &str,
+) -> Result<Client, AppError> {
+    crate::client::store::find(conn, client_id)?
+        .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))
 }
 
 /// After a change: a notice for the next page, and a redirect to it (POST/redirect/GET).

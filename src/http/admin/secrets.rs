@@ -43,8 +43,7 @@ async fn client_and_secrets(
     client_id: String,
 ) -> Result<(Client, Vec<SecretRow>), AppError> {
     crate::db::run(&state.pool, move |conn| {
-        let client = crate::client::store::find(conn, &client_id)?
-            .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))?;
+        let client = super::find_client(conn, &client_id)?;
         let secrets = crate::secret::store::list(conn, client.id)?;
         Ok((client, secrets))
     })
@@ -277,8 +276,7 @@ async fn client_and_secret(
     secret_id: i64,
 ) -> Result<(Client, SecretRow), AppError> {
     crate::db::run(&state.pool, move |conn| {
-        let client = crate::client::store::find(conn, &client_id)?
-            .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))?;
+        let client = super::find_client(conn, &client_id)?;
         let secret = crate::secret::store::find(conn, client.id, secret_id)?
             .ok_or_else(|| AppError::NotFound("This client has no such secret.".into()))?;
         Ok((client, secret))
