@@ -46,8 +46,10 @@ pub struct AppState {
     pub verifier: secret::SecretVerifier,
     /// Clients and their secrets in memory, invalidated through `cache_generation`.
     pub clients: client::cache::ClientCache,
-    /// Batched last-used times.
+    /// Batched last-used times and token counts.
     pub usage: usage::UsageRecorder,
+    /// How often they are written, in seconds (shown in the admin area).
+    pub usage_flush_seconds: u64,
     /// The page templates.
     pub pages: http::render::Pages,
     /// Failed-login counts per username.
@@ -152,6 +154,7 @@ impl Application {
             verifier: secret::SecretVerifier::default(),
             clients: client::cache::ClientCache::new(!settings.client_cache_interval.is_zero()),
             usage: usage::UsageRecorder::default(),
+            usage_flush_seconds: settings.usage_flush_interval.as_secs(),
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
         });

@@ -557,3 +557,79 @@ pub fn delete_with_tokens(
         Ok(n > 0)
     })
 }
+
+/// Adds batched token counts: (client primary key, day, tokens). A client deleted meanwhile
+/// is skipped.
+pub fn add_token_counts(
+    conn: &mut AnyConnection,
+    counts: &[(i64, i64, i64)],
+) -> Result<(), AppError> {
+    use crate::db::schema::token_usage;
+    for &(client_pk, day, n) in counts {
+        let key = token_usage::table
+            .filter(token_usage::client_id.eq(client_pk))
+            .filter(token_usage::day.eq(day));
+        let updated = diesel::update(key)
+            .set(token_usage::count.eq(token_usage::count + n))
+            .execute(conn)?;
+        if updated > 0 {
+            continue;
+        }
+        let exists = clients::table
+            .find(client_pk)
+            .select(clients::id)
+            .first::<i64>(conn)
+            .optional()?
+            .is_some();
+        if !exists {
+            continue;
+        }
+        // Another instance may insert the same day at once: then add to its row.
+        let inserted = conn.transaction(|conn| {
+            diesel::insert_into(token_usage::table)
+                .values((
+                    token_usage::client_id.eq(client_pk),
+                    token_usage::day.eq(day),
+                    token_usage::count.eq(n),
+                ))
+                .execute(conn)
+        });
+        match inserted.map_err(AppError::from) {
+            Ok(_) => {}
+            Err(e) if e.is_unique_violation() => {
+                diesel::update(key)
+                    .set(token_usage::count.eq(token_usage::count + n))
+                    .execute(conn)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Tokens issued per day for a client from `first_day` on: (day, count), days without
+/// tokens left out.
+pub fn token_counts(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    first_day: i64,
+) -> Result<Vec<(i64, i64)>, AppError> {
+    use crate::db::schema::token_usage;
+    Ok(token_usage::table
+        .filter(token_usage::client_id.eq(client_pk))
+        .filter(token_usage::day.ge(first_day))
+        .order(token_usage::day)
+        .select((token_usage::day, token_usage::count))
+        .load(conn)?)
+}
+
+/// All tokens ever counted for a client (one row per day: summed here, which keeps the query
+/// portable; `SUM` of a BIGINT is NUMERIC on PostgreSQL).
+pub fn token_total(conn: &mut AnyConnection, client_pk: i64) -> Result<i64, AppError> {
+    use crate::db::schema::token_usage;
+    let counts: Vec<i64> = token_usage::table
+        .filter(token_usage::client_id.eq(client_pk))
+        .select(token_usage::count)
+        .load(conn)?;
+    Ok(counts.iter().sum())
+}

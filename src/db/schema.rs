@@ -162,3 +162,11 @@ diesel::table! {
         remote_addr -> Text,
     }
 }
+
+diesel::table! {
+    token_usage (client_id, day) {
+        client_id -> BigInt,
+        day -> BigInt,
+        count -> BigInt,
+    }
+}

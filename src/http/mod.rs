@@ -51,7 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
 
 /// The admin area (inside the session scope).
 fn admin_routes(cfg: &mut web::ServiceConfig) {
-    use admin::{audit, clients, secrets};
+    use admin::{audit, clients, permissions, secrets};
     cfg.route("/admin", web::get().to(admin::index))
         .route("/admin/login", web::get().to(admin::login))
         .route("/admin/audit", web::get().to(audit::page))
@@ -62,6 +62,18 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/clients/{client_id}",
             web::post().to(clients::update),
+        )
+        .route(
+            "/admin/clients/{client_id}/permissions",
+            web::get().to(permissions::permissions),
+        )
+        .route(
+            "/admin/clients/{client_id}/token",
+            web::post().to(permissions::generate),
+        )
+        .route(
+            "/admin/clients/{client_id}/usage",
+            web::get().to(permissions::usage),
         )
         .route(
             "/admin/clients/{client_id}/{toggle:enable|disable}",

@@ -52,6 +52,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin/audit.html",
         include_str!("../../templates/admin/audit.html"),
     ),
+    (
+        "admin/permissions.html",
+        include_str!("../../templates/admin/permissions.html"),
+    ),
+    (
+        "admin/usage.html",
+        include_str!("../../templates/admin/usage.html"),
+    ),
 ];
 
 /// Progressive JavaScript of the admin area, served at `/static/admin.js`.
@@ -125,6 +133,30 @@ mod tests {
     fn every_template_parses() {
         if let Err(e) = super::Pages::load() {
             panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn every_template_file_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "html") {
+                    let name = path
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    assert!(
+                        super::TEMPLATES.iter().any(|(n, _)| *n == name),
+                        "templates/{name} is not in TEMPLATES"
+                    );
+                }
+            }
         }
     }
 }

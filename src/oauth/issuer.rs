@@ -76,24 +76,16 @@ impl<'a> JwtIssuer<'a> {
 
     /// Signs an access token for a grant; returns it with its claims.
     fn sign(&self, grant: &Grant) -> Result<(String, AccessClaims), ()> {
-        let ttl = self.access_ttl();
-        let mut scopes: Vec<&str> = grant.scope.iter().collect();
-        scopes.sort_unstable();
         // RFC 9068 2.2: iss, exp, aud, sub, client_id, iat, jti; scope per 2.2.3.
-        let claims = AccessClaims {
-            iss: self.state.issuer.clone(),
-            sub: grant.owner_id.clone(),
-            aud: self.state.audience.clone(),
-            exp: self.now + ttl,
-            iat: self.now,
-            jti: crate::crypto::unique_id(),
-            client_id: grant.client_id.clone(),
-            scope: if scopes.is_empty() {
-                None
-            } else {
-                Some(scopes.join(" "))
-            },
-        };
+        let claims = AccessClaims::new(
+            &self.state.issuer,
+            &self.state.audience,
+            grant.owner_id.clone(),
+            grant.client_id.clone(),
+            grant.scope.iter().collect(),
+            self.now,
+            self.access_ttl(),
+        );
         let token = self.state.keys.get().current().sign(&claims).map_err(|e| {
             tracing::error!(error = %e, "could not sign an access token");
         })?;

@@ -37,6 +37,32 @@ pub struct AccessClaims {
     pub scope: Option<String>,
 }
 
+impl AccessClaims {
+    /// The claims of an access token issued `now` for `ttl` seconds (RFC 9068 2.2): a fresh
+    /// `jti`, and the scopes sorted and space-separated (2.2.3), absent when there are none.
+    pub fn new(
+        issuer: &str,
+        audience: &str,
+        sub: String,
+        client_id: String,
+        mut scopes: Vec<&str>,
+        now: i64,
+        ttl: i64,
+    ) -> AccessClaims {
+        scopes.sort_unstable();
+        AccessClaims {
+            iss: issuer.to_string(),
+            sub,
+            aud: audience.to_string(),
+            exp: now + ttl,
+            iat: now,
+            jti: crate::crypto::unique_id(),
+            client_id,
+            scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+        }
+    }
+}
+
 /// The media type of access-token JWTs (RFC 9068 2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 

@@ -349,4 +349,50 @@ on_both_backends! {
         let (_, html) = get(&app, &admin, "/admin/clients?q=%25").await;
         assert!(html.contains("No clients match"), "{html}");
     }
+
+    async fn generate_a_token_and_see_usage(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let (client_id, secret) = create_client(&app, &admin, "Metered", "").await;
+        let (status, html) = get(&app, &admin, &format!("/admin/clients/{client_id}/permissions")).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Read your data") && html.contains("client_credentials") && html.contains("Generate token"), "{html}");
+        let token = csrf(&app, &admin).await;
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/token"), &[("csrf_token", &token)]).await;
+        assert_eq!(resp.status(), 200);
+        let html = resp.text().await.unwrap();
+        let jwt = between(&html, "<code id=\"generated-token\">", "</code>");
+        let (header, claims) = crate::token::verify_jwt(&app, &jwt).await;
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(claims["client_id"], client_id.as_str());
+        assert_eq!(claims["sub"], client_id.as_str());
+        assert_eq!(claims["scope"], "read write");
+        assert!(html.contains("&quot;at+jwt&quot;") && html.contains("&quot;jti&quot;"), "decoded header and claims: {html}");
+        let (_, audit) = get(&app, &admin, "/admin/audit").await;
+        assert!(audit.contains("token.generate") && !audit.contains(&jwt), "{audit}");
+        // Two more from the token endpoint; the chart counts all three (batched writes).
+        for _ in 0..2 {
+            assert_eq!(token_status(&app, &client_id, &secret).await, 200);
+        }
+        let started = std::time::Instant::now();
+        loop {
+            let (_, html) = get(&app, &admin, &format!("/admin/clients/{client_id}/usage")).await;
+            if html.contains("<span class=\"big\" id=\"total-30\">3</span>") {
+                assert!(html.contains("<svg") && html.contains(": 3</title>"), "{html}");
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "usage not counted: {html}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        // Readonly sees the tab but not the button, and cannot generate.
+        let ro = signed_in_as(&app, "rita", Role::Readonly).await;
+        let (_, html) = get(&app, &ro, &format!("/admin/clients/{client_id}/permissions")).await;
+        assert!(!html.contains("Generate token"), "{html}");
+        let ro_token = csrf(&app, &ro).await;
+        assert_eq!(post(&app, &ro, &format!("/admin/clients/{client_id}/token"), &[("csrf_token", &ro_token)]).await.status(), 403);
+        // A disabled client gets no token, as at the token endpoint.
+        post(&app, &admin, &format!("/admin/clients/{client_id}/disable"), &[("csrf_token", &token)]).await;
+        let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/token"), &[("csrf_token", &token)]).await;
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("disabled"));
+    }
 }

@@ -14,3 +14,12 @@ CREATE INDEX audit_events_client_idx ON audit_events (client_id, at);
 CREATE INDEX audit_events_actor_idx ON audit_events (actor, at);
 
 CREATE INDEX clients_last_used_at_idx ON clients (last_used_at);
+
+-- Tokens issued per client per day (day = days since the Unix epoch, UTC), for the usage
+-- chart. Counted in memory and added here in batches, never written per token request.
+CREATE TABLE token_usage (
+    client_id BIGINT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    day BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (client_id, day)
+);

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod permissions;
 pub mod secrets;
 
 use actix_session::Session;
