@@ -418,3 +418,109 @@ pub fn generate_token(
         claims,
     })
 }
+
+/// Creates an account (admin, readonly, or a user who can only authorize apps).
+pub fn create_user(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    username: &str,
+    password: &str,
+    role: crate::user::Role,
+    now: i64,
+) -> Result<crate::user::User, AppError> {
+    let username = crate::user::validate_username(username).map_err(AppError::Invalid)?;
+    crate::user::validate_password(password).map_err(AppError::Invalid)?;
+    let hash = crate::crypto::argon2_hash(password.as_bytes())?;
+    conn.transaction(|conn| {
+        let user = crate::user::store::insert(conn, &username, &hash, role, now)?;
+        actor.record(conn, "user.create", None, &username, role.as_str(), now)?;
+        Ok(user)
+    })
+}
+
+fn user_by_id(conn: &mut AnyConnection, id: i64) -> Result<crate::user::User, AppError> {
+    crate::user::store::find(conn, id)?
+        .ok_or_else(|| AppError::NotFound("There is no such user.".into()))
+}
+
+/// Refuses a change that would leave no admin (checked inside the changing transaction).
+fn keep_an_admin(conn: &mut AnyConnection, user: &crate::user::User) -> Result<(), AppError> {
+    if user.role == crate::user::Role::Admin && crate::user::store::count_admins(conn)? <= 1 {
+        return Err(AppError::Invalid(format!(
+            "{} is the last admin: make another user admin first",
+            user.username
+        )));
+    }
+    Ok(())
+}
+
+/// Changes a user's role; the last admin keeps theirs.
+pub fn change_role(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    user_id: i64,
+    role: crate::user::Role,
+    now: i64,
+) -> Result<crate::user::User, AppError> {
+    conn.transaction(|conn| {
+        crate::user::store::lock_admins(conn)?;
+        let user = user_by_id(conn, user_id)?;
+        if user.role != role {
+            if role != crate::user::Role::Admin {
+                keep_an_admin(conn, &user)?;
+            }
+            crate::user::store::set_role(conn, user.id, role)?;
+            actor.record(
+                conn,
+                "user.role",
+                None,
+                &user.username,
+                &format!("{} → {}", user.role.as_str(), role.as_str()),
+                now,
+            )?;
+        }
+        Ok(user)
+    })
+}
+
+/// Sets a new password for a user.
+pub fn reset_password(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    user_id: i64,
+    password: &str,
+    now: i64,
+) -> Result<crate::user::User, AppError> {
+    crate::user::validate_password(password).map_err(AppError::Invalid)?;
+    let hash = crate::crypto::argon2_hash(password.as_bytes())?;
+    conn.transaction(|conn| {
+        let user = user_by_id(conn, user_id)?;
+        crate::user::store::set_password_hash(conn, user.id, &hash)?;
+        actor.record(conn, "user.password", None, &user.username, "reset", now)?;
+        Ok(user)
+    })
+}
+
+/// Deletes a user; the last admin cannot be deleted.
+pub fn delete_user(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    user_id: i64,
+    now: i64,
+) -> Result<crate::user::User, AppError> {
+    conn.transaction(|conn| {
+        crate::user::store::lock_admins(conn)?;
+        let user = user_by_id(conn, user_id)?;
+        keep_an_admin(conn, &user)?;
+        crate::user::store::delete_by_id(conn, user.id)?;
+        actor.record(
+            conn,
+            "user.delete",
+            None,
+            &user.username,
+            user.role.as_str(),
+            now,
+        )?;
+        Ok(user)
+    })
+}

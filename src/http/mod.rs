@@ -51,10 +51,22 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
 
 /// The admin area (inside the session scope).
 fn admin_routes(cfg: &mut web::ServiceConfig) {
-    use admin::{audit, clients, permissions, secrets};
+    use admin::{audit, clients, permissions, secrets, users};
     cfg.route("/admin", web::get().to(admin::index))
         .route("/admin/login", web::get().to(admin::login))
         .route("/admin/audit", web::get().to(audit::page))
+        .route("/admin/users", web::get().to(users::list))
+        .route("/admin/users", web::post().to(users::create))
+        .route("/admin/users/{id}/role", web::post().to(users::change_role))
+        .route(
+            "/admin/users/{id}/password",
+            web::post().to(users::reset_password),
+        )
+        .route(
+            "/admin/users/{id}/delete",
+            web::get().to(users::confirm_delete),
+        )
+        .route("/admin/users/{id}/delete", web::post().to(users::delete))
         .route("/admin/clients", web::get().to(clients::list))
         .route("/admin/clients", web::post().to(clients::create))
         .route("/admin/clients/new", web::get().to(clients::new))

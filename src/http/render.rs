@@ -60,6 +60,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin/usage.html",
         include_str!("../../templates/admin/usage.html"),
     ),
+    (
+        "admin/users.html",
+        include_str!("../../templates/admin/users.html"),
+    ),
 ];
 
 /// Progressive JavaScript of the admin area, served at `/static/admin.js`.

@@ -106,3 +106,42 @@ pub fn record_login(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), A
         .execute(conn)?;
     Ok(())
 }
+
+/// Changes a user's role. False if there is no such user.
+pub fn set_role(conn: &mut AnyConnection, id: i64, role: Role) -> Result<bool, AppError> {
+    Ok(diesel::update(users::table.find(id))
+        .set(users::role.eq(role.as_str()))
+        .execute(conn)?
+        > 0)
+}
+
+/// Replaces a user's password hash. False if there is no such user.
+pub fn set_password_hash(conn: &mut AnyConnection, id: i64, hash: &str) -> Result<bool, AppError> {
+    Ok(diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)?
+        > 0)
+}
+
+/// Deletes a user by id. False if there was no such user.
+pub fn delete_by_id(conn: &mut AnyConnection, id: i64) -> Result<bool, AppError> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? > 0)
+}
+
+/// How many users have the admin role.
+pub fn count_admins(conn: &mut AnyConnection) -> Result<i64, AppError> {
+    Ok(users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Locks the admin rows for the rest of the transaction (a no-op update): two concurrent
+/// demotions or deletions of admins then run one after the other, so the "at least one admin"
+/// check of the second sees what the first did.
+pub fn lock_admins(conn: &mut AnyConnection) -> Result<(), AppError> {
+    diesel::update(users::table.filter(users::role.eq(Role::Admin.as_str())))
+        .set(users::role.eq(Role::Admin.as_str()))
+        .execute(conn)?;
+    Ok(())
+}

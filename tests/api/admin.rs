@@ -100,6 +100,17 @@ fn location(resp: &reqwest::Response) -> String {
     resp.headers()["location"].to_str().unwrap().to_string()
 }
 
+impl TestApp {
+    fn user_id_of(&self, username: &str) -> i64 {
+        portcullis::user::store::list(&mut self.pool.get().unwrap())
+            .unwrap()
+            .into_iter()
+            .find(|u| u.username == username)
+            .unwrap()
+            .id
+    }
+}
+
 async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
     app.token_basic(id, secret, &[GRANT_CC])
         .await
@@ -394,5 +405,50 @@ on_both_backends! {
         let resp = post(&app, &admin, &format!("/admin/clients/{client_id}/token"), &[("csrf_token", &token)]).await;
         assert_eq!(resp.status(), 400);
         assert!(resp.text().await.unwrap().contains("disabled"));
+    }
+
+    async fn admins_manage_users_and_the_last_admin_stays(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let token = csrf(&app, &admin).await;
+        // Readonly and users cannot see the page.
+        let ro = signed_in_as(&app, "rita", Role::Readonly).await;
+        assert_eq!(get(&app, &ro, "/admin/users").await.0, 403);
+        let (_, html) = get(&app, &ro, "/admin/clients").await;
+        assert!(!html.contains("href=\"/admin/users\""), "no Users link for readonly");
+        // Add a user; a short password or a taken name is refused with the name kept.
+        let resp = post(&app, &admin, "/admin/users", &[("csrf_token", &token), ("username", "bob"), ("password", "short"), ("role", "readonly")]).await;
+        assert_eq!(resp.status(), 400);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("at least 12 characters") && html.contains("value=\"bob\""), "{html}");
+        let resp = post(&app, &admin, "/admin/users", &[("csrf_token", &token), ("username", "bob"), ("password", PASSWORD), ("role", "readonly")]).await;
+        assert_eq!(resp.status(), 303);
+        let resp = post(&app, &admin, "/admin/users", &[("csrf_token", &token), ("username", "bob"), ("password", PASSWORD), ("role", "user")]).await;
+        assert_eq!(resp.status(), 400);
+        let bob = app.user_id_of("bob");
+        // Bob signs in as readonly; promoted to admin he can change things.
+        let bob_browser = app.browser();
+        assert_eq!(sign_in(&app, &bob_browser, "bob", PASSWORD, "/admin/clients").await.status(), 303);
+        assert_eq!(get(&app, &bob_browser, "/admin/clients/new").await.0, 403);
+        assert_eq!(post(&app, &admin, &format!("/admin/users/{bob}/role"), &[("csrf_token", &token), ("role", "admin")]).await.status(), 303);
+        assert_eq!(get(&app, &bob_browser, "/admin/clients/new").await.0, 200, "the role applies at once");
+        // Reset his password: the new one works.
+        assert_eq!(post(&app, &admin, &format!("/admin/users/{bob}/password"), &[("csrf_token", &token), ("password", "another long password")]).await.status(), 303);
+        assert_eq!(sign_in(&app, &app.browser(), "bob", "another long password", "/").await.status(), 303);
+        assert_eq!(sign_in(&app, &app.browser(), "bob", PASSWORD, "/").await.status(), 401);
+        // Delete him (with a confirmation step); the last admin can be neither demoted nor deleted.
+        assert_eq!(get(&app, &admin, &format!("/admin/users/{bob}/delete")).await.0, 200);
+        assert_eq!(post(&app, &admin, &format!("/admin/users/{bob}/delete"), &[("csrf_token", &token)]).await.status(), 303);
+        assert_eq!(get(&app, &bob_browser, "/admin/clients").await.0, 303, "a deleted user is signed out");
+        let ada = app.user_id_of("ada");
+        let resp = post(&app, &admin, &format!("/admin/users/{ada}/role"), &[("csrf_token", &token), ("role", "readonly")]).await;
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("last admin"));
+        let resp = post(&app, &admin, &format!("/admin/users/{ada}/delete"), &[("csrf_token", &token)]).await;
+        assert_eq!(resp.status(), 400);
+        let (_, audit) = get(&app, &admin, "/admin/audit?actor=ada").await;
+        for action in ["user.create", "user.role", "user.password", "user.delete"] {
+            assert!(audit.contains(action), "{action}");
+        }
+        assert!(!audit.contains("another long password"));
     }
 }

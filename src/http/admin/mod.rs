@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clients;
 pub mod permissions;
 pub mod secrets;
+pub mod users;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;

@@ -1,0 +1,252 @@
+//! The Users page (admins only): list, add with a role, change role, reset password, delete.
+//! The last admin can be neither demoted nor deleted.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use serde::Deserialize;
+
+use super::clients::CsrfOnly;
+use super::{Access, Admin, OrPage, Page, context, done, require, require_post};
+use crate::AppState;
+use crate::error::AppError;
+use crate::manage;
+use crate::user::Role;
+
+fn roles() -> Vec<serde_json::Value> {
+    [
+        (Role::Admin, "Admin"),
+        (Role::Readonly, "Read-only"),
+        (Role::User, "User (authorizes apps)"),
+    ]
+    .iter()
+    .map(|(r, label)| serde_json::json!({ "value": r.as_str(), "label": label }))
+    .collect()
+}
+
+async fn users_page(
+    state: &web::Data<AppState>,
+    session: &Session,
+    admin: &Admin,
+    error: Option<&str>,
+    typed: (&str, &str),
+) -> Page {
+    let users = crate::db::run(&state.pool, crate::user::store::list)
+        .await
+        .or_page(state, session)?;
+    let rows: Vec<serde_json::Value> = users
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "id": u.id,
+                "username": u.username,
+                "role": u.role.as_str(),
+                "is_me": u.id == admin.user.id,
+                "created": crate::clock::date(u.created_at),
+                "last_login": u.last_login_at.map_or_else(|| "Never".to_string(), crate::clock::human),
+            })
+        })
+        .collect();
+    let mut ctx = context(session, admin, "users");
+    ctx.insert("users", &rows);
+    ctx.insert("roles", &roles());
+    ctx.insert("form_username", typed.0);
+    ctx.insert("form_role", typed.1);
+    let status = match error {
+        Some(e) => {
+            ctx.insert("error", e);
+            StatusCode::BAD_REQUEST
+        }
+        None => StatusCode::OK,
+    };
+    Ok(state.pages.render(status, "admin/users.html", &ctx))
+}
+
+/// `GET /admin/users`.
+pub async fn list(state: web::Data<AppState>, session: Session, req: HttpRequest) -> Page {
+    let admin = require(&state, &session, &req, Access::Write).await?;
+    users_page(&state, &session, &admin, None, ("", "user")).await
+}
+
+/// Form of adding a user.
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    username: String,
+    password: String,
+    role: String,
+    csrf_token: Option<String>,
+}
+
+/// What happened, as the page after it should say: a notice, or the error shown on the list.
+async fn finish(
+    state: &web::Data<AppState>,
+    session: &Session,
+    admin: &Admin,
+    result: Result<String, AppError>,
+    typed: (&str, &str),
+) -> Page {
+    match result {
+        Ok(notice) => Ok(done(session, &notice, "/admin/users")),
+        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
+            users_page(state, session, admin, Some(&m), typed).await
+        }
+        Err(e) => Ok(super::failed(state, session, &e)),
+    }
+}
+
+/// `POST /admin/users`.
+pub async fn create(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    form: web::Form<NewUserForm>,
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let form = form.into_inner();
+    let Some(role) = Role::parse(&form.role) else {
+        return users_page(
+            &state,
+            &session,
+            &admin,
+            Some("Choose a role."),
+            (&form.username, "user"),
+        )
+        .await;
+    };
+    let (actor, username, password) = (admin.actor.clone(), form.username.clone(), form.password);
+    let result = crate::db::run(&state.pool, move |conn| {
+        manage::create_user(
+            conn,
+            &actor,
+            &username,
+            &password,
+            role,
+            crate::clock::now(),
+        )
+        .map(|u| format!("User {} added.", u.username))
+    })
+    .await;
+    finish(
+        &state,
+        &session,
+        &admin,
+        result,
+        (&form.username, &form.role),
+    )
+    .await
+}
+
+/// Form of changing a role.
+#[derive(Deserialize)]
+pub struct RoleForm {
+    role: String,
+    csrf_token: Option<String>,
+}
+
+/// `POST /admin/users/{id}/role`.
+pub async fn change_role(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    form: web::Form<RoleForm>,
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let Some(role) = Role::parse(&form.role) else {
+        return users_page(
+            &state,
+            &session,
+            &admin,
+            Some("Choose a role."),
+            ("", "user"),
+        )
+        .await;
+    };
+    let (actor, id) = (admin.actor.clone(), path.into_inner());
+    let result = crate::db::run(&state.pool, move |conn| {
+        manage::change_role(conn, &actor, id, role, crate::clock::now())
+            .map(|u| format!("{} is now {}.", u.username, role.as_str()))
+    })
+    .await;
+    finish(&state, &session, &admin, result, ("", "user")).await
+}
+
+/// Form of resetting a password.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    password: String,
+    csrf_token: Option<String>,
+}
+
+/// `POST /admin/users/{id}/password`.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    form: web::Form<PasswordForm>,
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let (actor, id, password) = (
+        admin.actor.clone(),
+        path.into_inner(),
+        form.into_inner().password,
+    );
+    let result = crate::db::run(&state.pool, move |conn| {
+        manage::reset_password(conn, &actor, id, &password, crate::clock::now())
+            .map(|u| format!("Password of {} reset.", u.username))
+    })
+    .await;
+    finish(&state, &session, &admin, result, ("", "user")).await
+}
+
+/// `GET /admin/users/{id}/delete`: the confirmation step.
+pub async fn confirm_delete(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Page {
+    let admin = require(&state, &session, &req, Access::Write).await?;
+    let id = path.into_inner();
+    let user = crate::db::run(&state.pool, move |conn| {
+        crate::user::store::find(conn, id)?
+            .ok_or_else(|| AppError::NotFound("There is no such user.".into()))
+    })
+    .await
+    .or_page(&state, &session)?;
+    let mut ctx = context(&session, &admin, "users");
+    ctx.insert("heading", &format!("Delete {}?", user.username));
+    ctx.insert(
+        "message",
+        &format!(
+            "{} ({}) can no longer sign in. Their remembered consents are deleted too.",
+            user.username,
+            user.role.as_str()
+        ),
+    );
+    ctx.insert("action", &format!("/admin/users/{id}/delete"));
+    ctx.insert("cancel", "/admin/users");
+    ctx.insert("confirm_label", "Delete user");
+    Ok(state
+        .pages
+        .render(StatusCode::OK, "admin/confirm.html", &ctx))
+}
+
+/// `POST /admin/users/{id}/delete`.
+pub async fn delete(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    form: web::Form<CsrfOnly>,
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let (actor, id) = (admin.actor.clone(), path.into_inner());
+    let result = crate::db::run(&state.pool, move |conn| {
+        manage::delete_user(conn, &actor, id, crate::clock::now())
+            .map(|u| format!("User {} deleted.", u.username))
+    })
+    .await;
+    finish(&state, &session, &admin, result, ("", "user")).await
+}
