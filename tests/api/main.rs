@@ -4,6 +4,7 @@
 
 mod admin;
 mod authorize;
+mod browser;
 mod cli;
 mod discovery;
 mod helpers;
