@@ -133,6 +133,17 @@ impl Browser {
             .unwrap();
     }
 
+    async fn click_xpath(&self, xpath: &str) {
+        self.client
+            .wait()
+            .for_element(Locator::XPath(xpath))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
     async fn text(&self, css: &str) -> String {
         self.client
             .wait()
@@ -259,15 +270,8 @@ async fn an_admin_registers_a_client_and_rotates_its_secret_in_chromium() {
     b.screenshot("client-secrets.png").await;
 
     // Delete the first (with a confirmation step).
-    let first_row =
-        format!("//tr[td[normalize-space()='Initial secret']]//a[normalize-space()='Delete']");
-    b.client
-        .find(Locator::XPath(&first_row))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let first_row = "//tr[td[normalize-space()='Initial secret']]//a[normalize-space()='Delete']";
+    b.click_xpath(first_row).await;
     assert!(b.html().await.contains("stops working at once"));
     b.click_text("Delete secret").await;
     b.wait_for_path(&format!("/admin/clients/{client_id}/secrets"))
