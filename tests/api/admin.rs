@@ -451,4 +451,27 @@ on_both_backends! {
         }
         assert!(!audit.contains("another long password"));
     }
+
+    async fn the_list_flags_expiring_and_expired_secrets(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let now = portcullis::clock::now();
+        let soon = app.create_client("Soon", &[]);
+        app.add_secret(&soon.client_id, None, Some(now + 5 * 86_400));
+        let gone = app.create_client("Gone", &[]);
+        app.add_secret(&gone.client_id, None, Some(now - 1));
+        app.delete_secret(gone.secret_id);
+        let fine = app.create_client("Fine", &[]);
+        app.add_secret(&fine.client_id, None, Some(now + 60 * 86_400));
+        let (_, html) = get(&app, &admin, "/admin/clients?sort=name&dir=asc").await;
+        let row = |name: &str| {
+            let start = html.find(&format!(">{name}</a>")).unwrap();
+            let end = html[start..].find("</tr>").unwrap() + start;
+            html[start..end].to_string()
+        };
+        assert!(row("Soon").contains("expiring") && !row("Soon").contains("all expired"), "{}", row("Soon"));
+        assert!(row("Gone").contains("all expired"), "{}", row("Gone"));
+        assert!(!row("Fine").contains("badge"), "{}", row("Fine"));
+        let (_, html) = get(&app, &admin, &format!("/admin/clients/{}/secrets", gone.client_id)).await;
+        assert!(html.contains("class=\"expired\">Expired"), "{html}");
+    }
 }
