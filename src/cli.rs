@@ -88,9 +88,32 @@ pub enum ClientCmd {
         /// A public client (no secret; e.g. a native or browser app).
         #[arg(long)]
         public: bool,
+        /// Allowed client address: an IP or CIDR range (repeatable). Default: any address.
+        #[arg(long = "allow-ip", value_name = "CIDR")]
+        allow_ips: Vec<String>,
+        /// Token requests per minute (per instance). Default: no limit.
+        #[arg(long, value_name = "N")]
+        rate_limit: Option<i64>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+    },
+    /// Change a client's policies: IP allowlist and rate limit.
+    Policy {
+        /// The client's client_id.
+        client_id: String,
+        /// Allowed client address: an IP or CIDR range (repeatable); replaces the list.
+        #[arg(long = "allow-ip", value_name = "CIDR", conflicts_with = "any_ip")]
+        allow_ips: Vec<String>,
+        /// Remove the allowlist: any address may authenticate.
+        #[arg(long)]
+        any_ip: bool,
+        /// Token requests per minute (per instance).
+        #[arg(long, value_name = "N", conflicts_with = "no_rate_limit")]
+        rate_limit: Option<i64>,
+        /// Remove the rate limit.
+        #[arg(long)]
+        no_rate_limit: bool,
     },
     /// List clients, newest first.
     List {
@@ -424,6 +447,8 @@ fn client_cmd(
             scopes,
             grant_types,
             public,
+            allow_ips,
+            rate_limit,
             output,
         } => {
             let new = NewClient {
@@ -434,6 +459,8 @@ fn client_cmd(
                 scopes,
                 grant_types,
                 redirect_uris,
+                ip_allowlist: allow_ips,
+                rate_limit_per_minute: rate_limit,
                 ..NewClient::default()
             }
             .validate()
@@ -560,6 +587,23 @@ fn client_cmd(
                     none(c.redirect_uris.join("\n               ")),
                 ),
                 ("logo URL", none(c.logo_url.clone().unwrap_or_default())),
+                (
+                    "allowed IPs",
+                    if c.ip_allowlist.is_empty() {
+                        "any".to_string()
+                    } else {
+                        c.ip_allowlist
+                            .iter()
+                            .map(|n| n.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                ),
+                (
+                    "rate limit",
+                    c.rate_limit_per_minute
+                        .map_or_else(|| "none".to_string(), |r| format!("{r}/minute")),
+                ),
                 ("created", clock::human(c.created_at)),
                 (
                     "last used",
@@ -576,6 +620,49 @@ fn client_cmd(
         }
         ClientCmd::Enable { client_id } => set_enabled(conn, &client_id, true, out),
         ClientCmd::Disable { client_id } => set_enabled(conn, &client_id, false, out),
+        ClientCmd::Policy {
+            client_id,
+            allow_ips,
+            any_ip,
+            rate_limit,
+            no_rate_limit,
+        } => {
+            let c = find_client(conn, &client_id)?;
+            let settings = NewClient {
+                name: c.name.clone(),
+                description: c.description.clone(),
+                logo_url: c.logo_url.clone(),
+                public: c.public,
+                scopes: c.allowed_scopes.clone(),
+                grant_types: c.allowed_grant_types.clone(),
+                redirect_uris: c.redirect_uris.clone(),
+                access_token_ttl: c.access_token_ttl,
+                refresh_token_ttl: c.refresh_token_ttl,
+                ip_allowlist: match (any_ip, allow_ips.is_empty()) {
+                    (true, _) => Vec::new(),
+                    (false, true) => c.ip_allowlist.iter().map(|n| n.to_string()).collect(),
+                    (false, false) => allow_ips,
+                },
+                rate_limit_per_minute: if no_rate_limit {
+                    None
+                } else {
+                    rate_limit.or(c.rate_limit_per_minute)
+                },
+            }
+            .validate()
+            .map_err(AppError::Invalid)?;
+            client::store::update(conn, c.id, &settings, c.enabled, now)?;
+            let allow = if settings.ip_allowlist.is_empty() {
+                "any address".to_string()
+            } else {
+                settings.ip_allowlist.join(", ")
+            };
+            let limit = settings.rate_limit_per_minute.map_or_else(
+                || "no rate limit".to_string(),
+                |r| format!("{r} token requests per minute"),
+            );
+            writeln!(out, "Client {client_id}: {allow}; {limit}.").map_err(io)
+        }
         ClientCmd::Delete { client_id } => {
             let c = find_client(conn, &client_id)?;
             client::store::delete(conn, &client_id)?;

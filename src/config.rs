@@ -46,6 +46,10 @@ pub struct Settings {
     /// `PORTCULLIS_CLIENT_CACHE_MS`: how often cached clients are checked for changes made
     /// elsewhere; zero turns the cache off.
     pub client_cache_interval: Duration,
+    /// `PORTCULLIS_TRUSTED_PROXIES`: peers whose client-address header is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `PORTCULLIS_CLIENT_IP_HEADER`: the header a trusted proxy puts the client address in.
+    pub client_ip_header: String,
 }
 
 /// The settings and their defaults, in the order the README lists them.
@@ -62,6 +66,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("workers", "0"),
     ("usage_flush_seconds", "60"),
     ("client_cache_ms", "1000"),
+    ("trusted_proxies", ""),
+    ("client_ip_header", "X-Forwarded-For"),
 ];
 
 /// A setting that could not be used. The message names the setting and says what is wrong.
@@ -221,6 +227,18 @@ impl Settings {
             }
         };
 
+        let (v, src) = get("trusted_proxies");
+        let mut trusted_proxies = Vec::new();
+        for entry in v.split([',', ' ']).filter(|e| !e.is_empty()) {
+            trusted_proxies.push(crate::client::parse_ip_net(entry).map_err(|m| fail(src, m))?);
+        }
+
+        let (v, src) = get("client_ip_header");
+        let client_ip_header = v.to_string();
+        if actix_web::http::header::HeaderName::from_bytes(client_ip_header.as_bytes()).is_err() {
+            return Err(fail(src, format!("'{v}' is not an HTTP header name")));
+        }
+
         Ok(Settings {
             database_url,
             bind,
@@ -234,6 +252,8 @@ impl Settings {
             workers,
             usage_flush_interval,
             client_cache_interval,
+            trusted_proxies,
+            client_ip_header,
         })
     }
 

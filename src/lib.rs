@@ -46,6 +46,12 @@ pub struct AppState {
     pub verifier: secret::SecretVerifier,
     /// Clients and their secrets in memory, invalidated through `cache_generation`.
     pub clients: client::cache::ClientCache,
+    /// Per-client token-request counts.
+    pub rate_limiter: client::ratelimit::RateLimiter,
+    /// Peers whose client-address header is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header a trusted proxy puts the client address in.
+    pub client_ip_header: String,
     /// Batched last-used times and token counts.
     pub usage: usage::UsageRecorder,
     /// How often they are written, in seconds (shown in the admin area).
@@ -153,6 +159,9 @@ impl Application {
             keys,
             verifier: secret::SecretVerifier::default(),
             clients: client::cache::ClientCache::new(!settings.client_cache_interval.is_zero()),
+            rate_limiter: client::ratelimit::RateLimiter::default(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            client_ip_header: settings.client_ip_header.clone(),
             usage: usage::UsageRecorder::default(),
             usage_flush_seconds: settings.usage_flush_interval.as_secs(),
             pages,

@@ -146,6 +146,8 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             redirect_uris: vec![],
+            ip_allowlist: vec![],
+            rate_limit_per_minute: None,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,

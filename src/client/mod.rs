@@ -1,6 +1,7 @@
 //! Registered clients: the model and its validation rules (no actix, no diesel here).
 
 pub mod cache;
+pub mod ratelimit;
 pub mod store;
 
 use serde::Serialize;
@@ -68,6 +69,10 @@ pub struct Client {
     pub refresh_token_ttl: Option<i64>,
     /// Registered redirect URIs (RFC 6749 3.1.2).
     pub redirect_uris: Vec<String>,
+    /// Addresses allowed at the token, introspection and revocation endpoints; empty = any.
+    pub ip_allowlist: Vec<ipnet::IpNet>,
+    /// Token requests per minute (per instance); None = no limit.
+    pub rate_limit_per_minute: Option<i64>,
     /// Seconds since the epoch.
     pub created_at: i64,
     /// Seconds since the epoch.
@@ -80,6 +85,13 @@ impl Client {
     /// Whether the client may use a grant type.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.allowed_grant_types.contains(&grant)
+    }
+
+    /// Whether a request from `ip` may authenticate as this client (an unknown address is
+    /// refused when there is an allowlist).
+    pub fn allows_ip(&self, ip: Option<std::net::IpAddr>) -> bool {
+        self.ip_allowlist.is_empty()
+            || ip.is_some_and(|ip| self.ip_allowlist.iter().any(|net| net.contains(&ip)))
     }
 }
 
@@ -104,6 +116,10 @@ pub struct NewClient {
     pub refresh_token_ttl: Option<i64>,
     /// Redirect URIs.
     pub redirect_uris: Vec<String>,
+    /// IPs and CIDR ranges allowed to authenticate as the client; empty = any.
+    pub ip_allowlist: Vec<String>,
+    /// Token requests per minute; None = no limit.
+    pub rate_limit_per_minute: Option<i64>,
 }
 
 /// Maximum length of a client name.
@@ -241,6 +257,25 @@ impl NewClient {
             .is_some_and(|t| !(60..=86_400 * 365).contains(&t))
         {
             return Err("refresh token lifetime must be from 60 seconds to 365 days".into());
+        }
+        let mut nets = Vec::new();
+        for entry in self
+            .ip_allowlist
+            .iter()
+            .flat_map(|l| l.split([',', ' ', '\n']))
+        {
+            let entry = entry.trim();
+            if !entry.is_empty() {
+                nets.push(parse_ip_net(entry)?.to_string());
+            }
+        }
+        nets.dedup();
+        self.ip_allowlist = nets;
+        if self
+            .rate_limit_per_minute
+            .is_some_and(|r| !(1..=1_000_000).contains(&r))
+        {
+            return Err("rate limit must be from 1 to 1000000 requests per minute".into());
         }
         if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
         {
@@ -399,3 +434,12 @@ pub struct ClientSummary {
 
 /// How far ahead an expiring secret is flagged in the clients list.
 pub const EXPIRY_WARNING_SECONDS: i64 = 14 * 86_400;
+
+/// Parses an allowlist entry: an IP address (a host) or a CIDR range, IPv4 or IPv6.
+pub fn parse_ip_net(entry: &str) -> Result<ipnet::IpNet, String> {
+    entry
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| format!("'{entry}' is not an IP address or a CIDR range like 203.0.113.0/24 or 2001:db8::/32"))
+}

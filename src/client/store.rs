@@ -28,6 +28,8 @@ pub(crate) struct ClientRow {
     created_at: i64,
     updated_at: i64,
     last_used_at: Option<i64>,
+    ip_allowlist: String,
+    rate_limit_per_minute: Option<i64>,
 }
 
 impl ClientRow {
@@ -49,6 +51,13 @@ impl ClientRow {
             access_token_ttl: self.access_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,
             redirect_uris,
+            // Validated when written; a line that no longer parses is left out (never widened).
+            ip_allowlist: self
+                .ip_allowlist
+                .split_whitespace()
+                .filter_map(|n| crate::client::parse_ip_net(n).ok())
+                .collect(),
+            rate_limit_per_minute: self.rate_limit_per_minute,
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_used_at: self.last_used_at,
@@ -70,6 +79,8 @@ struct NewClientRow<'a> {
     allowed_grant_types: String,
     access_token_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
+    ip_allowlist: String,
+    rate_limit_per_minute: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -94,6 +105,8 @@ pub fn insert(
         allowed_grant_types: grant_types.join(" "),
         access_token_ttl: new.access_token_ttl,
         refresh_token_ttl: new.refresh_token_ttl,
+        ip_allowlist: new.ip_allowlist.join("\n"),
+        rate_limit_per_minute: new.rate_limit_per_minute,
         created_at: now,
         updated_at: now,
     };
@@ -464,6 +477,8 @@ pub fn update(
             clients::allowed_grant_types.eq(grant_types.join(" ")),
             clients::access_token_ttl.eq(settings.access_token_ttl),
             clients::refresh_token_ttl.eq(settings.refresh_token_ttl),
+            clients::ip_allowlist.eq(settings.ip_allowlist.join("\n")),
+            clients::rate_limit_per_minute.eq(settings.rate_limit_per_minute),
             clients::updated_at.eq(now),
         ))
         .execute(conn)

@@ -17,6 +17,8 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
+        ip_allowlist -> Text,
+        rate_limit_per_minute -> Nullable<BigInt>,
     }
 }
 

@@ -20,6 +20,9 @@ pub fn render(resp: OAuthResponse) -> HttpResponse {
     if resp.basic_challenge {
         builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
     }
+    if let Some(secs) = resp.retry_after {
+        builder.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
     builder.content_type("application/json").body(resp.body)
 }
 
@@ -42,7 +45,7 @@ pub async fn token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let request = match client_request(&req, payload)
+    let request = match client_request(&req, &state, payload)
         .await
         .and_then(TokenRequest::from_client)
     {
@@ -55,9 +58,31 @@ pub async fn token(
     blocking(state, request, crate::oauth::token).await
 }
 
+/// The client's address: the peer, or, when the peer is a configured trusted proxy, the last
+/// address in the configured header that is not itself a trusted proxy (proxies append the
+/// address they saw, so addresses further left could have been written by the client). A
+/// forwarded-for header from anyone else is ignored. None when it cannot be told.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = |ip: &std::net::IpAddr| state.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(&peer) {
+        return Some(peer);
+    }
+    // Walk from the right: the rightmost address that is not a trusted proxy. A malformed
+    // entry makes the address unknown.
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for value in req.headers().get_all(state.client_ip_header.as_str()) {
+        for part in value.to_str().ok()?.split(',') {
+            hops.push(part.trim().parse().ok()?);
+        }
+    }
+    hops.into_iter().rev().find(|ip| !trusted(ip))
+}
+
 /// Reads and checks a form request from a client (token, introspection, revocation).
 async fn client_request(
     req: &HttpRequest,
+    state: &AppState,
     payload: web::Payload,
 ) -> Result<ClientRequest, OAuthResponse> {
     let Some(body) = read_body(payload, MAX_BODY_BYTES).await else {
@@ -70,11 +95,13 @@ async fn client_request(
             .get(name)
             .and_then(|v: &header::HeaderValue| v.to_str().ok())
     };
-    ClientRequest::parse(
+    let mut request = ClientRequest::parse(
         header_str(header::CONTENT_TYPE),
         header_str(header::AUTHORIZATION),
         &body,
-    )
+    )?;
+    request.client_ip = client_ip(req, state);
+    Ok(request)
 }
 
 /// Runs an endpoint on a blocking thread with one pooled connection.
@@ -112,7 +139,7 @@ pub async fn introspect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match client_request(&req, payload).await {
+    match client_request(&req, &state, payload).await {
         Ok(request) => blocking(state, request, crate::oauth::introspect::introspect).await,
         Err(resp) => render(resp),
     }
@@ -124,7 +151,7 @@ pub async fn revoke(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match client_request(&req, payload).await {
+    match client_request(&req, &state, payload).await {
         Ok(request) => blocking(state, request, crate::oauth::introspect::revoke).await,
         Err(resp) => render(resp),
     }

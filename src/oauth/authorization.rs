@@ -211,6 +211,9 @@ fn issue_code(
             outcome: &outcome,
             grant: GrantType::AuthorizationCode,
             now,
+            // No client authentication happens at the authorization endpoint.
+            client_ip: None,
+            rate_limited: false,
         },
         authorizer: DbAuthorizer {
             conn: &cell,

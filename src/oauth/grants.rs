@@ -284,6 +284,8 @@ fn adapters<'a>(
             outcome,
             grant,
             now,
+            client_ip: req.client_ip,
+            rate_limited: true,
         },
         JwtIssuer {
             conn: Some(cell),
@@ -331,6 +333,8 @@ pub fn client_credentials(
                 outcome: &outcome,
                 grant: GrantType::ClientCredentials,
                 now,
+                client_ip: req.client_ip,
+                rate_limited: true,
             },
             issuer: JwtIssuer {
                 conn: None,

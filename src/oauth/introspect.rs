@@ -21,9 +21,9 @@ use crate::token::store;
 fn authenticate(
     state: &AppState,
     conn: &mut AnyConnection,
-    auth: &ClientAuth,
+    req: &ClientRequest,
 ) -> Result<Arc<CachedClient>, OAuthResponse> {
-    let (id, secret) = match auth {
+    let (id, secret) = match &req.auth {
         ClientAuth::Basic { id, secret } | ClientAuth::Post { id, secret } => (id, secret),
         ClientAuth::IdOnly { .. } | ClientAuth::None => {
             return Err(OAuthResponse::invalid_client(
@@ -40,6 +40,9 @@ fn authenticate(
         outcome: &outcome,
         grant: GrantType::ClientCredentials,
         now: crate::clock::now(),
+        client_ip: req.client_ip,
+        // The rate limit is for the token endpoint.
+        rate_limited: false,
     };
     let checked = registrar.check(id, Some(secret.as_bytes()));
     let client = outcome.client.borrow().clone();
@@ -106,7 +109,7 @@ fn with_auth(
     req: &ClientRequest,
     f: impl FnOnce(&mut AnyConnection, &CachedClient, &str) -> Result<OAuthResponse, AppError>,
 ) -> OAuthResponse {
-    let client = match authenticate(state, conn, &req.auth) {
+    let client = match authenticate(state, conn, req) {
         Ok(c) => c,
         Err(mut refused) => {
             // RFC 6749 5.2: the challenge matches the scheme the client used.

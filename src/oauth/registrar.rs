@@ -31,9 +31,43 @@ pub struct DbRegistrar<'a> {
     pub grant: GrantType,
     /// Request time.
     pub now: i64,
+    /// The client's address, checked against its IP allowlist.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Count this request against the client's rate limit (the token endpoint).
+    pub rate_limited: bool,
 }
 
 impl DbRegistrar<'_> {
+    /// The policies checked once a client has proved who it is: its IP allowlist (401
+    /// `invalid_client`) and, at the token endpoint, its rate limit (429).
+    fn policies(&self, client: &Arc<CachedClient>) -> Result<(), RegistrarError> {
+        let c = &client.client;
+        if !c.allows_ip(self.client_ip) {
+            tracing::info!(client_id = %c.client_id, reason = "address not allowed", "client authentication failed");
+            return Err(self.fail(OAuthResponse::invalid_client(
+                "this client is not allowed to authenticate from this address",
+                false,
+            )));
+        }
+        if self.rate_limited
+            && let Some(limit) = c.rate_limit_per_minute
+            && let Err(wait) = self.state.rate_limiter.check(c.id, limit, self.now)
+        {
+            tracing::info!(client_id = %c.client_id, "rate limit reached");
+            return Err(self.fail(OAuthResponse {
+                retry_after: Some(wait),
+                ..OAuthResponse::error(
+                    429,
+                    "too_many_requests",
+                    &format!(
+                        "this client may make {limit} token requests per minute; retry in {wait} s"
+                    ),
+                )
+            }));
+        }
+        Ok(())
+    }
+
     fn fail(&self, response: OAuthResponse) -> RegistrarError {
         *self.outcome.failure.borrow_mut() = Some(response);
         RegistrarError::Unspecified
@@ -162,6 +196,7 @@ impl Registrar for DbRegistrar<'_> {
             // confidential one must authenticate.
             return match &loaded {
                 Some(c) if c.client.public && c.client.enabled => {
+                    self.policies(c)?;
                     *self.outcome.client.borrow_mut() = loaded.clone();
                     Ok(())
                 }
@@ -190,7 +225,8 @@ impl Registrar for DbRegistrar<'_> {
             (Some(c), Ok(_)) if !c.client.enabled => {
                 refuse("disabled client", "the client is disabled")
             }
-            (Some(_), Ok(secret_id)) => {
+            (Some(c), Ok(secret_id)) => {
+                self.policies(c)?;
                 self.outcome.secret_id.set(Some(secret_id));
                 *self.outcome.client.borrow_mut() = loaded.clone();
                 Ok(())

@@ -26,6 +26,8 @@ pub struct OAuthResponse {
     pub body: String,
     /// Send `WWW-Authenticate: Basic realm="portcullis"` (RFC 6749 5.2: the client used Basic).
     pub basic_challenge: bool,
+    /// Send `Retry-After` with this many seconds (rate limited).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthResponse {
@@ -123,6 +125,8 @@ pub struct ClientRequest {
     pub params: Vec<(String, String)>,
     /// The client's authentication.
     pub auth: ClientAuth,
+    /// The client's address (for IP allowlists); None when unknown.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for ClientRequest {
@@ -207,7 +211,11 @@ impl ClientRequest {
             }
             (None, None, None) => ClientAuth::None,
         };
-        Ok(ClientRequest { params, auth })
+        Ok(ClientRequest {
+            params,
+            auth,
+            client_ip: None,
+        })
     }
 
     /// The value of a parameter.
@@ -231,6 +239,8 @@ pub struct TokenRequest {
     pub params: Vec<(String, String)>,
     /// The client's authentication.
     pub auth: ClientAuth,
+    /// The client's address (for IP allowlists); None when unknown.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -258,7 +268,11 @@ impl TokenRequest {
 
     /// Checks the token-endpoint parameters of a parsed client request.
     pub fn from_client(request: ClientRequest) -> Result<TokenRequest, OAuthResponse> {
-        let ClientRequest { params, auth } = request;
+        let ClientRequest {
+            params,
+            auth,
+            client_ip,
+        } = request;
         let grant_type = match params.iter().find(|(k, _)| k == "grant_type") {
             None => {
                 return Err(OAuthResponse::invalid_request(
@@ -288,6 +302,7 @@ impl TokenRequest {
             grant_type,
             params,
             auth,
+            client_ip,
         })
     }
 

@@ -474,4 +474,25 @@ on_both_backends! {
         let (_, html) = get(&app, &admin, &format!("/admin/clients/{}/secrets", gone.client_id)).await;
         assert!(html.contains("class=\"expired\">Expired"), "{html}");
     }
+
+    async fn policies_are_edited_in_the_settings_form(app) {
+        let admin = signed_in_as(&app, "ada", Role::Admin).await;
+        let (client_id, secret) = create_client(&app, &admin, "Guarded", "").await;
+        let token = csrf(&app, &admin).await;
+        let path = format!("/admin/clients/{client_id}");
+        let resp = post(&app, &admin, &path, &[("csrf_token", &token), ("name", "Guarded"), ("grant_type", "client_credentials"), ("ip_allowlist", "10.0.0.0/8\nnot-an-ip"), ("rate_limit", "2"), ("enabled", "on")]).await;
+        assert_eq!(resp.status(), 400);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("not-an-ip&#39; is not an IP address"), "{html}");
+        let resp = post(&app, &admin, &path, &[("csrf_token", &token), ("name", "Guarded"), ("grant_type", "client_credentials"), ("ip_allowlist", "10.0.0.0/8"), ("rate_limit", "2"), ("enabled", "on")]).await;
+        assert_eq!(resp.status(), 303);
+        assert_eq!(token_status(&app, &client_id, &secret).await, 401, "127.0.0.1 is not in 10.0.0.0/8");
+        let resp = post(&app, &admin, &path, &[("csrf_token", &token), ("name", "Guarded"), ("grant_type", "client_credentials"), ("ip_allowlist", "127.0.0.0/8 ::1"), ("rate_limit", "2"), ("enabled", "on")]).await;
+        assert_eq!(resp.status(), 303);
+        let (_, html) = get(&app, &admin, &path).await;
+        assert!(html.contains("127.0.0.0/8") && html.contains("::1/128") && html.contains("value=\"2\""), "{html}");
+        assert_eq!(token_status(&app, &client_id, &secret).await, 200);
+        assert_eq!(token_status(&app, &client_id, &secret).await, 200);
+        assert_eq!(token_status(&app, &client_id, &secret).await, 429);
+    }
 }

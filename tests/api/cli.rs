@@ -392,6 +392,49 @@ async fn cli_end_to_end(backend: Backend) {
         }
     }
 
+    // Policies from the command line.
+    ok(&run(
+        &db,
+        &[
+            "client",
+            "policy",
+            &client_id,
+            "--allow-ip",
+            "10.0.0.0/8",
+            "--allow-ip",
+            "2001:db8::/32",
+            "--rate-limit",
+            "30",
+        ],
+    ));
+    let shown = ok(&run(&db, &["client", "show", &client_id]));
+    assert!(
+        shown.contains("10.0.0.0/8, 2001:db8::/32") && shown.contains("30/minute"),
+        "{shown}"
+    );
+    assert!(
+        fails(&run(
+            &db,
+            &["client", "policy", &client_id, "--allow-ip", "nowhere"]
+        ))
+        .contains("not an IP address")
+    );
+    ok(&run(
+        &db,
+        &[
+            "client",
+            "policy",
+            &client_id,
+            "--any-ip",
+            "--no-rate-limit",
+        ],
+    ));
+    let shown = ok(&run(&db, &["client", "show", &client_id]));
+    assert!(
+        shown.contains("allowed IPs:   any") && shown.contains("rate limit:    none"),
+        "{shown}"
+    );
+
     // Delete: the client and its secrets are gone.
     assert!(ok(&run(&db, &["client", "delete", &client_id])).contains("Deleted"));
     assert!(fails(&run(&db, &["secret", "list", &client_id])).contains("no client"));

@@ -9,4 +9,5 @@ mod cli;
 mod discovery;
 mod helpers;
 mod login;
+mod policies;
 mod token;

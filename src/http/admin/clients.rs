@@ -182,6 +182,8 @@ pub struct ClientForm {
     grant_type: Vec<String>,
     access_token_ttl: String,
     refresh_token_ttl: String,
+    ip_allowlist: String,
+    rate_limit: String,
     enabled: Option<String>,
     #[serde(skip_serializing)]
     csrf_token: Option<String>,
@@ -204,6 +206,8 @@ impl ClientForm {
                 "grant_type" => f.grant_type.push(v),
                 "access_token_ttl" => f.access_token_ttl = v,
                 "refresh_token_ttl" => f.refresh_token_ttl = v,
+                "ip_allowlist" => f.ip_allowlist = v,
+                "rate_limit" => f.rate_limit = v,
                 "enabled" => f.enabled = Some(v),
                 "csrf_token" => f.csrf_token = Some(v),
                 _ => {}
@@ -237,6 +241,16 @@ impl ClientForm {
             refresh_token_ttl: client
                 .refresh_token_ttl
                 .map(|t| t.to_string())
+                .unwrap_or_default(),
+            ip_allowlist: client
+                .ip_allowlist
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            rate_limit: client
+                .rate_limit_per_minute
+                .map(|r| r.to_string())
                 .unwrap_or_default(),
             enabled: client.enabled.then(|| "on".to_string()),
             csrf_token: None,
@@ -300,6 +314,27 @@ impl ClientForm {
         };
         let access = ttl(&self.access_token_ttl);
         let refresh = ttl(&self.refresh_token_ttl);
+        let rate_limit = match self.rate_limit.trim() {
+            "" => None,
+            r => match r.parse::<i64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    check(
+                        "rate_limit",
+                        Err("a whole number of requests per minute, or empty for no limit".into()),
+                    );
+                    None
+                }
+            },
+        };
+        for entry in self.ip_allowlist.split([',', ' ', '\n', '\r']) {
+            if !entry.trim().is_empty() {
+                check(
+                    "ip_allowlist",
+                    crate::client::parse_ip_net(entry.trim()).map(drop),
+                );
+            }
+        }
         if let Err(e) = &access {
             check("access_token_ttl", Err(e.clone()));
         }
@@ -320,6 +355,8 @@ impl ClientForm {
             redirect_uris,
             access_token_ttl: access.ok().flatten(),
             refresh_token_ttl: refresh.ok().flatten(),
+            ip_allowlist: vec![self.ip_allowlist.clone()],
+            rate_limit_per_minute: rate_limit,
         };
         // The remaining rules span fields (grant types against kind and redirect URIs,
         // lifetimes): shown above the form.
@@ -336,6 +373,8 @@ impl ClientForm {
                     "grant_types"
                 } else if e.contains("description") {
                     "description"
+                } else if e.contains("rate limit") {
+                    "rate_limit"
                 } else {
                     "form"
                 };
