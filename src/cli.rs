@@ -49,6 +49,24 @@ pub enum Command {
     /// Manage people who log in to authorize apps (role user).
     #[command(subcommand)]
     User(UserCmd),
+    /// Manage the keys that sign access tokens.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+/// Signing-key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Make a new ES256 key: published in the JWKS at once, signing after --activate-in
+    /// seconds. The old key stays published until every token it signed has expired.
+    Rotate {
+        /// Seconds between publishing the new key and signing with it: at least the time
+        /// resource servers cache the JWKS (portcullis sends max-age=60).
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        activate_in: i64,
+    },
+    /// List the signing keys: kid, created, signs from, status.
+    List,
 }
 
 /// Output format of list and show commands.
@@ -268,6 +286,53 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::Client(cmd) => client_cmd(&mut conn, cmd, out),
+        Command::Keys(KeysCmd::Rotate { activate_in }) => {
+            if !(0..=86_400).contains(&activate_in) {
+                return Err(AppError::Invalid(
+                    "--activate-in must be from 0 to 86400 seconds".into(),
+                ));
+            }
+            let now = clock::now();
+            let kid = crate::token::rotate(&mut conn, now, activate_in)?;
+            writeln!(
+                out,
+                "New signing key {kid}: published now, signs from {} UTC. Running instances pick it up within PORTCULLIS_CLIENT_CACHE_MS.",
+                clock::human(now + activate_in)
+            )
+            .map_err(io)
+        }
+        Command::Keys(KeysCmd::List) => {
+            let now = clock::now();
+            let rows = crate::token::store::all(&mut conn)?;
+            let current = rows
+                .iter()
+                .find(|k| k.retired_at.is_none() && k.activates_at <= now)
+                .map(|k| k.id);
+            let listed: Vec<Vec<String>> = rows
+                .iter()
+                .map(|k| {
+                    let status = match (k.retired_at, Some(k.id) == current) {
+                        (Some(_), _) => "retired",
+                        (None, true) => "signing",
+                        (None, false) if k.activates_at > now => "published, signs later",
+                        (None, false) => "published (verifies older tokens)",
+                    };
+                    vec![
+                        k.kid.clone(),
+                        k.alg.clone(),
+                        clock::human(k.created_at),
+                        clock::human(k.activates_at),
+                        status.to_string(),
+                    ]
+                })
+                .collect();
+            table(
+                out,
+                &["KID", "ALG", "CREATED", "SIGNS FROM", "STATUS"],
+                listed,
+                "No signing keys.",
+            )
+        }
         Command::Secret(cmd) => secret_cmd(&mut conn, cmd, out),
         Command::Admin(AdminCmd::Create { username, role }) => {
             create_user(&mut conn, &username, role, out)

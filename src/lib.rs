@@ -222,8 +222,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         let flusher = tokio::spawn(flush_periodically(state.clone(), self.flush_interval));
-        let watcher = (!self.cache_interval.is_zero())
-            .then(|| tokio::spawn(watch_client_changes(state.clone(), self.cache_interval)));
+        // With the client cache off, signing keys are still followed, every second.
+        let every = if self.cache_interval.is_zero() {
+            std::time::Duration::from_secs(1)
+        } else {
+            self.cache_interval
+        };
+        let watcher = Some(tokio::spawn(watch_client_changes(state.clone(), every)));
         let result = self.server.await;
         flusher.abort();
         if let Some(w) = watcher {
@@ -244,7 +249,12 @@ fn flush(state: &AppState) -> Result<(), AppError> {
     if !state.usage.is_empty() {
         state.usage.flush(&mut conn)?;
     }
-    token::store::purge_expired(&mut conn, clock::now())?;
+    let now = clock::now();
+    token::store::purge_expired(&mut conn, now)?;
+    let longest = token::store::longest_access_ttl(&mut conn, state.access_token_ttl)?;
+    for kid in token::retire_superseded(&mut conn, now, longest)? {
+        tracing::info!(%kid, "retired a signing key: no unexpired token was signed with it");
+    }
     Ok(())
 }
 
@@ -262,8 +272,9 @@ async fn flush_periodically(state: web::Data<AppState>, every: std::time::Durati
     }
 }
 
-/// Polls `cache_generation` and drops cached clients when another writer changed one
-/// (see [`client::cache`]): a change anywhere is seen here within one interval.
+/// Polls `cache_generation`: drops cached clients when another writer changed one (see
+/// [`client::cache`]) and reloads the signing keys when they changed, so a change anywhere is
+/// seen here within one interval.
 async fn watch_client_changes(state: web::Data<AppState>, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -272,6 +283,10 @@ async fn watch_client_changes(state: web::Data<AppState>, every: std::time::Dura
         let s = state.clone();
         let read = tokio::task::spawn_blocking(move || -> Result<i64, AppError> {
             let mut conn = s.pool.get()?;
+            // Signing keys follow the same way (a rotation at another instance).
+            if s.keys.follow(&mut conn)? {
+                tracing::info!("signing keys changed; reloaded");
+            }
             client::store::generation(&mut conn)
         })
         .await;

@@ -63,6 +63,7 @@ diesel::table! {
         private_key -> Text,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
+        activates_at -> BigInt,
     }
 }
 

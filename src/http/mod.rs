@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
             web::get().to(oauth::metadata),
         )
         .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
         .route("/static/portcullis.css", web::get().to(login::stylesheet))
         .route("/static/admin.js", web::get().to(admin::script))
         .service(

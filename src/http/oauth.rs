@@ -172,7 +172,9 @@ pub async fn method_not_allowed() -> HttpResponse {
 /// `GET /oauth/jwks.json`: the public keys that verify access tokens (RFC 7517 5).
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        // Short, so that resource servers see a rotated-in key before it signs (`keys rotate`
+        // publishes it 120 s ahead by default).
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
         .content_type("application/json")
         .body(state.keys.get().jwks_json().to_string())
 }

@@ -76,6 +76,8 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub struct SigningKey {
     /// JWS `kid`.
     pub kid: String,
+    /// From when it signs.
+    pub activates_at: i64,
     pair: aws_lc_rs::signature::EcdsaKeyPair,
     /// base64url of the JOSE header `{"typ":"at+jwt","alg":"ES256","kid":...}`.
     header_b64: String,
@@ -116,6 +118,7 @@ impl SigningKey {
         let header_json = serde_json::to_vec(&header).map_err(|e| unusable(&e))?;
         Ok(SigningKey {
             kid: row.kid.clone(),
+            activates_at: row.activates_at,
             pair,
             header_b64: URL_SAFE_NO_PAD.encode(header_json),
             decoding,
@@ -151,9 +154,14 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The key that signs new tokens.
+    /// The key that signs new tokens: the newest one that is active (a rotated-in key is
+    /// published before it signs; see [`rotate`]).
     pub fn current(&self) -> &SigningKey {
-        &self.keys[0]
+        let now = crate::clock::now();
+        self.keys
+            .iter()
+            .find(|k| k.activates_at <= now)
+            .unwrap_or(&self.keys[self.keys.len() - 1])
     }
 
     /// The JWKS document (RFC 7517 5).
@@ -183,13 +191,17 @@ impl KeySet {
 /// The shared, reloadable key set.
 pub struct Keys {
     inner: RwLock<Arc<KeySet>>,
+    /// The newest `signing_keys` generation this instance has loaded.
+    seen: std::sync::atomic::AtomicI64,
 }
 
 impl Keys {
     /// Loads the active keys.
     pub fn load(conn: &mut AnyConnection) -> Result<Keys, AppError> {
+        let seen = store::key_generation(conn)?;
         Ok(Keys {
             inner: RwLock::new(Arc::new(load_set(conn)?)),
+            seen: std::sync::atomic::AtomicI64::new(seen),
         })
     }
 
@@ -199,6 +211,24 @@ impl Keys {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Reloads the keys when their generation moved (a rotation or retirement anywhere).
+    /// True when it reloaded.
+    pub fn follow(&self, conn: &mut AnyConnection) -> Result<bool, AppError> {
+        use std::sync::atomic::Ordering;
+        let generation = store::key_generation(conn)?;
+        if generation <= self.seen.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.reload(conn)?;
+        self.seen.fetch_max(generation, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// The newest key generation loaded (tests wait for it).
+    pub fn seen(&self) -> i64 {
+        self.seen.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Re-reads the keys from the database (after a rotation by another instance).
@@ -236,6 +266,48 @@ pub fn ensure_signing_key(conn: &mut AnyConnection, now: i64) -> Result<bool, Ap
     if !store::active(conn)?.is_empty() {
         return Ok(false);
     }
+    new_key(conn, now, now)?;
+    Ok(true)
+}
+
+/// Rotates the signing key: a new ES256 key is published at once (every instance reloads
+/// its keys within `PORTCULLIS_CLIENT_CACHE_MS`) and signs from `now + activate_in` on, so
+/// that instances and resource servers caching the JWKS know it before any token uses it.
+/// The old key stays published until every token it signed has expired ([`retire_superseded`]).
+/// Returns the new key's `kid`.
+pub fn rotate(conn: &mut AnyConnection, now: i64, activate_in: i64) -> Result<String, AppError> {
+    new_key(conn, now, now + activate_in.max(0))
+}
+
+/// Retires keys that no token still valid can have been signed with: a key stops signing when
+/// a newer key activates, and is retired `longest_ttl` seconds later. Returns the
+/// retired `kid`s.
+pub fn retire_superseded(
+    conn: &mut AnyConnection,
+    now: i64,
+    longest_ttl: i64,
+) -> Result<Vec<String>, AppError> {
+    let rows = store::active(conn)?; // newest first
+    let mut retire = Vec::new();
+    // A key stops signing when a newer key becomes active: the earliest activation among the
+    // active keys newer than it.
+    let mut stopped_at: Option<i64> = None;
+    for key in &rows {
+        if stopped_at.is_some_and(|stop| stop + longest_ttl <= now) {
+            retire.push((key.id, key.kid.clone()));
+        }
+        if key.activates_at <= now {
+            stopped_at = Some(stopped_at.map_or(key.activates_at, |s| s.min(key.activates_at)));
+        }
+    }
+    if !retire.is_empty() {
+        let ids: Vec<i64> = retire.iter().map(|r| r.0).collect();
+        store::retire(conn, &ids, now)?;
+    }
+    Ok(retire.into_iter().map(|r| r.1).collect())
+}
+
+fn new_key(conn: &mut AnyConnection, now: i64, activates_at: i64) -> Result<String, AppError> {
     let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(
         &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
     )
@@ -244,6 +316,13 @@ pub fn ensure_signing_key(conn: &mut AnyConnection, now: i64) -> Result<bool, Ap
         .to_pkcs8v1()
         .map_err(|_| AppError::Internal("could not encode the ES256 key".into()))?;
     let kid = crate::crypto::generate_id()?;
-    store::insert(conn, &kid, "ES256", &STANDARD.encode(pkcs8.as_ref()), now)?;
-    Ok(true)
+    store::insert(
+        conn,
+        &kid,
+        "ES256",
+        &STANDARD.encode(pkcs8.as_ref()),
+        now,
+        activates_at,
+    )?;
+    Ok(kid)
 }

@@ -22,6 +22,8 @@ pub struct KeyRow {
     pub created_at: i64,
     /// When it stopped being published; None = active.
     pub retired_at: Option<i64>,
+    /// From when it signs (it is published from creation on).
+    pub activates_at: i64,
 }
 
 /// Keys that are not retired, newest first.
@@ -33,13 +35,14 @@ pub fn active(conn: &mut AnyConnection) -> Result<Vec<KeyRow>, AppError> {
         .load(conn)?)
 }
 
-/// Stores a new key.
+/// Stores a new key that signs from `activates_at` on.
 pub fn insert(
     conn: &mut AnyConnection,
     kid: &str,
     alg: &str,
     private_key: &str,
     now: i64,
+    activates_at: i64,
 ) -> Result<(), AppError> {
     diesel::insert_into(signing_keys::table)
         .values((
@@ -47,9 +50,45 @@ pub fn insert(
             signing_keys::alg.eq(alg),
             signing_keys::private_key.eq(private_key),
             signing_keys::created_at.eq(now),
+            signing_keys::activates_at.eq(activates_at),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// All keys, newest first, retired ones included (for `keys list`).
+pub fn all(conn: &mut AnyConnection) -> Result<Vec<KeyRow>, AppError> {
+    Ok(signing_keys::table
+        .order(signing_keys::id.desc())
+        .select(KeyRow::as_select())
+        .load(conn)?)
+}
+
+/// Marks keys retired: they leave the JWKS.
+pub fn retire(conn: &mut AnyConnection, ids: &[i64], now: i64) -> Result<(), AppError> {
+    diesel::update(signing_keys::table.filter(signing_keys::id.eq_any(ids)))
+        .set(signing_keys::retired_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The counter that moves whenever a signing key is added, activated or retired.
+pub fn key_generation(conn: &mut AnyConnection) -> Result<i64, AppError> {
+    use crate::db::schema::cache_generation;
+    Ok(cache_generation::table
+        .find("signing_keys")
+        .select(cache_generation::value)
+        .first(conn)?)
+}
+
+/// The longest access-token lifetime any client can get: a key must stay published that long
+/// after it stopped signing.
+pub fn longest_access_ttl(conn: &mut AnyConnection, server_default: i64) -> Result<i64, AppError> {
+    use crate::db::schema::clients;
+    let max: Option<i64> = clients::table
+        .select(diesel::dsl::max(clients::access_token_ttl))
+        .first(conn)?;
+    Ok(max.unwrap_or(0).max(server_default))
 }
 
 // ---- Authorization codes, token families, refresh tokens, revocation ----------------------

@@ -392,6 +392,19 @@ async fn cli_end_to_end(backend: Backend) {
         }
     }
 
+    // Signing keys: one signing; a rotated-in key is published first.
+    let keys = ok(&run(&db, &["keys", "list"]));
+    assert_eq!(keys.matches("signing").count(), 1, "{keys}");
+    assert!(ok(&run(&db, &["keys", "rotate", "--activate-in", "60"])).contains("published now"));
+    let keys = ok(&run(&db, &["keys", "list"]));
+    assert!(
+        keys.contains("published, signs later") && keys.contains("signing"),
+        "{keys}"
+    );
+    assert!(
+        fails(&run(&db, &["keys", "rotate", "--activate-in", "999999"])).contains("--activate-in")
+    );
+
     // Policies from the command line.
     ok(&run(
         &db,

@@ -34,8 +34,12 @@ on_both_backends! {
         assert!(keys[0].get("d").is_none(), "the private key must not be published");
     }
 
-    async fn health_checks_the_database(app) {
+    async fn liveness_and_readiness(app) {
         let resp = app.http.get(format!("{}/healthz", app.address)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"status": "ok"}), "liveness does not touch the database");
+        let resp = app.http.get(format!("{}/readyz", app.address)).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["database"], "ok");

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod discovery;
 mod helpers;
+mod instances;
 mod login;
 mod policies;
 mod token;

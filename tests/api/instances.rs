@@ -1,0 +1,382 @@
+//! Signing-key rotation, several instances on one database, graceful shutdown.
+
+use std::time::{Duration, Instant};
+
+use portcullis::client::NewClient;
+
+use crate::helpers::*;
+
+/// Another server on the same database (as a second instance behind a load balancer).
+struct Instance {
+    address: String,
+    state: actix_web::web::Data<portcullis::AppState>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl TestApp {
+    fn second_instance(&self) -> Instance {
+        let mut settings = portcullis::config::Settings::for_tests(&self.db.url);
+        settings.client_cache_interval = Duration::from_millis(10);
+        // Both serve the same issuer, as behind one load balancer.
+        settings.issuer = Some(self.issuer.clone());
+        let app = portcullis::Application::build(settings).unwrap();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (state, handle) = (app.state(), app.handle());
+        tokio::spawn(app.run_until_stopped());
+        Instance {
+            address,
+            state,
+            handle,
+        }
+    }
+
+    /// Waits until both instances have loaded the newest signing keys.
+    async fn await_keys(&self, others: &[&actix_web::web::Data<portcullis::AppState>]) {
+        let generation =
+            portcullis::token::store::key_generation(&mut self.pool.get().unwrap()).unwrap();
+        let started = Instant::now();
+        let mut states = vec![&self.state];
+        states.extend(others.iter().copied());
+        while states.iter().any(|s| s.keys.seen() < generation) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "keys not reloaded"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+async fn jwks_kids(address: &str) -> Vec<String> {
+    let jwks: serde_json::Value = reqwest::get(format!("{address}/oauth/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn token_kid(app: &TestApp, address: &str, c: &TestClient) -> (String, String) {
+    let t: serde_json::Value = app
+        .http
+        .post(format!("{address}/oauth/token"))
+        .basic_auth(&c.client_id, Some(&c.secret))
+        .form(&[GRANT_CC])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    (token, kid)
+}
+
+crate::on_both_backends! {
+    async fn rotated_keys_are_published_first_then_sign_then_retire(app) {
+        let c = app.create_client("Rotating keys", &[]);
+        let (old_token, old_kid) = token_kid(&app, &app.address, &c).await;
+        // Published an hour ahead: in the JWKS at once, but the old key still signs.
+        let next = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 3600).unwrap();
+        app.await_keys(&[]).await;
+        let kids = jwks_kids(&app.address).await;
+        assert_eq!(kids.len(), 2);
+        assert!(kids.contains(&next) && kids.contains(&old_kid));
+        assert_eq!(token_kid(&app, &app.address, &c).await.1, old_kid, "not active yet");
+        // Active now: new tokens use it; old tokens still verify.
+        let now_active = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 0).unwrap();
+        app.await_keys(&[]).await;
+        let (new_token, new_kid) = token_kid(&app, &app.address, &c).await;
+        assert_eq!(new_kid, now_active);
+        crate::token::verify_jwt(&app, &old_token).await;
+        crate::token::verify_jwt(&app, &new_token).await;
+        // Once no token signed with the older keys can be valid, they leave the JWKS.
+        let retired = portcullis::token::retire_superseded(&mut app.pool.get().unwrap(), portcullis::clock::now(), 0).unwrap();
+        assert_eq!(retired.len(), 2, "{retired:?}");
+        app.await_keys(&[]).await;
+        assert_eq!(jwks_kids(&app.address).await, vec![now_active]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_everything_through_postgres() {
+    let Some(a) = spawn_app(Backend::Postgres).await else {
+        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let b = a.second_instance();
+    let web = a.create_client_with(NewClient {
+        name: "Shared".into(),
+        scopes: vec!["read".into()],
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        ..Default::default()
+    });
+    a.create_user(
+        "zoe",
+        "correct horse battery staple",
+        portcullis::user::Role::User,
+    );
+
+    // A code issued by A is redeemed at B.
+    let browser = a.browser();
+    assert_eq!(
+        sign_in(&a, &browser, "zoe", "correct horse battery staple", "/")
+            .await
+            .status(),
+        303
+    );
+    let path = format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read&state=s",
+        web.client_id,
+        urlencode("https://app.example.com/cb")
+    );
+    let html = browser
+        .get(format!("{}{path}", a.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    let resp = browser
+        .post(format!("{}{path}", a.address))
+        .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    let back = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let t: serde_json::Value = a
+        .http
+        .post(format!("{}/oauth/token", b.address))
+        .basic_auth(&web.client_id, Some(&web.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://app.example.com/cb"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(t["access_token"].is_string(), "{t}");
+
+    // A token issued at B is introspected and revoked at A.
+    let svc = a.create_client("Service", &[]);
+    let (token, _) = token_kid(&a, &b.address, &svc).await;
+    let introspect = |address: String, token: String| {
+        let (http, id, secret) = (a.http.clone(), svc.client_id.clone(), svc.secret.clone());
+        async move {
+            http.post(format!("{address}/oauth/introspect"))
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()["active"]
+                .clone()
+        }
+    };
+    assert_eq!(introspect(a.address.clone(), token.clone()).await, true);
+    let resp = a
+        .http
+        .post(format!("{}/oauth/revoke", a.address))
+        .basic_auth(&svc.client_id, Some(&svc.secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(introspect(b.address.clone(), token.clone()).await, false);
+
+    // A client disabled through A is refused at B (within the cache interval, 10 ms here).
+    assert_eq!(
+        a.http
+            .post(format!("{}/oauth/token", b.address))
+            .basic_auth(&svc.client_id, Some(&svc.secret))
+            .form(&[GRANT_CC])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    portcullis::client::store::set_enabled(
+        &mut a.pool.get().unwrap(),
+        &svc.client_id,
+        false,
+        portcullis::clock::now(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        let status = a
+            .http
+            .post(format!("{}/oauth/token", b.address))
+            .basic_auth(&svc.client_id, Some(&svc.secret))
+            .form(&[GRANT_CC])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "B still accepts a client disabled at A"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A key rotated at A signs tokens that verify with B's JWKS.
+    let kid =
+        portcullis::token::rotate(&mut a.pool.get().unwrap(), portcullis::clock::now(), 0).unwrap();
+    a.await_keys(&[&b.state]).await;
+    let other = a.create_client("After rotation", &[]);
+    let (token, token_kid_) = token_kid(&a, &a.address, &other).await;
+    assert_eq!(token_kid_, kid);
+    assert!(jwks_kids(&b.address).await.contains(&kid));
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/oauth/jwks.json", b.address))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[&a.issuer]);
+    jsonwebtoken::decode::<serde_json::Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwks.find(&kid).unwrap()).unwrap(),
+        &validation,
+    )
+    .expect("a token signed at A verifies with B's JWKS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let url = portcullis::db::DbUrl::parse(&db.url).unwrap();
+    let pool = portcullis::db::build_pool(&url, 1).unwrap();
+    let c = {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::migrate_and(&mut conn, portcullis::bootstrap).unwrap();
+        let new = NewClient {
+            name: "Shutdown".into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let (client, secret) =
+            portcullis::client::store::register(&mut conn, &new, portcullis::clock::now()).unwrap();
+        (client, secret.unwrap())
+    };
+    let log_path = db.dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["--database-url", &db.url, "serve"])
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env("PORTCULLIS_BIND", "127.0.0.1:0")
+        // Nothing is written before shutdown: only the final flush can record the use.
+        .env("PORTCULLIS_USAGE_FLUSH_SECONDS", "3600")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let address = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = http
+            .post(format!("http://{address}/oauth/token"))
+            .basic_auth(&c.0.client_id, Some(&c.1))
+            .form(&[GRANT_CC])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // A request in flight: headers and half the body sent, then SIGTERM, then the rest.
+    let body = "grant_type=client_credentials";
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    use base64::Engine;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.0.client_id, c.1));
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: {address}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the in-flight request was finished: {answer}"
+    );
+    // New connections are refused while it stops, and it exits cleanly.
+    let status = server.wait().unwrap();
+    assert!(status.success(), "clean exit: {status}");
+    assert!(
+        tokio::net::TcpStream::connect(&address).await.is_err(),
+        "no longer listening"
+    );
+    // Nothing lost: the four uses were written at shutdown.
+    let mut conn = pool.get().unwrap();
+    let client = portcullis::client::store::find(&mut conn, &c.0.client_id)
+        .unwrap()
+        .unwrap();
+    assert!(
+        client.last_used_at.is_some(),
+        "last use flushed at shutdown"
+    );
+    let today = portcullis::usage::day_of(portcullis::clock::now());
+    let counts = portcullis::client::store::token_counts(&mut conn, client.id, today - 1).unwrap();
+    assert_eq!(
+        counts.iter().map(|c| c.1).sum::<i64>(),
+        4,
+        "every token counted: {counts:?}"
+    );
+}
