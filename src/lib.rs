@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod manage;
+pub mod metrics;
 pub mod oauth;
 pub mod secret;
 pub mod token;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub pages: http::render::Pages,
     /// Failed-login counts per username.
     pub login_throttle: user::throttle::LoginThrottle,
+    /// Prometheus metrics.
+    pub metrics: metrics::Metrics,
 }
 
 /// Opens the pool and brings the database up to date: migrations, then the first signing key
@@ -166,6 +169,8 @@ impl Application {
             usage_flush_seconds: settings.usage_flush_interval.as_secs(),
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
+            metrics: metrics::Metrics::new()
+                .map_err(|e| AppError::Internal(format!("metrics: {e}")))?,
         });
         let secure_cookies = issuer.starts_with("https://");
         let server_state = state.clone();
@@ -177,7 +182,7 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
-                .wrap(middleware::from_fn(log_request))
+                .wrap(middleware::from_fn(observe_request))
                 .configure(|cfg| {
                     http::routes(cfg, http::session::middleware(&session_key, secure_cookies))
                 })
@@ -306,20 +311,32 @@ async fn watch_client_changes(state: web::Data<AppState>, every: std::time::Dura
     }
 }
 
-/// Logs each request at debug level: method, path (never the query, which may carry codes),
-/// status and duration. Never headers or bodies.
-async fn log_request(
+/// Records each request in the metrics (endpoint = the matched route pattern) and logs it at
+/// debug level: method, path (never the query, which may carry codes), status and duration.
+/// Never headers or bodies.
+async fn observe_request(
     req: actix_web::dev::ServiceRequest,
     next: middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return next.call(req).await;
-    }
     let start = std::time::Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().clone();
-    let path = req.path().to_string();
+    let endpoint = req.match_pattern().unwrap_or_else(|| "other".into());
+    let debug = tracing::enabled!(tracing::Level::DEBUG);
+    let path = debug.then(|| req.path().to_string());
     let res = next.call(req).await?;
-    tracing::debug!(%method, %path, status = res.status().as_u16(), micros = start.elapsed().as_micros() as u64, "request");
+    let elapsed = start.elapsed();
+    if let Some(state) = state {
+        state.metrics.request(
+            &endpoint,
+            method.as_str(),
+            res.status().as_str(),
+            elapsed.as_secs_f64(),
+        );
+    }
+    if let Some(path) = path {
+        tracing::debug!(%method, %path, status = res.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
+    }
     Ok(res)
 }
 

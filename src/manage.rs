@@ -412,6 +412,7 @@ pub fn generate_token(
         now,
     )?;
     state.usage.count_token(client.id, now);
+    state.metrics.token_issued("admin_generated");
     Ok(GeneratedToken {
         token,
         kid: key.kid.clone(),

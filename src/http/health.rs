@@ -1,4 +1,4 @@
-//! Liveness and readiness checks for load balancers and orchestrators.
+//! Liveness and readiness checks for load balancers and orchestrators, and metrics.
 
 use actix_web::{HttpResponse, web};
 
@@ -26,4 +26,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .json(serde_json::json!({ "status": "unavailable", "database": "unreachable" }))
         }
     }
+}
+
+/// `GET /metrics`: Prometheus text format. Serve it to your monitoring only (bind or filter it
+/// at the load balancer); it names no client but shows traffic and failure counts.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.pool))
 }

@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/static/portcullis.css", web::get().to(login::stylesheet))
         .route("/static/admin.js", web::get().to(admin::script))
         .service(

@@ -251,6 +251,7 @@ fn respond(
     let issued = outcome.issued.borrow();
     let mut response = match (ok, issued.as_ref()) {
         (true, Some(issued)) => {
+            state.metrics.token_issued(&req.grant_type);
             if let Some(cached) = outcome.client.borrow().as_ref() {
                 state
                     .usage

@@ -44,6 +44,7 @@ impl DbRegistrar<'_> {
         let c = &client.client;
         if !c.allows_ip(self.client_ip) {
             tracing::info!(client_id = %c.client_id, reason = "address not allowed", "client authentication failed");
+            self.state.metrics.auth_failed("address not allowed");
             return Err(self.fail(OAuthResponse::invalid_client(
                 "this client is not allowed to authenticate from this address",
                 false,
@@ -54,6 +55,7 @@ impl DbRegistrar<'_> {
             && let Err(wait) = self.state.rate_limiter.check(c.id, limit, self.now)
         {
             tracing::info!(client_id = %c.client_id, "rate limit reached");
+            self.state.metrics.auth_failed("rate limited");
             return Err(self.fail(OAuthResponse {
                 retry_after: Some(wait),
                 ..OAuthResponse::error(
@@ -189,6 +191,7 @@ impl Registrar for DbRegistrar<'_> {
         let generic = "client authentication failed";
         let refuse = |reason: &str, description: &str| {
             tracing::info!(client_id, reason, "client authentication failed");
+            self.state.metrics.auth_failed(reason);
             Err(self.fail(OAuthResponse::invalid_client(description, false)))
         };
         let Some(passphrase) = passphrase else {

@@ -247,6 +247,8 @@ async fn cli_end_to_end(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let issued: serde_json::Value = r.json().await.unwrap();
+    let access_token = issued["access_token"].as_str().unwrap().to_string();
     let r = http
         .post(&token_url)
         .form(&[
@@ -357,6 +359,8 @@ async fn cli_end_to_end(backend: Backend) {
     for secret in [&first, &second, &wrong] {
         assert!(!log.contains(secret.as_str()), "a secret is in the log");
     }
+    let signature = access_token.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature), "an access token is in the log");
     if let Some(path) = &db.sqlite_path {
         let mut bytes = std::fs::read(path).unwrap();
         bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());

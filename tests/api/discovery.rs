@@ -34,6 +34,34 @@ on_both_backends! {
         assert!(keys[0].get("d").is_none(), "the private key must not be published");
     }
 
+    async fn metrics_count_requests_tokens_and_failures(app) {
+        let c = app.create_client("Metered", &[]);
+        for _ in 0..2 {
+            assert_eq!(app.token_basic(&c.client_id, &c.secret, &[crate::helpers::GRANT_CC]).await.status(), 200);
+        }
+        assert_eq!(app.token_basic(&c.client_id, "wrong", &[crate::helpers::GRANT_CC]).await.status(), 401);
+        assert_eq!(app.token_basic("nobody", "wrong", &[crate::helpers::GRANT_CC]).await.status(), 401);
+        let resp = app.http.get(format!("{}/metrics", app.address)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let text = resp.text().await.unwrap();
+        for line in [
+            "portcullis_tokens_issued_total{grant_type=\"client_credentials\"} 2",
+            "portcullis_client_auth_failures_total{reason=\"wrong secret\"} 1",
+            "portcullis_client_auth_failures_total{reason=\"unknown client\"} 1",
+            "portcullis_http_requests_total{endpoint=\"/oauth/token\",method=\"POST\",status=\"200\"} 2",
+            "portcullis_http_requests_total{endpoint=\"/oauth/token\",method=\"POST\",status=\"401\"} 2",
+            "portcullis_http_request_duration_seconds_count{endpoint=\"/oauth/token\"} 4",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(text.contains("portcullis_db_pool_connections "), "{text}");
+        // Paths with ids are counted under their route pattern, not one series per id.
+        let _ = app.http.get(format!("{}/admin/clients/{}", app.address, c.client_id)).send().await.unwrap();
+        let text = app.http.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+        assert!(!text.contains(&c.client_id), "{text}");
+    }
+
     async fn liveness_and_readiness(app) {
         let resp = app.http.get(format!("{}/healthz", app.address)).send().await.unwrap();
         assert_eq!(resp.status(), 200);

@@ -1,0 +1,103 @@
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format: requests by
+//! endpoint (the route pattern, so that paths with ids do not explode the label set) and
+//! status, request latency, tokens issued by grant type, client-authentication failures by
+//! reason, and the database pool's connections.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    tokens: IntCounterVec,
+    auth_failures: IntCounterVec,
+    pool_connections: IntGauge,
+    pool_idle: IntGauge,
+}
+
+impl Metrics {
+    /// Registers every metric. Fails only on a programming error (a duplicate name).
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("portcullis".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by endpoint, method and status",
+            ),
+            &["endpoint", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5,
+                ],
+            ),
+            &["endpoint"],
+        )?;
+        let tokens = IntCounterVec::new(
+            Opts::new("tokens_issued_total", "Access tokens issued by grant type"),
+            &["grant_type"],
+        )?;
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "client_auth_failures_total",
+                "Failed client authentications by reason",
+            ),
+            &["reason"],
+        )?;
+        let pool_connections = IntGauge::new(
+            "db_pool_connections",
+            "Open database connections in the pool",
+        )?;
+        let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle pooled connections")?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(tokens.clone()))?;
+        registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(pool_connections.clone()))?;
+        registry.register(Box::new(pool_idle.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            tokens,
+            auth_failures,
+            pool_connections,
+            pool_idle,
+        })
+    }
+
+    /// Records a finished request.
+    pub fn request(&self, endpoint: &str, method: &str, status: &str, seconds: f64) {
+        self.requests
+            .with_label_values(&[endpoint, method, status])
+            .inc();
+        self.latency.with_label_values(&[endpoint]).observe(seconds);
+    }
+
+    /// Counts an issued access token.
+    pub fn token_issued(&self, grant_type: &str) {
+        self.tokens.with_label_values(&[grant_type]).inc();
+    }
+
+    /// Counts a failed client authentication.
+    pub fn auth_failed(&self, reason: &str) {
+        self.auth_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// The text exposition of every metric, with the pool state read now.
+    pub fn render(&self, pool: &crate::db::Pool) -> String {
+        let state = pool.state();
+        self.pool_connections.set(i64::from(state.connections));
+        self.pool_idle.set(i64::from(state.idle_connections));
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "could not encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
