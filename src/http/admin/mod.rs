@@ -65,11 +65,12 @@ impl Admin {
     }
 }
 
-/// The remote address for the audit log: the peer of the connection (a forwarded-for header
-/// could be forged by anyone).
-fn remote_addr(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+/// The remote address for the audit log: the peer, or the address a configured trusted proxy
+/// reports (see `PORTCULLIS_TRUSTED_PROXIES`); a forwarded-for header from anyone else could be
+/// forged and is ignored.
+fn remote_addr(req: &HttpRequest, state: &AppState) -> String {
+    crate::http::oauth::client_ip(req, state)
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -120,7 +121,7 @@ pub async fn require(
         _ => Ok(Admin {
             actor: Actor {
                 username: user.username.clone(),
-                remote_addr: remote_addr(req),
+                remote_addr: remote_addr(req, state),
             },
             user,
         }),
