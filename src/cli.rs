@@ -713,6 +713,8 @@ fn client_cmd(
                 } else {
                     rate_limit.or(c.rate_limit_per_minute)
                 },
+                auth_method: c.auth_method,
+                jwks: c.jwks.clone(),
             }
             .validate()
             .map_err(AppError::Invalid)?;

@@ -30,6 +30,8 @@ pub struct CachedClient {
     pub client: Client,
     /// All its secrets, expired ones included (expiry is checked per request).
     pub secrets: Vec<SecretRow>,
+    /// Its registered public keys for private_key_jwt, parsed once.
+    pub assertion_keys: Vec<super::assertion::AssertionKey>,
     generation: i64,
 }
 
@@ -71,9 +73,15 @@ impl ClientCache {
         client: Client,
         secrets: Vec<SecretRow>,
     ) -> Arc<CachedClient> {
+        let assertion_keys = client
+            .jwks
+            .as_deref()
+            .and_then(|j| super::assertion::parse_keys(j).ok())
+            .unwrap_or_default();
         let entry = Arc::new(CachedClient {
             client,
             secrets,
+            assertion_keys,
             generation,
         });
         if self.enabled
@@ -148,6 +156,8 @@ mod tests {
             redirect_uris: vec![],
             ip_allowlist: vec![],
             rate_limit_per_minute: None,
+            auth_method: None,
+            jwks: None,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,

@@ -1,5 +1,6 @@
 //! Registered clients: the model and its validation rules (no actix, no diesel here).
 
+pub mod assertion;
 pub mod cache;
 pub mod ratelimit;
 pub mod store;
@@ -41,6 +42,42 @@ impl GrantType {
     }
 }
 
+/// How a client must authenticate at the token, introspection and revocation endpoints
+/// (RFC 7591 2, `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with the client secret (RFC 6749 2.3.1).
+    ClientSecretBasic,
+    /// client_id and client_secret in the body (RFC 6749 2.3.1).
+    ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 2.2).
+    PrivateKeyJwt,
+}
+
+impl AuthMethod {
+    /// Every method that can be chosen.
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
+    ];
+
+    /// The registered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    /// Parses a registered name.
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        AuthMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
 /// A registered client as the domain sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
@@ -73,6 +110,11 @@ pub struct Client {
     pub ip_allowlist: Vec<ipnet::IpNet>,
     /// Token requests per minute (per instance); None = no limit.
     pub rate_limit_per_minute: Option<i64>,
+    /// The one authentication method allowed; None = client_secret_basic or
+    /// client_secret_post (public clients: none).
+    pub auth_method: Option<AuthMethod>,
+    /// Public keys for private_key_jwt (a JWKS document or PEM).
+    pub jwks: Option<String>,
     /// Seconds since the epoch.
     pub created_at: i64,
     /// Seconds since the epoch.
@@ -120,6 +162,10 @@ pub struct NewClient {
     pub ip_allowlist: Vec<String>,
     /// Token requests per minute; None = no limit.
     pub rate_limit_per_minute: Option<i64>,
+    /// The one authentication method allowed; None = either client-secret method.
+    pub auth_method: Option<AuthMethod>,
+    /// Public keys for private_key_jwt (a JWKS document or PEM).
+    pub jwks: Option<String>,
 }
 
 /// Maximum length of a client name.
@@ -271,6 +317,24 @@ impl NewClient {
         }
         nets.dedup();
         self.ip_allowlist = nets;
+        self.jwks = self
+            .jwks
+            .take()
+            .map(|j| j.trim().to_string())
+            .filter(|j| !j.is_empty());
+        if let Some(j) = &self.jwks {
+            assertion::parse_keys(j)?;
+        }
+        if self.public && self.auth_method.is_some() {
+            return Err(
+                "a public client authenticates with its client_id alone (method none)".into(),
+            );
+        }
+        if self.auth_method == Some(AuthMethod::PrivateKeyJwt) && self.jwks.is_none() {
+            return Err(
+                "private_key_jwt needs the client's public keys (a JWKS document or PEM)".into(),
+            );
+        }
         if self
             .rate_limit_per_minute
             .is_some_and(|r| !(1..=1_000_000).contains(&r))

@@ -30,6 +30,8 @@ pub(crate) struct ClientRow {
     last_used_at: Option<i64>,
     ip_allowlist: String,
     rate_limit_per_minute: Option<i64>,
+    token_endpoint_auth_method: Option<String>,
+    jwks: Option<String>,
 }
 
 impl ClientRow {
@@ -58,6 +60,11 @@ impl ClientRow {
                 .filter_map(|n| crate::client::parse_ip_net(n).ok())
                 .collect(),
             rate_limit_per_minute: self.rate_limit_per_minute,
+            auth_method: self
+                .token_endpoint_auth_method
+                .as_deref()
+                .and_then(crate::client::AuthMethod::parse),
+            jwks: self.jwks,
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_used_at: self.last_used_at,
@@ -81,6 +88,8 @@ struct NewClientRow<'a> {
     refresh_token_ttl: Option<i64>,
     ip_allowlist: String,
     rate_limit_per_minute: Option<i64>,
+    token_endpoint_auth_method: Option<&'a str>,
+    jwks: Option<&'a str>,
     created_at: i64,
     updated_at: i64,
 }
@@ -107,6 +116,8 @@ pub fn insert(
         refresh_token_ttl: new.refresh_token_ttl,
         ip_allowlist: new.ip_allowlist.join("\n"),
         rate_limit_per_minute: new.rate_limit_per_minute,
+        token_endpoint_auth_method: new.auth_method.map(|m| m.as_str()),
+        jwks: new.jwks.as_deref(),
         created_at: now,
         updated_at: now,
     };
@@ -479,6 +490,8 @@ pub fn update(
             clients::refresh_token_ttl.eq(settings.refresh_token_ttl),
             clients::ip_allowlist.eq(settings.ip_allowlist.join("\n")),
             clients::rate_limit_per_minute.eq(settings.rate_limit_per_minute),
+            clients::token_endpoint_auth_method.eq(settings.auth_method.map(|m| m.as_str())),
+            clients::jwks.eq(settings.jwks.as_deref()),
             clients::updated_at.eq(now),
         ))
         .execute(conn)
@@ -647,4 +660,31 @@ pub fn token_total(conn: &mut AnyConnection, client_pk: i64) -> Result<i64, AppE
         .select(token_usage::count)
         .load(conn)?;
     Ok(counts.iter().sum())
+}
+
+/// Records a client assertion's `jti` until it expires; false when it was seen before (a
+/// replay, RFC 7523 3).
+pub fn use_assertion_jti(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    jti: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, AppError> {
+    use crate::db::schema::client_assertion_jtis as t;
+    diesel::delete(t::table.filter(t::expires_at.lt(now))).execute(conn)?;
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(t::table)
+            .values((
+                t::client_id.eq(client_pk),
+                t::jti.eq(jti),
+                t::expires_at.eq(expires_at),
+            ))
+            .execute(conn)
+    });
+    match inserted.map_err(AppError::from) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
 }

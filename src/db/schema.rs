@@ -19,6 +19,8 @@ diesel::table! {
         last_used_at -> Nullable<BigInt>,
         ip_allowlist -> Text,
         rate_limit_per_minute -> Nullable<BigInt>,
+        token_endpoint_auth_method -> Nullable<Text>,
+        jwks -> Nullable<Text>,
     }
 }
 
@@ -171,5 +173,13 @@ diesel::table! {
         client_id -> BigInt,
         day -> BigInt,
         count -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (client_id, jti) {
+        client_id -> BigInt,
+        jti -> Text,
+        expires_at -> BigInt,
     }
 }

@@ -194,10 +194,14 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": SUPPORTED_GRANT_TYPES,
-            // `none`: public clients send only their client_id (RFC 6749 2.1, 3.2.1).
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            // `none`: public clients send only their client_id (RFC 6749 2.1, 3.2.1);
+            // private_key_jwt: RFC 7523 2.2 (RFC 8414 2 lists the signing algorithms).
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": crate::client::assertion::ALGORITHMS,
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "introspection_endpoint_auth_signing_alg_values_supported": crate::client::assertion::ALGORITHMS,
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "revocation_endpoint_auth_signing_alg_values_supported": crate::client::assertion::ALGORITHMS,
             // RFC 7636 4.2, RFC 9700 2.1.1: S256 only, never plain.
             "code_challenge_methods_supported": ["S256"],
         }))

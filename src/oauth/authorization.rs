@@ -214,6 +214,7 @@ fn issue_code(
             // No client authentication happens at the authorization endpoint.
             client_ip: None,
             rate_limited: false,
+            presented: None,
         },
         authorizer: DbAuthorizer {
             conn: &cell,

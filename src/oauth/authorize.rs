@@ -321,6 +321,8 @@ mod tests {
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
             ip_allowlist: vec![],
             rate_limit_per_minute: None,
+            auth_method: None,
+            jwks: None,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,

@@ -42,6 +42,11 @@ impl accesstoken::Request for FlowRequest<'_> {
                 Cow::Borrowed(id.as_str()),
                 Cow::Borrowed(secret.as_bytes()),
             ),
+            // The registrar verifies the assertion (it knows it is one).
+            ClientAuth::Assertion { id, assertion } => Authorization::UsernamePassword(
+                Cow::Borrowed(id.as_str()),
+                Cow::Borrowed(assertion.as_bytes()),
+            ),
             _ => Authorization::None,
         }
     }
@@ -117,11 +122,17 @@ impl cc::Request for FlowRequest<'_> {
         true
     }
 
+    /// Basic, or a JWT assertion (which the registrar verifies as one); client_secret_post
+    /// comes through `extension` as oxide-auth expects.
     fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
         match &self.0.auth {
             ClientAuth::Basic { id, secret } => {
                 Some((Cow::Borrowed(id.as_str()), Cow::Borrowed(secret.as_bytes())))
             }
+            ClientAuth::Assertion { id, assertion } => Some((
+                Cow::Borrowed(id.as_str()),
+                Cow::Borrowed(assertion.as_bytes()),
+            )),
             _ => None,
         }
     }
@@ -287,6 +298,7 @@ fn adapters<'a>(
             now,
             client_ip: req.client_ip,
             rate_limited: true,
+            presented: Some(&req.auth),
         },
         JwtIssuer {
             conn: Some(cell),
@@ -321,7 +333,7 @@ pub fn client_credentials(
                 false,
             ));
         }
-        ClientAuth::Basic { .. } | ClientAuth::Post { .. } => {}
+        ClientAuth::Basic { .. } | ClientAuth::Post { .. } | ClientAuth::Assertion { .. } => {}
     }
     let now = crate::clock::now();
     let outcome = Outcome::default();
@@ -336,6 +348,7 @@ pub fn client_credentials(
                 now,
                 client_ip: req.client_ip,
                 rate_limited: true,
+                presented: Some(&req.auth),
             },
             issuer: JwtIssuer {
                 conn: None,

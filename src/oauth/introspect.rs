@@ -9,7 +9,7 @@ use oxide_auth::primitives::registrar::Registrar;
 
 use super::Outcome;
 use super::registrar::DbRegistrar;
-use super::web::{ClientAuth, ClientRequest, OAuthResponse};
+use super::web::{ClientRequest, OAuthResponse};
 use crate::AppState;
 use crate::client::GrantType;
 use crate::client::cache::CachedClient;
@@ -23,9 +23,9 @@ fn authenticate(
     conn: &mut AnyConnection,
     req: &ClientRequest,
 ) -> Result<Arc<CachedClient>, OAuthResponse> {
-    let (id, secret) = match &req.auth {
-        ClientAuth::Basic { id, secret } | ClientAuth::Post { id, secret } => (id, secret),
-        ClientAuth::IdOnly { .. } | ClientAuth::None => {
+    let (id, secret) = match req.auth.credentials() {
+        Some(c) => c,
+        None => {
             return Err(OAuthResponse::invalid_client(
                 "client authentication is required: HTTP Basic, or client_id and client_secret in the body",
                 false,
@@ -43,6 +43,7 @@ fn authenticate(
         client_ip: req.client_ip,
         // The rate limit is for the token endpoint.
         rate_limited: false,
+        presented: Some(&req.auth),
     };
     let checked = registrar.check(id, Some(secret.as_bytes()));
     let client = outcome.client.borrow().clone();

@@ -10,10 +10,10 @@ use oxide_auth::primitives::registrar::{
 };
 
 use super::Outcome;
-use super::web::OAuthResponse;
+use super::web::{ClientAuth, OAuthResponse};
 use crate::AppState;
-use crate::client::GrantType;
 use crate::client::cache::CachedClient;
+use crate::client::{self, AuthMethod, GrantType, assertion};
 use crate::db::AnyConnection;
 use crate::secret::SecretFailure;
 
@@ -35,6 +35,8 @@ pub struct DbRegistrar<'a> {
     pub client_ip: Option<std::net::IpAddr>,
     /// Count this request against the client's rate limit (the token endpoint).
     pub rate_limited: bool,
+    /// How the client authenticated (None where no client authenticates).
+    pub presented: Option<&'a ClientAuth>,
 }
 
 impl DbRegistrar<'_> {
@@ -194,6 +196,76 @@ impl Registrar for DbRegistrar<'_> {
             self.state.metrics.auth_failed(reason);
             Err(self.fail(OAuthResponse::invalid_client(description, false)))
         };
+        // RFC 7523 2.2 / 3: private_key_jwt.
+        if let Some(ClientAuth::Assertion { assertion, .. }) = self.presented {
+            let Some(c) = &loaded else {
+                return refuse("unknown client", generic);
+            };
+            if c.client.auth_method != Some(AuthMethod::PrivateKeyJwt) {
+                return refuse(
+                    "wrong method",
+                    "this client does not authenticate with private_key_jwt",
+                );
+            }
+            let issuer = &self.state.issuer;
+            let audiences = [
+                issuer.clone(),
+                format!("{issuer}/oauth/token"),
+                format!("{issuer}/oauth/introspect"),
+                format!("{issuer}/oauth/revoke"),
+            ];
+            let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
+            let verified = match assertion::verify(
+                &c.assertion_keys,
+                assertion,
+                client_id,
+                &audiences,
+                self.now,
+            ) {
+                Ok(v) => v,
+                Err(why) => return refuse("invalid assertion", &why),
+            };
+            // Single use needs the database: on the fast path, finish on a blocking thread.
+            let Some(conn) = self.conn else {
+                return Err(self.would_block());
+            };
+            let fresh = client::store::use_assertion_jti(
+                &mut conn.borrow_mut(),
+                c.client.id,
+                &verified.jti,
+                verified.exp,
+                self.now,
+            )
+            .map_err(|e| self.db_error(e))?;
+            if !fresh {
+                return refuse(
+                    "replayed assertion",
+                    "this client assertion was already used (RFC 7523 3: jti)",
+                );
+            }
+            if !c.client.enabled {
+                return refuse("disabled client", "the client is disabled");
+            }
+            self.policies(c)?;
+            *self.outcome.client.borrow_mut() = loaded.clone();
+            return Ok(());
+        }
+        // A client registered for one method is refused with any other (RFC 7591 2).
+        if let Some(c) = &loaded
+            && let Some(required) = c.client.auth_method
+        {
+            let used = match self.presented {
+                Some(ClientAuth::Basic { .. }) => Some(AuthMethod::ClientSecretBasic),
+                Some(ClientAuth::Post { .. }) => Some(AuthMethod::ClientSecretPost),
+                _ => None,
+            };
+            if used != Some(required) {
+                return refuse(
+                    "wrong method",
+                    &format!("this client must authenticate with {}", required.as_str()),
+                );
+            }
+        }
         let Some(passphrase) = passphrase else {
             // RFC 6749 2.1, 3.2.1: a public client identifies itself by client_id alone; a
             // confidential one must authenticate.

@@ -81,6 +81,13 @@ pub enum ClientAuth {
         /// client_secret
         secret: String,
     },
+    /// A JWT client assertion (RFC 7523 2.2: private_key_jwt).
+    Assertion {
+        /// The client it names (its `sub`, verified with the assertion).
+        id: String,
+        /// The JWT.
+        assertion: String,
+    },
     /// Only `client_id` in the body: a public client (RFC 6749 3.2.1).
     IdOnly {
         /// client_id
@@ -95,6 +102,7 @@ impl std::fmt::Debug for ClientAuth {
         match self {
             ClientAuth::Basic { id, .. } => write!(f, "Basic({id}, <redacted>)"),
             ClientAuth::Post { id, .. } => write!(f, "Post({id}, <redacted>)"),
+            ClientAuth::Assertion { id, .. } => write!(f, "Assertion({id}, <redacted>)"),
             ClientAuth::IdOnly { id } => write!(f, "IdOnly({id})"),
             ClientAuth::None => write!(f, "None"),
         }
@@ -107,6 +115,7 @@ impl ClientAuth {
         match self {
             ClientAuth::Basic { id, .. }
             | ClientAuth::Post { id, .. }
+            | ClientAuth::Assertion { id, .. }
             | ClientAuth::IdOnly { id } => Some(id),
             ClientAuth::None => None,
         }
@@ -115,6 +124,17 @@ impl ClientAuth {
     /// True for client_secret_basic.
     pub fn is_basic(&self) -> bool {
         matches!(self, ClientAuth::Basic { .. })
+    }
+
+    /// The client id and the credential it presented (secret or assertion), if any.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        match self {
+            ClientAuth::Basic { id, secret } | ClientAuth::Post { id, secret } => {
+                Some((id, secret))
+            }
+            ClientAuth::Assertion { id, assertion } => Some((id, assertion)),
+            ClientAuth::IdOnly { .. } | ClientAuth::None => None,
+        }
     }
 }
 
@@ -173,10 +193,14 @@ impl ClientRequest {
         let mut params: Vec<(String, String)> = Vec::with_capacity(pairs.len());
         let mut body_id = None;
         let mut body_secret = None;
+        let mut assertion_type = None;
+        let mut assertion = None;
         for (k, v) in pairs {
             match k.as_str() {
                 "client_id" => body_id = Some(v),
                 "client_secret" => body_secret = Some(v),
+                "client_assertion_type" => assertion_type = Some(v),
+                "client_assertion" => assertion = Some(v),
                 // RFC 6749 3.3 / 4.4.2: an empty scope is the same as none.
                 "scope" if v.trim().is_empty() => {}
                 _ => params.push((k, v)),
@@ -186,6 +210,45 @@ impl ClientRequest {
             None => None,
             Some(h) => Some(parse_basic(h)?),
         };
+        // RFC 7523 2.2 / RFC 7521 4.2: a JWT assertion replaces the secret.
+        if assertion.is_some() || assertion_type.is_some() {
+            if basic.is_some() || body_secret.is_some() {
+                return Err(OAuthResponse::invalid_request(
+                    "the client sent a client_assertion and another credential; use exactly one method (RFC 6749 2.3)",
+                ));
+            }
+            if assertion_type.as_deref() != Some(crate::client::assertion::JWT_BEARER) {
+                return Err(OAuthResponse::invalid_request(&format!(
+                    "client_assertion_type must be {} (RFC 7523 2.2)",
+                    crate::client::assertion::JWT_BEARER
+                )));
+            }
+            let Some(assertion) = assertion else {
+                return Err(OAuthResponse::invalid_request(
+                    "client_assertion_type was sent without client_assertion",
+                ));
+            };
+            let Some(claimed) = crate::client::assertion::claimed_client(&assertion) else {
+                return Err(OAuthResponse::invalid_client(
+                    "the client_assertion is not a JWT with a sub claim",
+                    false,
+                ));
+            };
+            if body_id.as_ref().is_some_and(|id| *id != claimed) {
+                return Err(OAuthResponse::invalid_client(
+                    "client_id differs from the client_assertion's sub",
+                    false,
+                ));
+            }
+            return Ok(ClientRequest {
+                params,
+                auth: ClientAuth::Assertion {
+                    id: claimed,
+                    assertion,
+                },
+                client_ip: None,
+            });
+        }
         // RFC 6749 2.3: "The client MUST NOT use more than one authentication method in each request."
         let auth = match (basic, body_id, body_secret) {
             (Some(_), _, Some(_)) => {

@@ -9,6 +9,7 @@ mod cli;
 mod discovery;
 mod helpers;
 mod instances;
+mod jwt_auth;
 mod login;
 mod policies;
 mod token;

@@ -184,6 +184,8 @@ pub struct ClientForm {
     refresh_token_ttl: String,
     ip_allowlist: String,
     rate_limit: String,
+    auth_method: String,
+    jwks: String,
     enabled: Option<String>,
     #[serde(skip_serializing)]
     csrf_token: Option<String>,
@@ -208,6 +210,8 @@ impl ClientForm {
                 "refresh_token_ttl" => f.refresh_token_ttl = v,
                 "ip_allowlist" => f.ip_allowlist = v,
                 "rate_limit" => f.rate_limit = v,
+                "auth_method" => f.auth_method = v,
+                "jwks" => f.jwks = v,
                 "enabled" => f.enabled = Some(v),
                 "csrf_token" => f.csrf_token = Some(v),
                 _ => {}
@@ -252,6 +256,11 @@ impl ClientForm {
                 .rate_limit_per_minute
                 .map(|r| r.to_string())
                 .unwrap_or_default(),
+            auth_method: client
+                .auth_method
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default(),
+            jwks: client.jwks.clone().unwrap_or_default(),
             enabled: client.enabled.then(|| "on".to_string()),
             csrf_token: None,
         }
@@ -357,6 +366,8 @@ impl ClientForm {
             refresh_token_ttl: refresh.ok().flatten(),
             ip_allowlist: vec![self.ip_allowlist.clone()],
             rate_limit_per_minute: rate_limit,
+            auth_method: crate::client::AuthMethod::parse(&self.auth_method),
+            jwks: Some(self.jwks.clone()),
         };
         // The remaining rules span fields (grant types against kind and redirect URIs,
         // lifetimes): shown above the form.
@@ -375,6 +386,10 @@ impl ClientForm {
                     "description"
                 } else if e.contains("rate limit") {
                     "rate_limit"
+                } else if e.contains("JWKS") || e.contains("PEM") || e.contains("key") {
+                    "jwks"
+                } else if e.contains("method none") {
+                    "auth_method"
                 } else {
                     "form"
                 };
@@ -420,6 +435,21 @@ fn form_page(
     }
     ctx.insert("form", form);
     ctx.insert("grant_types", &grant_choices(&form.grant_type));
+    let methods: Vec<serde_json::Value> = std::iter::once(serde_json::json!({
+        "value": "", "label": "client_secret_basic or client_secret_post (a secret)",
+    }))
+    .chain(crate::client::AuthMethod::ALL.iter().map(|m| {
+        let label = match m {
+            crate::client::AuthMethod::ClientSecretBasic => "client_secret_basic only",
+            crate::client::AuthMethod::ClientSecretPost => "client_secret_post only",
+            crate::client::AuthMethod::PrivateKeyJwt => {
+                "private_key_jwt (a JWT signed with the client's key)"
+            }
+        };
+        serde_json::json!({ "value": m.as_str(), "label": label })
+    }))
+    .collect();
+    ctx.insert("auth_methods", &methods);
     ctx.insert("default_access_ttl", &state.access_token_ttl);
     ctx.insert("default_refresh_ttl", &state.refresh_token_ttl);
     // Always defined: the template looks up `errors.FIELD`.

@@ -1,0 +1,20 @@
+-- JWT client authentication (RFC 7523 2.2, OpenID Connect Core 9): the method each client must
+-- use (NULL = client_secret_basic or client_secret_post, the behaviour before this column), and
+-- the public keys that verify a private_key_jwt client's assertions (a JWKS document or PEM).
+ALTER TABLE clients ADD COLUMN token_endpoint_auth_method TEXT;
+ALTER TABLE clients ADD COLUMN jwks TEXT;
+
+-- Assertion ids seen, kept until the assertion expires: a replay is refused (RFC 7523 3).
+CREATE TABLE client_assertion_jtis (
+    client_id BIGINT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    jti TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (client_id, jti)
+);
+CREATE INDEX client_assertion_jtis_expires_at_idx ON client_assertion_jtis (expires_at);
+
+DROP TRIGGER clients_updated;
+CREATE TRIGGER clients_updated AFTER UPDATE OF client_id, name, description, logo_url, public,
+    enabled, allowed_scopes, allowed_grant_types, access_token_ttl, refresh_token_ttl,
+    ip_allowlist, rate_limit_per_minute, token_endpoint_auth_method, jwks ON clients
+BEGIN UPDATE cache_generation SET value = value + 1 WHERE name = 'clients'; END;

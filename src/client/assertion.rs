@@ -1,0 +1,166 @@
+//! JWT client authentication with `private_key_jwt` (RFC 7523 2.2 and 3, OpenID Connect Core
+//! 9): the client signs a short-lived JWT with its private key; we verify it with the public
+//! keys it registered (a JWKS document or a PEM public key; RS256 or ES256).
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// `client_assertion_type` of a JWT assertion (RFC 7523 2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Signing algorithms accepted for assertions (listed in the metadata).
+pub const ALGORITHMS: [&str; 2] = ["RS256", "ES256"];
+
+/// The longest an assertion may live (from now to its `exp`).
+pub const MAX_LIFETIME: i64 = 300;
+
+/// A registered public key.
+pub struct AssertionKey {
+    /// `kid`, when the JWKS names it.
+    pub kid: Option<String>,
+    /// RS256 or ES256.
+    pub alg: Algorithm,
+    key: DecodingKey,
+}
+
+/// Parses a client's registered keys: a JWKS document (`{"keys": [...]}`) or a PEM public
+/// key. Only RSA (RS256) and P-256 (ES256) keys are accepted.
+pub fn parse_keys(text: &str) -> Result<Vec<AssertionKey>, String> {
+    let text = text.trim();
+    if text.starts_with('{') {
+        let set: JwkSet = serde_json::from_str(text).map_err(|e| {
+            format!("the JWKS is not valid JSON of the form {{\"keys\": [...]}}: {e}")
+        })?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            let alg = match (&jwk.algorithm, jwk.common.key_algorithm) {
+                (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
+                (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
+                    if ec.curve == EllipticCurve::P256 =>
+                {
+                    Algorithm::ES256
+                }
+                _ => {
+                    return Err(
+                        "only RSA (RS256) and P-256 (ES256) public keys are accepted".into(),
+                    );
+                }
+            };
+            let key = DecodingKey::from_jwk(jwk)
+                .map_err(|e| format!("a key of the JWKS is unusable: {e}"))?;
+            keys.push(AssertionKey {
+                kid: jwk.common.key_id.clone(),
+                alg,
+                key,
+            });
+        }
+        if keys.is_empty() {
+            return Err("the JWKS has no keys".into());
+        }
+        return Ok(keys);
+    }
+    if text.starts_with("-----BEGIN") {
+        if let Ok(key) = DecodingKey::from_rsa_pem(text.as_bytes()) {
+            return Ok(vec![AssertionKey {
+                kid: None,
+                alg: Algorithm::RS256,
+                key,
+            }]);
+        }
+        if let Ok(key) = DecodingKey::from_ec_pem(text.as_bytes()) {
+            return Ok(vec![AssertionKey {
+                kid: None,
+                alg: Algorithm::ES256,
+                key,
+            }]);
+        }
+        return Err("the PEM is not an RSA or EC public key".into());
+    }
+    Err("give a JWKS document ({\"keys\": [...]}) or a PEM public key".into())
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    sub: String,
+    exp: i64,
+    jti: String,
+}
+
+/// A verified assertion: its `jti` (to be used once) and `exp`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The assertion's unique id.
+    pub jti: String,
+    /// Its expiry.
+    pub exp: i64,
+}
+
+/// The `sub` of an assertion, read without verifying it: only to know which client claims to
+/// be calling (RFC 7523 3: iss and sub are the client_id). Verified later with its keys.
+pub fn claimed_client(assertion: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("sub")?.as_str().map(str::to_string)
+}
+
+/// Verifies an assertion (RFC 7523 3): signed by one of `keys`, `iss` = `sub` = `client_id`,
+/// `aud` one of `audiences` (the token endpoint URL or the issuer), not expired and expiring
+/// within [`MAX_LIFETIME`], with a `jti`.
+pub fn verify(
+    keys: &[AssertionKey],
+    assertion: &str,
+    client_id: &str,
+    audiences: &[&str],
+    now: i64,
+) -> Result<Verified, String> {
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| "the client assertion is not a JWT".to_string())?;
+    if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+        return Err(format!(
+            "assertions must be signed with {}",
+            ALGORITHMS.join(" or ")
+        ));
+    }
+    let candidates =
+        keys.iter()
+            .filter(|k| k.alg == header.alg)
+            .filter(|k| match (&header.kid, &k.kid) {
+                (Some(want), Some(have)) => want == have,
+                _ => true,
+            });
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[client_id]);
+    validation.set_audience(audiences);
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = 5;
+    let mut last = "no registered key matches the assertion's algorithm and kid".to_string();
+    for key in candidates {
+        match jsonwebtoken::decode::<AssertionClaims>(assertion, &key.key, &validation) {
+            Ok(data) => {
+                let c = data.claims;
+                if c.sub != client_id {
+                    return Err("the assertion's sub must be the client_id".into());
+                }
+                if c.exp > now + MAX_LIFETIME + 5 {
+                    return Err(format!(
+                        "the assertion must expire within {MAX_LIFETIME} seconds"
+                    ));
+                }
+                if c.jti.is_empty() {
+                    return Err("the assertion needs a jti".into());
+                }
+                return Ok(Verified {
+                    jti: c.jti,
+                    exp: c.exp,
+                });
+            }
+            Err(e) => last = format!("the client assertion is not valid: {e}"),
+        }
+    }
+    Err(last)
+}

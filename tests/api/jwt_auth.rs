@@ -1,0 +1,184 @@
+//! private_key_jwt client authentication (RFC 7523 2.2, 3) and per-client methods (RFC 7591 2).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use portcullis::client::{AuthMethod, NewClient};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A client's EC P-256 key pair: the private half signs assertions, the JWKS is registered.
+struct ClientKey {
+    encoding: EncodingKey,
+    jwks: String,
+    kid: String,
+}
+
+fn client_key(kid: &str) -> ClientKey {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let point = pair.public_key().as_ref().to_vec(); // 0x04 || x || y
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    }]})
+    .to_string();
+    let der = pair.to_pkcs8v1().unwrap();
+    ClientKey {
+        encoding: EncodingKey::from_ec_der(der.as_ref()),
+        jwks,
+        kid: kid.into(),
+    }
+}
+
+fn assertion(key: &ClientKey, client_id: &str, aud: &str, lifetime: i64) -> String {
+    let now = portcullis::clock::now();
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key.kid.clone());
+    let claims = serde_json::json!({
+        "iss": client_id, "sub": client_id, "aud": aud,
+        "iat": now, "exp": now + lifetime, "jti": portcullis::crypto::unique_id(),
+    });
+    jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+}
+
+impl TestApp {
+    fn jwt_client(&self, name: &str, key: &ClientKey) -> TestClient {
+        self.create_client_with(NewClient {
+            name: name.into(),
+            auth_method: Some(AuthMethod::PrivateKeyJwt),
+            jwks: Some(key.jwks.clone()),
+            ..Default::default()
+        })
+    }
+
+    async fn token_with_assertion(&self, assertion: &str) -> reqwest::Response {
+        self.http
+            .post(self.token_url())
+            .form(&[
+                GRANT_CC,
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", assertion),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+on_both_backends! {
+    async fn private_key_jwt_gets_tokens_once_per_assertion(app) {
+        let key = client_key("k1");
+        let c = app.jwt_client("Signed requests", &key);
+        let a = assertion(&key, &c.client_id, &app.token_url(), 60);
+        let resp = app.token_with_assertion(&a).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        let t: serde_json::Value = resp.json().await.unwrap();
+        let (_, claims) = crate::token::verify_jwt(&app, t["access_token"].as_str().unwrap()).await;
+        assert_eq!(claims["client_id"], c.client_id.as_str());
+        // The same assertion again: a replay (RFC 7523 3, jti).
+        let body = assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
+        assert!(body["error_description"].as_str().unwrap().contains("already used"), "{body}");
+        // The issuer is an accepted audience too (OpenID Connect Core 9).
+        assert_eq!(app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60)).await.status(), 200);
+    }
+
+    async fn bad_assertions_are_invalid_client(app) {
+        let key = client_key("k1");
+        let c = app.jwt_client("Strict", &key);
+        let stranger = client_key("k1");
+        let cases = [
+            ("another key", assertion(&stranger, &c.client_id, &app.token_url(), 60)),
+            ("wrong audience", assertion(&key, &c.client_id, "https://elsewhere.example/token", 60)),
+            ("expired", assertion(&key, &c.client_id, &app.token_url(), -60)),
+            ("lives too long", assertion(&key, &c.client_id, &app.token_url(), 3600)),
+            ("unknown client", assertion(&key, "no-such-client", &app.token_url(), 60)),
+        ];
+        for (case, a) in cases {
+            let resp = app.token_with_assertion(&a).await;
+            assert_eq!(resp.status(), 401, "{case}");
+            assert_oauth_error(resp, 401, "invalid_client").await;
+        }
+        let resp = app.http.post(app.token_url())
+            .form(&[GRANT_CC, ("client_assertion_type", "urn:example:other"), ("client_assertion", "x.y.z")])
+            .send().await.unwrap();
+        assert_oauth_error(resp, 400, "invalid_request").await;
+        // A client registered for private_key_jwt cannot use a secret instead.
+        let body = assert_oauth_error(app.token_basic(&c.client_id, &c.secret, &[GRANT_CC]).await, 401, "invalid_client").await;
+        assert!(body["error_description"].as_str().unwrap().contains("private_key_jwt"), "{body}");
+    }
+
+    async fn a_client_uses_only_its_registered_method(app) {
+        let basic_only = app.create_client_with(NewClient {
+            name: "Basic only".into(),
+            auth_method: Some(AuthMethod::ClientSecretBasic),
+            ..Default::default()
+        });
+        assert_eq!(app.token_basic(&basic_only.client_id, &basic_only.secret, &[GRANT_CC]).await.status(), 200);
+        let body = assert_oauth_error(app.token_post(&basic_only.client_id, &basic_only.secret, &[GRANT_CC]).await, 401, "invalid_client").await;
+        assert!(body["error_description"].as_str().unwrap().contains("client_secret_basic"), "{body}");
+        // Without a registered method, both secret methods work (the default).
+        let either = app.create_client("Either", &[]);
+        assert_eq!(app.token_basic(&either.client_id, &either.secret, &[GRANT_CC]).await.status(), 200);
+        assert_eq!(app.token_post(&either.client_id, &either.secret, &[GRANT_CC]).await.status(), 200);
+        // A key-less client cannot use an assertion.
+        let key = client_key("k1");
+        assert_eq!(app.token_with_assertion(&assertion(&key, &either.client_id, &app.token_url(), 60)).await.status(), 401);
+    }
+
+    async fn introspection_accepts_an_assertion(app) {
+        let key = client_key("k1");
+        let c = app.jwt_client("Introspecting", &key);
+        let t: serde_json::Value = app.token_with_assertion(&assertion(&key, &c.client_id, &app.token_url(), 60)).await.json().await.unwrap();
+        let resp = app.http.post(format!("{}/oauth/introspect", app.address))
+            .form(&[("token", t["access_token"].as_str().unwrap()), ("client_assertion_type", JWT_BEARER),
+                    ("client_assertion", &assertion(&key, &c.client_id, &format!("{}/oauth/introspect", app.issuer), 60))])
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["active"], true);
+    }
+}
+
+#[test]
+fn registered_keys_must_be_usable() {
+    assert!(
+        NewClient {
+            name: "x".into(),
+            auth_method: Some(AuthMethod::PrivateKeyJwt),
+            ..Default::default()
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(
+        NewClient {
+            name: "x".into(),
+            jwks: Some("{\"keys\": [{\"kty\": \"oct\", \"k\": \"AA\"}]}".into()),
+            ..Default::default()
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(
+        NewClient {
+            name: "x".into(),
+            jwks: Some("not a key".into()),
+            ..Default::default()
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(
+        NewClient {
+            name: "x".into(),
+            jwks: Some(client_key("a").jwks),
+            auth_method: Some(AuthMethod::PrivateKeyJwt),
+            ..Default::default()
+        }
+        .validate()
+        .is_ok()
+    );
+}
