@@ -112,6 +112,14 @@ pub enum ClientCmd {
         /// Token requests per minute (per instance). Default: no limit.
         #[arg(long, value_name = "N")]
         rate_limit: Option<i64>,
+        /// The one client authentication method allowed: client_secret_basic,
+        /// client_secret_post, private_key_jwt (needs --jwks-file) or client_secret_jwt (needs
+        /// PORTCULLIS_MASTER_KEY). Default: either secret method.
+        #[arg(long, value_name = "METHOD", value_parser = parse_auth_method)]
+        auth_method: Option<crate::client::AuthMethod>,
+        /// The client's public keys for private_key_jwt: a JWKS document or PEM file.
+        #[arg(long, value_name = "FILE")]
+        jwks_file: Option<std::path::PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
@@ -235,6 +243,19 @@ pub enum UserCmd {
     },
 }
 
+fn parse_auth_method(s: &str) -> Result<crate::client::AuthMethod, String> {
+    crate::client::AuthMethod::parse(s).ok_or_else(|| {
+        format!(
+            "'{s}' is not one of {}",
+            crate::client::AuthMethod::ALL
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
 fn parse_grant(s: &str) -> Result<GrantType, String> {
     GrantType::parse(s).ok_or_else(|| {
         format!(
@@ -285,7 +306,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             writeln!(out, "The database is up to date.").map_err(io)?;
             Ok(())
         }
-        Command::Client(cmd) => client_cmd(&mut conn, cmd, out),
+        Command::Client(cmd) => client_cmd(&mut conn, cmd, settings.master_key.as_ref(), out),
         Command::Keys(KeysCmd::Rotate { activate_in }) => {
             if !(0..=86_400).contains(&activate_in) {
                 return Err(AppError::Invalid(
@@ -500,6 +521,7 @@ const SECRET_HEADERS: [&str; 7] = [
 fn client_cmd(
     conn: &mut AnyConnection,
     cmd: ClientCmd,
+    master: Option<&crate::crypto::MasterKey>,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
     let now = clock::now();
@@ -514,8 +536,16 @@ fn client_cmd(
             public,
             allow_ips,
             rate_limit,
+            auth_method,
+            jwks_file,
             output,
         } => {
+            let jwks = match jwks_file {
+                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                    AppError::Invalid(format!("cannot read {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
             let new = NewClient {
                 name,
                 description,
@@ -526,11 +556,13 @@ fn client_cmd(
                 redirect_uris,
                 ip_allowlist: allow_ips,
                 rate_limit_per_minute: rate_limit,
+                auth_method,
+                jwks,
                 ..NewClient::default()
             }
             .validate()
             .map_err(AppError::Invalid)?;
-            let (client, secret_value) = client::store::register(conn, &new, now)?;
+            let (client, secret_value) = client::store::register(conn, &new, now, master)?;
             if output == Output::Json {
                 return json(
                     out,

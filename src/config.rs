@@ -50,6 +50,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `PORTCULLIS_CLIENT_IP_HEADER`: the header a trusted proxy puts the client address in.
     pub client_ip_header: String,
+    /// `PORTCULLIS_MASTER_KEY`: 32 bytes, base64; encrypts client_secret_jwt HMAC keys.
+    /// None = client_secret_jwt is unavailable.
+    pub master_key: Option<crate::crypto::MasterKey>,
 }
 
 /// The settings and their defaults, in the order the README lists them.
@@ -68,6 +71,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("client_cache_ms", "1000"),
     ("trusted_proxies", ""),
     ("client_ip_header", "X-Forwarded-For"),
+    ("master_key", ""),
 ];
 
 /// A setting that could not be used. The message names the setting and says what is wrong.
@@ -239,6 +243,13 @@ impl Settings {
             return Err(fail(src, format!("'{v}' is not an HTTP header name")));
         }
 
+        let (v, src) = get("master_key");
+        let master_key = if v.is_empty() {
+            None
+        } else {
+            Some(crate::crypto::MasterKey::parse(v).map_err(|m| fail(src, m))?)
+        };
+
         Ok(Settings {
             database_url,
             bind,
@@ -254,6 +265,7 @@ impl Settings {
             client_cache_interval,
             trusted_proxies,
             client_ip_header,
+            master_key,
         })
     }
 

@@ -150,3 +150,103 @@ mod tests {
         assert_eq!(hint("ab"), "ab");
     }
 }
+
+/// The key that encrypts values the server must read back (HMAC keys of client_secret_jwt
+/// clients): 32 bytes from `PORTCULLIS_MASTER_KEY`. Debug never shows it.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// Parses base64 (standard or URL-safe) of exactly 32 bytes.
+    pub fn parse(text: &str) -> Result<MasterKey, String> {
+        use base64::engine::general_purpose::STANDARD;
+        let text = text.trim();
+        let bytes = STANDARD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .map_err(|_| {
+                "it is not base64 (generate one with: head -c 32 /dev/urandom | base64)".to_string()
+            })?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "it must be 32 bytes, base64-encoded".to_string())?;
+        Ok(MasterKey(key))
+    }
+
+    fn aead(&self) -> Result<aws_lc_rs::aead::LessSafeKey, AppError> {
+        let unbound = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &self.0)
+            .map_err(|_| AppError::Internal("the master key is unusable".into()))?;
+        Ok(aws_lc_rs::aead::LessSafeKey::new(unbound))
+    }
+
+    /// Encrypts with AES-256-GCM under a random nonce, bound to `context` (e.g. the client_id)
+    /// so a value cannot be moved to another row. Returns base64url(nonce || ciphertext || tag).
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<String, AppError> {
+        let nonce_bytes = os_random_bytes::<12>()?;
+        let mut data = plaintext.to_vec();
+        self.aead()?
+            .seal_in_place_append_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce_bytes),
+                aws_lc_rs::aead::Aad::from(context.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| AppError::Internal("encryption failed".into()))?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&data);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Decrypts what [`MasterKey::seal`] produced for the same `context`.
+    pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, AppError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| AppError::Internal("a sealed value is not base64".into()))?;
+        if bytes.len() < 12 + 16 {
+            return Err(AppError::Internal("a sealed value is too short".into()));
+        }
+        let (nonce, rest) = bytes.split_at(12);
+        let mut data = rest.to_vec();
+        let nonce: [u8; 12] = nonce
+            .try_into()
+            .map_err(|_| AppError::Internal("bad nonce".into()))?;
+        let plain = self
+            .aead()?
+            .open_in_place(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from(context.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| {
+                AppError::Internal(
+                    "a sealed value does not open with this master key (was PORTCULLIS_MASTER_KEY changed?)".into(),
+                )
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod master_key_tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_the_same_key_and_context() {
+        let key =
+            MasterKey::parse(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
+        let sealed = key.seal("client-a", b"hmac key").unwrap();
+        assert!(!sealed.contains("hmac"));
+        assert_eq!(key.open("client-a", &sealed).unwrap(), b"hmac key");
+        assert!(key.open("client-b", &sealed).is_err(), "bound to its row");
+        let other =
+            MasterKey::parse(&base64::engine::general_purpose::STANDARD.encode([8u8; 32])).unwrap();
+        assert!(other.open("client-a", &sealed).is_err());
+        assert!(MasterKey::parse("c2hvcnQ=").is_err());
+        assert!(!format!("{key:?}").contains('7'));
+    }
+}

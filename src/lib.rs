@@ -63,6 +63,8 @@ pub struct AppState {
     pub login_throttle: user::throttle::LoginThrottle,
     /// Prometheus metrics.
     pub metrics: metrics::Metrics,
+    /// Encrypts client_secret_jwt keys; None = that method is unavailable.
+    pub master_key: Option<crypto::MasterKey>,
 }
 
 /// Opens the pool and brings the database up to date: migrations, then the first signing key
@@ -169,6 +171,7 @@ impl Application {
             usage_flush_seconds: settings.usage_flush_interval.as_secs(),
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
+            master_key: settings.master_key.clone(),
             metrics: metrics::Metrics::new()
                 .map_err(|e| AppError::Internal(format!("metrics: {e}")))?,
         });

@@ -52,18 +52,20 @@ fn changed<T>(cache: &ClientCache, result: Result<T, AppError>) -> Result<T, App
     result
 }
 
-/// Registers a client (and, if confidential, its first generated secret, returned once).
+/// Registers a client (and, if confidential, its first generated secret or client_secret_jwt
+/// key, returned once).
 pub fn create_client(
     conn: &mut AnyConnection,
-    cache: &ClientCache,
+    state: &crate::AppState,
     actor: &Actor,
     new: &NewClient,
     now: i64,
 ) -> Result<(Client, Option<String>), AppError> {
     changed(
-        cache,
+        &state.clients,
         conn.transaction(|conn| {
-            let (client, secret) = crate::client::store::register(conn, new, now)?;
+            let (client, secret) =
+                crate::client::store::register(conn, new, now, state.master_key.as_ref())?;
             let kind = if client.public {
                 "public"
             } else {
@@ -82,20 +84,39 @@ pub fn create_client(
     )
 }
 
-/// Changes a client's settings.
+/// Changes a client's settings. Switching a client to client_secret_jwt creates its shared
+/// HMAC key, returned to be shown once; switching away removes it.
 pub fn update_client(
     conn: &mut AnyConnection,
-    cache: &ClientCache,
+    state: &crate::AppState,
     actor: &Actor,
     client: &Client,
     settings: &NewClient,
     enabled: bool,
     now: i64,
-) -> Result<(), AppError> {
+) -> Result<Option<String>, AppError> {
+    let wants_hmac = settings.auth_method == Some(crate::client::AuthMethod::ClientSecretJwt);
+    let new_key = if wants_hmac && client.hmac_key_sealed.is_none() {
+        Some(crate::client::store::new_hmac_key(
+            state.master_key.as_ref(),
+            &client.client_id,
+        )?)
+    } else {
+        None
+    };
     changed(
-        cache,
+        &state.clients,
         conn.transaction(|conn| {
             crate::client::store::update(conn, client.id, settings, enabled, now)?;
+            match &new_key {
+                Some((_, sealed)) => {
+                    crate::client::store::set_hmac_key(conn, client.id, Some(sealed))?
+                }
+                None if !wants_hmac && client.hmac_key_sealed.is_some() => {
+                    crate::client::store::set_hmac_key(conn, client.id, None)?
+                }
+                None => {}
+            }
             let mut what = Vec::new();
             if settings.name != client.name {
                 what.push(format!("renamed from '{}'", client.name));
@@ -123,7 +144,8 @@ pub fn update_client(
                 &settings.name,
                 &what.join("; "),
                 now,
-            )
+            )?;
+            Ok(new_key.map(|k| k.0))
         }),
     )
 }

@@ -1,6 +1,7 @@
-//! JWT client authentication with `private_key_jwt` (RFC 7523 2.2 and 3, OpenID Connect Core
-//! 9): the client signs a short-lived JWT with its private key; we verify it with the public
-//! keys it registered (a JWKS document or a PEM public key; RS256 or ES256).
+//! JWT client authentication (RFC 7523 2.2 and 3, OpenID Connect Core 9): with
+//! `private_key_jwt` the client signs a short-lived JWT with its private key and we verify it
+//! with the public keys it registered (a JWKS document or a PEM public key; RS256 or ES256);
+//! with `client_secret_jwt` it signs with HS256 under a key it shares with us.
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -22,6 +23,17 @@ pub struct AssertionKey {
     /// RS256 or ES256.
     pub alg: Algorithm,
     key: DecodingKey,
+}
+
+impl AssertionKey {
+    /// The shared key of a client_secret_jwt client (HS256, OpenID Connect Core 9).
+    pub fn hmac(secret: &[u8]) -> AssertionKey {
+        AssertionKey {
+            kid: None,
+            alg: Algorithm::HS256,
+            key: DecodingKey::from_secret(secret),
+        }
+    }
 }
 
 /// Parses a client's registered keys: a JWKS document (`{"keys": [...]}`) or a PEM public
@@ -120,11 +132,16 @@ pub fn verify(
 ) -> Result<Verified, String> {
     let header = jsonwebtoken::decode_header(assertion)
         .map_err(|_| "the client assertion is not a JWT".to_string())?;
-    if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
-        return Err(format!(
-            "assertions must be signed with {}",
-            ALGORITHMS.join(" or ")
-        ));
+    // Only algorithms of the keys the caller passed can match (a private_key_jwt client has
+    // no HMAC key, so an HS256 assertion made with its public key cannot pass).
+    if !matches!(
+        header.alg,
+        Algorithm::RS256 | Algorithm::ES256 | Algorithm::HS256
+    ) {
+        return Err(
+            "assertions must be signed with RS256 or ES256 (private_key_jwt) or HS256 (client_secret_jwt)"
+                .into(),
+        );
     }
     let candidates =
         keys.iter()

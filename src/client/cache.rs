@@ -158,6 +158,7 @@ mod tests {
             rate_limit_per_minute: None,
             auth_method: None,
             jwks: None,
+            hmac_key_sealed: None,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,

@@ -53,14 +53,17 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// A JWT signed with the client's private key (RFC 7523 2.2).
     PrivateKeyJwt,
+    /// A JWT signed with HS256 under a key shared with the server (OpenID Connect Core 9).
+    ClientSecretJwt,
 }
 
 impl AuthMethod {
     /// Every method that can be chosen.
-    pub const ALL: [AuthMethod; 3] = [
+    pub const ALL: [AuthMethod; 4] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
         AuthMethod::PrivateKeyJwt,
+        AuthMethod::ClientSecretJwt,
     ];
 
     /// The registered name.
@@ -69,6 +72,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
         }
     }
 
@@ -115,6 +119,9 @@ pub struct Client {
     pub auth_method: Option<AuthMethod>,
     /// Public keys for private_key_jwt (a JWKS document or PEM).
     pub jwks: Option<String>,
+    /// The client_secret_jwt HMAC key, sealed with the master key (never shown or serialized).
+    #[serde(skip)]
+    pub hmac_key_sealed: Option<String>,
     /// Seconds since the epoch.
     pub created_at: i64,
     /// Seconds since the epoch.

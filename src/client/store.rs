@@ -32,6 +32,7 @@ pub(crate) struct ClientRow {
     rate_limit_per_minute: Option<i64>,
     token_endpoint_auth_method: Option<String>,
     jwks: Option<String>,
+    hmac_key: Option<String>,
 }
 
 impl ClientRow {
@@ -65,6 +66,7 @@ impl ClientRow {
                 .as_deref()
                 .and_then(crate::client::AuthMethod::parse),
             jwks: self.jwks,
+            hmac_key_sealed: self.hmac_key,
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_used_at: self.last_used_at,
@@ -268,15 +270,26 @@ pub fn load_for_auth(
 }
 
 /// Registers a validated client: inserts it with its redirect URIs and, for a confidential
-/// client, a first generated secret, in one transaction. Returns the client and the secret
-/// value, to be shown once.
+/// client, its first credential, in one transaction: a generated secret, or for
+/// client_secret_jwt the shared HMAC key (sealed with the master key; refused without one),
+/// or nothing for private_key_jwt. Returns the client and the value to show once.
 pub fn register(
     conn: &mut AnyConnection,
     new: &NewClient,
     now: i64,
+    master: Option<&crate::crypto::MasterKey>,
 ) -> Result<(Client, Option<String>), AppError> {
+    use crate::client::AuthMethod;
     let client_id = crate::crypto::generate_id()?;
-    let prepared = if new.public {
+    if new.auth_method == Some(AuthMethod::ClientSecretJwt) {
+        let hmac = new_hmac_key(master, &client_id)?;
+        return conn.transaction(|conn| {
+            let client = insert(conn, new, &client_id, now)?;
+            set_hmac_key(conn, client.id, Some(&hmac.1))?;
+            Ok((client, Some(hmac.0)))
+        });
+    }
+    let prepared = if new.public || new.auth_method == Some(AuthMethod::PrivateKeyJwt) {
         None
     } else {
         Some(crate::secret::prepare(None)?)
@@ -687,4 +700,31 @@ pub fn use_assertion_jti(
         Err(e) if e.is_unique_violation() => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// A new client_secret_jwt key: (the value to show once, its sealed form to store).
+pub fn new_hmac_key(
+    master: Option<&crate::crypto::MasterKey>,
+    client_id: &str,
+) -> Result<(String, String), AppError> {
+    let Some(master) = master else {
+        return Err(AppError::Invalid(
+            "client_secret_jwt needs PORTCULLIS_MASTER_KEY (32 bytes, base64) to be configured: the server must be able to read the shared key, so it is stored encrypted".into(),
+        ));
+    };
+    let value = crate::crypto::generate_secret()?;
+    let sealed = master.seal(client_id, value.as_bytes())?;
+    Ok((value, sealed))
+}
+
+/// Stores (or with None removes) a client's sealed client_secret_jwt key.
+pub fn set_hmac_key(
+    conn: &mut AnyConnection,
+    client_pk: i64,
+    sealed: Option<&str>,
+) -> Result<(), AppError> {
+    diesel::update(clients::table.filter(clients::id.eq(client_pk)))
+        .set(clients::hmac_key.eq(sealed))
+        .execute(conn)?;
+    Ok(())
 }

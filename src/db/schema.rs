@@ -21,6 +21,7 @@ diesel::table! {
         rate_limit_per_minute -> Nullable<BigInt>,
         token_endpoint_auth_method -> Nullable<Text>,
         jwks -> Nullable<Text>,
+        hmac_key -> Nullable<Text>,
     }
 }
 

@@ -182,6 +182,19 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 3): exactly what is supported.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.issuer;
+    // client_secret_jwt only when a master key can protect the shared keys.
+    let mut methods = vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
+    let mut algs = crate::client::assertion::ALGORITHMS.to_vec();
+    if state.master_key.is_some() {
+        methods.push("client_secret_jwt");
+        algs.push("HS256");
+    }
+    let mut token_methods = methods.clone();
+    token_methods.push("none");
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .json(serde_json::json!({
@@ -196,12 +209,12 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "grant_types_supported": SUPPORTED_GRANT_TYPES,
             // `none`: public clients send only their client_id (RFC 6749 2.1, 3.2.1);
             // private_key_jwt: RFC 7523 2.2 (RFC 8414 2 lists the signing algorithms).
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-            "token_endpoint_auth_signing_alg_values_supported": crate::client::assertion::ALGORITHMS,
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-            "introspection_endpoint_auth_signing_alg_values_supported": crate::client::assertion::ALGORITHMS,
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-            "revocation_endpoint_auth_signing_alg_values_supported": crate::client::assertion::ALGORITHMS,
+            "token_endpoint_auth_methods_supported": token_methods,
+            "token_endpoint_auth_signing_alg_values_supported": algs,
+            "introspection_endpoint_auth_methods_supported": methods,
+            "introspection_endpoint_auth_signing_alg_values_supported": algs,
+            "revocation_endpoint_auth_methods_supported": methods,
+            "revocation_endpoint_auth_signing_alg_values_supported": algs,
             // RFC 7636 4.2, RFC 9700 2.1.1: S256 only, never plain.
             "code_challenge_methods_supported": ["S256"],
         }))

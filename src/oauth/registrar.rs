@@ -201,12 +201,36 @@ impl Registrar for DbRegistrar<'_> {
             let Some(c) = &loaded else {
                 return refuse("unknown client", generic);
             };
-            if c.client.auth_method != Some(AuthMethod::PrivateKeyJwt) {
-                return refuse(
-                    "wrong method",
-                    "this client does not authenticate with private_key_jwt",
-                );
-            }
+            let shared;
+            let keys: &[assertion::AssertionKey] = match c.client.auth_method {
+                Some(AuthMethod::PrivateKeyJwt) => &c.assertion_keys,
+                Some(AuthMethod::ClientSecretJwt) => {
+                    let (Some(master), Some(sealed)) =
+                        (&self.state.master_key, &c.client.hmac_key_sealed)
+                    else {
+                        return refuse(
+                            "no master key",
+                            "client_secret_jwt is unavailable on this server (PORTCULLIS_MASTER_KEY is not configured)",
+                        );
+                    };
+                    match master.open(&c.client.client_id, sealed) {
+                        Ok(key) => {
+                            shared = [assertion::AssertionKey::hmac(&key)];
+                            &shared
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, client_id, "cannot read a client_secret_jwt key");
+                            return refuse("unreadable key", generic);
+                        }
+                    }
+                }
+                _ => {
+                    return refuse(
+                        "wrong method",
+                        "this client does not authenticate with a JWT assertion",
+                    );
+                }
+            };
             let issuer = &self.state.issuer;
             let audiences = [
                 issuer.clone(),
@@ -215,13 +239,8 @@ impl Registrar for DbRegistrar<'_> {
                 format!("{issuer}/oauth/revoke"),
             ];
             let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
-            let verified = match assertion::verify(
-                &c.assertion_keys,
-                assertion,
-                client_id,
-                &audiences,
-                self.now,
-            ) {
+            let verified = match assertion::verify(keys, assertion, client_id, &audiences, self.now)
+            {
                 Ok(v) => v,
                 Err(why) => return refuse("invalid assertion", &why),
             };

@@ -185,8 +185,13 @@ impl TestApp {
     pub fn create_client_with(&self, new: NewClient) -> TestClient {
         let new = new.validate().unwrap();
         let mut conn = self.pool.get().unwrap();
-        let (client, secret) =
-            portcullis::client::store::register(&mut conn, &new, clock::now()).unwrap();
+        let (client, secret) = portcullis::client::store::register(
+            &mut conn,
+            &new,
+            clock::now(),
+            self.state.master_key.as_ref(),
+        )
+        .unwrap();
         let secret_id = portcullis::secret::store::list(&mut conn, client.id)
             .unwrap()
             .first()

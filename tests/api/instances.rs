@@ -292,7 +292,8 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
         .validate()
         .unwrap();
         let (client, secret) =
-            portcullis::client::store::register(&mut conn, &new, portcullis::clock::now()).unwrap();
+            portcullis::client::store::register(&mut conn, &new, portcullis::clock::now(), None)
+                .unwrap();
         (client, secret.unwrap())
     };
     let log_path = db.dir.path().join("server.log");

@@ -182,3 +182,128 @@ fn registered_keys_must_be_usable() {
         .is_ok()
     );
 }
+
+fn hs256_assertion(secret: &str, client_id: &str, aud: &str) -> String {
+    let now = portcullis::clock::now();
+    let claims = serde_json::json!({
+        "iss": client_id, "sub": client_id, "aud": aud,
+        "iat": now, "exp": now + 60, "jti": portcullis::crypto::unique_id(),
+    });
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn metadata(app: &TestApp) -> serde_json::Value {
+    app.http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_secret_jwt_needs_a_master_key_and_keeps_the_key_encrypted() {
+    // Without a master key: unavailable, and metadata does not offer it.
+    let plain = spawn_app(Backend::Sqlite).await.unwrap();
+    let new = NewClient {
+        name: "HMAC".into(),
+        auth_method: Some(AuthMethod::ClientSecretJwt),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let err = portcullis::client::store::register(
+        &mut plain.pool.get().unwrap(),
+        &new,
+        portcullis::clock::now(),
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("PORTCULLIS_MASTER_KEY"), "{err}");
+    assert!(
+        !metadata(&plain).await["token_endpoint_auth_methods_supported"]
+            .to_string()
+            .contains("client_secret_jwt")
+    );
+
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.master_key = Some(
+            portcullis::crypto::MasterKey::parse(
+                &base64::engine::general_purpose::STANDARD.encode([42u8; 32]),
+            )
+            .unwrap(),
+        );
+    })
+    .await
+    .unwrap();
+    let m = metadata(&app).await;
+    assert!(
+        m["token_endpoint_auth_methods_supported"]
+            .to_string()
+            .contains("client_secret_jwt"),
+        "{m}"
+    );
+    assert!(
+        m["token_endpoint_auth_signing_alg_values_supported"]
+            .to_string()
+            .contains("HS256"),
+        "{m}"
+    );
+    let c = app.create_client_with(NewClient {
+        name: "HMAC".into(),
+        auth_method: Some(AuthMethod::ClientSecretJwt),
+        ..Default::default()
+    });
+    assert!(!c.secret.is_empty(), "the shared key is shown once");
+    let a = hs256_assertion(&c.secret, &c.client_id, &app.token_url());
+    let resp = app.token_with_assertion(&a).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
+    assert_oauth_error(
+        app.token_with_assertion(&hs256_assertion(
+            "not-the-key-not-the-key-not-the-key",
+            &c.client_id,
+            &app.token_url(),
+        ))
+        .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    // The stored key is encrypted: the value is not in the database file.
+    let bytes = std::fs::read(app.db.sqlite_path.as_ref().unwrap()).unwrap();
+    let wal = std::fs::read(
+        app.db
+            .sqlite_path
+            .as_ref()
+            .unwrap()
+            .with_extension("db-wal"),
+    )
+    .unwrap_or_default();
+    for b in [bytes, wal] {
+        assert!(
+            !b.windows(c.secret.len()).any(|w| w == c.secret.as_bytes()),
+            "plaintext HMAC key stored"
+        );
+    }
+    // An HS256 assertion cannot pass for a private_key_jwt client (no algorithm confusion).
+    let key = client_key("k1");
+    let pk = app.jwt_client("Keyed", &key);
+    assert_oauth_error(
+        app.token_with_assertion(&hs256_assertion(&key.jwks, &pk.client_id, &app.token_url()))
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+}

@@ -4,5 +4,6 @@ CREATE TRIGGER clients_updated AFTER UPDATE OF client_id, name, description, log
     ip_allowlist, rate_limit_per_minute ON clients
 BEGIN UPDATE cache_generation SET value = value + 1 WHERE name = 'clients'; END;
 DROP TABLE client_assertion_jtis;
+ALTER TABLE clients DROP COLUMN hmac_key;
 ALTER TABLE clients DROP COLUMN jwks;
 ALTER TABLE clients DROP COLUMN token_endpoint_auth_method;

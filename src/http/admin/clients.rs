@@ -445,11 +445,16 @@ fn form_page(
             crate::client::AuthMethod::PrivateKeyJwt => {
                 "private_key_jwt (a JWT signed with the client's key)"
             }
+            crate::client::AuthMethod::ClientSecretJwt => {
+                "client_secret_jwt (a JWT signed with a shared HMAC key)"
+            }
         };
         serde_json::json!({ "value": m.as_str(), "label": label })
     }))
     .collect();
     ctx.insert("auth_methods", &methods);
+    // The admin area says why client_secret_jwt cannot be chosen.
+    ctx.insert("master_key_configured", &state.master_key.is_some());
     ctx.insert("default_access_ttl", &state.access_token_ttl);
     ctx.insert("default_refresh_ttl", &state.refresh_token_ttl);
     // Always defined: the template looks up `errors.FIELD`.
@@ -504,7 +509,7 @@ pub async fn create(
     let actor = admin.actor.clone();
     let created = crate::db::run(&state.pool, move |conn| {
         let now = crate::clock::now();
-        let (client, secret) = manage::create_client(conn, &st.clients, &actor, &new, now)?;
+        let (client, secret) = manage::create_client(conn, &st, &actor, &new, now)?;
         if !enabled {
             manage::set_enabled(conn, &st.clients, &actor, &client, false, now)?;
         }
@@ -591,7 +596,7 @@ pub async fn update(
     let saved = crate::db::run(&state.pool, move |conn| {
         manage::update_client(
             conn,
-            &st.clients,
+            &st,
             &actor,
             &c,
             &settings,
@@ -601,7 +606,15 @@ pub async fn update(
     })
     .await;
     Ok(match saved {
-        Ok(()) => done(
+        Ok(Some(hmac_key)) => secrets::shown(
+            &state,
+            &session,
+            &admin,
+            &client,
+            &hmac_key,
+            "Settings saved: the client_secret_jwt key",
+        ),
+        Ok(None) => done(
             &session,
             "Settings saved.",
             &format!("/admin/clients/{}", client.client_id),
