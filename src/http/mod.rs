@@ -2,6 +2,7 @@
 //! and render.
 
 pub mod admin;
+pub mod api;
 pub mod authorize;
 pub mod health;
 pub mod login;
@@ -35,6 +36,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
+        .route("/admin/api/openapi.json", web::get().to(api::openapi_json))
+        .configure(api::routes)
         .route("/static/portcullis.css", web::get().to(login::stylesheet))
         .route("/static/admin.js", web::get().to(admin::script))
         .service(

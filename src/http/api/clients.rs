@@ -1,0 +1,733 @@
+//! Admin API calls for clients, their redirect URIs, secrets and usage, and the audit log.
+//! Each one checks the caller, calls one domain function and answers JSON.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiResult, Need, caller, fail, json};
+use crate::AppState;
+use crate::client::{AuthMethod, Client, GrantType, ListQuery, NewClient, PAGE_SIZES, SortKey};
+use crate::error::AppError;
+use crate::manage;
+
+/// A client as the API shows it (never a secret).
+#[derive(Serialize, ToSchema)]
+pub struct ClientOut {
+    client_id: String,
+    name: String,
+    description: String,
+    logo_url: Option<String>,
+    public: bool,
+    enabled: bool,
+    scopes: Vec<String>,
+    grant_types: Vec<String>,
+    redirect_uris: Vec<String>,
+    access_token_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
+    ip_allowlist: Vec<String>,
+    rate_limit_per_minute: Option<i64>,
+    /// None = client_secret_basic or client_secret_post.
+    token_endpoint_auth_method: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<&Client> for ClientOut {
+    fn from(c: &Client) -> ClientOut {
+        ClientOut {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            logo_url: c.logo_url.clone(),
+            public: c.public,
+            enabled: c.enabled,
+            scopes: c.allowed_scopes.clone(),
+            grant_types: c
+                .allowed_grant_types
+                .iter()
+                .map(|g| g.as_str().into())
+                .collect(),
+            redirect_uris: c.redirect_uris.clone(),
+            access_token_ttl: c.access_token_ttl,
+            refresh_token_ttl: c.refresh_token_ttl,
+            ip_allowlist: c.ip_allowlist.iter().map(|n| n.to_string()).collect(),
+            rate_limit_per_minute: c.rate_limit_per_minute,
+            token_endpoint_auth_method: c.auth_method.map(|m| m.as_str().into()),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            last_used_at: c.last_used_at,
+        }
+    }
+}
+
+/// A client's settings, to create or replace them.
+#[derive(Deserialize, ToSchema)]
+pub struct ClientIn {
+    name: String,
+    #[serde(default)]
+    description: String,
+    logo_url: Option<String>,
+    /// Only at creation; fixed afterwards.
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// Empty = the default for the client's kind.
+    #[serde(default)]
+    grant_types: Vec<String>,
+    /// Only at creation; afterwards use the redirect-uris calls.
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    access_token_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
+    #[serde(default)]
+    ip_allowlist: Vec<String>,
+    rate_limit_per_minute: Option<i64>,
+    token_endpoint_auth_method: Option<String>,
+    /// Public keys for private_key_jwt: a JWKS document or PEM.
+    jwks: Option<String>,
+    /// Only when replacing; default true.
+    enabled: Option<bool>,
+}
+
+impl ClientIn {
+    fn into_new(self, existing: Option<&Client>) -> Result<(NewClient, bool), AppError> {
+        let mut grant_types = Vec::new();
+        for g in &self.grant_types {
+            grant_types.push(
+                GrantType::parse(g)
+                    .ok_or_else(|| AppError::Invalid(format!("unknown grant type '{g}'")))?,
+            );
+        }
+        let auth_method = match self.token_endpoint_auth_method.as_deref() {
+            None | Some("") => None,
+            Some(m) => Some(AuthMethod::parse(m).ok_or_else(|| {
+                AppError::Invalid(format!("unknown token_endpoint_auth_method '{m}'"))
+            })?),
+        };
+        let new = NewClient {
+            name: self.name,
+            description: self.description,
+            logo_url: self.logo_url,
+            public: existing.map_or(self.public, |c| c.public),
+            scopes: self.scopes,
+            grant_types,
+            redirect_uris: existing.map_or(self.redirect_uris, |c| c.redirect_uris.clone()),
+            access_token_ttl: self.access_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            ip_allowlist: self.ip_allowlist,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+            auth_method,
+            jwks: self.jwks,
+        }
+        .validate()
+        .map_err(AppError::Invalid)?;
+        Ok((new, self.enabled.unwrap_or(true)))
+    }
+}
+
+/// A created client, with its first credential (shown this once).
+#[derive(Serialize, ToSchema)]
+pub struct ClientCreated {
+    client: ClientOut,
+    /// The generated client secret (or client_secret_jwt key); null for public and
+    /// private_key_jwt clients.
+    client_secret: Option<String>,
+}
+
+/// A page of clients.
+#[derive(Serialize, ToSchema)]
+pub struct ClientPage {
+    items: Vec<ClientListItem>,
+    total: i64,
+    page: i64,
+    per_page: i64,
+}
+
+/// A client in a list, with its secret count and expiry warnings.
+#[derive(Serialize, ToSchema)]
+pub struct ClientListItem {
+    #[serde(flatten)]
+    client: ClientOut,
+    secret_count: usize,
+    /// A secret expires within 14 days.
+    expiring_soon: bool,
+    /// It has secrets and all have expired.
+    all_expired: bool,
+}
+
+/// Search, sort and page of the client list (as in the admin area).
+#[derive(Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Case-insensitive substring of the name or client_id.
+    q: Option<String>,
+    /// client_id, name, redirect_uris, secrets, status, created (default), last_used.
+    sort: Option<String>,
+    /// asc or desc (default desc for created).
+    dir: Option<String>,
+    /// 1-based.
+    page: Option<i64>,
+    /// 10, 25 (default), 50 or 100.
+    per_page: Option<i64>,
+}
+
+/// `GET /admin/api/v1/clients`
+#[utoipa::path(get, path = "/admin/api/v1/clients", params(ListParams),
+    responses((status = 200, body = ClientPage), (status = 401, body = super::ApiError)),
+    security(("bearer" = ["portcullis:read"])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<ListParams>,
+) -> ApiResult {
+    caller(&state, &req, Need::Read).await?;
+    let sort = params
+        .sort
+        .as_deref()
+        .and_then(SortKey::parse)
+        .unwrap_or(SortKey::Created);
+    let q = ListQuery {
+        search: params.q.clone().filter(|q| !q.trim().is_empty()),
+        sort,
+        descending: params
+            .dir
+            .as_deref()
+            .map_or(sort == SortKey::Created, |d| d == "desc"),
+        page: params.page.unwrap_or(1).max(1),
+        per_page: params
+            .per_page
+            .filter(|p| PAGE_SIZES.contains(p))
+            .unwrap_or(25),
+    };
+    let query = q.clone();
+    let (rows, total) = crate::db::run(&state.pool, move |conn| {
+        crate::client::store::list_page(conn, &query)
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(
+        StatusCode::OK,
+        &ClientPage {
+            items: rows
+                .iter()
+                .map(|s| ClientListItem {
+                    client: ClientOut::from(&s.client),
+                    secret_count: s.secret_count,
+                    expiring_soon: s.expiring_soon,
+                    all_expired: s.all_expired,
+                })
+                .collect(),
+            total,
+            page: q.page,
+            per_page: q.per_page,
+        },
+    ))
+}
+
+/// `POST /admin/api/v1/clients`
+#[utoipa::path(post, path = "/admin/api/v1/clients", request_body = ClientIn,
+    responses((status = 201, body = ClientCreated), (status = 400, body = super::ApiError), (status = 403, body = super::ApiError)),
+    security(("bearer" = ["portcullis:admin"])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<ClientIn>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let (new, enabled) = body.into_inner().into_new(None).map_err(fail)?;
+    let st = state.clone();
+    let (client, secret) = crate::db::run(&state.pool, move |conn| {
+        let now = crate::clock::now();
+        let (client, secret) = manage::create_client(conn, &st, &actor, &new, now)?;
+        if !enabled {
+            manage::set_enabled(conn, &st.clients, &actor, &client, false, now)?;
+        }
+        Ok((
+            crate::http::admin::find_client(conn, &client.client_id)?,
+            secret,
+        ))
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(
+        StatusCode::CREATED,
+        &ClientCreated {
+            client: ClientOut::from(&client),
+            client_secret: secret,
+        },
+    ))
+}
+
+/// `GET /admin/api/v1/clients/{client_id}`
+#[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}", params(("client_id" = String, Path)),
+    responses((status = 200, body = ClientOut), (status = 404, body = super::ApiError)),
+    security(("bearer" = ["portcullis:read"])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult {
+    caller(&state, &req, Need::Read).await?;
+    let id = path.into_inner();
+    let client = crate::db::run(&state.pool, move |conn| {
+        crate::http::admin::find_client(conn, &id)
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(StatusCode::OK, &ClientOut::from(&client)))
+}
+
+/// `PUT /admin/api/v1/clients/{client_id}`: replace the settings.
+#[utoipa::path(put, path = "/admin/api/v1/clients/{client_id}", params(("client_id" = String, Path)), request_body = ClientIn,
+    responses((status = 200, body = ClientCreated), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
+    security(("bearer" = ["portcullis:admin"])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<ClientIn>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
+    let (client, key) = crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        let (settings, enabled) = body.into_new(Some(&client))?;
+        let key = manage::update_client(
+            conn,
+            &st,
+            &actor,
+            &client,
+            &settings,
+            enabled,
+            crate::clock::now(),
+        )?;
+        Ok((crate::http::admin::find_client(conn, &id)?, key))
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(
+        StatusCode::OK,
+        &ClientCreated {
+            client: ClientOut::from(&client),
+            client_secret: key,
+        },
+    ))
+}
+
+/// `DELETE /admin/api/v1/clients/{client_id}`
+#[utoipa::path(delete, path = "/admin/api/v1/clients/{client_id}", params(("client_id" = String, Path)),
+    responses((status = 204), (status = 404, body = super::ApiError)),
+    security(("bearer" = ["portcullis:admin"])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let (st, id) = (state.clone(), path.into_inner());
+    crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        manage::delete_client(conn, &st.clients, &actor, &client, crate::clock::now())
+    })
+    .await
+    .map_err(fail)?;
+    Ok(actix_web::HttpResponse::NoContent().finish())
+}
+
+async fn set_enabled(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: String,
+    enabled: bool,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let st = state.clone();
+    let client = crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        manage::set_enabled(
+            conn,
+            &st.clients,
+            &actor,
+            &client,
+            enabled,
+            crate::clock::now(),
+        )?;
+        crate::http::admin::find_client(conn, &id)
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(StatusCode::OK, &ClientOut::from(&client)))
+}
+
+/// `POST /admin/api/v1/clients/{client_id}/enable`
+#[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/enable", params(("client_id" = String, Path)),
+    responses((status = 200, body = ClientOut)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn enable(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult {
+    set_enabled(state, req, path.into_inner(), true).await
+}
+
+/// `POST /admin/api/v1/clients/{client_id}/disable`
+#[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/disable", params(("client_id" = String, Path)),
+    responses((status = 200, body = ClientOut)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn disable(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult {
+    set_enabled(state, req, path.into_inner(), false).await
+}
+
+/// A registered redirect URI.
+#[derive(Serialize, ToSchema)]
+pub struct RedirectUriOut {
+    id: i64,
+    uri: String,
+}
+
+/// A redirect URI to add.
+#[derive(Deserialize, ToSchema)]
+pub struct RedirectUriIn {
+    uri: String,
+}
+
+/// `GET /admin/api/v1/clients/{client_id}/redirect-uris`
+#[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/redirect-uris", params(("client_id" = String, Path)),
+    responses((status = 200, body = Vec<RedirectUriOut>)), security(("bearer" = ["portcullis:read"])))]
+pub async fn list_redirect_uris(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult {
+    caller(&state, &req, Need::Read).await?;
+    let id = path.into_inner();
+    let uris = crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        crate::client::store::redirect_uris(conn, client.id)
+    })
+    .await
+    .map_err(fail)?;
+    let out: Vec<RedirectUriOut> = uris
+        .into_iter()
+        .map(|(id, uri)| RedirectUriOut { id, uri })
+        .collect();
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// `POST /admin/api/v1/clients/{client_id}/redirect-uris`
+#[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/redirect-uris", params(("client_id" = String, Path)), request_body = RedirectUriIn,
+    responses((status = 201, body = Vec<RedirectUriOut>), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn add_redirect_uri(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<RedirectUriIn>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let (st, id, uri) = (state.clone(), path.into_inner(), body.into_inner().uri);
+    let uris = crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        manage::add_redirect_uri(
+            conn,
+            &st.clients,
+            &actor,
+            &client,
+            &uri,
+            crate::clock::now(),
+        )?;
+        crate::client::store::redirect_uris(conn, client.id)
+    })
+    .await
+    .map_err(fail)?;
+    let out: Vec<RedirectUriOut> = uris
+        .into_iter()
+        .map(|(id, uri)| RedirectUriOut { id, uri })
+        .collect();
+    Ok(json(StatusCode::CREATED, &out))
+}
+
+/// `DELETE /admin/api/v1/clients/{client_id}/redirect-uris/{uri_id}`
+#[utoipa::path(delete, path = "/admin/api/v1/clients/{client_id}/redirect-uris/{uri_id}",
+    params(("client_id" = String, Path), ("uri_id" = i64, Path)),
+    responses((status = 204), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn remove_redirect_uri(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i64)>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let (st, (id, uri_id)) = (state.clone(), path.into_inner());
+    crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        manage::remove_redirect_uri(
+            conn,
+            &st.clients,
+            &actor,
+            &client,
+            uri_id,
+            crate::clock::now(),
+        )
+    })
+    .await
+    .map_err(fail)?;
+    Ok(actix_web::HttpResponse::NoContent().finish())
+}
+
+/// A secret as the API shows it: never its value.
+#[derive(Serialize, ToSchema)]
+pub struct SecretOut {
+    id: i64,
+    description: String,
+    /// The last four characters.
+    hint: String,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    created_at: i64,
+}
+
+impl From<&crate::secret::store::SecretRow> for SecretOut {
+    fn from(s: &crate::secret::store::SecretRow) -> SecretOut {
+        SecretOut {
+            id: s.id,
+            description: s.description.clone(),
+            hint: s.hint.clone(),
+            expires_at: s.expires_at,
+            last_used_at: s.last_used_at,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// A secret to add.
+#[derive(Deserialize, ToSchema)]
+pub struct SecretIn {
+    #[serde(default)]
+    description: String,
+    /// YYYY-MM-DD or DD/MM/YYYY; none = never.
+    expires: Option<String>,
+    /// A value of 16+ characters; none = generate one (returned once).
+    value: Option<String>,
+}
+
+/// A created secret, with the generated value (this once).
+#[derive(Serialize, ToSchema)]
+pub struct SecretCreated {
+    secret: SecretOut,
+    value: Option<String>,
+}
+
+/// `GET /admin/api/v1/clients/{client_id}/secrets`
+#[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/secrets", params(("client_id" = String, Path)),
+    responses((status = 200, body = Vec<SecretOut>)), security(("bearer" = ["portcullis:read"])))]
+pub async fn list_secrets(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult {
+    caller(&state, &req, Need::Read).await?;
+    let id = path.into_inner();
+    let secrets = crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        crate::secret::store::list(conn, client.id)
+    })
+    .await
+    .map_err(fail)?;
+    let out: Vec<SecretOut> = secrets.iter().map(SecretOut::from).collect();
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// `POST /admin/api/v1/clients/{client_id}/secrets`
+#[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/secrets", params(("client_id" = String, Path)), request_body = SecretIn,
+    responses((status = 201, body = SecretCreated), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn add_secret(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<SecretIn>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
+    let (row, value) = crate::db::run(&state.pool, move |conn| {
+        let now = crate::clock::now();
+        let client = crate::http::admin::find_client(conn, &id)?;
+        let expires_at = match body.expires.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(e) => Some(crate::clock::parse_expiry(e, now).map_err(AppError::Invalid)?),
+        };
+        let input = manage::SecretInput {
+            description: &body.description,
+            expires_at,
+            value: body.value.as_deref(),
+        };
+        manage::add_secret(conn, &st.clients, &actor, &client, &input, now)
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(
+        StatusCode::CREATED,
+        &SecretCreated {
+            secret: SecretOut::from(&row),
+            value,
+        },
+    ))
+}
+
+/// `DELETE /admin/api/v1/clients/{client_id}/secrets/{secret_id}`
+#[utoipa::path(delete, path = "/admin/api/v1/clients/{client_id}/secrets/{secret_id}",
+    params(("client_id" = String, Path), ("secret_id" = i64, Path)),
+    responses((status = 204), (status = 404, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn delete_secret(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, i64)>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let (st, (id, secret_id)) = (state.clone(), path.into_inner());
+    crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        let secret = crate::secret::store::find(conn, client.id, secret_id)?
+            .ok_or_else(|| AppError::NotFound("this client has no such secret".into()))?;
+        manage::delete_secret(
+            conn,
+            &st.clients,
+            &actor,
+            &client,
+            &secret,
+            crate::clock::now(),
+        )
+    })
+    .await
+    .map_err(fail)?;
+    Ok(actix_web::HttpResponse::NoContent().finish())
+}
+
+/// Tokens issued per day.
+#[derive(Serialize, ToSchema)]
+pub struct Usage {
+    /// The last 30 days, oldest first: (YYYY-MM-DD, tokens).
+    days: Vec<(String, i64)>,
+    total_30_days: i64,
+    all_time: i64,
+}
+
+/// `GET /admin/api/v1/clients/{client_id}/usage`
+#[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/usage", params(("client_id" = String, Path)),
+    responses((status = 200, body = Usage)), security(("bearer" = ["portcullis:read"])))]
+pub async fn usage(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult {
+    caller(&state, &req, Need::Read).await?;
+    let id = path.into_inner();
+    let today = crate::usage::day_of(crate::clock::now());
+    let (counts, all_time) = crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &id)?;
+        Ok((
+            crate::client::store::token_counts(conn, client.id, today - 29)?,
+            crate::client::store::token_total(conn, client.id)?,
+        ))
+    })
+    .await
+    .map_err(fail)?;
+    let days: Vec<(String, i64)> = (today - 29..=today)
+        .map(|d| {
+            (
+                crate::clock::date(d * 86_400),
+                counts.iter().find(|c| c.0 == d).map_or(0, |c| c.1),
+            )
+        })
+        .collect();
+    let total_30_days = days.iter().map(|d| d.1).sum();
+    Ok(json(
+        StatusCode::OK,
+        &Usage {
+            days,
+            total_30_days,
+            all_time,
+        },
+    ))
+}
+
+/// An audit event.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventOut {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    client_id: Option<String>,
+    target: String,
+    details: String,
+    remote_addr: String,
+}
+
+/// A page of audit events, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditEventOut>,
+    total: i64,
+    page: i64,
+    per_page: i64,
+}
+
+/// Filters of the audit log.
+#[derive(Deserialize, IntoParams)]
+pub struct AuditParams {
+    /// Only events about this client_id.
+    client_id: Option<String>,
+    /// Only events by this actor (a username, or client:CLIENT_ID for API callers).
+    actor: Option<String>,
+    page: Option<i64>,
+    /// 1 to 100, default 50.
+    per_page: Option<i64>,
+}
+
+/// `GET /admin/api/v1/audit-events`
+#[utoipa::path(get, path = "/admin/api/v1/audit-events", params(AuditParams),
+    responses((status = 200, body = AuditPage)), security(("bearer" = ["portcullis:read"])))]
+pub async fn audit_events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<AuditParams>,
+) -> ApiResult {
+    caller(&state, &req, Need::Read).await?;
+    let filter = crate::audit::store::AuditFilter {
+        client_id: params.client_id.clone(),
+        actor: params.actor.clone(),
+    };
+    let page = params.page.unwrap_or(1).max(1);
+    let per_page = params.per_page.unwrap_or(50).clamp(1, 100);
+    let (events, total) = crate::db::run(&state.pool, move |conn| {
+        crate::audit::store::page(conn, &filter, (page - 1) * per_page, per_page)
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(
+        StatusCode::OK,
+        &AuditPage {
+            items: events
+                .into_iter()
+                .map(|e| AuditEventOut {
+                    id: e.id,
+                    at: e.at,
+                    actor: e.actor,
+                    action: e.action,
+                    client_id: e.client_id,
+                    target: e.target,
+                    details: e.details,
+                    remote_addr: e.remote_addr,
+                })
+                .collect(),
+            total,
+            page,
+            per_page,
+        },
+    ))
+}

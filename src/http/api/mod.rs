@@ -1,0 +1,201 @@
+//! The JSON admin API at `/admin/api/v1/`, for scripts and infrastructure tools.
+//!
+//! Callers authenticate with bearer access tokens that portcullis itself issues (RFC 6750): a
+//! client allowed the scope `portcullis:admin` (changes) or `portcullis:read` (reads) gets one
+//! by client_credentials. The token must verify with our keys, be unexpired, be meant for our
+//! audience and not be revoked. Errors have one shape: `{"error": CODE, "message": TEXT}`,
+//! with the RFC 6750 3 `WWW-Authenticate` challenge on 401 and 403.
+
+pub mod clients;
+pub mod openapi;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::manage::Actor;
+
+/// Scope that allows every API call.
+pub const SCOPE_ADMIN: &str = "portcullis:admin";
+/// Scope that allows the read-only calls.
+pub const SCOPE_READ: &str = "portcullis:read";
+
+/// The error body of every API error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    /// A stable code: `invalid_token`, `insufficient_scope`, `not_found`, `invalid`,
+    /// `conflict`, `unavailable`.
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// An API answer: the response, or the error response through `?`.
+pub type ApiResult = Result<HttpResponse, actix_web::Error>;
+
+fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ApiError {
+            error: code.into(),
+            message: message.into(),
+        })
+}
+
+fn stop(response: HttpResponse) -> actix_web::Error {
+    actix_web::error::InternalError::from_response("api request stopped", response).into()
+}
+
+/// Maps domain errors to API errors.
+pub fn fail(e: AppError) -> actix_web::Error {
+    stop(match e {
+        AppError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", &m),
+        AppError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid", &m),
+        AppError::Conflict(m) => error(StatusCode::CONFLICT, "conflict", &m),
+        other => {
+            tracing::error!(error = %other, "admin API request failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server could not complete the request; retry later",
+            )
+        }
+    })
+}
+
+/// What a call needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// `portcullis:read` or `portcullis:admin`.
+    Read,
+    /// `portcullis:admin`.
+    Write,
+}
+
+/// Checks the bearer token (RFC 6750 2.1) and its scope; the caller, for the audit log.
+pub async fn caller(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    need: Need,
+) -> Result<Actor, actix_web::Error> {
+    let challenge =
+        |code: &str, extra: &str| format!("Bearer realm=\"portcullis\", error=\"{code}\"{extra}");
+    let unauthorized = |message: &str| {
+        let mut resp = error(StatusCode::UNAUTHORIZED, "invalid_token", message);
+        if let Ok(v) = header::HeaderValue::from_str(&challenge("invalid_token", "")) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        stop(resp)
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(|| {
+            unauthorized("send an access token: Authorization: Bearer TOKEN (scope portcullis:admin or portcullis:read)")
+        })?;
+    let Some(claims) = state
+        .keys
+        .get()
+        .verify(token, &state.issuer, &state.audience)
+    else {
+        return Err(unauthorized("the access token is invalid or expired"));
+    };
+    let jti = claims.jti.clone();
+    let revoked = crate::db::run(&state.pool, move |conn| {
+        crate::token::store::is_jti_revoked(conn, &jti)
+    })
+    .await
+    .map_err(fail)?;
+    if revoked {
+        return Err(unauthorized("the access token was revoked"));
+    }
+    let scopes: Vec<&str> = claims.scope.as_deref().unwrap_or("").split(' ').collect();
+    let allowed =
+        scopes.contains(&SCOPE_ADMIN) || (need == Need::Read && scopes.contains(&SCOPE_READ));
+    if !allowed {
+        // RFC 6750 3.1: insufficient_scope is 403, naming the scope needed.
+        let wanted = if need == Need::Write {
+            SCOPE_ADMIN
+        } else {
+            "portcullis:read portcullis:admin"
+        };
+        let mut resp = error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            &format!(
+                "this call needs the scope {}",
+                if need == Need::Write {
+                    SCOPE_ADMIN
+                } else {
+                    SCOPE_READ
+                }
+            ),
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&challenge(
+            "insufficient_scope",
+            &format!(", scope=\"{wanted}\""),
+        )) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        return Err(stop(resp));
+    }
+    Ok(Actor {
+        username: format!("client:{}", claims.client_id),
+        remote_addr: crate::http::oauth::client_ip(req, state)
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+    })
+}
+
+/// A JSON answer that is never cached.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// Declares every API route once: registers them and lists them (method, path) for the test
+/// that checks the OpenAPI document covers them all.
+macro_rules! api_routes {
+    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
+        /// Every route of the admin API, as (method, path).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// Registers the admin API routes.
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            cfg$(.route($path, web::$method().to($handler)))*;
+        }
+    };
+}
+
+api_routes! {
+    get "/admin/api/v1/clients" => clients::list,
+    post "/admin/api/v1/clients" => clients::create,
+    get "/admin/api/v1/clients/{client_id}" => clients::get,
+    put "/admin/api/v1/clients/{client_id}" => clients::update,
+    delete "/admin/api/v1/clients/{client_id}" => clients::delete,
+    post "/admin/api/v1/clients/{client_id}/enable" => clients::enable,
+    post "/admin/api/v1/clients/{client_id}/disable" => clients::disable,
+    get "/admin/api/v1/clients/{client_id}/redirect-uris" => clients::list_redirect_uris,
+    post "/admin/api/v1/clients/{client_id}/redirect-uris" => clients::add_redirect_uri,
+    delete "/admin/api/v1/clients/{client_id}/redirect-uris/{uri_id}" => clients::remove_redirect_uri,
+    get "/admin/api/v1/clients/{client_id}/secrets" => clients::list_secrets,
+    post "/admin/api/v1/clients/{client_id}/secrets" => clients::add_secret,
+    delete "/admin/api/v1/clients/{client_id}/secrets/{secret_id}" => clients::delete_secret,
+    get "/admin/api/v1/clients/{client_id}/usage" => clients::usage,
+    get "/admin/api/v1/audit-events" => clients::audit_events,
+}
+
+/// `GET /admin/api/openapi.json`.
+pub async fn openapi_json() -> HttpResponse {
+    use utoipa::OpenApi;
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(openapi::ApiDoc::openapi())
+}

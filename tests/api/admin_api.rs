@@ -1,0 +1,130 @@
+//! The JSON admin API: bearer tokens issued by portcullis itself (RFC 6750), scopes, errors,
+//! and the OpenAPI document.
+
+use portcullis::client::NewClient;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+impl TestApp {
+    /// An access token of a client allowed `scope` (dogfooding: client_credentials).
+    async fn api_token(&self, name: &str, scope: &str) -> String {
+        let c = self.create_client_with(NewClient {
+            name: name.into(),
+            scopes: vec![scope.into()],
+            ..Default::default()
+        });
+        let t: serde_json::Value = self
+            .token_basic(&c.client_id, &c.secret, &[GRANT_CC])
+            .await
+            .json()
+            .await
+            .unwrap();
+        t["access_token"].as_str().unwrap().to_string()
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}/admin/api/v1{path}", self.address)
+    }
+}
+
+on_both_backends! {
+    async fn an_admin_token_manages_clients_and_secrets(app) {
+        let admin = app.api_token("Terraform", "portcullis:admin").await;
+        let resp = app.http.post(app.api("/clients")).bearer_auth(&admin)
+            .json(&serde_json::json!({"name": "From the API", "scopes": ["read"], "ip_allowlist": ["127.0.0.1"]}))
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let created: serde_json::Value = resp.json().await.unwrap();
+        let id = created["client"]["client_id"].as_str().unwrap().to_string();
+        let secret = created["client_secret"].as_str().unwrap().to_string();
+        assert_eq!(created["client"]["ip_allowlist"], serde_json::json!(["127.0.0.1/32"]));
+        assert_eq!(app.token_basic(&id, &secret, &[GRANT_CC]).await.status(), 200, "the returned secret works");
+        // List with search; get; the secret is never listed.
+        let page: serde_json::Value = app.http.get(app.api("/clients?q=from%20the&per_page=10")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        assert_eq!(page["total"], 1);
+        assert_eq!(page["items"][0]["client_id"], id.as_str());
+        assert_eq!(page["items"][0]["secret_count"], 1);
+        let secrets: serde_json::Value = app.http.get(app.api(&format!("/clients/{id}/secrets"))).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        assert_eq!(secrets[0]["hint"], &secret[secret.len() - 4..]);
+        assert!(!secrets.to_string().contains(&secret));
+        // Add a second secret with an expiry; delete the first.
+        let resp = app.http.post(app.api(&format!("/clients/{id}/secrets"))).bearer_auth(&admin)
+            .json(&serde_json::json!({"description": "rotation", "expires": "31/12/2030"})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let second: serde_json::Value = resp.json().await.unwrap();
+        let second_value = second["value"].as_str().unwrap().to_string();
+        let first_id = secrets[0]["id"].as_i64().unwrap();
+        let resp = app.http.delete(app.api(&format!("/clients/{id}/secrets/{first_id}"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(resp.status(), 204);
+        assert_eq!(app.token_basic(&id, &secret, &[GRANT_CC]).await.status(), 401);
+        assert_eq!(app.token_basic(&id, &second_value, &[GRANT_CC]).await.status(), 200);
+        // Replace settings, disable, redirect URIs, usage, delete.
+        let resp = app.http.put(app.api(&format!("/clients/{id}"))).bearer_auth(&admin)
+            .json(&serde_json::json!({"name": "Renamed", "scopes": ["read", "write"], "rate_limit_per_minute": 100})).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let updated: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(updated["client"]["name"], "Renamed");
+        assert_eq!(updated["client"]["rate_limit_per_minute"], 100);
+        let resp = app.http.post(app.api(&format!("/clients/{id}/disable"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["enabled"], false);
+        assert_eq!(app.token_basic(&id, &second_value, &[GRANT_CC]).await.status(), 401);
+        let resp = app.http.post(app.api(&format!("/clients/{id}/redirect-uris"))).bearer_auth(&admin)
+            .json(&serde_json::json!({"uri": "http://not-loopback.example/cb"})).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid");
+        assert!(body["message"].as_str().unwrap().contains("loopback"), "{body}");
+        let resp = app.http.post(app.api(&format!("/clients/{id}/redirect-uris"))).bearer_auth(&admin)
+            .json(&serde_json::json!({"uri": "https://app.example.com/cb"})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let usage: serde_json::Value = app.http.get(app.api(&format!("/clients/{id}/usage"))).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        assert_eq!(usage["days"].as_array().unwrap().len(), 30);
+        // Every change is in the audit log, by the calling client.
+        let audit: serde_json::Value = app.http.get(app.api(&format!("/audit-events?client_id={id}"))).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        for action in ["client.create", "secret.add", "secret.delete", "client.update", "client.disable", "redirect_uri.add"] {
+            assert!(actions.contains(&action), "{action} in {actions:?}");
+        }
+        assert!(audit["items"][0]["actor"].as_str().unwrap().starts_with("client:"));
+        let resp = app.http.delete(app.api(&format!("/clients/{id}"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(resp.status(), 204);
+        let resp = app.http.get(app.api(&format!("/clients/{id}"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(resp.status(), 404);
+        assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "not_found");
+    }
+
+    async fn tokens_and_scopes_are_checked(app) {
+        // No token, a garbage token, a revoked token: 401 invalid_token with a Bearer challenge.
+        let resp = app.http.get(app.api("/clients")).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_token");
+        assert_eq!(app.http.get(app.api("/clients")).bearer_auth("a.b.c").send().await.unwrap().status(), 401);
+        // A read token reads but cannot write: 403 insufficient_scope (RFC 6750 3.1).
+        let read = app.api_token("Dashboard", "portcullis:read").await;
+        assert_eq!(app.http.get(app.api("/clients")).bearer_auth(&read).send().await.unwrap().status(), 200);
+        let resp = app.http.post(app.api("/clients")).bearer_auth(&read).json(&serde_json::json!({"name": "Nope"})).send().await.unwrap();
+        assert_eq!(resp.status(), 403);
+        let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_string();
+        assert!(challenge.contains("insufficient_scope") && challenge.contains("portcullis:admin"), "{challenge}");
+        // A token without either scope reads nothing.
+        let other = app.api_token("Unrelated", "invoices:read").await;
+        assert_eq!(app.http.get(app.api("/clients")).bearer_auth(&other).send().await.unwrap().status(), 403);
+        // A revoked admin token stops working.
+        let admin_client = app.create_client_with(NewClient { name: "Revoked".into(), scopes: vec!["portcullis:admin".into()], ..Default::default() });
+        let t: serde_json::Value = app.token_basic(&admin_client.client_id, &admin_client.secret, &[GRANT_CC]).await.json().await.unwrap();
+        let token = t["access_token"].as_str().unwrap();
+        assert_eq!(app.http.get(app.api("/clients")).bearer_auth(token).send().await.unwrap().status(), 200);
+        app.http.post(format!("{}/oauth/revoke", app.address)).basic_auth(&admin_client.client_id, Some(&admin_client.secret)).form(&[("token", token)]).send().await.unwrap();
+        assert_eq!(app.http.get(app.api("/clients")).bearer_auth(token).send().await.unwrap().status(), 401);
+    }
+
+    async fn the_openapi_document_describes_the_api(app) {
+        let doc: serde_json::Value = app.http.get(format!("{}/admin/api/openapi.json", app.address)).send().await.unwrap().json().await.unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        assert!(doc["paths"]["/admin/api/v1/clients"]["get"].is_object());
+        assert!(doc["paths"]["/admin/api/v1/clients/{client_id}/secrets"]["post"].is_object());
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    }
+}
