@@ -25,6 +25,10 @@ pub struct Cli {
     /// Database URL, overriding PORTCULLIS_DATABASE_URL: sqlite://PATH, a path, or postgres://...
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Log format of the server, overriding PORTCULLIS_LOG_FORMAT: text, or json (one object
+    /// per line, for log collectors).
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -274,11 +278,17 @@ fn parse_admin_role(s: &str) -> Result<Role, String> {
 /// Loads the settings, honouring `--config` and `--database-url`.
 pub fn settings(cli: &Cli) -> Result<Settings, AppError> {
     let url = cli.database_url.clone();
+    let log_format = cli.log_format.clone();
     Settings::from_sources(cli.config.as_deref(), |k| {
         if k == "PORTCULLIS_DATABASE_URL"
             && let Some(u) = &url
         {
             return Some(u.clone());
+        }
+        if k == "PORTCULLIS_LOG_FORMAT"
+            && let Some(f) = &log_format
+        {
+            return Some(f.clone());
         }
         std::env::var(k).ok()
     })

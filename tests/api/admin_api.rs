@@ -127,4 +127,33 @@ on_both_backends! {
         assert!(doc["paths"]["/admin/api/v1/clients/{client_id}/secrets"]["post"].is_object());
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     }
+
+    async fn accounts_through_the_api(app) {
+        let admin = app.api_token("Provisioner", "portcullis:admin").await;
+        let resp = app.http.post(app.api("/users")).bearer_auth(&admin)
+            .json(&serde_json::json!({"username": "ops", "password": "a long enough password", "role": "admin"})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let ops: serde_json::Value = resp.json().await.unwrap();
+        let id = ops["id"].as_i64().unwrap();
+        assert!(!ops.to_string().contains("a long enough password"));
+        let resp = app.http.post(app.api("/users")).bearer_auth(&admin)
+            .json(&serde_json::json!({"username": "ops", "password": "a long enough password", "role": "admin"})).send().await.unwrap();
+        assert_eq!(resp.status(), 409);
+        // The last admin stays: demoting or deleting ops (the only admin) is refused.
+        let resp = app.http.patch(app.api(&format!("/users/{id}"))).bearer_auth(&admin).json(&serde_json::json!({"role": "readonly"})).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        assert!(resp.json::<serde_json::Value>().await.unwrap()["message"].as_str().unwrap().contains("last admin"));
+        assert_eq!(app.http.delete(app.api(&format!("/users/{id}"))).bearer_auth(&admin).send().await.unwrap().status(), 400);
+        let resp = app.http.post(app.api("/users")).bearer_auth(&admin)
+            .json(&serde_json::json!({"username": "viewer", "password": "another long password", "role": "readonly"})).send().await.unwrap();
+        let viewer = resp.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+        let resp = app.http.patch(app.api(&format!("/users/{viewer}"))).bearer_auth(&admin).json(&serde_json::json!({"role": "user"})).send().await.unwrap();
+        assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["role"], "user");
+        let users: serde_json::Value = app.http.get(app.api("/users")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        assert_eq!(users.as_array().unwrap().len(), 2);
+        assert_eq!(app.http.delete(app.api(&format!("/users/{viewer}"))).bearer_auth(&admin).send().await.unwrap().status(), 204);
+        // Accounts are for admin tokens only.
+        let read = app.api_token("Reader", "portcullis:read").await;
+        assert_eq!(app.http.get(app.api("/users")).bearer_auth(&read).send().await.unwrap().status(), 403);
+    }
 }

@@ -299,7 +299,8 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
     let log_path = db.dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["--database-url", &db.url, "serve"])
+        .args(["--database-url", &db.url, "--log-format", "json", "serve"])
+        .env("PORTCULLIS_LOG_LEVEL", "debug")
         .env_remove("PORTCULLIS_DATABASE_URL")
         .env("PORTCULLIS_BIND", "127.0.0.1:0")
         // Nothing is written before shutdown: only the final flush can record the use.
@@ -380,4 +381,16 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
         4,
         "every token counted: {counts:?}"
     );
+    // The log is JSON lines for machines, and holds no secret.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.lines().count() > 3, "{log}");
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(!log.contains(&c.1), "the client secret is in the log");
 }

@@ -8,6 +8,7 @@
 
 pub mod clients;
 pub mod openapi;
+pub mod users;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -190,6 +191,10 @@ api_routes! {
     delete "/admin/api/v1/clients/{client_id}/secrets/{secret_id}" => clients::delete_secret,
     get "/admin/api/v1/clients/{client_id}/usage" => clients::usage,
     get "/admin/api/v1/audit-events" => clients::audit_events,
+    get "/admin/api/v1/users" => users::list,
+    post "/admin/api/v1/users" => users::create,
+    patch "/admin/api/v1/users/{id}" => users::update,
+    delete "/admin/api/v1/users/{id}" => users::delete,
 }
 
 /// `GET /admin/api/openapi.json`.

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::clients;
+use super::{clients, users};
 
 /// The admin API.
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use super::clients;
         clients::list_redirect_uris, clients::add_redirect_uri, clients::remove_redirect_uri,
         clients::list_secrets, clients::add_secret, clients::delete_secret,
         clients::usage, clients::audit_events,
+        users::list, users::create, users::update, users::delete,
     ),
     components(schemas(super::ApiError)),
     modifiers(&BearerAuth)

@@ -1,0 +1,149 @@
+//! Admin API calls for accounts: list, create, change role, reset password, delete. The last
+//! admin can be neither demoted nor deleted.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiResult, Need, caller, fail, json};
+use crate::AppState;
+use crate::error::AppError;
+use crate::manage;
+use crate::user::{Role, User};
+
+/// An account (never its password).
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    id: i64,
+    username: String,
+    /// admin, readonly or user.
+    role: String,
+    created_at: i64,
+    last_login_at: Option<i64>,
+}
+
+impl From<&User> for UserOut {
+    fn from(u: &User) -> UserOut {
+        UserOut {
+            id: u.id,
+            username: u.username.clone(),
+            role: u.role.as_str().into(),
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// An account to create.
+#[derive(Deserialize, ToSchema)]
+pub struct UserIn {
+    username: String,
+    /// At least 12 characters.
+    password: String,
+    /// admin, readonly or user.
+    role: String,
+}
+
+/// A change to an account: a new role and/or a new password.
+#[derive(Deserialize, ToSchema)]
+pub struct UserChange {
+    role: Option<String>,
+    password: Option<String>,
+}
+
+fn role(s: &str) -> Result<Role, actix_web::Error> {
+    Role::parse(s).ok_or_else(|| {
+        fail(AppError::Invalid(format!(
+            "unknown role '{s}': use admin, readonly or user"
+        )))
+    })
+}
+
+/// `GET /admin/api/v1/users`
+#[utoipa::path(get, path = "/admin/api/v1/users",
+    responses((status = 200, body = Vec<UserOut>)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
+    // Accounts are for admins only, as in the admin area.
+    caller(&state, &req, Need::Write).await?;
+    let users = crate::db::run(&state.pool, crate::user::store::list)
+        .await
+        .map_err(fail)?;
+    let out: Vec<UserOut> = users.iter().map(UserOut::from).collect();
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// `POST /admin/api/v1/users`
+#[utoipa::path(post, path = "/admin/api/v1/users", request_body = UserIn,
+    responses((status = 201, body = UserOut), (status = 400, body = super::ApiError), (status = 409, body = super::ApiError)),
+    security(("bearer" = ["portcullis:admin"])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<UserIn>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let body = body.into_inner();
+    let role = role(&body.role)?;
+    let user = crate::db::run(&state.pool, move |conn| {
+        manage::create_user(
+            conn,
+            &actor,
+            &body.username,
+            &body.password,
+            role,
+            crate::clock::now(),
+        )
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(StatusCode::CREATED, &UserOut::from(&user)))
+}
+
+/// `PATCH /admin/api/v1/users/{id}`
+#[utoipa::path(patch, path = "/admin/api/v1/users/{id}", params(("id" = i64, Path)), request_body = UserChange,
+    responses((status = 200, body = UserOut), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
+    security(("bearer" = ["portcullis:admin"])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: web::Json<UserChange>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let (id, body) = (path.into_inner(), body.into_inner());
+    let new_role = body.role.as_deref().map(role).transpose()?;
+    let user = crate::db::run(&state.pool, move |conn| {
+        let now = crate::clock::now();
+        if let Some(r) = new_role {
+            manage::change_role(conn, &actor, id, r, now)?;
+        }
+        if let Some(p) = &body.password {
+            manage::reset_password(conn, &actor, id, p, now)?;
+        }
+        crate::user::store::find(conn, id)?
+            .ok_or_else(|| AppError::NotFound("there is no such user".into()))
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(StatusCode::OK, &UserOut::from(&user)))
+}
+
+/// `DELETE /admin/api/v1/users/{id}`
+#[utoipa::path(delete, path = "/admin/api/v1/users/{id}", params(("id" = i64, Path)),
+    responses((status = 204), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
+    security(("bearer" = ["portcullis:admin"])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let id = path.into_inner();
+    crate::db::run(&state.pool, move |conn| {
+        manage::delete_user(conn, &actor, id, crate::clock::now())
+    })
+    .await
+    .map_err(fail)?;
+    Ok(actix_web::HttpResponse::NoContent().finish())
+}
