@@ -307,3 +307,46 @@ async fn client_secret_jwt_needs_a_master_key_and_keeps_the_key_encrypted() {
     )
     .await;
 }
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rsa_pem_key_verifies_rs256_assertions() {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use aws_lc_rs::signature::KeyPair as _;
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let private_pem = pem("PRIVATE KEY", AsDer::as_der(&pair).unwrap().as_ref());
+    let public_pem = pem("PUBLIC KEY", pair.public_key().as_der().unwrap().as_ref());
+    let c = app.create_client_with(NewClient {
+        name: "RSA".into(),
+        auth_method: Some(AuthMethod::PrivateKeyJwt),
+        jwks: Some(public_pem),
+        ..Default::default()
+    });
+    let now = portcullis::clock::now();
+    let claims = serde_json::json!({
+        "iss": c.client_id, "sub": c.client_id, "aud": app.token_url(),
+        "iat": now, "exp": now + 60, "jti": portcullis::crypto::unique_id(),
+    });
+    let a = jsonwebtoken::encode(
+        &Header::new(Algorithm::RS256),
+        &claims,
+        &EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let resp = app.token_with_assertion(&a).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
