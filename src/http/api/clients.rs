@@ -12,6 +12,20 @@ use crate::client::{AuthMethod, Client, GrantType, ListQuery, NewClient, PAGE_SI
 use crate::error::AppError;
 use crate::manage;
 
+/// Runs `f` on a blocking thread with the client named by `client_id` (404 when unknown).
+async fn on_client<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    client_id: String,
+    f: impl FnOnce(&mut crate::db::AnyConnection, Client) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, actix_web::Error> {
+    crate::db::run(&state.pool, move |conn| {
+        let client = crate::http::admin::find_client(conn, &client_id)?;
+        f(conn, client)
+    })
+    .await
+    .map_err(fail)
+}
+
 /// A client as the API shows it (never a secret).
 #[derive(Serialize, ToSchema)]
 pub struct ClientOut {
@@ -272,11 +286,7 @@ pub async fn get(
 ) -> ApiResult {
     caller(&state, &req, Need::Read).await?;
     let id = path.into_inner();
-    let client = crate::db::run(&state.pool, move |conn| {
-        crate::http::admin::find_client(conn, &id)
-    })
-    .await
-    .map_err(fail)?;
+    let client = on_client(&state, id, |_, client| Ok(client)).await?;
     Ok(json(StatusCode::OK, &ClientOut::from(&client)))
 }
 
@@ -292,8 +302,7 @@ pub async fn update(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
-    let (client, key) = crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    let (client, key) = on_client(&state, id, move |conn, client| {
         let (settings, enabled) = body.into_new(Some(&client))?;
         let key = manage::update_client(
             conn,
@@ -304,10 +313,12 @@ pub async fn update(
             enabled,
             crate::clock::now(),
         )?;
-        Ok((crate::http::admin::find_client(conn, &id)?, key))
+        Ok((
+            crate::http::admin::find_client(conn, &client.client_id)?,
+            key,
+        ))
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     Ok(json(
         StatusCode::OK,
         &ClientCreated {
@@ -328,12 +339,10 @@ pub async fn delete(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, id) = (state.clone(), path.into_inner());
-    crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    on_client(&state, id, move |conn, client| {
         manage::delete_client(conn, &st.clients, &actor, &client, crate::clock::now())
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }
 
@@ -345,8 +354,7 @@ async fn set_enabled(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let st = state.clone();
-    let client = crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    let client = on_client(&state, id, move |conn, client| {
         manage::set_enabled(
             conn,
             &st.clients,
@@ -355,10 +363,9 @@ async fn set_enabled(
             enabled,
             crate::clock::now(),
         )?;
-        crate::http::admin::find_client(conn, &id)
+        crate::http::admin::find_client(conn, &client.client_id)
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     Ok(json(StatusCode::OK, &ClientOut::from(&client)))
 }
 
@@ -407,12 +414,10 @@ pub async fn list_redirect_uris(
 ) -> ApiResult {
     caller(&state, &req, Need::Read).await?;
     let id = path.into_inner();
-    let uris = crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    let uris = on_client(&state, id, move |conn, client| {
         crate::client::store::redirect_uris(conn, client.id)
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     let out: Vec<RedirectUriOut> = uris
         .into_iter()
         .map(|(id, uri)| RedirectUriOut { id, uri })
@@ -431,8 +436,7 @@ pub async fn add_redirect_uri(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, uri) = (state.clone(), path.into_inner(), body.into_inner().uri);
-    let uris = crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    let uris = on_client(&state, id, move |conn, client| {
         manage::add_redirect_uri(
             conn,
             &st.clients,
@@ -443,8 +447,7 @@ pub async fn add_redirect_uri(
         )?;
         crate::client::store::redirect_uris(conn, client.id)
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     let out: Vec<RedirectUriOut> = uris
         .into_iter()
         .map(|(id, uri)| RedirectUriOut { id, uri })
@@ -463,8 +466,7 @@ pub async fn remove_redirect_uri(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, (id, uri_id)) = (state.clone(), path.into_inner());
-    crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    on_client(&state, id, move |conn, client| {
         manage::remove_redirect_uri(
             conn,
             &st.clients,
@@ -474,8 +476,7 @@ pub async fn remove_redirect_uri(
             crate::clock::now(),
         )
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }
 
@@ -532,12 +533,10 @@ pub async fn list_secrets(
 ) -> ApiResult {
     caller(&state, &req, Need::Read).await?;
     let id = path.into_inner();
-    let secrets = crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    let secrets = on_client(&state, id, move |conn, client| {
         crate::secret::store::list(conn, client.id)
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     let out: Vec<SecretOut> = secrets.iter().map(SecretOut::from).collect();
     Ok(json(StatusCode::OK, &out))
 }
@@ -553,9 +552,8 @@ pub async fn add_secret(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
-    let (row, value) = crate::db::run(&state.pool, move |conn| {
+    let (row, value) = on_client(&state, id, move |conn, client| {
         let now = crate::clock::now();
-        let client = crate::http::admin::find_client(conn, &id)?;
         let expires_at = match body.expires.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(e) => Some(crate::clock::parse_expiry(e, now).map_err(AppError::Invalid)?),
@@ -567,8 +565,7 @@ pub async fn add_secret(
         };
         manage::add_secret(conn, &st.clients, &actor, &client, &input, now)
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     Ok(json(
         StatusCode::CREATED,
         &SecretCreated {
@@ -589,8 +586,7 @@ pub async fn delete_secret(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, (id, secret_id)) = (state.clone(), path.into_inner());
-    crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    on_client(&state, id, move |conn, client| {
         let secret = crate::secret::store::find(conn, client.id, secret_id)?
             .ok_or_else(|| AppError::NotFound("this client has no such secret".into()))?;
         manage::delete_secret(
@@ -602,8 +598,7 @@ pub async fn delete_secret(
             crate::clock::now(),
         )
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }
 
@@ -627,15 +622,13 @@ pub async fn usage(
     caller(&state, &req, Need::Read).await?;
     let id = path.into_inner();
     let today = crate::usage::day_of(crate::clock::now());
-    let (counts, all_time) = crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &id)?;
+    let (counts, all_time) = on_client(&state, id, move |conn, client| {
         Ok((
             crate::client::store::token_counts(conn, client.id, today - 29)?,
             crate::client::store::token_total(conn, client.id)?,
         ))
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     let days: Vec<(String, i64)> = (today - 29..=today)
         .map(|d| {
             (
