@@ -239,6 +239,10 @@ async fn an_admin_registers_a_client_and_rotates_its_secret_in_chromium() {
 
     // Redirect URIs tab shows both.
     b.click_text("I have stored it").await;
+    b.click_text("Settings").await;
+    b.wait_for_path(&format!("/admin/clients/{client_id}"))
+        .await;
+    b.screenshot("client-settings.png").await;
     b.click_text("Redirect URIs").await;
     let html = b.html().await;
     assert!(
