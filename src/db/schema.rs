@@ -55,6 +55,7 @@ diesel::table! {
         role -> Text,
         created_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
+        session_epoch -> BigInt,
     }
 }
 

@@ -28,7 +28,10 @@ pub async fn current_user(
     let Some(id) = session::user_id(session) else {
         return Ok(None);
     };
-    let found = crate::db::run(&state.pool, move |conn| crate::user::store::find(conn, id)).await?;
+    let found = crate::db::run(&state.pool, move |conn| crate::user::store::find(conn, id))
+        .await?
+        // A password reset since this session signed in ends it.
+        .filter(|u| u.session_epoch == session::epoch(session));
     if found.is_none() {
         session::log_out(session);
     }
@@ -134,7 +137,7 @@ pub async fn login(
     match verified {
         Ok(Some(user)) => {
             state.login_throttle.succeeded(&form.username);
-            session::log_in(&session, user.id);
+            session::log_in(&session, user.id, user.session_epoch);
             tracing::info!(user = %user.username, "signed in");
             see_other(&next)
         }

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "portcullis_session";
 const USER_KEY: &str = "uid";
+const EPOCH_KEY: &str = "epoch";
 const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "consent";
 const NOTICE_KEY: &str = "notice";
@@ -52,10 +53,11 @@ pub fn csrf_ok(session: &Session, submitted: Option<&str>) -> bool {
 }
 
 /// Logs a user in: a new session id, the user, a fresh CSRF token.
-pub fn log_in(session: &Session, user_id: i64) {
+pub fn log_in(session: &Session, user_id: i64, epoch: i64) {
     session.renew();
     session.remove(PENDING_KEY);
     let _ = session.insert(USER_KEY, user_id);
+    let _ = session.insert(EPOCH_KEY, epoch);
     let _ = session.insert(CSRF_KEY, crate::crypto::unique_id());
 }
 
@@ -84,4 +86,9 @@ pub fn set_notice(session: &Session, notice: &str) {
 /// Takes the pending notice (shown once).
 pub fn take_notice(session: &Session) -> Option<String> {
     session.remove_as::<String>(NOTICE_KEY).and_then(Result::ok)
+}
+
+/// The user's session epoch when this session signed in (0 for sessions from before epochs).
+pub fn epoch(session: &Session) -> i64 {
+    session.get::<i64>(EPOCH_KEY).ok().flatten().unwrap_or(0)
 }

@@ -51,6 +51,8 @@ pub struct User {
     pub created_at: i64,
     /// Seconds since the epoch.
     pub last_login_at: Option<i64>,
+    /// Sessions signed in with another value are over (the password was reset since).
+    pub session_epoch: i64,
 }
 
 /// Minimum password length.

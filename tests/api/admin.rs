@@ -433,6 +433,7 @@ on_both_backends! {
         assert_eq!(get(&app, &bob_browser, "/admin/clients/new").await.0, 200, "the role applies at once");
         // Reset his password: the new one works.
         assert_eq!(post(&app, &admin, &format!("/admin/users/{bob}/password"), &[("csrf_token", &token), ("password", "another long password")]).await.status(), 303);
+        assert_eq!(get(&app, &bob_browser, "/admin/clients").await.0, 303, "a password reset ends the sessions signed in before");
         assert_eq!(sign_in(&app, &app.browser(), "bob", "another long password", "/").await.status(), 303);
         assert_eq!(sign_in(&app, &app.browser(), "bob", PASSWORD, "/").await.status(), 401);
         // Delete him (with a confirmation step); the last admin can be neither demoted nor deleted.
