@@ -449,11 +449,6 @@ fn table(
     Ok(())
 }
 
-fn find_client(conn: &mut AnyConnection, client_id: &str) -> Result<client::Client, AppError> {
-    client::store::find(conn, client_id)?
-        .ok_or_else(|| AppError::NotFound(format!("no client with client_id '{client_id}'")))
-}
-
 /// A client for JSON output, with readable times and its secrets.
 #[derive(Serialize)]
 struct ClientJson<'a> {
@@ -650,7 +645,7 @@ fn client_cmd(
             )
         }
         ClientCmd::Show { client_id, output } => {
-            let c = find_client(conn, &client_id)?;
+            let c = client::store::get(conn, &client_id)?;
             let secrets: Vec<SecretView> = secret::store::list(conn, c.id)?
                 .iter()
                 .map(SecretView::from)
@@ -734,7 +729,7 @@ fn client_cmd(
             rate_limit,
             no_rate_limit,
         } => {
-            let c = find_client(conn, &client_id)?;
+            let c = client::store::get(conn, &client_id)?;
             let settings = NewClient {
                 name: c.name.clone(),
                 description: c.description.clone(),
@@ -773,7 +768,7 @@ fn client_cmd(
             writeln!(out, "Client {client_id}: {allow}; {limit}.").map_err(io)
         }
         ClientCmd::Delete { client_id } => {
-            let c = find_client(conn, &client_id)?;
+            let c = client::store::get(conn, &client_id)?;
             client::store::delete(conn, &client_id)?;
             writeln!(
                 out,
@@ -818,7 +813,7 @@ fn secret_cmd(
             value,
             output,
         } => {
-            let c = find_client(conn, &client_id)?;
+            let c = client::store::get(conn, &client_id)?;
             if c.public {
                 return Err(AppError::Invalid(format!(
                     "client '{}' is public: public clients have no secrets",
@@ -877,7 +872,7 @@ fn secret_cmd(
             }
         }
         SecretCmd::List { client_id, output } => {
-            let c = find_client(conn, &client_id)?;
+            let c = client::store::get(conn, &client_id)?;
             let secrets: Vec<SecretView> = secret::store::list(conn, c.id)?
                 .iter()
                 .map(SecretView::from)

@@ -37,6 +37,9 @@ pub struct AppState {
     pub issuer: String,
     /// Default `aud` of access tokens.
     pub audience: String,
+    /// Accepted `aud` of client assertions (RFC 7523 3): the issuer and the endpoints where
+    /// clients authenticate. Formatted once.
+    pub assertion_audiences: Vec<String>,
     /// Default access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Default refresh-token lifetime in seconds.
@@ -158,6 +161,10 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
+            assertion_audiences: ["", "/oauth/token", "/oauth/introspect", "/oauth/revoke"]
+                .iter()
+                .map(|path| format!("{issuer}{path}"))
+                .collect(),
             issuer: issuer.clone(),
             access_token_ttl: settings.access_token_ttl,
             refresh_token_ttl: settings.refresh_token_ttl,
@@ -236,12 +243,10 @@ impl Application {
         } else {
             self.cache_interval
         };
-        let watcher = Some(tokio::spawn(watch_client_changes(state.clone(), every)));
+        let watcher = tokio::spawn(watch_changes(state.clone(), every));
         let result = self.server.await;
         flusher.abort();
-        if let Some(w) = watcher {
-            w.abort();
-        }
+        watcher.abort();
         let final_flush = tokio::task::spawn_blocking(move || flush(&state)).await;
         if let Ok(Err(e)) | Err(e) = final_flush.map_err(|e| AppError::Internal(e.to_string())) {
             tracing::error!(error = %e, "could not write last-used times at shutdown");
@@ -283,7 +288,7 @@ async fn flush_periodically(state: web::Data<AppState>, every: std::time::Durati
 /// Polls `cache_generation`: drops cached clients when another writer changed one (see
 /// [`client::cache`]) and reloads the signing keys when they changed, so a change anywhere is
 /// seen here within one interval.
-async fn watch_client_changes(state: web::Data<AppState>, every: std::time::Duration) {
+async fn watch_changes(state: web::Data<AppState>, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -384,8 +384,6 @@ pub struct GeneratedToken {
     pub token: String,
     /// Its claims.
     pub claims: crate::token::AccessClaims,
-    /// Its JOSE header's `kid`.
-    pub kid: String,
 }
 
 /// Issues a client_credentials access token for a client as the token endpoint would (its
@@ -418,9 +416,7 @@ pub fn generate_token(
         now,
         client.access_token_ttl.unwrap_or(state.access_token_ttl),
     );
-    let keys = state.keys.get();
-    let key = keys.current();
-    let token = key.sign(&claims)?;
+    let token = state.keys.get().current().sign(&claims)?;
     actor.record(
         conn,
         "token.generate",
@@ -435,11 +431,7 @@ pub fn generate_token(
     )?;
     state.usage.count_token(client.id, now);
     state.metrics.token_issued("admin_generated");
-    Ok(GeneratedToken {
-        token,
-        kid: key.kid.clone(),
-        claims,
-    })
+    Ok(GeneratedToken { token, claims })
 }
 
 /// Creates an account (admin, readonly, or a user who can only authorize apps).

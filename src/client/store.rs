@@ -174,6 +174,12 @@ pub fn find(conn: &mut AnyConnection, client_id: &str) -> Result<Option<Client>,
     }
 }
 
+/// The client with this public client_id, or NotFound.
+pub fn get(conn: &mut AnyConnection, client_id: &str) -> Result<Client, AppError> {
+    find(conn, client_id)?
+        .ok_or_else(|| AppError::NotFound(format!("no client with client_id '{client_id}'")))
+}
+
 /// A client with the number of its secrets, for listings.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClientListItem {
@@ -316,11 +322,7 @@ pub fn register(
 /// The counter that triggers increment on every change to clients, secrets and redirect URIs
 /// (migration 2026-11-23-000003): when it moves, cached clients are stale.
 pub fn generation(conn: &mut AnyConnection) -> Result<i64, AppError> {
-    use crate::db::schema::cache_generation;
-    Ok(cache_generation::table
-        .find("clients")
-        .select(cache_generation::value)
-        .first(conn)?)
+    crate::db::generation(conn, "clients")
 }
 
 /// A client with its redirect URIs and all its secrets, as the in-memory cache keeps it,

@@ -203,6 +203,16 @@ where
     .await?
 }
 
+/// The value of a change counter in `cache_generation` (`clients`, `signing_keys`): database
+/// triggers increment it on every change, and instances poll it to know what to reload.
+pub fn generation(conn: &mut AnyConnection, name: &str) -> Result<i64, AppError> {
+    use schema::cache_generation;
+    Ok(cache_generation::table
+        .find(name)
+        .select(cache_generation::value)
+        .first(conn)?)
+}
+
 /// Checks that the database answers a query.
 pub fn check(conn: &mut AnyConnection) -> Result<(), AppError> {
     diesel::sql_query("SELECT 1").execute(conn)?;

@@ -146,6 +146,53 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// Runs `f` on a blocking thread with the client named by `client_id` (NotFound when there is
+/// none): the first step of every admin page and API call about one client.
+pub async fn with_client<T, F>(
+    state: &crate::AppState,
+    client_id: String,
+    f: F,
+) -> Result<T, crate::error::AppError>
+where
+    F: FnOnce(
+            &mut crate::db::AnyConnection,
+            crate::client::Client,
+        ) -> Result<T, crate::error::AppError>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    crate::db::run(&state.pool, move |conn| {
+        let client = crate::client::store::get(conn, &client_id)?;
+        f(conn, client)
+    })
+    .await
+}
+
+/// The client's address: the peer, or, when the peer is a configured trusted proxy, the last
+/// address in the configured header that is not itself a trusted proxy (proxies append the
+/// address they saw, so addresses further left could have been written by the client). A
+/// forwarded-for header from anyone else is ignored. None when it cannot be told.
+pub fn client_ip(
+    req: &actix_web::HttpRequest,
+    state: &crate::AppState,
+) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = |ip: &std::net::IpAddr| state.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(&peer) {
+        return Some(peer);
+    }
+    // Walk from the right: the rightmost address that is not a trusted proxy. A malformed
+    // entry makes the address unknown.
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for value in req.headers().get_all(state.client_ip_header.as_str()) {
+        for part in value.to_str().ok()?.split(',') {
+            hops.push(part.trim().parse().ok()?);
+        }
+    }
+    hops.into_iter().rev().find(|ip| !trusted(ip))
+}
+
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(serde_json::json!({
         "error": "not_found",

@@ -58,27 +58,6 @@ pub async fn token(
     blocking(state, request, crate::oauth::token).await
 }
 
-/// The client's address: the peer, or, when the peer is a configured trusted proxy, the last
-/// address in the configured header that is not itself a trusted proxy (proxies append the
-/// address they saw, so addresses further left could have been written by the client). A
-/// forwarded-for header from anyone else is ignored. None when it cannot be told.
-pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    let trusted = |ip: &std::net::IpAddr| state.trusted_proxies.iter().any(|n| n.contains(ip));
-    if !trusted(&peer) {
-        return Some(peer);
-    }
-    // Walk from the right: the rightmost address that is not a trusted proxy. A malformed
-    // entry makes the address unknown.
-    let mut hops: Vec<std::net::IpAddr> = Vec::new();
-    for value in req.headers().get_all(state.client_ip_header.as_str()) {
-        for part in value.to_str().ok()?.split(',') {
-            hops.push(part.trim().parse().ok()?);
-        }
-    }
-    hops.into_iter().rev().find(|ip| !trusted(ip))
-}
-
 /// Reads and checks a form request from a client (token, introspection, revocation).
 async fn client_request(
     req: &HttpRequest,
@@ -100,7 +79,7 @@ async fn client_request(
         header_str(header::AUTHORIZATION),
         &body,
     )?;
-    request.client_ip = client_ip(req, state);
+    request.client_ip = crate::http::client_ip(req, state);
     Ok(request)
 }
 

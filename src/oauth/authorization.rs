@@ -66,13 +66,15 @@ fn checked_request(
         Some(id) => state.clients.load(conn, id)?,
         None => None,
     };
-    Ok(
-        check(params, client.as_ref().map(|c| &c.client)).and_then(|checked| {
-            client
-                .map(|c| (c, checked))
-                .ok_or(Refusal::Page(String::new()))
-        }),
-    )
+    let checked = check(params, client.as_ref().map(|c| &c.client));
+    // `check` passes only with a client, so the pair is always complete when it passes.
+    Ok(match (checked, client) {
+        (Ok(checked), Some(client)) => Ok((client, checked)),
+        (Err(refusal), _) => Err(refusal),
+        (Ok(_), None) => Err(Refusal::Page(
+            "The application that sent you here is not registered with this server.".into(),
+        )),
+    })
 }
 
 /// A GET of the authorization endpoint.

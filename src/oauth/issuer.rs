@@ -99,7 +99,6 @@ impl<'a> JwtIssuer<'a> {
             expires_in: claims.exp - claims.iat,
             scope: claims.scope.clone().unwrap_or_default(),
         });
-        self.outcome.expires_in.set(Some(claims.exp - claims.iat));
     }
 
     fn conn(&self) -> Result<std::cell::RefMut<'a, &'a mut AnyConnection>, ()> {

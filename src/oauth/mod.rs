@@ -27,8 +27,6 @@ pub struct Outcome {
     pub secret_id: Cell<Option<i64>>,
     /// The RFC-shaped error to answer with, when a primitive refused.
     pub failure: RefCell<Option<OAuthResponse>>,
-    /// Lifetime of the issued access token, for an exact `expires_in`.
-    pub expires_in: Cell<Option<i64>>,
     /// Finishing needs the database or argon2: run the request again on a blocking thread.
     pub would_block: Cell<bool>,
     /// The token family (grants row) being issued from: set when a code is redeemed.

@@ -231,14 +231,12 @@ impl Registrar for DbRegistrar<'_> {
                     );
                 }
             };
-            let issuer = &self.state.issuer;
-            let audiences = [
-                issuer.clone(),
-                format!("{issuer}/oauth/token"),
-                format!("{issuer}/oauth/introspect"),
-                format!("{issuer}/oauth/revoke"),
-            ];
-            let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
+            let audiences: Vec<&str> = self
+                .state
+                .assertion_audiences
+                .iter()
+                .map(String::as_str)
+                .collect();
             let verified = match assertion::verify(keys, assertion, client_id, &audiences, self.now)
             {
                 Ok(v) => v,

@@ -74,11 +74,7 @@ pub fn retire(conn: &mut AnyConnection, ids: &[i64], now: i64) -> Result<(), App
 
 /// The counter that moves whenever a signing key is added, activated or retired.
 pub fn key_generation(conn: &mut AnyConnection) -> Result<i64, AppError> {
-    use crate::db::schema::cache_generation;
-    Ok(cache_generation::table
-        .find("signing_keys")
-        .select(cache_generation::value)
-        .first(conn)?)
+    crate::db::generation(conn, "signing_keys")
 }
 
 /// The longest access-token lifetime any client can get: a key must stay published that long
@@ -407,17 +403,9 @@ pub fn rotate_refresh(
 
 /// Puts an access token's jti on the revocation list until it expires (idempotent).
 pub fn revoke_jti(conn: &mut AnyConnection, jti: &str, expires_at: i64) -> Result<(), AppError> {
-    let exists = revoked_tokens::table
-        .find(jti)
-        .select(revoked_tokens::jti)
-        .first::<String>(conn)
-        .optional()?
-        .is_some();
-    if exists {
-        return Ok(());
-    }
-    // In its own (nested: a savepoint) transaction, so that a unique violation does not abort
-    // an enclosing PostgreSQL transaction.
+    // One statement: an already revoked jti is a unique violation. Run in its own (nested: a
+    // savepoint) transaction, so that the violation does not abort an enclosing PostgreSQL
+    // transaction.
     let inserted = conn.transaction(|conn| {
         diesel::insert_into(revoked_tokens::table)
             .values((
@@ -428,7 +416,7 @@ pub fn revoke_jti(conn: &mut AnyConnection, jti: &str, expires_at: i64) -> Resul
     });
     match inserted.map_err(AppError::from) {
         Ok(_) => Ok(()),
-        // Revoked concurrently by another request: the same outcome.
+        // Revoked before, or concurrently by another request: the same outcome.
         Err(e) if e.is_unique_violation() => Ok(()),
         Err(e) => Err(e),
     }

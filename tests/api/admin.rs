@@ -111,13 +111,6 @@ impl TestApp {
     }
 }
 
-async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
-    app.token_basic(id, secret, &[GRANT_CC])
-        .await
-        .status()
-        .as_u16()
-}
-
 on_both_backends! {
     async fn who_gets_in(app) {
         // Anonymous: to the admin sign-in page, which continues to the page asked for.

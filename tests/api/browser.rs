@@ -191,13 +191,6 @@ impl Browser {
     }
 }
 
-async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
-    app.token_basic(id, secret, &[GRANT_CC])
-        .await
-        .status()
-        .as_u16()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_registers_a_client_and_rotates_its_secret_in_chromium() {
     let Some(b) = browser().await else { return };

@@ -389,3 +389,11 @@ pub async fn sign_in(
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// The status of a client_credentials request with client_secret_basic.
+pub async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
+    app.token_basic(id, secret, &[GRANT_CC])
+        .await
+        .status()
+        .as_u16()
+}

@@ -690,24 +690,22 @@ pub async fn confirm_delete(
     let client = load_client(&state, path.into_inner())
         .await
         .or_page(&state, &session)?;
-    let mut ctx = context(&session, &admin, "clients");
-    ctx.insert("heading", &format!("Delete {}?", client.name));
-    ctx.insert(
-        "message",
-        &format!(
-            "This deletes the client “{}” ({}) with its secrets, redirect URIs and consents, and revokes its tokens. Apps using it stop working at once. This cannot be undone.",
-            client.name, client.client_id
-        ),
-    );
-    ctx.insert(
-        "action",
-        &format!("/admin/clients/{}/delete", client.client_id),
-    );
-    ctx.insert("cancel", &format!("/admin/clients/{}", client.client_id));
-    ctx.insert("confirm_label", "Delete client");
-    Ok(state
-        .pages
-        .render(StatusCode::OK, "admin/confirm.html", &ctx))
+    Ok(super::confirm_page(
+        &state,
+        &session,
+        &admin,
+        "clients",
+        &super::Confirm {
+            heading: format!("Delete {}?", client.name),
+            message: format!(
+                "This deletes the client “{}” ({}) with its secrets, redirect URIs and consents, and revokes its tokens. Apps using it stop working at once. This cannot be undone.",
+                client.name, client.client_id
+            ),
+            action: format!("/admin/clients/{}/delete", client.client_id),
+            cancel: format!("/admin/clients/{}", client.client_id),
+            confirm_label: "Delete client",
+        },
+    ))
 }
 
 /// `POST /admin/clients/{client_id}/delete`.
@@ -769,8 +767,7 @@ async fn client_and_uris(
     state: &web::Data<AppState>,
     client_id: String,
 ) -> Result<(Client, Vec<(i64, String)>), AppError> {
-    crate::db::run(&state.pool, move |conn| {
-        let client = super::find_client(conn, &client_id)?;
+    crate::http::with_client(state, client_id, move |conn, client| {
         let uris = crate::client::store::redirect_uris(conn, client.id)?;
         Ok((client, uris))
     })

@@ -69,7 +69,7 @@ impl Admin {
 /// reports (see `PORTCULLIS_TRUSTED_PROXIES`); a forwarded-for header from anyone else could be
 /// forged and is ignored.
 fn remote_addr(req: &HttpRequest, state: &AppState) -> String {
-    crate::http::oauth::client_ip(req, state)
+    crate::http::client_ip(req, state)
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
@@ -177,20 +177,41 @@ pub fn failed(state: &AppState, session: &Session, e: &AppError) -> HttpResponse
 }
 
 /// The client named by a public client_id, or a 404.
-pub async fn load_client(
-    state: &web::Data<AppState>,
-    client_id: String,
-) -> Result<Client, AppError> {
-    crate::db::run(&state.pool, move |conn| find_client(conn, &client_id)).await
+pub async fn load_client(state: &AppState, client_id: String) -> Result<Client, AppError> {
+    crate::http::with_client(state, client_id, |_, client| Ok(client)).await
 }
 
-/// The client named by a public client_id, or NotFound (for use inside `db::run`).
-pub fn find_client(
-    conn: &mut crate::db::AnyConnection,
-    client_id: &str,
-) -> Result<Client, AppError> {
-    crate::client::store::find(conn, client_id)?
-        .ok_or_else(|| AppError::NotFound("There is no client with this client ID.".into()))
+/// A confirmation step before something is deleted.
+pub struct Confirm {
+    /// The question.
+    pub heading: String,
+    /// What will happen.
+    pub message: String,
+    /// Where the confirming form posts.
+    pub action: String,
+    /// Where Cancel goes.
+    pub cancel: String,
+    /// The confirming button's label.
+    pub confirm_label: &'static str,
+}
+
+/// The confirmation page.
+pub fn confirm_page(
+    state: &AppState,
+    session: &Session,
+    admin: &Admin,
+    section: &str,
+    confirm: &Confirm,
+) -> HttpResponse {
+    let mut ctx = context(session, admin, section);
+    ctx.insert("heading", &confirm.heading);
+    ctx.insert("message", &confirm.message);
+    ctx.insert("action", &confirm.action);
+    ctx.insert("cancel", &confirm.cancel);
+    ctx.insert("confirm_label", confirm.confirm_label);
+    state
+        .pages
+        .render(StatusCode::OK, "admin/confirm.html", &ctx)
 }
 
 /// After a change: a notice for the next page, and a redirect to it (POST/redirect/GET).

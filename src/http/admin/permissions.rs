@@ -49,7 +49,11 @@ fn permissions_page(
     let mut status = StatusCode::OK;
     match generated {
         Some(Ok(g)) => {
-            let header = serde_json::json!({ "alg": "ES256", "typ": crate::token::ACCESS_TOKEN_TYP, "kid": g.kid });
+            // The header as the token carries it, not as we think it is.
+            let header = jsonwebtoken::decode_header(&g.token)
+                .ok()
+                .and_then(|h| serde_json::to_value(h).ok())
+                .unwrap_or_default();
             ctx.insert("token", &g.token);
             ctx.insert(
                 "header_json",
@@ -123,14 +127,14 @@ pub async fn usage(
     let admin = require(&state, &session, &req, Access::Read).await?;
     let client_id = path.into_inner();
     let today = crate::usage::day_of(crate::clock::now());
-    let (client, counts, all_time) = crate::db::run(&state.pool, move |conn| {
-        let client = super::find_client(conn, &client_id)?;
-        let counts = crate::client::store::token_counts(conn, client.id, today - DAYS + 1)?;
-        let total = crate::client::store::token_total(conn, client.id)?;
-        Ok((client, counts, total))
-    })
-    .await
-    .or_page(&state, &session)?;
+    let (client, counts, all_time) =
+        crate::http::with_client(&state, client_id, move |conn, client| {
+            let counts = crate::client::store::token_counts(conn, client.id, today - DAYS + 1)?;
+            let total = crate::client::store::token_total(conn, client.id)?;
+            Ok((client, counts, total))
+        })
+        .await
+        .or_page(&state, &session)?;
     let per_day: Vec<(i64, i64)> = (today - DAYS + 1..=today)
         .map(|d| {
             let n = counts.iter().find(|(day, _)| *day == d).map_or(0, |c| c.1);

@@ -42,8 +42,7 @@ async fn client_and_secrets(
     state: &web::Data<AppState>,
     client_id: String,
 ) -> Result<(Client, Vec<SecretRow>), AppError> {
-    crate::db::run(&state.pool, move |conn| {
-        let client = super::find_client(conn, &client_id)?;
+    crate::http::with_client(state, client_id, move |conn, client| {
         let secrets = crate::secret::store::list(conn, client.id)?;
         Ok((client, secrets))
     })
@@ -275,8 +274,7 @@ async fn client_and_secret(
     client_id: String,
     secret_id: i64,
 ) -> Result<(Client, SecretRow), AppError> {
-    crate::db::run(&state.pool, move |conn| {
-        let client = super::find_client(conn, &client_id)?;
+    crate::http::with_client(state, client_id, move |conn, client| {
         let secret = crate::secret::store::find(conn, client.id, secret_id)?
             .ok_or_else(|| AppError::NotFound("This client has no such secret.".into()))?;
         Ok((client, secret))
@@ -392,35 +390,30 @@ pub async fn confirm_delete(
     let (client, secret) = client_and_secret(&state, client_id, secret_id)
         .await
         .or_page(&state, &session)?;
-    let mut ctx = context(&session, &admin, "clients");
-    ctx.insert("heading", &format!("Delete secret ••••{}?", secret.hint));
     let name = if secret.description.is_empty() {
         "This secret".to_string()
     } else {
         format!("The secret “{}”", secret.description)
     };
-    ctx.insert(
-        "message",
-        &format!(
-            "{name} of {} stops working at once: apps still using it get invalid_client. Its other secrets keep working.",
-            client.name
-        ),
-    );
-    ctx.insert(
-        "action",
-        &format!(
-            "/admin/clients/{}/secrets/{}/delete",
-            client.client_id, secret.id
-        ),
-    );
-    ctx.insert(
-        "cancel",
-        &format!("/admin/clients/{}/secrets", client.client_id),
-    );
-    ctx.insert("confirm_label", "Delete secret");
-    Ok(state
-        .pages
-        .render(StatusCode::OK, "admin/confirm.html", &ctx))
+    Ok(super::confirm_page(
+        &state,
+        &session,
+        &admin,
+        "clients",
+        &super::Confirm {
+            heading: format!("Delete secret ••••{}?", secret.hint),
+            message: format!(
+                "{name} of {} stops working at once: apps still using it get invalid_client. Its other secrets keep working.",
+                client.name
+            ),
+            action: format!(
+                "/admin/clients/{}/secrets/{}/delete",
+                client.client_id, secret.id
+            ),
+            cancel: format!("/admin/clients/{}/secrets", client.client_id),
+            confirm_label: "Delete secret",
+        },
+    ))
 }
 
 /// `POST /admin/clients/{client_id}/secrets/{id}/delete`.

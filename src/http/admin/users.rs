@@ -215,22 +215,23 @@ pub async fn confirm_delete(
     })
     .await
     .or_page(&state, &session)?;
-    let mut ctx = context(&session, &admin, "users");
-    ctx.insert("heading", &format!("Delete {}?", user.username));
-    ctx.insert(
-        "message",
-        &format!(
-            "{} ({}) can no longer sign in. Their remembered consents are deleted too.",
-            user.username,
-            user.role.as_str()
-        ),
-    );
-    ctx.insert("action", &format!("/admin/users/{id}/delete"));
-    ctx.insert("cancel", "/admin/users");
-    ctx.insert("confirm_label", "Delete user");
-    Ok(state
-        .pages
-        .render(StatusCode::OK, "admin/confirm.html", &ctx))
+    Ok(super::confirm_page(
+        &state,
+        &session,
+        &admin,
+        "users",
+        &super::Confirm {
+            heading: format!("Delete {}?", user.username),
+            message: format!(
+                "{} ({}) can no longer sign in. Their remembered consents are deleted too.",
+                user.username,
+                user.role.as_str()
+            ),
+            action: format!("/admin/users/{id}/delete"),
+            cancel: "/admin/users".into(),
+            confirm_label: "Delete user",
+        },
+    ))
 }
 
 /// `POST /admin/users/{id}/delete`.

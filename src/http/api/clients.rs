@@ -12,18 +12,15 @@ use crate::client::{AuthMethod, Client, GrantType, ListQuery, NewClient, PAGE_SI
 use crate::error::AppError;
 use crate::manage;
 
-/// Runs `f` on a blocking thread with the client named by `client_id` (404 when unknown).
+/// [`crate::http::with_client`] with API errors.
 async fn on_client<T: Send + 'static>(
     state: &web::Data<AppState>,
     client_id: String,
     f: impl FnOnce(&mut crate::db::AnyConnection, Client) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, actix_web::Error> {
-    crate::db::run(&state.pool, move |conn| {
-        let client = crate::http::admin::find_client(conn, &client_id)?;
-        f(conn, client)
-    })
-    .await
-    .map_err(fail)
+    crate::http::with_client(state, client_id, f)
+        .await
+        .map_err(fail)
 }
 
 /// A client as the API shows it (never a secret).
@@ -259,10 +256,7 @@ pub async fn create(
         if !enabled {
             manage::set_enabled(conn, &st.clients, &actor, &client, false, now)?;
         }
-        Ok((
-            crate::http::admin::find_client(conn, &client.client_id)?,
-            secret,
-        ))
+        Ok((crate::client::store::get(conn, &client.client_id)?, secret))
     })
     .await
     .map_err(fail)?;
@@ -313,10 +307,7 @@ pub async fn update(
             enabled,
             crate::clock::now(),
         )?;
-        Ok((
-            crate::http::admin::find_client(conn, &client.client_id)?,
-            key,
-        ))
+        Ok((crate::client::store::get(conn, &client.client_id)?, key))
     })
     .await?;
     Ok(json(
@@ -363,7 +354,7 @@ async fn set_enabled(
             enabled,
             crate::clock::now(),
         )?;
-        crate::http::admin::find_client(conn, &client.client_id)
+        crate::client::store::get(conn, &client.client_id)
     })
     .await?;
     Ok(json(StatusCode::OK, &ClientOut::from(&client)))

@@ -148,7 +148,7 @@ pub async fn caller(
     }
     Ok(Actor {
         username: format!("client:{}", claims.client_id),
-        remote_addr: crate::http::oauth::client_ip(req, state)
+        remote_addr: crate::http::client_ip(req, state)
             .map(|ip| ip.to_string())
             .unwrap_or_else(|| "unknown".into()),
     })
