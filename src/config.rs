@@ -53,6 +53,10 @@ pub struct Settings {
     /// `PORTCULLIS_MASTER_KEY`: 32 bytes, base64; encrypts client_secret_jwt HMAC keys.
     /// None = client_secret_jwt is unavailable.
     pub master_key: Option<crate::crypto::MasterKey>,
+    /// `PORTCULLIS_ARGON2_CONCURRENCY`: argon2 verifications run at once (default: one per core).
+    pub argon2_concurrency: usize,
+    /// `PORTCULLIS_ARGON2_QUEUE`: argon2 verifications that may wait; beyond, 503.
+    pub argon2_queue: usize,
 }
 
 /// The settings and their defaults, in the order the README lists them.
@@ -72,6 +76,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("trusted_proxies", ""),
     ("client_ip_header", "X-Forwarded-For"),
     ("master_key", ""),
+    ("argon2_concurrency", "0"),
+    ("argon2_queue", "0"),
 ];
 
 /// A setting that could not be used. The message names the setting and says what is wrong.
@@ -250,6 +256,32 @@ impl Settings {
             Some(crate::crypto::MasterKey::parse(v).map_err(|m| fail(src, m))?)
         };
 
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let (v, src) = get("argon2_concurrency");
+        let argon2_concurrency = match v.parse::<usize>() {
+            Ok(0) => cores,
+            Ok(n) if n <= 256 => n,
+            _ => {
+                return Err(fail(
+                    src,
+                    format!("'{v}' is not a number of threads from 0 (one per core) to 256"),
+                ));
+            }
+        };
+        let (v, src) = get("argon2_queue");
+        let argon2_queue = match v.parse::<usize>() {
+            Ok(0) => 8 * argon2_concurrency,
+            Ok(n) if n <= 100_000 => n,
+            _ => {
+                return Err(fail(
+                    src,
+                    format!("'{v}' is not a queue length from 0 (8 per thread) to 100000"),
+                ));
+            }
+        };
+
         Ok(Settings {
             database_url,
             bind,
@@ -266,6 +298,8 @@ impl Settings {
             trusted_proxies,
             client_ip_header,
             master_key,
+            argon2_concurrency,
+            argon2_queue,
         })
     }
 

@@ -3,6 +3,7 @@
 //! [`Application::build`] opens the database, migrates it, loads the signing keys and binds
 //! the listener; `run_until_stopped` serves until SIGTERM/SIGINT and flushes batched state.
 
+pub mod argon2_pool;
 pub mod audit;
 pub mod cli;
 pub mod client;
@@ -48,8 +49,12 @@ pub struct AppState {
     pub keys: token::Keys,
     /// Client-secret verification with its argon2 cache.
     pub verifier: secret::SecretVerifier,
+    /// Every argon2 verification runs here: bounded in concurrency, queue and memory.
+    pub argon2: argon2_pool::Argon2Pool,
+    /// Failed client authentications by client_id and address.
+    pub auth_throttle: client::auth_throttle::AuthThrottle,
     /// Clients and their secrets in memory, invalidated through `cache_generation`.
-    pub clients: client::cache::ClientCache,
+    pub clients: std::sync::Arc<client::cache::ClientCache>,
     /// Per-client token-request counts.
     pub rate_limiter: client::ratelimit::RateLimiter,
     /// Peers whose client-address header is believed.
@@ -158,6 +163,14 @@ impl Application {
             };
             format!("http://{host}:{}", addr.port())
         });
+        let metrics =
+            metrics::Metrics::new().map_err(|e| AppError::Internal(format!("metrics: {e}")))?;
+        let argon2 = argon2_pool::Argon2Pool::start(
+            settings.argon2_concurrency,
+            settings.argon2_queue,
+            metrics.argon2_counter(),
+        )
+        .map_err(|e| AppError::Internal(format!("cannot start the argon2 threads: {e}")))?;
         let state = web::Data::new(AppState {
             pool,
             audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
@@ -170,7 +183,11 @@ impl Application {
             refresh_token_ttl: settings.refresh_token_ttl,
             keys,
             verifier: secret::SecretVerifier::default(),
-            clients: client::cache::ClientCache::new(!settings.client_cache_interval.is_zero()),
+            argon2,
+            auth_throttle: client::auth_throttle::AuthThrottle::default(),
+            clients: std::sync::Arc::new(client::cache::ClientCache::new(
+                !settings.client_cache_interval.is_zero(),
+            )),
             rate_limiter: client::ratelimit::RateLimiter::default(),
             trusted_proxies: settings.trusted_proxies.clone(),
             client_ip_header: settings.client_ip_header.clone(),
@@ -179,8 +196,7 @@ impl Application {
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
             master_key: settings.master_key.clone(),
-            metrics: metrics::Metrics::new()
-                .map_err(|e| AppError::Internal(format!("metrics: {e}")))?,
+            metrics,
         });
         let secure_cookies = issuer.starts_with("https://");
         let server_state = state.clone();

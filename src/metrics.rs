@@ -1,7 +1,7 @@
 //! Prometheus metrics, served at `GET /metrics` in the text exposition format: requests by
 //! endpoint (the route pattern, so that paths with ids do not explode the label set) and
 //! status, request latency, tokens issued by grant type, client-authentication failures by
-//! reason, and the database pool's connections.
+//! reason, argon2 verifications by purpose, and the database pool's connections.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -14,6 +14,7 @@ pub struct Metrics {
     latency: HistogramVec,
     tokens: IntCounterVec,
     auth_failures: IntCounterVec,
+    argon2: IntCounterVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
 }
@@ -49,6 +50,13 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let argon2 = IntCounterVec::new(
+            Opts::new(
+                "argon2_verifications_total",
+                "argon2 verifications run, by purpose (client_secret, login)",
+            ),
+            &["purpose"],
+        )?;
         let pool_connections = IntGauge::new(
             "db_pool_connections",
             "Open database connections in the pool",
@@ -58,6 +66,7 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(argon2.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         Ok(Metrics {
@@ -66,6 +75,7 @@ impl Metrics {
             latency,
             tokens,
             auth_failures,
+            argon2,
             pool_connections,
             pool_idle,
         })
@@ -87,6 +97,11 @@ impl Metrics {
     /// Counts a failed client authentication.
     pub fn auth_failed(&self, reason: &str) {
         self.auth_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// The counter of argon2 verifications (by purpose), for the argon2 pool to count with.
+    pub fn argon2_counter(&self) -> IntCounterVec {
+        self.argon2.clone()
     }
 
     /// The text exposition of every metric, with the pool state read now.

@@ -23,6 +23,9 @@ use crate::secret::store::SecretRow;
 
 /// Upper bound on cached clients; the cache is emptied when it is reached.
 const MAX_ENTRIES: usize = 100_000;
+/// Upper bound on remembered unknown client_ids (kept apart, so that a flood of made-up ids
+/// never evicts real clients); emptied when it is reached.
+const MAX_ABSENT: usize = 10_000;
 
 /// A cached client with every one of its secrets.
 pub struct CachedClient {
@@ -39,6 +42,9 @@ pub struct CachedClient {
 pub struct ClientCache {
     enabled: bool,
     entries: RwLock<HashMap<String, Arc<CachedClient>>>,
+    /// client_ids known not to exist, with the generation they were looked up under: a flood
+    /// of requests naming unknown clients costs one query per id, not one per request.
+    absent: RwLock<HashMap<String, i64>>,
     /// The newest generation this instance has seen.
     seen: AtomicI64,
 }
@@ -49,6 +55,7 @@ impl ClientCache {
         ClientCache {
             enabled,
             entries: RwLock::new(HashMap::new()),
+            absent: RwLock::new(HashMap::new()),
             seen: AtomicI64::new(i64::MIN),
         }
     }
@@ -96,6 +103,23 @@ impl ClientCache {
         entry
     }
 
+    /// The cached answer for `client_id`, if there is a current one: `Some(None)` when the
+    /// client is known not to exist.
+    pub fn lookup(&self, client_id: &str) -> Option<Option<Arc<CachedClient>>> {
+        if let Some(hit) = self.get(client_id) {
+            return Some(Some(hit));
+        }
+        if !self.enabled {
+            return None;
+        }
+        let seen = self.seen.load(Ordering::Acquire);
+        let absent = self.absent.read().ok()?;
+        absent
+            .get(client_id)
+            .filter(|generation| **generation >= seen)
+            .map(|_| None)
+    }
+
     /// The client, from the cache or else read from the database and cached; None when
     /// there is no such client.
     pub fn load(
@@ -103,11 +127,25 @@ impl ClientCache {
         conn: &mut crate::db::AnyConnection,
         client_id: &str,
     ) -> Result<Option<Arc<CachedClient>>, crate::error::AppError> {
-        if let Some(hit) = self.get(client_id) {
-            return Ok(Some(hit));
+        if let Some(known) = self.lookup(client_id) {
+            return Ok(known);
         }
-        Ok(super::store::load_with_secrets(conn, client_id)?
-            .map(|(generation, client, secrets)| self.insert(generation, client, secrets)))
+        let (generation, found) = super::store::load_with_secrets(conn, client_id)?;
+        match found {
+            Some((client, secrets)) => Ok(Some(self.insert(generation, client, secrets))),
+            None => {
+                if self.enabled
+                    && generation >= self.seen.load(Ordering::Acquire)
+                    && let Ok(mut absent) = self.absent.write()
+                {
+                    if absent.len() >= MAX_ABSENT {
+                        absent.clear();
+                    }
+                    absent.insert(client_id.to_string(), generation);
+                }
+                Ok(None)
+            }
+        }
     }
 
     /// Records the database's current generation; when it moved, every cached client is
@@ -119,6 +157,9 @@ impl ClientCache {
         }
         if let Ok(mut entries) = self.entries.write() {
             entries.retain(|_, e| e.generation >= generation);
+        }
+        if let Ok(mut absent) = self.absent.write() {
+            absent.clear();
         }
         true
     }
@@ -132,6 +173,9 @@ impl ClientCache {
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
             entries.clear();
+        }
+        if let Ok(mut absent) = self.absent.write() {
+            absent.clear();
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Registered clients: the model and its validation rules (no actix, no diesel here).
 
 pub mod assertion;
+pub mod auth_throttle;
 pub mod cache;
 pub mod ratelimit;
 pub mod store;

@@ -325,25 +325,30 @@ pub fn generation(conn: &mut AnyConnection) -> Result<i64, AppError> {
     crate::db::generation(conn, "clients")
 }
 
+/// A client with all its secrets, as the in-memory cache keeps it.
+pub type ClientWithSecrets = (Client, Vec<SecretRow>);
+
 /// A client with its redirect URIs and all its secrets, as the in-memory cache keeps it,
 /// and the generation it was read under (read first: see [`super::cache::ClientCache`]).
 pub fn load_with_secrets(
     conn: &mut AnyConnection,
     client_id: &str,
-) -> Result<Option<(i64, Client, Vec<SecretRow>)>, AppError> {
+) -> Result<(i64, Option<ClientWithSecrets>), AppError> {
     let generation = generation(conn)?;
     let Some((client, secrets)) = load_for_auth(conn, client_id)? else {
-        return Ok(None);
+        return Ok((generation, None));
     };
     let uris = uris_of(conn, client.id)?;
-    Ok(Some((
+    Ok((
         generation,
-        Client {
-            redirect_uris: uris,
-            ..client
-        },
-        secrets,
-    )))
+        Some((
+            Client {
+                redirect_uris: uris,
+                ..client
+            },
+            secrets,
+        )),
+    ))
 }
 
 diesel::define_sql_function! {

@@ -5,6 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use crate::AppState;
+use crate::client::GrantType;
+use crate::oauth::client_auth::{self, Endpoint};
 use crate::oauth::web::{
     ClientRequest, MAX_BODY_BYTES, OAuthResponse, SUPPORTED_GRANT_TYPES, TokenRequest,
 };
@@ -52,10 +54,33 @@ pub async fn token(
         Ok(r) => r,
         Err(resp) => return render(resp),
     };
-    if let Some(resp) = crate::oauth::token_without_blocking(&state, &request) {
-        return render(resp);
+    let Some(grant) = GrantType::parse(&request.grant_type) else {
+        return render(crate::oauth::unsupported_grant_type());
+    };
+    // The client authenticates before anything else happens (RFC 6749 3.2.1).
+    let authenticated =
+        match client_auth::authenticate(&state, &request.auth, request.client_ip, Endpoint::Token)
+            .await
+        {
+            Ok(a) => a,
+            Err(refused) => return render(refused),
+        };
+    match grant {
+        // Served from memory, on the executor (see grants::client_credentials).
+        GrantType::ClientCredentials => render(crate::oauth::grants::client_credentials(
+            &state,
+            &authenticated,
+            &request,
+        )),
+        GrantType::AuthorizationCode | GrantType::RefreshToken => {
+            blocking(
+                state,
+                (request, authenticated),
+                crate::oauth::token_with_database,
+            )
+            .await
+        }
     }
-    blocking(state, request, crate::oauth::token).await
 }
 
 /// Reads and checks a form request from a client (token, introspection, revocation).
@@ -99,11 +124,7 @@ async fn blocking<T: Send + 'static>(
         Ok(Ok(resp)) => render(resp),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "request failed");
-            render(OAuthResponse::error(
-                503,
-                "temporarily_unavailable",
-                "the database is unavailable; retry later",
-            ))
+            render(OAuthResponse::temporarily_unavailable(1))
         }
         Err(e) => {
             tracing::error!(error = %e, "request failed");
@@ -118,10 +139,14 @@ pub async fn introspect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match client_request(&req, &state, payload).await {
-        Ok(request) => blocking(state, request, crate::oauth::introspect::introspect).await,
-        Err(resp) => render(resp),
-    }
+    authenticated_blocking(
+        req,
+        payload,
+        state,
+        Endpoint::Introspection,
+        crate::oauth::introspect::introspect,
+    )
+    .await
 }
 
 /// `POST /oauth/revoke` (RFC 7009).
@@ -130,9 +155,36 @@ pub async fn revoke(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match client_request(&req, &state, payload).await {
-        Ok(request) => blocking(state, request, crate::oauth::introspect::revoke).await,
-        Err(resp) => render(resp),
+    authenticated_blocking(
+        req,
+        payload,
+        state,
+        Endpoint::Revocation,
+        crate::oauth::introspect::revoke,
+    )
+    .await
+}
+
+/// Reads a client request, authenticates the client (RFC 7662 2.1, RFC 7009 2.1), then runs
+/// `f` with a connection.
+async fn authenticated_blocking(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    endpoint: Endpoint,
+    f: fn(
+        &AppState,
+        &mut crate::db::AnyConnection,
+        &(ClientRequest, client_auth::Authenticated),
+    ) -> OAuthResponse,
+) -> HttpResponse {
+    let request = match client_request(&req, &state, payload).await {
+        Ok(r) => r,
+        Err(resp) => return render(resp),
+    };
+    match client_auth::authenticate(&state, &request.auth, request.client_ip, endpoint).await {
+        Ok(authenticated) => blocking(state, (request, authenticated), f).await,
+        Err(refused) => render(refused),
     }
 }
 

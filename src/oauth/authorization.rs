@@ -212,11 +212,8 @@ fn issue_code(
             state,
             outcome: &outcome,
             grant: GrantType::AuthorizationCode,
-            now,
             // No client authentication happens at the authorization endpoint.
-            client_ip: None,
-            rate_limited: false,
-            presented: None,
+            authenticated: None,
         },
         authorizer: DbAuthorizer {
             conn: &cell,

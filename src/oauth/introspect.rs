@@ -2,58 +2,13 @@
 //! authentication, and a client only ever sees or revokes its own tokens: another client's
 //! token introspects as inactive and is left alone by revocation.
 
-use std::cell::RefCell;
-use std::sync::Arc;
-
-use oxide_auth::primitives::registrar::Registrar;
-
-use super::Outcome;
-use super::registrar::DbRegistrar;
+use super::client_auth::Authenticated;
 use super::web::{ClientRequest, OAuthResponse};
 use crate::AppState;
-use crate::client::GrantType;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
 use crate::error::AppError;
 use crate::token::store;
-
-/// Authenticates the calling client (RFC 7662 2.1, RFC 7009 2.1) as the token endpoint does.
-fn authenticate(
-    state: &AppState,
-    conn: &mut AnyConnection,
-    req: &ClientRequest,
-) -> Result<Arc<CachedClient>, OAuthResponse> {
-    let (id, secret) = match req.auth.credentials() {
-        Some(c) => c,
-        None => {
-            return Err(OAuthResponse::invalid_client(
-                "client authentication is required: HTTP Basic, or client_id and client_secret in the body",
-                false,
-            ));
-        }
-    };
-    let outcome = Outcome::default();
-    let cell = RefCell::new(conn);
-    let registrar = DbRegistrar {
-        conn: Some(&cell),
-        state,
-        outcome: &outcome,
-        grant: GrantType::ClientCredentials,
-        now: crate::clock::now(),
-        client_ip: req.client_ip,
-        // The rate limit is for the token endpoint.
-        rate_limited: false,
-        presented: Some(&req.auth),
-    };
-    let checked = registrar.check(id, Some(secret.as_bytes()));
-    let client = outcome.client.borrow().clone();
-    match (checked, client) {
-        (Ok(()), Some(client)) => Ok(client),
-        _ => Err(outcome.failure.take().unwrap_or_else(|| {
-            OAuthResponse::invalid_client("client authentication failed", false)
-        })),
-    }
-}
 
 fn json(status: u16, value: serde_json::Value) -> OAuthResponse {
     OAuthResponse {
@@ -104,26 +59,18 @@ fn find(
     })
 }
 
-fn with_auth(
-    state: &AppState,
+/// Runs `f` for the authenticated client with the `token` parameter.
+fn with_token(
     conn: &mut AnyConnection,
-    req: &ClientRequest,
+    (req, authenticated): &(ClientRequest, Authenticated),
     f: impl FnOnce(&mut AnyConnection, &CachedClient, &str) -> Result<OAuthResponse, AppError>,
 ) -> OAuthResponse {
-    let client = match authenticate(state, conn, req) {
-        Ok(c) => c,
-        Err(mut refused) => {
-            // RFC 6749 5.2: the challenge matches the scheme the client used.
-            refused.basic_challenge = refused.status == 401 && req.auth.is_basic();
-            return refused;
-        }
-    };
     let Some(token) = req.param("token").filter(|t| !t.is_empty()) else {
         return OAuthResponse::invalid_request("missing parameter: token");
     };
-    f(conn, &client, token).unwrap_or_else(|e| {
+    f(conn, &authenticated.client, token).unwrap_or_else(|e| {
         tracing::error!(error = %e, "token lookup failed");
-        OAuthResponse::server_error()
+        OAuthResponse::temporarily_unavailable(1)
     })
 }
 
@@ -131,10 +78,10 @@ fn with_auth(
 pub fn introspect(
     state: &AppState,
     conn: &mut AnyConnection,
-    req: &ClientRequest,
+    req: &(ClientRequest, Authenticated),
 ) -> OAuthResponse {
     let now = crate::clock::now();
-    with_auth(state, conn, req, |conn, client, token| {
+    with_token(conn, req, |conn, client, token| {
         // RFC 7662 2.2: anything not active, or not the caller's, is just `active: false`.
         Ok(match find(state, conn, client, token, now)? {
             Found::Access(c) => json(
@@ -174,9 +121,13 @@ pub fn introspect(
 /// token and every access token issued from the same authorization (RFC 7009 2.1 allows it;
 /// RFC 9700 4.14.2 asks for it). An unknown, expired or foreign token is answered 200 as well
 /// (RFC 7009 2.2: "invalid tokens do not cause an error response").
-pub fn revoke(state: &AppState, conn: &mut AnyConnection, req: &ClientRequest) -> OAuthResponse {
+pub fn revoke(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    req: &(ClientRequest, Authenticated),
+) -> OAuthResponse {
     let now = crate::clock::now();
-    with_auth(state, conn, req, |conn, client, token| {
+    with_token(conn, req, |conn, client, token| {
         match find(state, conn, client, token, now)? {
             Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
             Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,

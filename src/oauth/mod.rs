@@ -3,6 +3,7 @@
 pub mod authorization;
 pub mod authorize;
 pub mod authorizer;
+pub mod client_auth;
 pub mod grants;
 pub mod introspect;
 pub mod issuer;
@@ -27,8 +28,6 @@ pub struct Outcome {
     pub secret_id: Cell<Option<i64>>,
     /// The RFC-shaped error to answer with, when a primitive refused.
     pub failure: RefCell<Option<OAuthResponse>>,
-    /// Finishing needs the database or argon2: run the request again on a blocking thread.
-    pub would_block: Cell<bool>,
     /// The token family (grants row) being issued from: set when a code is redeemed.
     pub grant_id: Cell<Option<i64>>,
     /// The refresh token being exchanged.
@@ -71,35 +70,28 @@ impl Issued {
     }
 }
 
-/// Answers a token request without blocking, when everything it needs is in memory: a
-/// client_credentials request from a cached client whose secret verifies by SHA-256 or was
-/// verified with argon2 before. None means "run [`token`] on a blocking thread".
-///
-/// This runs oxide-auth's flow on the async executor, against the rule that flows run in
-/// `web::block`: the rule exists because a flow may wait for the database or argon2, and here
-/// neither can happen (the registrar has no connection, and the verifier refuses to run
-/// argon2, answering `would_block` instead). What remains is about 30 us of CPU, mostly the
-/// ES256 signature, which is cheaper than the hand-off to the blocking pool and back.
-pub fn token_without_blocking(state: &AppState, req: &TokenRequest) -> Option<OAuthResponse> {
+/// Runs the authorization-code or refresh grant for a client that has authenticated
+/// (RFC 6749 4.1.3, 6). Blocking: runs queries on the request's one connection.
+pub fn token_with_database(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    (req, authenticated): &(TokenRequest, client_auth::Authenticated),
+) -> OAuthResponse {
     match GrantType::parse(&req.grant_type) {
-        Some(GrantType::ClientCredentials) => grants::client_credentials(state, None, req),
-        _ => None,
+        Some(GrantType::AuthorizationCode) => {
+            grants::authorization_code(state, conn, req, authenticated)
+        }
+        Some(GrantType::RefreshToken) => grants::refresh_token(state, conn, req, authenticated),
+        Some(GrantType::ClientCredentials) => grants::client_credentials(state, authenticated, req),
+        None => unsupported_grant_type(),
     }
 }
 
-/// Handles a checked token request (RFC 6749 3.2). Blocking: runs queries and maybe argon2.
-pub fn token(state: &AppState, conn: &mut AnyConnection, req: &TokenRequest) -> OAuthResponse {
-    let response = match GrantType::parse(&req.grant_type) {
-        Some(GrantType::ClientCredentials) => grants::client_credentials(state, Some(conn), req),
-        Some(GrantType::AuthorizationCode) => Some(grants::authorization_code(state, conn, req)),
-        Some(GrantType::RefreshToken) => Some(grants::refresh_token(state, conn, req)),
-        None => None,
-    };
-    response.unwrap_or_else(|| {
-        OAuthResponse::error(
-            400,
-            "unsupported_grant_type",
-            "this grant type is not supported",
-        )
-    })
+/// RFC 6749 5.2 `unsupported_grant_type`.
+pub fn unsupported_grant_type() -> OAuthResponse {
+    OAuthResponse::error(
+        400,
+        "unsupported_grant_type",
+        "this grant type is not supported",
+    )
 }

@@ -10,66 +10,50 @@ use oxide_auth::primitives::registrar::{
 };
 
 use super::Outcome;
-use super::web::{ClientAuth, OAuthResponse};
+use super::client_auth::Authenticated;
+use super::web::OAuthResponse;
 use crate::AppState;
+use crate::client::GrantType;
 use crate::client::cache::CachedClient;
-use crate::client::{self, AuthMethod, GrantType, assertion};
 use crate::db::AnyConnection;
-use crate::secret::SecretFailure;
 
 /// Registrar for one request: reads clients from the in-memory cache, and on a miss from the
-/// request's one pooled connection. Without a connection (the non-blocking fast path) it
-/// never blocks: what would need the database or argon2 sets `outcome.would_block`.
+/// request's one pooled connection. Client authentication is not decided here: the token,
+/// introspection and revocation endpoints run [`super::client_auth::authenticate`] first and
+/// hand the result in; `check` only confirms that oxide-auth asks about that same client.
 pub struct DbRegistrar<'a> {
     /// The request's connection (shared with the other adapters); None on the fast path.
     pub conn: Option<&'a RefCell<&'a mut AnyConnection>>,
-    /// Shared server state (client cache, secret verifier, settings).
+    /// Shared server state (client cache, settings).
     pub state: &'a AppState,
     /// Where the registrar leaves the client it loaded and why it refused.
     pub outcome: &'a Outcome,
     /// The grant type of the request (for the client's allowed grant types).
     pub grant: GrantType,
-    /// Request time.
-    pub now: i64,
-    /// The client's address, checked against its IP allowlist.
-    pub client_ip: Option<std::net::IpAddr>,
-    /// Count this request against the client's rate limit (the token endpoint).
-    pub rate_limited: bool,
-    /// How the client authenticated (None where no client authenticates).
-    pub presented: Option<&'a ClientAuth>,
+    /// The client that authenticated (None at the authorization endpoint, where no client
+    /// authenticates).
+    pub authenticated: Option<&'a Authenticated>,
 }
 
-impl DbRegistrar<'_> {
-    /// The policies checked once a client has proved who it is: its IP allowlist (401
-    /// `invalid_client`) and, at the token endpoint, its rate limit (429).
-    fn policies(&self, client: &Arc<CachedClient>) -> Result<(), RegistrarError> {
-        let c = &client.client;
-        if !c.allows_ip(self.client_ip) {
-            tracing::info!(client_id = %c.client_id, reason = "address not allowed", "client authentication failed");
-            self.state.metrics.auth_failed("address not allowed");
-            return Err(self.fail(OAuthResponse::invalid_client(
-                "this client is not allowed to authenticate from this address",
-                false,
-            )));
+impl<'a> DbRegistrar<'a> {
+    /// A registrar for a flow whose client has authenticated: the client is known, so no
+    /// lookup happens.
+    pub fn for_client(
+        state: &'a AppState,
+        conn: Option<&'a RefCell<&'a mut AnyConnection>>,
+        outcome: &'a Outcome,
+        grant: GrantType,
+        authenticated: &'a Authenticated,
+    ) -> DbRegistrar<'a> {
+        *outcome.client.borrow_mut() = Some(authenticated.client.clone());
+        outcome.secret_id.set(authenticated.secret_id);
+        DbRegistrar {
+            conn,
+            state,
+            outcome,
+            grant,
+            authenticated: Some(authenticated),
         }
-        if self.rate_limited
-            && let Some(limit) = c.rate_limit_per_minute
-            && let Err(wait) = self.state.rate_limiter.check(c.id, limit, self.now)
-        {
-            tracing::info!(client_id = %c.client_id, "rate limit reached");
-            self.state.metrics.auth_failed("rate limited");
-            return Err(self.fail(OAuthResponse {
-                retry_after: Some(wait),
-                ..OAuthResponse::error(
-                    429,
-                    "too_many_requests",
-                    &format!(
-                        "this client may make {limit} token requests per minute; retry in {wait} s"
-                    ),
-                )
-            }));
-        }
-        Ok(())
     }
 
     fn fail(&self, response: OAuthResponse) -> RegistrarError {
@@ -83,18 +67,13 @@ impl DbRegistrar<'_> {
         RegistrarError::PrimitiveError
     }
 
-    fn would_block(&self) -> RegistrarError {
-        self.outcome.would_block.set(true);
-        RegistrarError::PrimitiveError
-    }
-
     /// The client (cached, or read and cached), None when unknown.
     fn load(&self, client_id: &str) -> Result<Option<Arc<CachedClient>>, RegistrarError> {
-        if let Some(hit) = self.state.clients.get(client_id) {
-            return Ok(Some(hit));
+        if let Some(known) = self.state.clients.lookup(client_id) {
+            return Ok(known);
         }
         let Some(conn) = self.conn else {
-            return Err(self.would_block());
+            return Err(RegistrarError::PrimitiveError);
         };
         self.state
             .clients
@@ -188,141 +167,16 @@ impl Registrar for DbRegistrar<'_> {
         })
     }
 
-    fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
-        let loaded = self.load(client_id)?;
-        let generic = "client authentication failed";
-        let refuse = |reason: &str, description: &str| {
-            tracing::info!(client_id, reason, "client authentication failed");
-            self.state.metrics.auth_failed(reason);
-            Err(self.fail(OAuthResponse::invalid_client(description, false)))
-        };
-        // RFC 7523 2.2 / 3: private_key_jwt.
-        if let Some(ClientAuth::Assertion { assertion, .. }) = self.presented {
-            let Some(c) = &loaded else {
-                return refuse("unknown client", generic);
-            };
-            let shared;
-            let keys: &[assertion::AssertionKey] = match c.client.auth_method {
-                Some(AuthMethod::PrivateKeyJwt) => &c.assertion_keys,
-                Some(AuthMethod::ClientSecretJwt) => {
-                    let (Some(master), Some(sealed)) =
-                        (&self.state.master_key, &c.client.hmac_key_sealed)
-                    else {
-                        return refuse(
-                            "no master key",
-                            "client_secret_jwt is unavailable on this server (PORTCULLIS_MASTER_KEY is not configured)",
-                        );
-                    };
-                    match master.open(&c.client.client_id, sealed) {
-                        Ok(key) => {
-                            shared = [assertion::AssertionKey::hmac(&key)];
-                            &shared
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, client_id, "cannot read a client_secret_jwt key");
-                            return refuse("unreadable key", generic);
-                        }
-                    }
-                }
-                _ => {
-                    return refuse(
-                        "wrong method",
-                        "this client does not authenticate with a JWT assertion",
-                    );
-                }
-            };
-            let audiences: Vec<&str> = self
-                .state
-                .assertion_audiences
-                .iter()
-                .map(String::as_str)
-                .collect();
-            let verified = match assertion::verify(keys, assertion, client_id, &audiences, self.now)
-            {
-                Ok(v) => v,
-                Err(why) => return refuse("invalid assertion", &why),
-            };
-            // Single use needs the database: on the fast path, finish on a blocking thread.
-            let Some(conn) = self.conn else {
-                return Err(self.would_block());
-            };
-            let fresh = client::store::use_assertion_jti(
-                &mut conn.borrow_mut(),
-                c.client.id,
-                &verified.jti,
-                verified.exp,
-                self.now,
-            )
-            .map_err(|e| self.db_error(e))?;
-            if !fresh {
-                return refuse(
-                    "replayed assertion",
-                    "this client assertion was already used (RFC 7523 3: jti)",
-                );
-            }
-            if !c.client.enabled {
-                return refuse("disabled client", "the client is disabled");
-            }
-            self.policies(c)?;
-            *self.outcome.client.borrow_mut() = loaded.clone();
-            return Ok(());
-        }
-        // A client registered for one method is refused with any other (RFC 7591 2).
-        if let Some(c) = &loaded
-            && let Some(required) = c.client.auth_method
-        {
-            let used = match self.presented {
-                Some(ClientAuth::Basic { .. }) => Some(AuthMethod::ClientSecretBasic),
-                Some(ClientAuth::Post { .. }) => Some(AuthMethod::ClientSecretPost),
-                _ => None,
-            };
-            if used != Some(required) {
-                return refuse(
-                    "wrong method",
-                    &format!("this client must authenticate with {}", required.as_str()),
-                );
-            }
-        }
-        let Some(passphrase) = passphrase else {
-            // RFC 6749 2.1, 3.2.1: a public client identifies itself by client_id alone; a
-            // confidential one must authenticate.
-            return match &loaded {
-                Some(c) if c.client.public && c.client.enabled => {
-                    self.policies(c)?;
-                    *self.outcome.client.borrow_mut() = loaded.clone();
-                    Ok(())
-                }
-                Some(c) if c.client.public => refuse("disabled client", "the client is disabled"),
-                Some(_) => refuse(
-                    "no secret",
-                    "this client is confidential: authenticate with its client_secret (RFC 6749 3.2.1)",
-                ),
-                None => refuse("unknown client", generic),
-            };
-        };
-        let secrets = loaded.as_ref().map_or(&[][..], |c| c.secrets.as_slice());
-        // Runs for unknown clients too (against no secrets, i.e. a dummy hash): same cost.
-        let may_block = self.conn.is_some();
-        let verified = self
-            .state
-            .verifier
-            .verify(secrets, passphrase, self.now, may_block);
-        match (&loaded, verified) {
-            (_, Err(SecretFailure::WouldBlock)) => Err(self.would_block()),
-            (None, _) => refuse("unknown client", generic),
-            (Some(_), Err(SecretFailure::NoMatch)) => refuse("wrong secret", generic),
-            (Some(_), Err(SecretFailure::Expired)) => {
-                refuse("expired secret", "the client secret has expired")
-            }
-            (Some(c), Ok(_)) if !c.client.enabled => {
-                refuse("disabled client", "the client is disabled")
-            }
-            (Some(c), Ok(secret_id)) => {
-                self.policies(c)?;
-                self.outcome.secret_id.set(Some(secret_id));
-                *self.outcome.client.borrow_mut() = loaded.clone();
-                Ok(())
-            }
+    /// oxide-auth asks whether `client_id` authenticated: only the client that
+    /// [`super::client_auth::authenticate`] accepted for this request did (its passphrase was
+    /// verified there, before anything else happened).
+    fn check(&self, client_id: &str, _passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
+        match self.authenticated {
+            Some(a) if a.client.client.client_id == client_id => Ok(()),
+            _ => Err(self.fail(OAuthResponse::invalid_client(
+                "client authentication failed",
+                false,
+            ))),
         }
     }
 }

@@ -54,6 +54,28 @@ impl OAuthResponse {
         }
     }
 
+    /// 503 `temporarily_unavailable` (RFC 6749 5.2 lists it for the authorization endpoint;
+    /// the token endpoint uses it the same way) with `Retry-After`: the server is overloaded
+    /// or its database is unreachable, and the client should retry.
+    pub fn temporarily_unavailable(retry_after: u64) -> OAuthResponse {
+        OAuthResponse {
+            retry_after: Some(retry_after),
+            ..OAuthResponse::error(
+                503,
+                "temporarily_unavailable",
+                "the server is busy or its database is unavailable; retry later",
+            )
+        }
+    }
+
+    /// 429 with `Retry-After` (RFC 6585 4): a limit was reached.
+    pub fn too_many_requests(description: &str, retry_after: u64) -> OAuthResponse {
+        OAuthResponse {
+            retry_after: Some(retry_after),
+            ..OAuthResponse::error(429, "too_many_requests", description)
+        }
+    }
+
     /// 500 `server_error` with an opaque description.
     pub fn server_error() -> OAuthResponse {
         OAuthResponse::error(

@@ -117,16 +117,19 @@ pub fn validate_description(description: &str) -> Result<String, String> {
     Ok(d.to_string())
 }
 
-/// Verifies presented secrets against a client's stored secrets.
+/// Verifies presented secrets against a client's stored secrets, without ever running argon2
+/// itself.
 ///
 /// Generated secrets are compared by SHA-256 (constant time). Admin-chosen secrets are
-/// argon2id; a successful argon2 verification is remembered by (secret id, SHA-256 of the
-/// presented value), so argon2 runs once per secret and process. The caller loads the rows on
+/// argon2id: a successful argon2 verification (run by the caller, through
+/// [`crate::argon2_pool::Argon2Pool`]) is remembered by (secret id, SHA-256 of the presented
+/// value), so argon2 runs once per secret and process. The caller passes the current rows on
 /// every request, so expiry and deletion still take effect at once.
 ///
-/// Every failure costs one argon2 verification per argon2 secret, and one against a dummy
-/// hash when the client has none (or does not exist): an unknown client and a wrong secret
-/// take the same time.
+/// A failure for a client without typed secrets, or for an unknown client, costs SHA-256
+/// comparisons only (RFC 6749 2.2: a client_id is public, so nothing is hidden by making a
+/// wrong guess as slow as argon2); only a client that has typed secrets makes a failure cost
+/// an argon2 verification.
 #[derive(Default)]
 pub struct SecretVerifier {
     verified: Mutex<HashSet<(i64, [u8; 32])>>,
@@ -135,75 +138,65 @@ pub struct SecretVerifier {
 /// Upper bound on remembered argon2 verifications; the set is cleared when it is reached.
 const VERIFIED_CACHE_MAX: usize = 100_000;
 
-/// Why a presented secret was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretFailure {
-    /// No stored secret matches.
+/// What the cheap comparisons decided.
+pub enum Check<'a> {
+    /// This secret matches (it may have expired: the caller checks).
+    Match(&'a SecretRow),
+    /// Nothing matches, and nothing is left to try.
     NoMatch,
-    /// The matching secret has expired.
-    Expired,
-    /// Deciding needs an argon2 verification, which the caller does not allow (it is not on
-    /// a blocking thread).
-    WouldBlock,
+    /// Nothing matched cheaply; these typed secrets need an argon2 verification each.
+    NeedsArgon2(Vec<&'a SecretRow>),
 }
 
 impl SecretVerifier {
-    /// Returns the id of the unexpired secret that matches `presented`. With `may_block`
-    /// false, an answer that needs argon2 (a first use of a typed secret, or any failure,
-    /// which costs a dummy verification) is `WouldBlock` instead.
-    pub fn verify(
-        &self,
-        secrets: &[SecretRow],
-        presented: &[u8],
-        now: i64,
-        may_block: bool,
-    ) -> Result<i64, SecretFailure> {
-        let digest = crypto::sha256(presented);
+    /// Compares `digest` (SHA-256 of the presented value) with the generated secrets and the
+    /// remembered argon2 verifications.
+    pub fn check<'a>(&self, secrets: &'a [SecretRow], digest: &[u8; 32]) -> Check<'a> {
         let mut found: Option<&SecretRow> = None;
+        let mut compared = false;
         for s in secrets.iter().filter(|s| !crypto::is_argon2(&s.hash)) {
-            if crypto::sha256_matches(&digest, &s.hash) {
+            compared = true;
+            if crypto::sha256_matches(digest, &s.hash) {
                 found = Some(s);
             }
+        }
+        if !compared {
+            // The same work when there is nothing to compare with (an unknown client).
+            let _ = crypto::sha256_matches(digest, dummy_digest());
+        }
+        if let Some(s) = found {
+            return Check::Match(s);
         }
         let chosen: Vec<&SecretRow> = secrets
             .iter()
             .filter(|s| crypto::is_argon2(&s.hash))
             .collect();
-        if found.is_none()
-            && !chosen.is_empty()
-            && let Ok(cache) = self.verified.lock()
+        if chosen.is_empty() {
+            return Check::NoMatch;
+        }
+        if let Ok(cache) = self.verified.lock()
+            && let Some(s) = chosen.iter().find(|s| cache.contains(&(s.id, *digest)))
         {
-            found = chosen
-                .iter()
-                .copied()
-                .find(|s| cache.contains(&(s.id, digest)));
+            return Check::Match(s);
         }
-        if found.is_none() && !may_block {
-            return Err(SecretFailure::WouldBlock);
-        }
-        if found.is_none() {
-            if chosen.is_empty() {
-                let _ = crypto::argon2_verify(presented, crypto::dummy_argon2_hash());
+        Check::NeedsArgon2(chosen)
+    }
+
+    /// Remembers that the value with SHA-256 `digest` verified against secret `secret_id`.
+    pub fn remember(&self, secret_id: i64, digest: [u8; 32]) {
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= VERIFIED_CACHE_MAX {
+                cache.clear();
             }
-            for s in &chosen {
-                if crypto::argon2_verify(presented, &s.hash) {
-                    if let Ok(mut cache) = self.verified.lock() {
-                        if cache.len() >= VERIFIED_CACHE_MAX {
-                            cache.clear();
-                        }
-                        cache.insert((s.id, digest));
-                    }
-                    found = Some(s);
-                    break;
-                }
-            }
-        }
-        match found {
-            None => Err(SecretFailure::NoMatch),
-            Some(s) if s.expires_at.is_some_and(|exp| exp <= now) => Err(SecretFailure::Expired),
-            Some(s) => Ok(s.id),
+            cache.insert((secret_id, digest));
         }
     }
+}
+
+/// A `sha256$...` hash of a value nobody knows.
+fn dummy_digest() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| crypto::sha256_tagged(crypto::unique_id().as_bytes()))
 }
 
 #[cfg(test)]
@@ -224,43 +217,29 @@ mod tests {
     }
 
     #[test]
-    fn generated_and_chosen_secrets_verify_and_expire() {
+    fn generated_secrets_match_by_sha256_and_typed_ones_need_argon2_once() {
         let generated = prepare(None).unwrap();
         let value = generated.generated.clone().unwrap();
         let chosen = prepare(Some("a-long-admin-chosen-value")).unwrap();
         let rows = vec![row(1, &generated, None), row(2, &chosen, Some(100))];
         let v = SecretVerifier::default();
-        assert_eq!(v.verify(&rows, value.as_bytes(), 50, false), Ok(1));
-        // The first use of a typed secret needs argon2: not without blocking.
-        assert_eq!(
-            v.verify(&rows, b"a-long-admin-chosen-value", 50, false),
-            Err(SecretFailure::WouldBlock)
-        );
-        assert_eq!(
-            v.verify(&rows, b"a-long-admin-chosen-value", 50, true),
-            Ok(2)
-        );
-        // remembered: still valid from the cache, still refused once expired
-        assert_eq!(
-            v.verify(&rows, b"a-long-admin-chosen-value", 60, false),
-            Ok(2)
-        );
-        assert_eq!(
-            v.verify(&rows, b"a-long-admin-chosen-value", 100, false),
-            Err(SecretFailure::Expired)
-        );
-        assert_eq!(
-            v.verify(&rows, b"wrong", 50, true),
-            Err(SecretFailure::NoMatch)
-        );
-        assert_eq!(
-            v.verify(&rows, b"wrong", 50, false),
-            Err(SecretFailure::WouldBlock)
-        );
-        assert_eq!(
-            v.verify(&[], b"anything", 50, true),
-            Err(SecretFailure::NoMatch)
-        );
+        let d = |s: &[u8]| crypto::sha256(s);
+        let ids = |c: Check| match c {
+            Check::Match(s) => format!("match {}", s.id),
+            Check::NoMatch => "no match".to_string(),
+            Check::NeedsArgon2(v) => {
+                format!("argon2 {:?}", v.iter().map(|s| s.id).collect::<Vec<_>>())
+            }
+        };
+        assert_eq!(ids(v.check(&rows, &d(value.as_bytes()))), "match 1");
+        let typed = d(b"a-long-admin-chosen-value");
+        assert_eq!(ids(v.check(&rows, &typed)), "argon2 [2]");
+        v.remember(2, typed);
+        assert_eq!(ids(v.check(&rows, &typed)), "match 2");
+        assert_eq!(ids(v.check(&rows, &d(b"wrong"))), "argon2 [2]");
+        // Without typed secrets, or without any secret, a failure is SHA-256 only.
+        assert_eq!(ids(v.check(&rows[..1], &d(b"wrong"))), "no match");
+        assert_eq!(ids(v.check(&[], &d(b"anything"))), "no match");
     }
 
     #[test]

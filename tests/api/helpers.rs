@@ -9,6 +9,9 @@ use portcullis::config::Settings;
 use portcullis::db::{DbUrl, Pool};
 use portcullis::{Application, clock};
 
+/// The `error_description` of every refused client authentication (whatever the reason).
+pub const GENERIC_REFUSAL: &str = "client authentication failed";
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

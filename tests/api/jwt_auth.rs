@@ -81,7 +81,7 @@ on_both_backends! {
         assert_eq!(claims["client_id"], c.client_id.as_str());
         // The same assertion again: a replay (RFC 7523 3, jti).
         let body = assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
-        assert!(body["error_description"].as_str().unwrap().contains("already used"), "{body}");
+        assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
         // The issuer is an accepted audience too (OpenID Connect Core 9).
         assert_eq!(app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60)).await.status(), 200);
     }
@@ -108,7 +108,7 @@ on_both_backends! {
         assert_oauth_error(resp, 400, "invalid_request").await;
         // A client registered for private_key_jwt cannot use a secret instead.
         let body = assert_oauth_error(app.token_basic(&c.client_id, &c.secret, &[GRANT_CC]).await, 401, "invalid_client").await;
-        assert!(body["error_description"].as_str().unwrap().contains("private_key_jwt"), "{body}");
+        assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
     }
 
     async fn a_client_uses_only_its_registered_method(app) {
@@ -119,7 +119,7 @@ on_both_backends! {
         });
         assert_eq!(app.token_basic(&basic_only.client_id, &basic_only.secret, &[GRANT_CC]).await.status(), 200);
         let body = assert_oauth_error(app.token_post(&basic_only.client_id, &basic_only.secret, &[GRANT_CC]).await, 401, "invalid_client").await;
-        assert!(body["error_description"].as_str().unwrap().contains("client_secret_basic"), "{body}");
+        assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
         // Without a registered method, both secret methods work (the default).
         let either = app.create_client("Either", &[]);
         assert_eq!(app.token_basic(&either.client_id, &either.secret, &[GRANT_CC]).await.status(), 200);
