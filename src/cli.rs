@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::client::cache::ClientCache;
 use crate::client::{self, GrantType, NewClient};
 use crate::clock;
 use crate::config::Settings;
 use crate::db::{self, AnyConnection};
 use crate::error::AppError;
+use crate::manage::Actor;
 use crate::secret::{self, SecretView};
 use crate::user::{self, Role};
 
@@ -397,9 +399,10 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             )
         }
         Command::User(UserCmd::Delete { username }) => {
-            if !user::store::delete(&mut conn, &username)? {
+            let Some(u) = user::store::find_by_name(&mut conn, &username)? else {
                 return Err(AppError::NotFound(format!("no user named '{username}'")));
-            }
+            };
+            crate::manage::delete_user(&mut conn, &Actor::cli(), u.id, clock::now())?;
             writeln!(out, "Deleted user '{username}'.").map_err(io)
         }
     }
@@ -567,7 +570,14 @@ fn client_cmd(
             }
             .validate()
             .map_err(AppError::Invalid)?;
-            let (client, secret_value) = client::store::register(conn, &new, now, master)?;
+            let (client, secret_value) = crate::manage::create_client_with(
+                conn,
+                &ClientCache::new(false),
+                master,
+                &Actor::cli(),
+                &new,
+                now,
+            )?;
             if output == Output::Json {
                 return json(
                     out,
@@ -720,8 +730,8 @@ fn client_cmd(
             writeln!(out, "secrets:").map_err(io)?;
             table(out, &SECRET_HEADERS, secret_rows(&secrets, now), "(none)")
         }
-        ClientCmd::Enable { client_id } => set_enabled(conn, &client_id, true, out),
-        ClientCmd::Disable { client_id } => set_enabled(conn, &client_id, false, out),
+        ClientCmd::Enable { client_id } => set_enabled(conn, &client_id, true, now, out),
+        ClientCmd::Disable { client_id } => set_enabled(conn, &client_id, false, now, out),
         ClientCmd::Policy {
             client_id,
             allow_ips,
@@ -755,7 +765,16 @@ fn client_cmd(
             }
             .validate()
             .map_err(AppError::Invalid)?;
-            client::store::update(conn, c.id, &settings, c.enabled, now)?;
+            crate::manage::update_client_with(
+                conn,
+                &ClientCache::new(false),
+                master,
+                &Actor::cli(),
+                &c,
+                &settings,
+                c.enabled,
+                now,
+            )?;
             let allow = if settings.ip_allowlist.is_empty() {
                 "any address".to_string()
             } else {
@@ -768,11 +787,12 @@ fn client_cmd(
             writeln!(out, "Client {client_id}: {allow}; {limit}.").map_err(io)
         }
         ClientCmd::Delete { client_id } => {
+            // The same operation as the admin area and the API: audited, tokens revoked.
             let c = client::store::get(conn, &client_id)?;
-            client::store::delete(conn, &client_id)?;
+            crate::manage::delete_client(conn, &ClientCache::new(false), &Actor::cli(), &c, now)?;
             writeln!(
                 out,
-                "Deleted client '{}' ({client_id}) with its secrets and redirect URIs.",
+                "Deleted client '{}' ({client_id}) with its secrets, redirect URIs and tokens.",
                 c.name
             )
             .map_err(io)
@@ -784,13 +804,18 @@ fn set_enabled(
     conn: &mut AnyConnection,
     client_id: &str,
     enabled: bool,
+    now: i64,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
-    if !client::store::set_enabled(conn, client_id, enabled, clock::now())? {
-        return Err(AppError::NotFound(format!(
-            "no client with client_id '{client_id}'"
-        )));
-    }
+    let c = client::store::get(conn, client_id)?;
+    crate::manage::set_enabled(
+        conn,
+        &ClientCache::new(false),
+        &Actor::cli(),
+        &c,
+        enabled,
+        now,
+    )?;
     writeln!(
         out,
         "Client {client_id} is {}.",
@@ -814,14 +839,6 @@ fn secret_cmd(
             output,
         } => {
             let c = client::store::get(conn, &client_id)?;
-            if c.public {
-                return Err(AppError::Invalid(format!(
-                    "client '{}' is public: public clients have no secrets",
-                    c.name
-                )));
-            }
-            let description =
-                secret::validate_description(&description).map_err(AppError::Invalid)?;
             let expires_at = expires
                 .as_deref()
                 .map(|e| clock::parse_expiry(e, now))
@@ -831,14 +848,16 @@ fn secret_cmd(
                 Some("-") => Some(read_line("Secret value: ")?),
                 other => other.map(str::to_string),
             };
-            let prepared = secret::prepare(value.as_deref())?;
-            let row = secret::store::insert(
+            let (row, generated) = crate::manage::add_secret(
                 conn,
-                c.id,
-                &description,
-                &prepared.hash,
-                &prepared.hint,
-                expires_at,
+                &ClientCache::new(false),
+                &Actor::cli(),
+                &c,
+                &crate::manage::SecretInput {
+                    description: &description,
+                    expires_at,
+                    value: value.as_deref(),
+                },
                 now,
             )?;
             if output == Output::Json {
@@ -846,7 +865,7 @@ fn secret_cmd(
                     out,
                     &serde_json::json!({
                         "secret": secret_json(SecretView::from(&row), now),
-                        "client_secret": prepared.generated,
+                        "client_secret": generated,
                     }),
                 );
             }
@@ -858,7 +877,7 @@ fn secret_cmd(
                 expiry_text(expires_at, now)
             )
             .map_err(io)?;
-            match prepared.generated {
+            match generated {
                 Some(v) => {
                     writeln!(out, "client_secret: {v}").map_err(io)?;
                     writeln!(out, "Store it now: it is shown only this once.").map_err(io)
@@ -890,9 +909,18 @@ fn secret_cmd(
             )
         }
         SecretCmd::Delete { secret_id } => {
-            if !secret::store::delete(conn, secret_id)? {
+            let Some((row, client_id)) = secret::store::find_with_client(conn, secret_id)? else {
                 return Err(AppError::NotFound(format!("no secret with ID {secret_id}")));
-            }
+            };
+            let c = client::store::get(conn, &client_id)?;
+            crate::manage::delete_secret(
+                conn,
+                &ClientCache::new(false),
+                &Actor::cli(),
+                &c,
+                &row,
+                now,
+            )?;
             writeln!(out, "Deleted secret {secret_id}; it no longer works.").map_err(io)
         }
     }

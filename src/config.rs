@@ -33,6 +33,9 @@ pub struct Settings {
     pub access_token_ttl: i64,
     /// `PORTCULLIS_REFRESH_TOKEN_TTL`: refresh-token lifetime in seconds (clients may override).
     pub refresh_token_ttl: i64,
+    /// `PORTCULLIS_ADMIN_TOKEN_TTL`: the longest lifetime, in seconds, of an access token that
+    /// carries a `portcullis:` (admin API) scope, whatever the client's own lifetime.
+    pub admin_token_ttl: i64,
     /// `PORTCULLIS_LOG_LEVEL`: a tracing filter such as `info` or `portcullis=debug`.
     pub log_level: String,
     /// `PORTCULLIS_LOG_FORMAT`: `text` or `json`.
@@ -67,6 +70,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("audience", ""),
     ("access_token_ttl", "3600"),
     ("refresh_token_ttl", "2592000"),
+    ("admin_token_ttl", "600"),
     ("log_level", "info"),
     ("log_format", "text"),
     ("db_pool_size", "10"),
@@ -189,6 +193,9 @@ impl Settings {
         let (v, src) = get("refresh_token_ttl");
         let refresh_token_ttl = parse_positive(v, 86_400 * 3650).map_err(|m| fail(src, m))? as i64;
 
+        let (v, src) = get("admin_token_ttl");
+        let admin_token_ttl = parse_positive(v, 86_400).map_err(|m| fail(src, m))? as i64;
+
         let (v, src) = get("log_level");
         if tracing_subscriber::EnvFilter::try_new(v).is_err() {
             return Err(fail(
@@ -289,6 +296,7 @@ impl Settings {
             audience,
             access_token_ttl,
             refresh_token_ttl,
+            admin_token_ttl,
             log_level,
             log_format,
             db_pool_size,

@@ -43,6 +43,8 @@ pub struct AppState {
     pub assertion_audiences: Vec<String>,
     /// Default access-token lifetime in seconds.
     pub access_token_ttl: i64,
+    /// The cap on the lifetime of tokens carrying admin-API scopes.
+    pub admin_token_ttl: i64,
     /// Default refresh-token lifetime in seconds.
     pub refresh_token_ttl: i64,
     /// Signing keys.
@@ -180,6 +182,7 @@ impl Application {
                 .collect(),
             issuer: issuer.clone(),
             access_token_ttl: settings.access_token_ttl,
+            admin_token_ttl: settings.admin_token_ttl,
             refresh_token_ttl: settings.refresh_token_ttl,
             keys,
             verifier: secret::SecretVerifier::default(),

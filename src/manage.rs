@@ -21,6 +21,19 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The person running the CLI: `cli:<OS user>` from `local`.
+    pub fn cli() -> Actor {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+            .filter(|u| !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_graphic()))
+            .unwrap_or_else(|| "unknown".into());
+        Actor {
+            username: format!("cli:{user}"),
+            remote_addr: "local".into(),
+        }
+    }
+
     fn record(
         &self,
         conn: &mut AnyConnection,
@@ -61,11 +74,29 @@ pub fn create_client(
     new: &NewClient,
     now: i64,
 ) -> Result<(Client, Option<String>), AppError> {
-    changed(
+    create_client_with(
+        conn,
         &state.clients,
+        state.master_key.as_ref(),
+        actor,
+        new,
+        now,
+    )
+}
+
+/// [`create_client`] for a caller without a running server's state (the CLI).
+pub fn create_client_with(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    master: Option<&crate::crypto::MasterKey>,
+    actor: &Actor,
+    new: &NewClient,
+    now: i64,
+) -> Result<(Client, Option<String>), AppError> {
+    changed(
+        cache,
         conn.transaction(|conn| {
-            let (client, secret) =
-                crate::client::store::register(conn, new, now, state.master_key.as_ref())?;
+            let (client, secret) = crate::client::store::register(conn, new, now, master)?;
             let kind = if client.public {
                 "public"
             } else {
@@ -95,17 +126,41 @@ pub fn update_client(
     enabled: bool,
     now: i64,
 ) -> Result<Option<String>, AppError> {
+    update_client_with(
+        conn,
+        &state.clients,
+        state.master_key.as_ref(),
+        actor,
+        client,
+        settings,
+        enabled,
+        now,
+    )
+}
+
+/// [`update_client`] for a caller without a running server's state (the CLI).
+#[allow(clippy::too_many_arguments)]
+pub fn update_client_with(
+    conn: &mut AnyConnection,
+    cache: &ClientCache,
+    master: Option<&crate::crypto::MasterKey>,
+    actor: &Actor,
+    client: &Client,
+    settings: &NewClient,
+    enabled: bool,
+    now: i64,
+) -> Result<Option<String>, AppError> {
     let wants_hmac = settings.auth_method == Some(crate::client::AuthMethod::ClientSecretJwt);
     let new_key = if wants_hmac && client.hmac_key_sealed.is_none() {
         Some(crate::client::store::new_hmac_key(
-            state.master_key.as_ref(),
+            master,
             &client.client_id,
         )?)
     } else {
         None
     };
     changed(
-        &state.clients,
+        cache,
         conn.transaction(|conn| {
             crate::client::store::update(conn, client.id, settings, enabled, now)?;
             match &new_key {

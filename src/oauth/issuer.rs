@@ -45,13 +45,15 @@ impl<'a> JwtIssuer<'a> {
         *self.outcome.failure.borrow_mut() = Some(OAuthResponse::server_error());
     }
 
-    fn access_ttl(&self) -> i64 {
-        self.outcome
+    fn access_ttl(&self, grant: &Grant) -> i64 {
+        let ttl = self
+            .outcome
             .client
             .borrow()
             .as_ref()
             .and_then(|c| c.client.access_token_ttl)
-            .unwrap_or(self.state.access_token_ttl)
+            .unwrap_or(self.state.access_token_ttl);
+        crate::token::lifetime(ttl, grant.scope.iter(), self.state.admin_token_ttl)
     }
 
     /// A refresh token for the client, if it may use the refresh grant.
@@ -84,7 +86,7 @@ impl<'a> JwtIssuer<'a> {
             grant.client_id.clone(),
             grant.scope.iter().collect(),
             self.now,
-            self.access_ttl(),
+            self.access_ttl(grant),
         );
         let token = self.state.keys.get().current().sign(&claims).map_err(|e| {
             tracing::error!(error = %e, "could not sign an access token");

@@ -76,6 +76,21 @@ pub fn list(conn: &mut AnyConnection, client_pk: i64) -> Result<Vec<SecretRow>, 
         .load(conn)?)
 }
 
+/// A secret by its ID alone, with the public client_id of its client (for the CLI, which
+/// names secrets by ID).
+pub fn find_with_client(
+    conn: &mut AnyConnection,
+    secret_id: i64,
+) -> Result<Option<(SecretRow, String)>, AppError> {
+    use crate::db::schema::clients;
+    Ok(client_secrets::table
+        .inner_join(clients::table)
+        .filter(client_secrets::id.eq(secret_id))
+        .select((SecretRow::as_select(), clients::client_id))
+        .first(conn)
+        .optional()?)
+}
+
 /// Deletes a secret. False if there is no such secret.
 pub fn delete(conn: &mut AnyConnection, secret_id: i64) -> Result<bool, AppError> {
     Ok(

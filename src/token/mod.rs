@@ -63,6 +63,25 @@ impl AccessClaims {
     }
 }
 
+/// The prefix of the scopes that act on portcullis itself (the admin API).
+pub const ADMIN_SCOPE_PREFIX: &str = "portcullis:";
+
+/// Whether a scope acts on portcullis itself (`portcullis:admin`, `portcullis:read`).
+pub fn is_admin_scope(scope: &str) -> bool {
+    scope.starts_with(ADMIN_SCOPE_PREFIX)
+}
+
+/// The lifetime of an access token: the client's (or the server's) lifetime, capped at
+/// `admin_cap` when any scope acts on portcullis itself, so that a leaked admin token is
+/// short-lived (RFC 9700 2.2: privileges and lifetime of access tokens should be restricted).
+pub fn lifetime<'s>(ttl: i64, mut scopes: impl Iterator<Item = &'s str>, admin_cap: i64) -> i64 {
+    if scopes.any(is_admin_scope) {
+        ttl.min(admin_cap)
+    } else {
+        ttl
+    }
+}
+
 /// The media type of access-token JWTs (RFC 9068 2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 

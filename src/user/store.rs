@@ -91,6 +91,16 @@ pub fn find_for_login(
     Ok(found.map(|(row, hash)| (row.into_user(), hash)))
 }
 
+/// A user by name.
+pub fn find_by_name(conn: &mut AnyConnection, username: &str) -> Result<Option<User>, AppError> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(UserRow::into_user))
+}
+
 /// A user by primary key (the session's user).
 pub fn find(conn: &mut AnyConnection, id: i64) -> Result<Option<User>, AppError> {
     Ok(users::table

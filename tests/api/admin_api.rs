@@ -156,4 +156,80 @@ on_both_backends! {
         let read = app.api_token("Reader", "portcullis:read").await;
         assert_eq!(app.http.get(app.api("/users")).bearer_auth(&read).send().await.unwrap().status(), 403);
     }
+
+    async fn a_disabled_deleted_or_demoted_admin_client_loses_the_api_at_once(app) {
+        let admin = app.create_client_with(NewClient { name: "Automation".into(), scopes: vec!["portcullis:admin".into()], ..Default::default() });
+        let t: serde_json::Value = app.token_basic(&admin.client_id, &admin.secret, &[GRANT_CC]).await.json().await.unwrap();
+        let token = t["access_token"].as_str().unwrap().to_string();
+        let create_user = |name: &str| app.http.post(app.api("/users")).bearer_auth(&token)
+            .json(&serde_json::json!({"username": name, "password": "a long enough password", "role": "admin"})).send();
+        assert_eq!(create_user("first").await.unwrap().status(), 201);
+        // Disabled: its still-unexpired token is refused on the next call.
+        app.set_enabled(&admin.client_id, false);
+        let resp = create_user("second").await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(resp.json::<serde_json::Value>().await.unwrap()["message"].as_str().unwrap().contains("disabled"));
+        app.set_enabled(&admin.client_id, true);
+        assert_eq!(create_user("third").await.unwrap().status(), 201);
+        // Demoted to portcullis:read: the token reads, and cannot write any more.
+        let other = app.api_token("Operator", "portcullis:admin").await;
+        let resp = app.http.put(app.api(&format!("/clients/{}", admin.client_id))).bearer_auth(&other)
+            .json(&serde_json::json!({"name": "Automation", "scopes": ["portcullis:read"]})).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        app.await_client_cache();
+        assert_eq!(create_user("fourth").await.unwrap().status(), 403);
+        // Deleted (by another admin): refused.
+        let resp = app.http.delete(app.api(&format!("/clients/{}", admin.client_id))).bearer_auth(&other).send().await.unwrap();
+        assert_eq!(resp.status(), 204);
+        app.await_client_cache();
+        let resp = app.http.get(app.api("/clients")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(resp.json::<serde_json::Value>().await.unwrap()["message"].as_str().unwrap().contains("no longer exists"));
+        let users: serde_json::Value = app.http.get(app.api("/users")).bearer_auth(&other).send().await.unwrap().json().await.unwrap();
+        let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+        assert_eq!(names, ["first", "third"], "nothing was created with the refused token");
+    }
+
+    async fn only_the_clients_own_client_credentials_token_reaches_the_api(app) {
+        // A token issued for a person (sub = the user, not the client) never acts on the API,
+        // whatever its scope: RFC 9068 2.2.
+        let c = app.create_client_with(NewClient { name: "App".into(), scopes: vec!["portcullis:admin".into()], ..Default::default() });
+        let claims = portcullis::token::AccessClaims::new(
+            &app.issuer, &app.state.audience, "alice".into(), c.client_id.clone(),
+            vec!["portcullis:admin"], portcullis::clock::now(), 300,
+        );
+        let token = app.state.keys.get().current().sign(&claims).unwrap();
+        let resp = app.http.get(app.api("/clients")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(resp.json::<serde_json::Value>().await.unwrap()["message"].as_str().unwrap().contains("client_credentials"));
+    }
+
+    async fn admin_api_tokens_are_short_lived(app) {
+        // PORTCULLIS_ADMIN_TOKEN_TTL (600 s by default) caps a token with a portcullis: scope,
+        // even for a client whose own lifetime is longer.
+        let admin = app.create_client_with(NewClient { name: "Long".into(), scopes: vec!["portcullis:admin".into(), "read".into()], access_token_ttl: Some(7200), ..Default::default() });
+        let t: serde_json::Value = app.token_basic(&admin.client_id, &admin.secret, &[GRANT_CC]).await.json().await.unwrap();
+        assert_eq!(t["expires_in"], 600);
+        let t: serde_json::Value = app.token_basic(&admin.client_id, &admin.secret, &[GRANT_CC, ("scope", "read")]).await.json().await.unwrap();
+        assert_eq!(t["expires_in"], 7200, "other scopes keep the client's lifetime");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_lifetime_is_configurable() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.admin_token_ttl = 60)
+        .await
+        .unwrap();
+    let admin = app.create_client_with(NewClient {
+        name: "Short".into(),
+        scopes: vec!["portcullis:read".into()],
+        ..Default::default()
+    });
+    let t: serde_json::Value = app
+        .token_basic(&admin.client_id, &admin.secret, &[GRANT_CC])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["expires_in"], 60);
 }

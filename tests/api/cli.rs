@@ -527,3 +527,26 @@ fn every_command_has_help() {
         );
     }
 }
+
+crate::on_both_backends! {
+    async fn cli_changes_are_the_admin_areas_changes_audited_with_the_os_user(app) {
+        use portcullis::audit::store::{AuditFilter, page};
+        let c = app.create_client("Retired automation", &["portcullis:read"]);
+        let t: serde_json::Value = app.token_basic(&c.client_id, &c.secret, &[crate::helpers::GRANT_CC]).await.json().await.unwrap();
+        let token = t["access_token"].as_str().unwrap().to_string();
+        let api = format!("{}/admin/api/v1/clients", app.address);
+        assert_eq!(app.http.get(&api).bearer_auth(&token).send().await.unwrap().status(), 200);
+        let cli = |args: &[&str]| portcullis(&app.db).env("USER", "alice").args(args).output().unwrap();
+        ok(&cli(&["client", "disable", &c.client_id]));
+        ok(&cli(&["client", "enable", &c.client_id]));
+        ok(&cli(&["client", "delete", &c.client_id]));
+        // Deleted like the admin area deletes it (one operation: manage::delete_client): its
+        // tokens stop acting on the admin API, and the audit log names who did it.
+        app.await_client_cache();
+        assert_eq!(app.http.get(&api).bearer_auth(&token).send().await.unwrap().status(), 401);
+        let (events, _) = page(&mut app.pool.get().unwrap(), &AuditFilter { client_id: Some(c.client_id.clone()), actor: None }, 0, 10).unwrap();
+        let seen: Vec<(&str, &str)> = events.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
+        assert_eq!(seen, [("client.delete", "cli:alice"), ("client.enable", "cli:alice"), ("client.disable", "cli:alice")]);
+        assert!(events.iter().all(|e| e.remote_addr == "local"));
+    }
+}

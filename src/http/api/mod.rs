@@ -107,16 +107,32 @@ pub async fn caller(
     else {
         return Err(unauthorized("the access token is invalid or expired"));
     };
+    // Only the client's own client_credentials tokens act on the API (RFC 9068 2.2: for
+    // client_credentials `sub` is the client): a person's token for an app never does.
+    if claims.sub != claims.client_id {
+        return Err(unauthorized(
+            "the admin API accepts only client_credentials access tokens",
+        ));
+    }
     let jti = claims.jti.clone();
-    let revoked = crate::db::run(&state.pool, move |conn| {
-        crate::token::store::is_jti_revoked(conn, &jti)
+    let client_id = claims.client_id.clone();
+    let clients = state.clients.clone();
+    let (client, revoked) = crate::db::run(&state.pool, move |conn| {
+        Ok((
+            clients.load(conn, &client_id)?,
+            crate::token::store::is_jti_revoked(conn, &jti)?,
+        ))
     })
     .await
     .map_err(fail)?;
     if revoked {
         return Err(unauthorized("the access token was revoked"));
     }
-    let scopes: Vec<&str> = claims.scope.as_deref().unwrap_or("").split(' ').collect();
+    let granted: Vec<&str> = claims.scope.as_deref().unwrap_or("").split(' ').collect();
+    let scopes = match still_allowed(client.as_deref().map(|c| &c.client), &granted) {
+        Ok(scopes) => scopes,
+        Err(reason) => return Err(unauthorized(reason)),
+    };
     let allowed =
         scopes.contains(&SCOPE_ADMIN) || (need == Need::Read && scopes.contains(&SCOPE_READ));
     if !allowed {
@@ -152,6 +168,28 @@ pub async fn caller(
             .map(|ip| ip.to_string())
             .unwrap_or_else(|| "unknown".into()),
     })
+}
+
+/// The rule for a verified admin-API token, decided on every call (not only when the token
+/// was issued): the client it was issued to must still exist and be enabled, and only the
+/// scopes it still holds count. So `client disable`, `client delete` or taking away
+/// `portcullis:admin` ends its API access at once (within one client-cache poll on other
+/// instances), not when its token expires.
+pub fn still_allowed<'s>(
+    client: Option<&crate::client::Client>,
+    granted: &[&'s str],
+) -> Result<Vec<&'s str>, &'static str> {
+    let Some(client) = client else {
+        return Err("the client this access token was issued to no longer exists");
+    };
+    if !client.enabled {
+        return Err("the client this access token was issued to is disabled");
+    }
+    Ok(granted
+        .iter()
+        .copied()
+        .filter(|s| client.allowed_scopes.iter().any(|a| a == s))
+        .collect())
 }
 
 /// A JSON answer that is never cached.
