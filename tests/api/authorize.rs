@@ -659,4 +659,70 @@ on_both_backends! {
         }
         assert_eq!(count("SELECT COUNT(*) AS n FROM refresh_tokens"), 0, "refresh tokens go with their family");
     }
+
+    async fn an_unauthenticated_replay_of_a_rotated_refresh_token_changes_nothing(app) {
+        // RFC 6749 6 / RFC 9700 4.14.2: reuse detection revokes a family, but only for the
+        // authenticated client; a confidential client's refresh token with its client_id alone,
+        // or with an unsigned assertion, is refused before the token is even looked at.
+        let c = app.web_app("Rotating", &["read"]);
+        let browser = app.signed_in("rita").await;
+        let (code, verifier) = code_for(&app, &browser, &c, "read").await;
+        let t = tokens(app.exchange(&c, &[("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)]).await).await;
+        let r0 = t["refresh_token"].as_str().unwrap().to_string();
+        let t1 = tokens(app.refresh(&c, &r0, None).await).await;
+        let a1 = t1["access_token"].as_str().unwrap().to_string();
+        let r1 = t1["refresh_token"].as_str().unwrap().to_string();
+        let id_only = app.http.post(app.token_url())
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", r0.as_str()), ("client_id", &c.client_id)])
+            .send().await.unwrap();
+        assert_oauth_error(id_only, 401, "invalid_client").await;
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let now = portcullis::clock::now();
+        let unsigned = format!("{}.{}.", b64(serde_json::json!({"alg": "none"})), b64(serde_json::json!({
+            "iss": c.client_id, "sub": c.client_id, "aud": app.issuer, "exp": now + 60, "iat": now, "jti": "unsigned-1"
+        })));
+        let unsigned = app.http.post(app.token_url())
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", r0.as_str()), ("client_id", &c.client_id),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", &unsigned)])
+            .send().await.unwrap();
+        assert_oauth_error(unsigned, 401, "invalid_client").await;
+        // The family is intact: the current tokens still work.
+        assert_eq!(app.introspect(&c, &a1).await["active"], true);
+        tokens(app.refresh(&c, &r1, None).await).await;
+    }
+
+    async fn a_public_client_revokes_its_own_tokens_with_its_client_id(app) {
+        // RFC 7009 2.1: a public client identifies itself with client_id alone.
+        let native = app.native_app("Revoking Native");
+        let browser = app.signed_in("paul").await;
+        let (verifier, challenge) = pkce();
+        let back = approve(&app, &browser, &authorize_path(&native.client_id, &[("redirect_uri", NATIVE_CB), ("code_challenge", &challenge), ("code_challenge_method", "S256")])).await;
+        let code = query_param(&back, "code").unwrap();
+        let t = tokens(app.exchange(&native, &[("code", &code), ("redirect_uri", NATIVE_CB), ("code_verifier", &verifier)]).await).await;
+        let refresh = t["refresh_token"].as_str().unwrap();
+        let resp = app.http.post(app.url("/oauth/revoke"))
+            .form(&[("token", refresh), ("client_id", native.client_id.as_str())])
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let resp = app.http.post(app.token_url())
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", &native.client_id)])
+            .send().await.unwrap();
+        assert_oauth_error(resp, 400, "invalid_grant").await;
+        // Another public client naming itself cannot revoke the first one's tokens.
+        let other = app.native_app("Other Native");
+        let (verifier, challenge) = pkce();
+        let back = approve(&app, &browser, &authorize_path(&native.client_id, &[("redirect_uri", NATIVE_CB), ("code_challenge", &challenge), ("code_challenge_method", "S256")])).await;
+        let code = query_param(&back, "code").unwrap();
+        let t = tokens(app.exchange(&native, &[("code", &code), ("redirect_uri", NATIVE_CB), ("code_verifier", &verifier)]).await).await;
+        let refresh = t["refresh_token"].as_str().unwrap();
+        let resp = app.http.post(app.url("/oauth/revoke"))
+            .form(&[("token", refresh), ("client_id", other.client_id.as_str())])
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 200, "RFC 7009 2.2: no hint whether the token exists");
+        let resp = app.http.post(app.token_url())
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", &native.client_id)])
+            .send().await.unwrap();
+        tokens(resp).await;
+    }
 }

@@ -400,3 +400,27 @@ pub async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// The value of one Prometheus sample on `/metrics` (`name{labels}` exactly as exposed), 0
+/// when it has not been exposed yet.
+pub async fn metric(app: &TestApp, sample: &str) -> f64 {
+    let body = app
+        .http
+        .get(format!("{}/metrics", app.metrics_base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+impl TestApp {
+    /// Where `/metrics` is served.
+    pub fn metrics_base(&self) -> String {
+        self.address.clone()
+    }
+}
