@@ -78,7 +78,7 @@ local n = 0
 local typed = os.getenv("FLOOD_TYPED_ID")
 local cookie = os.getenv("FLOOD_COOKIE")
 local csrf = os.getenv("FLOOD_CSRF")
-local counts = {}
+counts = {}
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function request()
@@ -99,8 +99,7 @@ function request()
     "csrf_token=" .. csrf .. "&username=" .. user .. "&password=wrong-password-" .. n .. "&next=%2Fadmin")
 end
 function response(status, headers, body)
-  local key = (n % 4 < 2) and ("token " .. status) or ("login " .. status)
-  counts[key] = (counts[key] or 0) + 1
+  counts[status] = (counts[status] or 0) + 1
 end
 function done(summary, latency, requests)
   local all = {}
@@ -110,7 +109,7 @@ function done(summary, latency, requests)
   local keys = {}
   for k in pairs(all) do table.insert(keys, k) end
   table.sort(keys)
-  for _, k in ipairs(keys) do io.write(string.format("  %-12s %d\n", k, all[k])) end
+  for _, k in ipairs(keys) do io.write(string.format("  status %s: %d\n", k, all[k])) end
 end
 LUA
 
@@ -137,7 +136,9 @@ for i in $(seq 1 30); do
   if [ -z "$back_after" ] && [ "$r" -lt $((64 * 1024)) ]; then back_after=$i; fi
 done
 late_rss=$(rss_kib)
-argon2=$(curl -s "$url/metrics" | awk '/^portcullis_argon2_verifications_total/ {print "  " $0}')
+metrics=$(curl -s "$url/metrics")
+argon2=$(awk '/^portcullis_argon2_verifications_total/ {print "  " $0}' <<<"$metrics")
+by_endpoint=$(awk '/^portcullis_http_requests_total/ && /endpoint="\/(oauth\/token|login)"/ && /method="POST"/ {print "  " $0}' <<<"$metrics")
 
 stats() { # file -> "median p90 non-2xx"
   python3 - "$1" <<'PY'
@@ -156,7 +157,8 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
 echo "portcullis $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $backend, flood ${secs}s from 32 connections (server on CPU 0)"
 awk '/requests in/ {print "flood requests: " $1 " in " $4}' "$work/wrk.out"
-sed -n '/^  /p' "$work/wrk.out"
+sed -n '/^  status/p' "$work/wrk.out"
+echo "by endpoint (all requests, probes included):"; echo "$by_endpoint"
 echo "argon2 verifications:"; echo "$argon2"
 echo "RSS: start $(mib "$start_rss") MiB, peak $(mib "$peak_rss") MiB, end of flood $(mib "$end_rss") MiB, 30 s later $(mib "$late_rss") MiB (under 64 MiB after ${back_after:-more than 30} s)"
 echo "valid client_credentials during the flood: median $v50 ms, p90 $v90 ms, $vbad not 200"

@@ -114,6 +114,10 @@ async fn judge(
     let loaded = load(state, client_id).await?;
     let fail = |reason: &str| refuse(state, client_id, address, now, reason, true);
     let deny = |reason: &str| refuse(state, client_id, address, now, reason, false);
+    // Guesses at a client_id that does not exist are not tracked: they cost one SHA-256
+    // anyway, and tracking made-up ids would let a spray of them grow (or, at its bound,
+    // reset) the throttle's memory. client_ids are public (RFC 6749 2.2).
+    let unknown = || refuse(state, client_id, address, now, "unknown client", false);
     let secret_id = match auth {
         ClientAuth::None => return Err(fail("no credentials")),
         // RFC 6749 2.1, 3.2.1: a public client identifies itself by client_id alone, at the
@@ -122,11 +126,11 @@ async fn judge(
             Some(c) if c.client.public && endpoint != Endpoint::Introspection => None,
             Some(c) if c.client.public => return Err(deny("public client at introspection")),
             Some(_) => return Err(fail("no secret")),
-            None => return Err(fail("unknown client")),
+            None => return Err(unknown()),
         },
         ClientAuth::Assertion { assertion, .. } => {
             let Some(c) = &loaded else {
-                return Err(fail("unknown client"));
+                return Err(unknown());
             };
             verify_assertion(state, c, client_id, assertion, now)
                 .await?
@@ -154,7 +158,7 @@ async fn judge(
         }
     };
     let Some(client) = loaded else {
-        return Err(fail("unknown client"));
+        return Err(unknown());
     };
     if !client.client.enabled {
         return Err(deny("disabled client"));
@@ -211,12 +215,10 @@ async fn verify_secret(
     let candidates: Vec<(i64, String)> = match state.verifier.check(secrets, &digest) {
         Check::Match(s) => return Ok((s.id, s.expires_at)),
         Check::NoMatch => {
-            let reason = if loaded.is_some() {
-                "wrong secret"
-            } else {
-                "unknown client"
-            };
-            return Err(refuse(state, client_id, address, now, reason, true));
+            return Err(match loaded {
+                Some(_) => refuse(state, client_id, address, now, "wrong secret", true),
+                None => refuse(state, client_id, address, now, "unknown client", false),
+            });
         }
         Check::NeedsArgon2(chosen) => chosen.iter().map(|s| (s.id, s.hash.clone())).collect(),
     };
