@@ -8,6 +8,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod discovery;
+mod hardening;
 mod helpers;
 mod instances;
 mod jwt_auth;
