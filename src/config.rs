@@ -60,6 +60,9 @@ pub struct Settings {
     pub argon2_concurrency: usize,
     /// `PORTCULLIS_ARGON2_QUEUE`: argon2 verifications that may wait; beyond, 503.
     pub argon2_queue: usize,
+    /// `PORTCULLIS_ASSERTION_ACCEPT_ENDPOINT_AUDIENCE`: client assertions may also name the
+    /// token, introspection or revocation endpoint URL as `aud` (default: the issuer only).
+    pub assertion_accept_endpoint_audience: bool,
 }
 
 /// The settings and their defaults, in the order the README lists them.
@@ -82,6 +85,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("master_key", ""),
     ("argon2_concurrency", "0"),
     ("argon2_queue", "0"),
+    ("assertion_accept_endpoint_audience", "false"),
 ];
 
 /// A setting that could not be used. The message names the setting and says what is wrong.
@@ -134,9 +138,10 @@ impl Settings {
                 let value = match value {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
                     other => {
                         return Err(ConfigError(format!(
-                            "config file {}: '{key}' must be a string or an integer, got {other}",
+                            "config file {}: '{key}' must be a string, an integer or a boolean, got {other}",
                             path.display()
                         )));
                     }
@@ -289,6 +294,9 @@ impl Settings {
             }
         };
 
+        let (v, src) = get("assertion_accept_endpoint_audience");
+        let assertion_accept_endpoint_audience = parse_bool(v).map_err(|m| fail(src, m))?;
+
         Ok(Settings {
             database_url,
             bind,
@@ -308,6 +316,7 @@ impl Settings {
             master_key,
             argon2_concurrency,
             argon2_queue,
+            assertion_accept_endpoint_audience,
         })
     }
 
@@ -322,6 +331,14 @@ impl Settings {
         s.workers = 2;
         s.db_pool_size = 4;
         s
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("'{v}' is neither 'true' nor 'false'")),
     }
 }
 

@@ -38,8 +38,9 @@ pub struct AppState {
     pub issuer: String,
     /// Default `aud` of access tokens.
     pub audience: String,
-    /// Accepted `aud` of client assertions (RFC 7523 3): the issuer and the endpoints where
-    /// clients authenticate. Formatted once.
+    /// Accepted `aud` of client assertions (RFC 7523 3): the issuer, and with
+    /// `PORTCULLIS_ASSERTION_ACCEPT_ENDPOINT_AUDIENCE` the endpoints where clients
+    /// authenticate too. Formatted once.
     pub assertion_audiences: Vec<String>,
     /// Default access-token lifetime in seconds.
     pub access_token_ttl: i64,
@@ -176,10 +177,10 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
-            assertion_audiences: ["", "/oauth/token", "/oauth/introspect", "/oauth/revoke"]
-                .iter()
-                .map(|path| format!("{issuer}{path}"))
-                .collect(),
+            assertion_audiences: client::assertion::accepted_audiences(
+                &issuer,
+                settings.assertion_accept_endpoint_audience,
+            ),
             issuer: issuer.clone(),
             access_token_ttl: settings.access_token_ttl,
             admin_token_ttl: settings.admin_token_ttl,

@@ -16,6 +16,12 @@ pub const ALGORITHMS: [&str; 2] = ["RS256", "ES256"];
 /// The longest an assertion may live (from now to its `exp`).
 pub const MAX_LIFETIME: i64 = 300;
 
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. The same constant decides how
+/// long a used `jti` is kept (until `exp + LEEWAY`, see `client::store::use_assertion_jti`):
+/// an assertion is accepted exactly as long as its jti is remembered, so it is used at most
+/// once (RFC 7523 3, item 7).
+pub const LEEWAY: i64 = 5;
+
 /// A registered public key.
 pub struct AssertionKey {
     /// `kid`, when the JWKS names it.
@@ -92,11 +98,29 @@ pub fn parse_keys(text: &str) -> Result<Vec<AssertionKey>, String> {
     Err("give a JWKS document ({\"keys\": [...]}) or a PEM public key".into())
 }
 
+/// The `aud` values an assertion may carry. By default only the issuer identifier: after the
+/// 2025 audience-injection findings (draft-ietf-oauth-rfc7523bis, replacing RFC 7523 3 item
+/// 3), an assertion naming an endpoint URL could have been made for another server that shares
+/// that URL shape, so the unambiguous issuer is the one safe audience. `with_endpoints`
+/// (`PORTCULLIS_ASSERTION_ACCEPT_ENDPOINT_AUDIENCE`) also accepts the token, introspection and
+/// revocation endpoint URLs, for clients written against RFC 7523 that cannot be changed.
+pub fn accepted_audiences(issuer: &str, with_endpoints: bool) -> Vec<String> {
+    let mut audiences = vec![issuer.to_string()];
+    if with_endpoints {
+        for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+            audiences.push(format!("{issuer}{path}"));
+        }
+    }
+    audiences
+}
+
 #[derive(Deserialize)]
 struct AssertionClaims {
     sub: String,
     exp: i64,
     jti: String,
+    #[serde(default)]
+    iat: Option<i64>,
 }
 
 /// A verified assertion: its `jti` (to be used once) and `exp`.
@@ -121,8 +145,10 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
 }
 
 /// Verifies an assertion (RFC 7523 3): signed by one of `keys`, `iss` = `sub` = `client_id`,
-/// `aud` one of `audiences` (the token endpoint URL or the issuer), not expired and expiring
-/// within [`MAX_LIFETIME`], with a `jti`.
+/// `aud` one of `audiences` (by default only the issuer identifier, see
+/// `AppState::assertion_audiences`), not expired and expiring within [`MAX_LIFETIME`], not
+/// before its `nbf`, not issued in the future (`iat`), with a `jti`; each time check tolerates
+/// [`LEEWAY`] seconds of clock skew.
 pub fn verify(
     keys: &[AssertionKey],
     assertion: &str,
@@ -154,7 +180,9 @@ pub fn verify(
     validation.set_issuer(&[client_id]);
     validation.set_audience(audiences);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    validation.leeway = 5;
+    // RFC 7523 3 item 5, RFC 7519 4.1.5: an assertion is not accepted before its nbf.
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY as u64;
     let mut last = "no registered key matches the assertion's algorithm and kid".to_string();
     for key in candidates {
         match jsonwebtoken::decode::<AssertionClaims>(assertion, &key.key, &validation) {
@@ -163,7 +191,12 @@ pub fn verify(
                 if c.sub != client_id {
                     return Err("the assertion's sub must be the client_id".into());
                 }
-                if c.exp > now + MAX_LIFETIME + 5 {
+                // RFC 7523 3 item 6, RFC 7519 4.1.6: an assertion issued in the future is
+                // refused, beyond the clock skew.
+                if c.iat.is_some_and(|iat| iat > now + LEEWAY) {
+                    return Err("the assertion's iat is in the future".into());
+                }
+                if c.exp > now + MAX_LIFETIME + LEEWAY {
                     return Err(format!(
                         "the assertion must expire within {MAX_LIFETIME} seconds"
                     ));

@@ -441,11 +441,11 @@ pub fn list_page(
     } else {
         query.then_order_by(clients::id.asc())
     };
-    let per_page = q.per_page.clamp(1, 100);
+    let paging = crate::db::paging::Paging::new(Some(q.page), q.per_page)?;
     let rows: Vec<ClientRow> = query
         .select(ClientRow::as_select())
-        .offset((q.page.max(1) - 1) * per_page)
-        .limit(per_page)
+        .offset(paging.offset())
+        .limit(paging.per_page)
         .load(conn)?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut uris: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
@@ -692,7 +692,10 @@ pub fn use_assertion_jti(
     now: i64,
 ) -> Result<bool, AppError> {
     use crate::db::schema::client_assertion_jtis as t;
-    diesel::delete(t::table.filter(t::expires_at.lt(now))).execute(conn)?;
+    // Kept as long as verification could still accept the assertion (exp + LEEWAY), so that
+    // one assertion is used once (RFC 7523 3).
+    diesel::delete(t::table.filter(t::expires_at.lt(now - super::assertion::LEEWAY)))
+        .execute(conn)?;
     let inserted = conn.transaction(|conn| {
         diesel::insert_into(t::table)
             .values((

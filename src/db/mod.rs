@@ -1,6 +1,7 @@
 //! Database access: one connection type over SQLite and PostgreSQL, the pool, migrations,
 //! and [`run`], which moves blocking diesel work off the actix executor.
 
+pub mod paging;
 pub mod schema;
 
 use std::time::Duration;

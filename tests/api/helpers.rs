@@ -424,3 +424,28 @@ impl TestApp {
         self.address.clone()
     }
 }
+
+/// Like `on_both_backends!`, with the settings changed by a closure first:
+/// `async fn name(app, |s| { s.x = y; }) { body }`.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($(async fn $name:ident($app:ident, $customize:expr) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = $crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, $customize).await.unwrap();
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($app) = $crate::helpers::spawn_app_with($crate::helpers::Backend::Postgres, $customize).await else {
+                    eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+                    return;
+                };
+                $body
+            }
+        }
+    )*};
+}

@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use portcullis::client::{AuthMethod, NewClient};
 
 use crate::helpers::*;
-use crate::on_both_backends;
+use crate::{on_both_backends, on_both_backends_with};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -36,12 +36,18 @@ fn client_key(kid: &str) -> ClientKey {
 
 fn assertion(key: &ClientKey, client_id: &str, aud: &str, lifetime: i64) -> String {
     let now = portcullis::clock::now();
+    signed(
+        key,
+        serde_json::json!({
+            "iss": client_id, "sub": client_id, "aud": aud,
+            "iat": now, "exp": now + lifetime, "jti": portcullis::crypto::unique_id(),
+        }),
+    )
+}
+
+fn signed(key: &ClientKey, claims: serde_json::Value) -> String {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.kid.clone());
-    let claims = serde_json::json!({
-        "iss": client_id, "sub": client_id, "aud": aud,
-        "iat": now, "exp": now + lifetime, "jti": portcullis::crypto::unique_id(),
-    });
     jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
 }
 
@@ -73,7 +79,7 @@ on_both_backends! {
     async fn private_key_jwt_gets_tokens_once_per_assertion(app) {
         let key = client_key("k1");
         let c = app.jwt_client("Signed requests", &key);
-        let a = assertion(&key, &c.client_id, &app.token_url(), 60);
+        let a = assertion(&key, &c.client_id, &app.issuer, 60);
         let resp = app.token_with_assertion(&a).await;
         assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
         let t: serde_json::Value = resp.json().await.unwrap();
@@ -82,7 +88,51 @@ on_both_backends! {
         // The same assertion again: a replay (RFC 7523 3, jti).
         let body = assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
         assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
-        // The issuer is an accepted audience too (OpenID Connect Core 9).
+    }
+
+    async fn an_assertion_within_the_leeway_after_exp_is_accepted_at_most_once(app) {
+        let key = client_key("k1");
+        let c = app.jwt_client("Late", &key);
+        // exp 2 s ago: still inside the clock-skew leeway, so accepted once, and its jti is
+        // kept until exp + leeway, so never again.
+        let a = assertion(&key, &c.client_id, &app.issuer, -2);
+        let resp = app.token_with_assertion(&a).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        // Another assertion makes the server purge what has expired.
+        assert_eq!(app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60)).await.status(), 200);
+        for _ in 0..3 {
+            assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
+        }
+    }
+
+    async fn an_assertion_before_its_nbf_or_issued_in_the_future_is_refused(app) {
+        let key = client_key("k1");
+        let c = app.jwt_client("Early", &key);
+        let now = portcullis::clock::now();
+        let claims = |nbf: Option<i64>, iat: i64| {
+            let mut v = serde_json::json!({
+                "iss": c.client_id, "sub": c.client_id, "aud": app.issuer,
+                "iat": iat, "exp": now + 120, "jti": portcullis::crypto::unique_id(),
+            });
+            if let Some(nbf) = nbf {
+                v["nbf"] = nbf.into();
+            }
+            signed(&key, v)
+        };
+        let early = claims(Some(now + 60), now);
+        assert_oauth_error(app.token_with_assertion(&early).await, 401, "invalid_client").await;
+        let future = claims(None, now + 60);
+        assert_oauth_error(app.token_with_assertion(&future).await, 401, "invalid_client").await;
+        // Within the leeway, and in the past, both are fine.
+        assert_eq!(app.token_with_assertion(&claims(Some(now - 10), now + 2)).await.status(), 200);
+    }
+
+    async fn an_assertion_for_the_token_endpoint_url_is_refused_by_default(app) {
+        let key = client_key("k1");
+        let c = app.jwt_client("Audience", &key);
+        for url in [app.token_url(), format!("{}/oauth/introspect", app.issuer), format!("{}/oauth/revoke", app.issuer)] {
+            assert_oauth_error(app.token_with_assertion(&assertion(&key, &c.client_id, &url, 60)).await, 401, "invalid_client").await;
+        }
         assert_eq!(app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60)).await.status(), 200);
     }
 
@@ -91,11 +141,11 @@ on_both_backends! {
         let c = app.jwt_client("Strict", &key);
         let stranger = client_key("k1");
         let cases = [
-            ("another key", assertion(&stranger, &c.client_id, &app.token_url(), 60)),
+            ("another key", assertion(&stranger, &c.client_id, &app.issuer, 60)),
             ("wrong audience", assertion(&key, &c.client_id, "https://elsewhere.example/token", 60)),
-            ("expired", assertion(&key, &c.client_id, &app.token_url(), -60)),
-            ("lives too long", assertion(&key, &c.client_id, &app.token_url(), 3600)),
-            ("unknown client", assertion(&key, "no-such-client", &app.token_url(), 60)),
+            ("expired", assertion(&key, &c.client_id, &app.issuer, -60)),
+            ("lives too long", assertion(&key, &c.client_id, &app.issuer, 3600)),
+            ("unknown client", assertion(&key, "no-such-client", &app.issuer, 60)),
         ];
         for (case, a) in cases {
             let resp = app.token_with_assertion(&a).await;
@@ -126,19 +176,31 @@ on_both_backends! {
         assert_eq!(app.token_post(&either.client_id, &either.secret, &[GRANT_CC]).await.status(), 200);
         // A key-less client cannot use an assertion.
         let key = client_key("k1");
-        assert_eq!(app.token_with_assertion(&assertion(&key, &either.client_id, &app.token_url(), 60)).await.status(), 401);
+        assert_eq!(app.token_with_assertion(&assertion(&key, &either.client_id, &app.issuer, 60)).await.status(), 401);
     }
 
     async fn introspection_accepts_an_assertion(app) {
         let key = client_key("k1");
         let c = app.jwt_client("Introspecting", &key);
-        let t: serde_json::Value = app.token_with_assertion(&assertion(&key, &c.client_id, &app.token_url(), 60)).await.json().await.unwrap();
+        let t: serde_json::Value = app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60)).await.json().await.unwrap();
         let resp = app.http.post(format!("{}/oauth/introspect", app.address))
             .form(&[("token", t["access_token"].as_str().unwrap()), ("client_assertion_type", JWT_BEARER),
-                    ("client_assertion", &assertion(&key, &c.client_id, &format!("{}/oauth/introspect", app.issuer), 60))])
+                    ("client_assertion", &assertion(&key, &c.client_id, &app.issuer, 60))])
             .send().await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["active"], true);
+    }
+}
+
+on_both_backends_with! {
+    async fn an_assertion_for_the_token_endpoint_url_is_accepted_with_the_setting(app, |s: &mut portcullis::config::Settings| s.assertion_accept_endpoint_audience = true) {
+        let key = client_key("k1");
+        let c = app.jwt_client("Audience", &key);
+        for aud in [app.token_url(), format!("{}/oauth/introspect", app.issuer), format!("{}/oauth/revoke", app.issuer), app.issuer.clone()] {
+            let resp = app.token_with_assertion(&assertion(&key, &c.client_id, &aud, 60)).await;
+            assert_eq!(resp.status(), 200, "{aud}: {}", resp.text().await.unwrap());
+        }
+        assert_oauth_error(app.token_with_assertion(&assertion(&key, &c.client_id, "https://elsewhere.example/token", 60)).await, 401, "invalid_client").await;
     }
 }
 
@@ -265,7 +327,7 @@ async fn client_secret_jwt_needs_a_master_key_and_keeps_the_key_encrypted() {
         ..Default::default()
     });
     assert!(!c.secret.is_empty(), "the shared key is shown once");
-    let a = hs256_assertion(&c.secret, &c.client_id, &app.token_url());
+    let a = hs256_assertion(&c.secret, &c.client_id, &app.issuer);
     let resp = app.token_with_assertion(&a).await;
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
@@ -273,7 +335,7 @@ async fn client_secret_jwt_needs_a_master_key_and_keeps_the_key_encrypted() {
         app.token_with_assertion(&hs256_assertion(
             "not-the-key-not-the-key-not-the-key",
             &c.client_id,
-            &app.token_url(),
+            &app.issuer,
         ))
         .await,
         401,
@@ -300,7 +362,7 @@ async fn client_secret_jwt_needs_a_master_key_and_keeps_the_key_encrypted() {
     let key = client_key("k1");
     let pk = app.jwt_client("Keyed", &key);
     assert_oauth_error(
-        app.token_with_assertion(&hs256_assertion(&key.jwks, &pk.client_id, &app.token_url()))
+        app.token_with_assertion(&hs256_assertion(&key.jwks, &pk.client_id, &app.issuer))
             .await,
         401,
         "invalid_client",
@@ -338,7 +400,7 @@ async fn an_rsa_pem_key_verifies_rs256_assertions() {
     });
     let now = portcullis::clock::now();
     let claims = serde_json::json!({
-        "iss": c.client_id, "sub": c.client_id, "aud": app.token_url(),
+        "iss": c.client_id, "sub": c.client_id, "aud": app.issuer,
         "iat": now, "exp": now + 60, "jti": portcullis::crypto::unique_id(),
     });
     let a = jsonwebtoken::encode(

@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod discovery;
 mod flood;
+mod hardening;
 mod helpers;
 mod instances;
 mod jwt_auth;

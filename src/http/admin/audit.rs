@@ -49,15 +49,12 @@ pub async fn page(
         client_id: nonempty(&params.client),
         actor: nonempty(&params.actor),
     };
-    let page = params
-        .page
-        .as_deref()
-        .and_then(|p| p.parse::<i64>().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(1);
+    let paging = crate::db::paging::Paging::parse(params.page.as_deref(), PER_PAGE)
+        .or_page(&state, &session)?;
+    let page = paging.page;
     let f = filter.clone();
     let loaded = crate::db::run(&state.pool, move |conn| {
-        crate::audit::store::page(conn, &f, (page - 1) * PER_PAGE, PER_PAGE)
+        crate::audit::store::page(conn, &f, paging.offset(), paging.per_page)
     })
     .await;
     let (events, total) = loaded.or_page(&state, &session)?;

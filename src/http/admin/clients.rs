@@ -26,8 +26,9 @@ pub struct ListParams {
 }
 
 impl ListParams {
-    /// Unknown or malformed values fall back to the defaults (newest first, 25 per page).
-    fn to_query(&self) -> ListQuery {
+    /// Unknown or malformed values fall back to the defaults (newest first, 25 per page); a
+    /// page number beyond `db::paging::MAX_PAGE` is refused.
+    fn to_query(&self) -> Result<ListQuery, AppError> {
         let default = ListQuery::default();
         let sort = self
             .sort
@@ -45,7 +46,8 @@ impl ListParams {
             .and_then(|p| p.parse().ok())
             .filter(|p| PAGE_SIZES.contains(p))
             .unwrap_or(default.per_page);
-        ListQuery {
+        let paging = crate::db::paging::Paging::parse(self.page.as_deref(), per_page)?;
+        Ok(ListQuery {
             search: self
                 .q
                 .as_deref()
@@ -54,14 +56,9 @@ impl ListParams {
                 .map(|q| q.chars().take(100).collect()),
             sort,
             descending,
-            page: self
-                .page
-                .as_deref()
-                .and_then(|p| p.parse().ok())
-                .filter(|p| *p >= 1)
-                .unwrap_or(1),
+            page: paging.page,
             per_page,
-        }
+        })
     }
 }
 
@@ -115,7 +112,7 @@ pub async fn list(
     params: web::Query<ListParams>,
 ) -> Page {
     let admin = require(&state, &session, &req, Access::Read).await?;
-    let q = params.to_query();
+    let q = params.to_query().or_page(&state, &session)?;
     let query = q.clone();
     let page = crate::db::run(&state.pool, move |conn| {
         crate::client::store::list_page(conn, &query)

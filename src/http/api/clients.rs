@@ -207,7 +207,9 @@ pub async fn list(
             .dir
             .as_deref()
             .map_or(sort == SortKey::Created, |d| d == "desc"),
-        page: params.page.unwrap_or(1).max(1),
+        page: crate::db::paging::Paging::new(params.page, 25)
+            .map_err(fail)?
+            .page,
         per_page: params
             .per_page
             .filter(|p| PAGE_SIZES.contains(p))
@@ -686,10 +688,11 @@ pub async fn audit_events(
         client_id: params.client_id.clone(),
         actor: params.actor.clone(),
     };
-    let page = params.page.unwrap_or(1).max(1);
-    let per_page = params.per_page.unwrap_or(50).clamp(1, 100);
+    let paging =
+        crate::db::paging::Paging::new(params.page, params.per_page.unwrap_or(50)).map_err(fail)?;
+    let (page, per_page) = (paging.page, paging.per_page);
     let (events, total) = crate::db::run(&state.pool, move |conn| {
-        crate::audit::store::page(conn, &filter, (page - 1) * per_page, per_page)
+        crate::audit::store::page(conn, &filter, paging.offset(), per_page)
     })
     .await
     .map_err(fail)?;
