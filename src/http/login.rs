@@ -102,10 +102,12 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// `POST /login`: checks CSRF, the per-username throttle, then the password.
+/// `POST /login`: checks CSRF, reserves a failure against the throttle (per username and
+/// address, and per username), then checks the password on the bounded argon2 pool.
 pub async fn login(
     state: web::Data<AppState>,
     session: Session,
+    req: actix_web::HttpRequest,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
@@ -116,40 +118,70 @@ pub async fn login(
     let render_form = |status: StatusCode, error: &str| {
         login_form(&state, &session, status, &next, &form.username, Some(error))
     };
-    let now = crate::clock::now();
-    if let Some(wait) = state.login_throttle.retry_after(&form.username, now) {
-        let mut resp = render_form(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many failed sign-ins for this username. Wait {wait} seconds and try again."
-            ),
-        );
+    let with_retry_after = |mut resp: HttpResponse, wait: i64| {
         if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        return resp;
-    }
-    let (username, password) = (form.username.clone(), form.password.clone());
-    let verified = crate::db::run(&state.pool, move |conn| {
-        crate::user::verify_login(conn, &username, &password, now)
+        resp
+    };
+    let now = crate::clock::now();
+    let address = crate::http::client_ip(&req, &state);
+    // Counted before the password is checked, so that parallel guesses cannot all pass.
+    let reservation = match state.login_throttle.reserve(&form.username, address, now) {
+        Ok(r) => r,
+        Err(wait) => {
+            return with_retry_after(
+                render_form(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!(
+                        "Too many failed sign-ins for this username. Wait {wait} seconds and try again."
+                    ),
+                ),
+                wait,
+            );
+        }
+    };
+    let username = form.username.clone();
+    let found = crate::db::run(&state.pool, move |conn| {
+        crate::user::load_login(conn, &username)
     })
     .await;
-    match verified {
+    let found = match found {
+        Ok(found) => found,
+        Err(e) => {
+            state.login_throttle.release(reservation, false);
+            tracing::error!(error = %e, "sign-in failed");
+            return render_form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing in is not possible right now. Try again in a moment.",
+            );
+        }
+    };
+    match crate::user::verify_password(&state.argon2, found, &form.password).await {
         Ok(Some(user)) => {
-            state.login_throttle.succeeded(&form.username);
+            state.login_throttle.release(reservation, true);
+            let id = user.id;
+            if let Err(e) = crate::db::run(&state.pool, move |conn| {
+                crate::user::store::record_login(conn, id, now)
+            })
+            .await
+            {
+                tracing::warn!(error = %e, "could not record a sign-in time");
+            }
             session::log_in(&session, user.id, user.session_epoch);
             tracing::info!(user = %user.username, "signed in");
             see_other(&next)
         }
-        Ok(None) => {
-            state.login_throttle.failed(&form.username, now);
-            render_form(StatusCode::UNAUTHORIZED, "Wrong username or password.")
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in failed");
-            render_form(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signing in is not possible right now. Try again in a moment.",
+        Ok(None) => render_form(StatusCode::UNAUTHORIZED, "Wrong username or password."),
+        Err(crate::argon2_pool::Busy) => {
+            state.login_throttle.release(reservation, false);
+            let wait = crate::argon2_pool::RETRY_AFTER_SECONDS as i64;
+            with_retry_after(
+                render_form(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The server is busy. Try again in a moment.",
+                ),
+                wait,
             )
         }
     }

@@ -87,26 +87,33 @@ pub fn validate_password(password: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a username and password. An unknown user costs the same as a wrong password (a
-/// dummy argon2 verification), so timing does not tell which usernames exist.
-/// Blocking: runs argon2.
-pub fn verify_login(
+/// What a sign-in needs from the database: the user and the password hash (None for an unknown
+/// username). Read with a short query; the hash is verified afterwards, with no connection held.
+pub fn load_login(
     conn: &mut crate::db::AnyConnection,
     username: &str,
+) -> Result<Option<(User, String)>, crate::error::AppError> {
+    store::find_for_login(conn, username.trim())
+}
+
+/// Checks a password, in the one place sign-ins are decided: on the bounded argon2 pool,
+/// against the user's hash or, for an unknown username, a dummy hash (so that the answer's
+/// timing does not tell which usernames exist). `Err(Busy)` when the pool's queue is full.
+pub async fn verify_password(
+    pool: &crate::argon2_pool::Argon2Pool,
+    found: Option<(User, String)>,
     password: &str,
-    now: i64,
-) -> Result<Option<User>, crate::error::AppError> {
-    let found = store::find_for_login(conn, username.trim())?;
-    let hash = found
-        .as_ref()
-        .map(|(_, h)| h.as_str())
-        .unwrap_or_else(|| crate::crypto::dummy_argon2_hash());
-    let ok = crate::crypto::argon2_verify(password.as_bytes(), hash);
-    match found {
-        Some((user, _)) if ok => {
-            store::record_login(conn, user.id, now)?;
-            Ok(Some(user))
-        }
-        _ => Ok(None),
-    }
+) -> Result<Option<User>, crate::argon2_pool::Busy> {
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, crate::crypto::dummy_argon2_hash().to_string()),
+    };
+    let ok = pool
+        .verify(
+            crate::argon2_pool::Purpose::Login,
+            password.as_bytes().to_vec(),
+            hash,
+        )
+        .await?;
+    Ok(user.filter(|_| ok))
 }

@@ -70,7 +70,8 @@ on_both_backends! {
             let resp = sign_in(&app, &browser, "alice", "wrong password!", "/").await;
             assert_eq!(resp.status(), 401);
         }
-        // Even the right password waits now: the throttle is per username.
+        // Even the right password waits now, from this address: the strict throttle is per
+        // (username, address).
         let resp = sign_in(&app, &browser, "alice", PASSWORD, "/").await;
         assert_eq!(resp.status(), 429);
         let retry: i64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
@@ -133,5 +134,96 @@ on_both_backends! {
         let css = app.http.get(format!("{}/static/portcullis.css", app.address)).send().await.unwrap();
         assert_eq!(css.status(), 200);
         assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    }
+}
+
+async fn login_from(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    csrf: &str,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> reqwest::Response {
+    browser
+        .post(format!("{}/login", app.address))
+        .header("X-Forwarded-For", address)
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", csrf),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
+    let html = browser
+        .get(format!("{}/login", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    form_value(&html, "csrf_token").unwrap()
+}
+
+crate::on_both_backends_with! {
+    async fn parallel_wrong_passwords_are_counted_before_they_are_checked(app, |s| { s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]; }) {
+        app.create_user("carol", PASSWORD, Role::User);
+        let browser = app.browser();
+        let csrf = login_csrf(&app, &browser).await;
+        let attempts = (0..20).map(|i| {
+            let (app, browser, csrf) = (&app, &browser, &csrf);
+            async move { login_from(app, browser, csrf, "carol", &format!("wrong password {i}"), "203.0.113.5").await.status().as_u16() }
+        });
+        let statuses = futures_util::future::join_all(attempts).await;
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        let throttled = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!((checked, throttled), (5, 15), "{statuses:?}");
+        assert_eq!(metric(&app, "portcullis_argon2_verifications_total{purpose=\"login\"}").await, 5.0, "only the reserved attempts ran argon2");
+    }
+
+    async fn a_flood_against_a_username_does_not_lock_its_owner_out(app, |s| { s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]; }) {
+        app.create_user("dave", PASSWORD, Role::User);
+        let browser = app.browser();
+        let csrf = login_csrf(&app, &browser).await;
+        for i in 0..8 {
+            let status = login_from(&app, &browser, &csrf, "dave", &format!("guess {i}"), "198.51.100.66").await.status();
+            assert_eq!(status, if i < 5 { 401 } else { 429 });
+        }
+        // Dave, from his own address, signs in.
+        let own = app.browser();
+        let csrf = login_csrf(&app, &own).await;
+        assert_eq!(login_from(&app, &own, &csrf, "dave", PASSWORD, "192.0.2.44").await.status(), 303);
+    }
+}
+
+crate::on_both_backends_with! {
+    async fn a_full_argon2_queue_gets_a_readable_busy_page(app, |s| { s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]; s.argon2_concurrency = 1; s.argon2_queue = 1; }) {
+        let browser = app.browser();
+        let csrf = login_csrf(&app, &browser).await;
+        let attempts = (0..24).map(|i| {
+            let (app, browser, csrf) = (&app, &browser, &csrf);
+            async move {
+                let resp = login_from(app, browser, csrf, &format!("nobody{i}"), "wrong password", &format!("198.51.100.{}", i + 1)).await;
+                let status = resp.status().as_u16();
+                let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+                (status, retry, resp.text().await.unwrap())
+            }
+        });
+        let results = futures_util::future::join_all(attempts).await;
+        let busy: Vec<_> = results.iter().filter(|(s, _, _)| *s == 503).collect();
+        assert!(!busy.is_empty(), "some attempts found the queue full");
+        assert!(results.iter().all(|(s, _, _)| *s == 401 || *s == 503));
+        for (_, retry, html) in busy {
+            assert_eq!(retry.as_deref(), Some("1"));
+            assert!(html.contains("The server is busy"), "a readable page");
+        }
+        let checked = results.iter().filter(|(s, _, _)| *s == 401).count() as f64;
+        assert_eq!(metric(&app, "portcullis_argon2_verifications_total{purpose=\"login\"}").await, checked);
     }
 }
