@@ -242,8 +242,22 @@ pub enum UserCmd {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Delete a user.
+    /// Delete a user: their sessions end and every app they authorized loses access.
     Delete {
+        /// Login name.
+        username: String,
+    },
+    /// Set a new password (read from stdin) and sign the user out everywhere; every token
+    /// their apps hold is revoked too unless --keep-app-access.
+    ResetPassword {
+        /// Login name.
+        username: String,
+        /// Leave the user's apps their tokens.
+        #[arg(long)]
+        keep_app_access: bool,
+    },
+    /// End every session of a user ("sign out everywhere").
+    SignOut {
         /// Login name.
         username: String,
     },
@@ -399,11 +413,40 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             )
         }
         Command::User(UserCmd::Delete { username }) => {
-            let Some(u) = user::store::find_by_name(&mut conn, &username)? else {
-                return Err(AppError::NotFound(format!("no user named '{username}'")));
-            };
+            let u = user_named(&mut conn, &username)?;
             crate::manage::delete_user(&mut conn, &Actor::cli(), u.id, clock::now())?;
             writeln!(out, "Deleted user '{username}'.").map_err(io)
+        }
+        Command::User(UserCmd::ResetPassword {
+            username,
+            keep_app_access,
+        }) => {
+            let u = user_named(&mut conn, &username)?;
+            let password = read_line("New password: ")?;
+            crate::manage::reset_password(
+                &mut conn,
+                &Actor::cli(),
+                u.id,
+                &password,
+                keep_app_access,
+                clock::now(),
+            )?;
+            let apps = if keep_app_access {
+                "app access kept"
+            } else {
+                "app access revoked"
+            };
+            writeln!(
+                out,
+                "Password of '{username}' reset; signed out everywhere; {apps}."
+            )
+            .map_err(io)
+        }
+        Command::User(UserCmd::SignOut { username }) => {
+            let u = user_named(&mut conn, &username)?;
+            let (_, ended) =
+                crate::manage::sign_out_everywhere(&mut conn, &Actor::cli(), u.id, clock::now())?;
+            writeln!(out, "Signed '{username}' out of {ended} session(s).").map_err(io)
         }
     }
 }
@@ -950,10 +993,21 @@ fn create_user(
     role: Role,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
+    // Checked before the password is asked for.
     let username = user::validate_username(username).map_err(AppError::Invalid)?;
     let password = read_line("Password: ")?;
-    user::validate_password(&password).map_err(AppError::Invalid)?;
-    let hash = crate::crypto::argon2_hash(password.as_bytes())?;
-    let u = user::store::insert(conn, &username, &hash, role, clock::now())?;
+    let u = crate::manage::create_user(
+        conn,
+        &Actor::cli(),
+        &username,
+        &password,
+        role,
+        clock::now(),
+    )?;
     writeln!(out, "Created {} '{}'.", u.role.as_str(), u.username).map_err(io)
+}
+
+fn user_named(conn: &mut AnyConnection, username: &str) -> Result<user::User, AppError> {
+    user::store::find_by_name(conn, username)?
+        .ok_or_else(|| AppError::NotFound(format!("no user named '{username}'")))
 }

@@ -60,6 +60,12 @@ pub struct Settings {
     pub argon2_concurrency: usize,
     /// `PORTCULLIS_ARGON2_QUEUE`: argon2 verifications that may wait; beyond, 503.
     pub argon2_queue: usize,
+    /// `PORTCULLIS_SESSION_IDLE_SECONDS`: an admin-area account (admin, readonly) is signed
+    /// out after this long without a request.
+    pub session_idle_seconds: i64,
+    /// `PORTCULLIS_USER_SESSION_IDLE_SECONDS`: a person who only authorizes apps (role user)
+    /// is signed out after this long without a request.
+    pub user_session_idle_seconds: i64,
     /// `PORTCULLIS_ASSERTION_ACCEPT_ENDPOINT_AUDIENCE`: client assertions may also name the
     /// token, introspection or revocation endpoint URL as `aud` (default: the issuer only).
     pub assertion_accept_endpoint_audience: bool,
@@ -86,6 +92,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("argon2_concurrency", "0"),
     ("argon2_queue", "0"),
     ("assertion_accept_endpoint_audience", "false"),
+    ("session_idle_seconds", "1800"),
+    ("user_session_idle_seconds", "7200"),
 ];
 
 /// A setting that could not be used. The message names the setting and says what is wrong.
@@ -297,6 +305,13 @@ impl Settings {
         let (v, src) = get("assertion_accept_endpoint_audience");
         let assertion_accept_endpoint_audience = parse_bool(v).map_err(|m| fail(src, m))?;
 
+        // Sessions end after 12 hours whatever their use: a longer idle timeout means nothing.
+        let (v, src) = get("session_idle_seconds");
+        let session_idle_seconds = parse_positive(v, 12 * 3600).map_err(|m| fail(src, m))? as i64;
+        let (v, src) = get("user_session_idle_seconds");
+        let user_session_idle_seconds =
+            parse_positive(v, 12 * 3600).map_err(|m| fail(src, m))? as i64;
+
         Ok(Settings {
             database_url,
             bind,
@@ -317,6 +332,8 @@ impl Settings {
             argon2_concurrency,
             argon2_queue,
             assertion_accept_endpoint_audience,
+            session_idle_seconds,
+            user_session_idle_seconds,
         })
     }
 

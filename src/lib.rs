@@ -76,6 +76,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Encrypts client_secret_jwt keys; None = that method is unavailable.
     pub master_key: Option<crypto::MasterKey>,
+    /// How long sign-in sessions last.
+    pub sessions: user::sessions::SessionPolicy,
 }
 
 /// Opens the pool and brings the database up to date: migrations, then the first signing key
@@ -200,6 +202,11 @@ impl Application {
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
             master_key: settings.master_key.clone(),
+            sessions: user::sessions::SessionPolicy {
+                idle_admin: settings.session_idle_seconds,
+                idle_user: settings.user_session_idle_seconds,
+                ..Default::default()
+            },
             metrics,
         });
         let secure_cookies = issuer.starts_with("https://");
@@ -214,7 +221,15 @@ impl Application {
                 )
                 .wrap(middleware::from_fn(observe_request))
                 .configure(|cfg| {
-                    http::routes(cfg, http::session::middleware(&session_key, secure_cookies))
+                    http::routes(
+                        cfg,
+                        http::session::middleware(
+                            &session_key,
+                            secure_cookies,
+                            server_state.pool.clone(),
+                            server_state.sessions,
+                        ),
+                    )
                 })
         })
         .workers(settings.workers)
@@ -284,6 +299,7 @@ fn flush(state: &AppState) -> Result<(), AppError> {
     }
     let now = clock::now();
     token::store::purge_expired(&mut conn, now)?;
+    user::sessions::purge_expired(&mut conn, &state.sessions, now)?;
     let longest = token::store::longest_access_ttl(&mut conn, state.access_token_ttl)?;
     for kid in token::retire_superseded(&mut conn, now, longest)? {
         tracing::info!(%kid, "retired a signing key: no unexpired token was signed with it");

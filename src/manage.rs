@@ -540,6 +540,8 @@ pub fn change_role(
                 keep_an_admin(conn, &user)?;
             }
             crate::user::store::set_role(conn, user.id, role)?;
+            // A session signed in under the old role ends with it.
+            crate::user::sessions::delete_for_user(conn, user.id)?;
             actor.record(
                 conn,
                 "user.role",
@@ -553,12 +555,15 @@ pub fn change_role(
     })
 }
 
-/// Sets a new password for a user.
+/// Sets a new password for a user and ends every session of theirs. Unless `keep_app_access`,
+/// it also revokes every token the user's apps hold (a reset usually means the account was
+/// taken over, and whoever took it may have authorized an app of their own).
 pub fn reset_password(
     conn: &mut AnyConnection,
     actor: &Actor,
     user_id: i64,
     password: &str,
+    keep_app_access: bool,
     now: i64,
 ) -> Result<crate::user::User, AppError> {
     crate::user::validate_password(password).map_err(AppError::Invalid)?;
@@ -566,8 +571,37 @@ pub fn reset_password(
     conn.transaction(|conn| {
         let user = user_by_id(conn, user_id)?;
         crate::user::store::set_password_hash(conn, user.id, &hash)?;
-        actor.record(conn, "user.password", None, &user.username, "reset", now)?;
+        crate::user::sessions::delete_for_user(conn, user.id)?;
+        let details = if keep_app_access {
+            "reset; app access kept".to_string()
+        } else {
+            let n = crate::token::store::revoke_user_families(conn, user.id, now)?;
+            format!("reset; app access revoked ({n} grants)")
+        };
+        actor.record(conn, "user.password", None, &user.username, &details, now)?;
         Ok(user)
+    })
+}
+
+/// Ends every session of a user ("sign out everywhere"); returns how many there were.
+pub fn sign_out_everywhere(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    user_id: i64,
+    now: i64,
+) -> Result<(crate::user::User, usize), AppError> {
+    conn.transaction(|conn| {
+        let user = user_by_id(conn, user_id)?;
+        let ended = crate::user::sessions::delete_for_user(conn, user.id)?;
+        actor.record(
+            conn,
+            "user.sign_out",
+            None,
+            &user.username,
+            &format!("{ended} sessions ended"),
+            now,
+        )?;
+        Ok((user, ended))
     })
 }
 
@@ -582,6 +616,9 @@ pub fn delete_user(
         crate::user::store::lock_admins(conn)?;
         let user = user_by_id(conn, user_id)?;
         keep_an_admin(conn, &user)?;
+        // Before the rows go: the access tokens' jtis are only known through the grants.
+        crate::token::store::revoke_user_families(conn, user.id, now)?;
+        crate::user::sessions::delete_for_user(conn, user.id)?;
         crate::user::store::delete_by_id(conn, user.id)?;
         actor.record(
             conn,

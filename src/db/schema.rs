@@ -55,7 +55,6 @@ diesel::table! {
         role -> Text,
         created_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
-        session_epoch -> BigInt,
     }
 }
 
@@ -129,6 +128,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> BigInt,
+        state -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(redirect_uris -> clients (client_id));
 diesel::joinable!(client_secrets -> clients (client_id));
 diesel::joinable!(grants -> clients (client_id));
@@ -147,7 +158,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     revoked_tokens,
     consents,
-    server_secrets
+    server_secrets,
+    sessions
 );
 
 diesel::table! {

@@ -28,10 +28,7 @@ pub async fn current_user(
     let Some(id) = session::user_id(session) else {
         return Ok(None);
     };
-    let found = crate::db::run(&state.pool, move |conn| crate::user::store::find(conn, id))
-        .await?
-        // A password reset since this session signed in ends it.
-        .filter(|u| u.session_epoch == session::epoch(session));
+    let found = crate::db::run(&state.pool, move |conn| crate::user::store::find(conn, id)).await?;
     if found.is_none() {
         session::log_out(session);
     }
@@ -168,7 +165,7 @@ pub async fn login(
             {
                 tracing::warn!(error = %e, "could not record a sign-in time");
             }
-            session::log_in(&session, user.id, user.session_epoch);
+            session::log_in(&session, user.id);
             tracing::info!(user = %user.username, "signed in");
             see_other(&next)
         }

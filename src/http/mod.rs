@@ -11,12 +11,11 @@ pub mod render;
 pub mod session;
 
 use actix_session::SessionMiddleware;
-use actix_session::storage::CookieSessionStore;
 use actix_web::{HttpResponse, web};
 
 /// Every route of the server. The browser pages sit in a scope with the session cookie;
 /// the machine endpoints (token, introspection, revocation, keys, metadata) have no session.
-pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSessionStore>) {
+pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<session::DbSessionStore>) {
     let post_only = |path: &str, route: actix_web::Route| {
         web::resource(path)
             .route(route)
@@ -72,6 +71,10 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
             web::get().to(users::confirm_delete),
         )
         .route("/admin/users/{id}/delete", web::post().to(users::delete))
+        .route(
+            "/admin/users/{id}/sessions/delete",
+            web::post().to(users::sign_out_everywhere),
+        )
         .route("/admin/clients", web::get().to(clients::list))
         .route("/admin/clients", web::post().to(clients::create))
         .route("/admin/clients/new", web::get().to(clients::new))

@@ -1,32 +1,192 @@
-//! Browser sessions: a private (encrypted and authenticated) cookie, HttpOnly and SameSite=Lax,
-//! Secure when the issuer is https. The session holds the user id and a CSRF token; the id is
-//! renewed at login so that a session fixed before login is worthless afterwards.
+//! Browser sessions. The cookie (HttpOnly, SameSite=Lax, Secure when the issuer is https,
+//! encrypted and authenticated by actix-session) carries either a server-side session id or,
+//! before sign-in, the few values an anonymous visitor needs (the sign-in form's CSRF token).
+//!
+//! Signed-in sessions are rows (see [`crate::user::sessions`]): the cookie holds a random
+//! 256-bit id whose SHA-256 is the row's key, so signing out, a password reset, a role change,
+//! deleting the user or "sign out everywhere" ends the session on every instance, and a cookie
+//! saved before any of these signs nobody in. Anonymous visitors cost no row (an unauthenticated
+//! flood of the sign-in page writes nothing to the database). The id is renewed at sign-in, so
+//! a session fixed before sign-in is worthless afterwards.
+
+use std::collections::HashMap;
 
 use actix_session::config::{CookieContentSecurity, PersistentSession};
-use actix_session::storage::CookieSessionStore;
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Key, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
+
+use crate::db::Pool;
+use crate::user::sessions::{self as stored, SessionPolicy};
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "portcullis_session";
 const USER_KEY: &str = "uid";
-const EPOCH_KEY: &str = "epoch";
 const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "consent";
 const NOTICE_KEY: &str = "notice";
 
-/// The session middleware. `key` is 64 bytes shared by every instance (kept in the database).
-pub fn middleware(key: &[u8], secure: bool) -> SessionMiddleware<CookieSessionStore> {
-    SessionMiddleware::builder(CookieSessionStore::default(), Key::from(key))
+/// Prefix of a cookie value that names a server-side session.
+const SERVER_PREFIX: &str = "s.";
+/// Prefix of a cookie value that carries an anonymous visitor's values itself.
+const ANONYMOUS_PREFIX: &str = "a.";
+
+/// The session middleware. `key` (64 bytes, shared by every instance) encrypts the cookie;
+/// sessions of signed-in people live in the database.
+pub fn middleware(
+    key: &[u8],
+    secure: bool,
+    pool: Pool,
+    policy: SessionPolicy,
+) -> SessionMiddleware<DbSessionStore> {
+    SessionMiddleware::builder(DbSessionStore { pool, policy }, Key::from(key))
         .cookie_name(COOKIE_NAME.to_string())
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)
         .cookie_secure(secure)
         .cookie_content_security(CookieContentSecurity::Private)
-        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
+        .session_lifecycle(
+            PersistentSession::default().session_ttl(CookieDuration::seconds(policy.absolute)),
+        )
         .build()
+}
+
+type State = HashMap<String, String>;
+
+/// actix-session's storage: signed-in sessions in the `sessions` table, anonymous values in
+/// the (encrypted) cookie itself.
+#[derive(Clone)]
+pub struct DbSessionStore {
+    pool: Pool,
+    policy: SessionPolicy,
+}
+
+fn signed_in_user(state: &State) -> Option<i64> {
+    state
+        .get(USER_KEY)
+        .and_then(|v| serde_json::from_str(v).ok())
+}
+
+fn encode_state(state: &State) -> Result<String, anyhow::Error> {
+    Ok(serde_json::to_string(state)?)
+}
+
+fn anonymous_key(state: &State) -> Result<SessionKey, anyhow::Error> {
+    let value = format!(
+        "{ANONYMOUS_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(encode_state(state)?)
+    );
+    Ok(SessionKey::try_from(value)?)
+}
+
+impl DbSessionStore {
+    /// Stores a new signed-in session and returns the cookie value naming it.
+    async fn insert(&self, user_id: i64, state: &State) -> Result<SessionKey, anyhow::Error> {
+        let (id, hash) = stored::new_id()?;
+        let encoded = encode_state(state)?;
+        let policy = self.policy;
+        crate::db::run(&self.pool, move |conn| {
+            stored::insert(conn, &hash, user_id, &encoded, &policy, crate::clock::now())
+        })
+        .await?;
+        Ok(SessionKey::try_from(format!("{SERVER_PREFIX}{id}"))?)
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), anyhow::Error> {
+        let hash = stored::hash_id(id);
+        crate::db::run(&self.pool, move |conn| stored::delete(conn, &hash)).await?;
+        Ok(())
+    }
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
+        let value = session_key.as_ref();
+        if let Some(encoded) = value.strip_prefix(ANONYMOUS_PREFIX) {
+            // The cookie layer has authenticated these bytes; anything unreadable is no session.
+            let state = URL_SAFE_NO_PAD
+                .decode(encoded)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<State>(&bytes).ok())
+                .filter(|s| signed_in_user(s).is_none());
+            return Ok(state);
+        }
+        let Some(id) = value.strip_prefix(SERVER_PREFIX) else {
+            return Ok(None);
+        };
+        let hash = stored::hash_id(id);
+        let policy = self.policy;
+        let found = crate::db::run(&self.pool, move |conn| {
+            stored::load_live(conn, &hash, &policy, crate::clock::now())
+        })
+        .await
+        .map_err(|e| LoadError::Other(anyhow::anyhow!("loading a session: {e}")))?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let state: State =
+            serde_json::from_str(&found.state).map_err(|e| LoadError::Deserialization(e.into()))?;
+        // The row is the authority on whose session this is.
+        Ok((signed_in_user(&state) == Some(found.user_id)).then_some(state))
+    }
+
+    async fn save(
+        &self,
+        session_state: State,
+        _ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        match signed_in_user(&session_state) {
+            Some(user_id) => self
+                .insert(user_id, &session_state)
+                .await
+                .map_err(SaveError::Other),
+            None => anonymous_key(&session_state).map_err(SaveError::Serialization),
+        }
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: State,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let Some(id) = session_key.as_ref().strip_prefix(SERVER_PREFIX) else {
+            // An anonymous visitor's values changed: a new cookie value (or a new row when the
+            // values now name a user, which only sign-in does, through renew()).
+            return self
+                .save(session_state, ttl)
+                .await
+                .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")));
+        };
+        let hash = stored::hash_id(id);
+        let encoded = encode_state(&session_state).map_err(UpdateError::Serialization)?;
+        crate::db::run(&self.pool, move |conn| {
+            stored::update_state(conn, &hash, &encoded, crate::clock::now())
+        })
+        .await
+        .map_err(|e| UpdateError::Other(anyhow::anyhow!("saving a session: {e}")))?;
+        Ok(session_key)
+    }
+
+    async fn update_ttl(
+        &self,
+        _session_key: &SessionKey,
+        _ttl: &CookieDuration,
+    ) -> Result<(), anyhow::Error> {
+        // Use is recorded when a session is loaded (user::sessions::load_live).
+        Ok(())
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        match session_key.as_ref().strip_prefix(SERVER_PREFIX) {
+            Some(id) => self.remove(id).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// The logged-in user's id, if any.
@@ -52,16 +212,15 @@ pub fn csrf_ok(session: &Session, submitted: Option<&str>) -> bool {
     }
 }
 
-/// Logs a user in: a new session id, the user, a fresh CSRF token.
-pub fn log_in(session: &Session, user_id: i64, epoch: i64) {
+/// Logs a user in: a new session id (a new row), the user, a fresh CSRF token.
+pub fn log_in(session: &Session, user_id: i64) {
     session.renew();
     session.remove(PENDING_KEY);
     let _ = session.insert(USER_KEY, user_id);
-    let _ = session.insert(EPOCH_KEY, epoch);
     let _ = session.insert(CSRF_KEY, crate::crypto::unique_id());
 }
 
-/// Logs out: the whole session is dropped.
+/// Logs out: the row is deleted and the cookie cleared.
 pub fn log_out(session: &Session) {
     session.purge();
 }
@@ -86,9 +245,4 @@ pub fn set_notice(session: &Session, notice: &str) {
 /// Takes the pending notice (shown once).
 pub fn take_notice(session: &Session) -> Option<String> {
     session.remove_as::<String>(NOTICE_KEY).and_then(Result::ok)
-}
-
-/// The user's session epoch when this session signed in (0 for sessions from before epochs).
-pub fn epoch(session: &Session) -> i64 {
-    session.get::<i64>(EPOCH_KEY).ok().flatten().unwrap_or(0)
 }

@@ -248,6 +248,24 @@ pub fn revoke_family(conn: &mut AnyConnection, grant_id: i64, now: i64) -> Resul
     })
 }
 
+/// Revokes every token family of a user that is not revoked yet (their codes, refresh tokens
+/// and unexpired access tokens, see [`revoke_family`]); returns how many families.
+pub fn revoke_user_families(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: i64,
+) -> Result<usize, AppError> {
+    let ids: Vec<i64> = grants::table
+        .filter(grants::user_id.eq(user_id))
+        .filter(grants::revoked_at.is_null())
+        .select(grants::id)
+        .load(conn)?;
+    for id in &ids {
+        revoke_family(conn, *id, now)?;
+    }
+    Ok(ids.len())
+}
+
 /// A refresh token to store with a family.
 pub struct NewRefresh<'a> {
     /// `sha256$...` of the token.

@@ -1,5 +1,6 @@
 //! Users: admins (`admin`, `readonly`) and people who authorize apps (`user`).
 
+pub mod sessions;
 pub mod store;
 pub mod throttle;
 
@@ -51,8 +52,6 @@ pub struct User {
     pub created_at: i64,
     /// Seconds since the epoch.
     pub last_login_at: Option<i64>,
-    /// Sessions signed in with another value are over (the password was reset since).
-    pub session_epoch: i64,
 }
 
 /// Minimum password length.

@@ -15,7 +15,6 @@ struct UserRow {
     role: String,
     created_at: i64,
     last_login_at: Option<i64>,
-    session_epoch: i64,
 }
 
 impl UserRow {
@@ -26,7 +25,6 @@ impl UserRow {
             role: Role::parse(&self.role).unwrap_or(Role::User),
             created_at: self.created_at,
             last_login_at: self.last_login_at,
-            session_epoch: self.session_epoch,
         }
     }
 }
@@ -127,14 +125,10 @@ pub fn set_role(conn: &mut AnyConnection, id: i64, role: Role) -> Result<bool, A
         > 0)
 }
 
-/// Replaces a user's password hash and ends the user's sessions (by moving their epoch).
-/// False if there is no such user.
+/// Replaces a user's password hash. False if there is no such user.
 pub fn set_password_hash(conn: &mut AnyConnection, id: i64, hash: &str) -> Result<bool, AppError> {
     Ok(diesel::update(users::table.find(id))
-        .set((
-            users::password_hash.eq(hash),
-            users::session_epoch.eq(users::session_epoch + 1),
-        ))
+        .set(users::password_hash.eq(hash))
         .execute(conn)?
         > 0)
 }

@@ -423,7 +423,10 @@ on_both_backends! {
         assert_eq!(sign_in(&app, &bob_browser, "bob", PASSWORD, "/admin/clients").await.status(), 303);
         assert_eq!(get(&app, &bob_browser, "/admin/clients/new").await.0, 403);
         assert_eq!(post(&app, &admin, &format!("/admin/users/{bob}/role"), &[("csrf_token", &token), ("role", "admin")]).await.status(), 303);
-        assert_eq!(get(&app, &bob_browser, "/admin/clients/new").await.0, 200, "the role applies at once");
+        // A role change ends the sessions signed in under the old role (issue 10, item 4).
+        assert_eq!(get(&app, &bob_browser, "/admin/clients/new").await.0, 303, "signed out by the role change");
+        assert_eq!(sign_in(&app, &bob_browser, "bob", PASSWORD, "/admin/clients").await.status(), 303);
+        assert_eq!(get(&app, &bob_browser, "/admin/clients/new").await.0, 200, "the new role applies");
         // Reset his password: the new one works.
         assert_eq!(post(&app, &admin, &format!("/admin/users/{bob}/password"), &[("csrf_token", &token), ("password", "another long password")]).await.status(), 303);
         assert_eq!(get(&app, &bob_browser, "/admin/clients").await.0, 303, "a password reset ends the sessions signed in before");

@@ -8,7 +8,7 @@ use crate::on_both_backends;
 
 impl TestApp {
     /// An access token of a client allowed `scope` (dogfooding: client_credentials).
-    async fn api_token(&self, name: &str, scope: &str) -> String {
+    pub(crate) async fn api_token(&self, name: &str, scope: &str) -> String {
         let c = self.create_client_with(NewClient {
             name: name.into(),
             scopes: vec![scope.into()],

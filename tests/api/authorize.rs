@@ -726,3 +726,71 @@ on_both_backends! {
         tokens(resp).await;
     }
 }
+
+// Issue 10, item 5: what a person authorized ends with their account, and with a password reset
+// unless the admin keeps it.
+on_both_backends! {
+    async fn deleting_a_user_revokes_every_token_their_apps_hold(app) {
+        let c = app.web_app("Calendar", &["read"]);
+        let browser = app.signed_in("mallory").await;
+        let (code, verifier) = code_for(&app, &browser, &c, "read").await;
+        let t = tokens(app.exchange(&c, &[("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)]).await).await;
+        let access = t["access_token"].as_str().unwrap().to_string();
+        let refresh = t["refresh_token"].as_str().unwrap().to_string();
+        // A code issued but not yet redeemed dies too.
+        let (pending_code, pending_verifier) = code_for(&app, &browser, &c, "read").await;
+        assert_eq!(app.introspect(&c, &access).await["active"], true);
+        let token = app.api_token("User admin", "portcullis:admin").await;
+        let id = app.user_id("mallory");
+        let resp = app.http.delete(app.url(&format!("/admin/api/v1/users/{id}"))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 204);
+        assert_eq!(app.introspect(&c, &access).await["active"], false);
+        assert_oauth_error(app.refresh(&c, &refresh, None).await, 400, "invalid_grant").await;
+        assert_oauth_error(
+            app.exchange(&c, &[("code", &pending_code), ("redirect_uri", CB), ("code_verifier", &pending_verifier)]).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+    }
+
+    async fn a_password_reset_revokes_app_access_unless_the_admin_keeps_it(app) {
+        let c = app.web_app("Mail", &["read"]);
+        let token = app.api_token("User admin", "portcullis:admin").await;
+        let reset = |who: i64, body: serde_json::Value| {
+            app.http.patch(app.url(&format!("/admin/api/v1/users/{who}"))).bearer_auth(&token).json(&body).send()
+        };
+        // Default: ticked.
+        let browser = app.signed_in("nina").await;
+        let (code, verifier) = code_for(&app, &browser, &c, "read").await;
+        let t = tokens(app.exchange(&c, &[("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)]).await).await;
+        let resp = reset(app.user_id("nina"), serde_json::json!({"password": "a brand new password"})).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(app.introspect(&c, t["access_token"].as_str().unwrap()).await["active"], false);
+        assert_oauth_error(app.refresh(&c, t["refresh_token"].as_str().unwrap(), None).await, 400, "invalid_grant").await;
+        // Unticked: the apps keep their tokens (the person is still signed out).
+        let browser = app.signed_in("omar").await;
+        let (code, verifier) = code_for(&app, &browser, &c, "read").await;
+        let t = tokens(app.exchange(&c, &[("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)]).await).await;
+        let resp = reset(app.user_id("omar"), serde_json::json!({"password": "a brand new password", "revoke_app_access": false})).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(app.introspect(&c, t["access_token"].as_str().unwrap()).await["active"], true);
+        tokens(app.refresh(&c, t["refresh_token"].as_str().unwrap(), None).await).await;
+        // The admin area: the box is ticked by default, and unticking it keeps access.
+        let admin = app.browser();
+        app.create_user("root", PASSWORD, Role::Admin);
+        assert_eq!(sign_in(&app, &admin, "root", PASSWORD, "/admin/users").await.status(), 303);
+        let page = admin.get(app.url("/admin/users")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(r#"name="revoke_app_access" value="1" checked"#));
+        let csrf = form_value(&page, "csrf_token").unwrap();
+        let browser = app.signed_in("pia").await;
+        let (code, verifier) = code_for(&app, &browser, &c, "read").await;
+        let t = tokens(app.exchange(&c, &[("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)]).await).await;
+        let pia = app.user_id("pia");
+        let resp = admin.post(app.url(&format!("/admin/users/{pia}/password")))
+            .form(&[("csrf_token", csrf.as_str()), ("password", "a brand new password"), ("revoke_app_access", "1")])
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 303);
+        assert_eq!(app.introspect(&c, t["access_token"].as_str().unwrap()).await["active"], false);
+    }
+}

@@ -31,9 +31,13 @@ async fn users_page(
     error: Option<&str>,
     typed: (&str, &str),
 ) -> Page {
-    let users = crate::db::run(&state.pool, crate::user::store::list)
-        .await
-        .or_page(state, session)?;
+    let (users, sessions) = crate::db::run(&state.pool, |conn| {
+        let users = crate::user::store::list(conn)?;
+        let sessions = crate::user::sessions::count_by_user(conn, crate::clock::now())?;
+        Ok((users, sessions))
+    })
+    .await
+    .or_page(state, session)?;
     let rows: Vec<serde_json::Value> = users
         .iter()
         .map(|u| {
@@ -42,6 +46,7 @@ async fn users_page(
                 "username": u.username,
                 "role": u.role.as_str(),
                 "is_me": u.id == admin.user.id,
+                "sessions": sessions.get(&u.id).copied().unwrap_or(0),
                 "created": crate::clock::date(u.created_at),
                 "last_login": u.last_login_at.map_or_else(|| "Never".to_string(), crate::clock::human),
             })
@@ -175,6 +180,8 @@ pub async fn change_role(
 #[derive(Deserialize)]
 pub struct PasswordForm {
     password: String,
+    /// The "also revoke app access" box: ticked by default, absent when unticked.
+    revoke_app_access: Option<String>,
     csrf_token: Option<String>,
 }
 
@@ -187,14 +194,48 @@ pub async fn reset_password(
     form: web::Form<PasswordForm>,
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
-    let (actor, id, password) = (
-        admin.actor.clone(),
-        path.into_inner(),
-        form.into_inner().password,
-    );
+    let form = form.into_inner();
+    let keep_app_access = form.revoke_app_access.is_none();
+    let (actor, id, password) = (admin.actor.clone(), path.into_inner(), form.password);
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::reset_password(conn, &actor, id, &password, crate::clock::now())
-            .map(|u| format!("Password of {} reset.", u.username))
+        manage::reset_password(
+            conn,
+            &actor,
+            id,
+            &password,
+            keep_app_access,
+            crate::clock::now(),
+        )
+        .map(|u| {
+            if keep_app_access {
+                format!("Password of {} reset; they were signed out everywhere.", u.username)
+            } else {
+                format!(
+                    "Password of {} reset; they were signed out everywhere and their apps lost access.",
+                    u.username
+                )
+            }
+        })
+    })
+    .await;
+    finish(&state, &session, &admin, result, ("", "user")).await
+}
+
+/// `POST /admin/users/{id}/sessions/delete`: "sign out everywhere".
+pub async fn sign_out_everywhere(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    form: web::Form<CsrfOnly>,
+) -> Page {
+    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+    let (actor, id) = (admin.actor.clone(), path.into_inner());
+    let result = crate::db::run(&state.pool, move |conn| {
+        manage::sign_out_everywhere(conn, &actor, id, crate::clock::now()).map(|(u, n)| match n {
+            1 => format!("{} was signed out of 1 session.", u.username),
+            n => format!("{} was signed out of {n} sessions.", u.username),
+        })
     })
     .await;
     finish(&state, &session, &admin, result, ("", "user")).await
@@ -223,7 +264,7 @@ pub async fn confirm_delete(
         &super::Confirm {
             heading: format!("Delete {}?", user.username),
             message: format!(
-                "{} ({}) can no longer sign in. Their remembered consents are deleted too.",
+                "{} ({}) can no longer sign in: their sessions end, their remembered consents are deleted, and every app they authorized loses access at once.",
                 user.username,
                 user.role.as_str()
             ),

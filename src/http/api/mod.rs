@@ -233,6 +233,7 @@ api_routes! {
     post "/admin/api/v1/users" => users::create,
     patch "/admin/api/v1/users/{id}" => users::update,
     delete "/admin/api/v1/users/{id}" => users::delete,
+    delete "/admin/api/v1/users/{id}/sessions" => users::end_sessions,
 }
 
 /// `GET /admin/api/openapi.json`.

@@ -19,7 +19,7 @@ use super::{clients, users};
         clients::list_redirect_uris, clients::add_redirect_uri, clients::remove_redirect_uri,
         clients::list_secrets, clients::add_secret, clients::delete_secret,
         clients::usage, clients::audit_events,
-        users::list, users::create, users::update, users::delete,
+        users::list, users::create, users::update, users::delete, users::end_sessions,
     ),
     components(schemas(super::ApiError)),
     modifiers(&BearerAuth)

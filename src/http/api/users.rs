@@ -45,11 +45,20 @@ pub struct UserIn {
     role: String,
 }
 
-/// A change to an account: a new role and/or a new password.
+/// A change to an account: a new role and/or a new password. Either ends the user's sessions.
 #[derive(Deserialize, ToSchema)]
 pub struct UserChange {
     role: Option<String>,
     password: Option<String>,
+    /// With a new password: also revoke every token the user's apps hold (default true).
+    revoke_app_access: Option<bool>,
+}
+
+/// What "sign out everywhere" did.
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEnded {
+    /// Sessions that were ended.
+    ended: usize,
 }
 
 fn role(s: &str) -> Result<Role, actix_web::Error> {
@@ -119,7 +128,8 @@ pub async fn update(
             manage::change_role(conn, &actor, id, r, now)?;
         }
         if let Some(p) = &body.password {
-            manage::reset_password(conn, &actor, id, p, now)?;
+            let keep_app_access = !body.revoke_app_access.unwrap_or(true);
+            manage::reset_password(conn, &actor, id, p, keep_app_access, now)?;
         }
         crate::user::store::find(conn, id)?
             .ok_or_else(|| AppError::NotFound("there is no such user".into()))
@@ -146,4 +156,23 @@ pub async fn delete(
     .await
     .map_err(fail)?;
     Ok(actix_web::HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /admin/api/v1/users/{id}/sessions`: signs the user out everywhere.
+#[utoipa::path(delete, path = "/admin/api/v1/users/{id}/sessions", params(("id" = i64, Path)),
+    responses((status = 200, body = SessionsEnded), (status = 404, body = super::ApiError)),
+    security(("bearer" = ["portcullis:admin"])))]
+pub async fn end_sessions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> ApiResult {
+    let actor = caller(&state, &req, Need::Write).await?;
+    let id = path.into_inner();
+    let (_, ended) = crate::db::run(&state.pool, move |conn| {
+        manage::sign_out_everywhere(conn, &actor, id, crate::clock::now())
+    })
+    .await
+    .map_err(fail)?;
+    Ok(json(StatusCode::OK, &SessionsEnded { ended }))
 }
