@@ -316,6 +316,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     let settings = settings(&cli)?;
     if let Command::Serve = cli.command {
         crate::init_logging(&settings);
+        crate::memory::tune();
         return actix_web::rt::System::new().block_on(crate::serve(settings));
     }
     let mut conn = db::connect(&settings.database_url).map_err(|e| {

@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod manage;
+pub mod memory;
 pub mod metrics;
 pub mod oauth;
 pub mod secret;
@@ -279,9 +280,11 @@ impl Application {
             self.cache_interval
         };
         let watcher = tokio::spawn(watch_changes(state.clone(), every));
+        let trimmer = tokio::spawn(memory::trim_periodically(std::time::Duration::from_secs(5)));
         let result = self.server.await;
         flusher.abort();
         watcher.abort();
+        trimmer.abort();
         let final_flush = tokio::task::spawn_blocking(move || flush(&state)).await;
         if let Ok(Err(e)) | Err(e) = final_flush.map_err(|e| AppError::Internal(e.to_string())) {
             tracing::error!(error = %e, "could not write last-used times at shutdown");
