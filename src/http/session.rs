@@ -16,6 +16,9 @@ const EPOCH_KEY: &str = "epoch";
 const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "consent";
 const NOTICE_KEY: &str = "notice";
+const SIGNED_IN_FOR_KEY: &str = "signed_in_for";
+/// How long a sign-in counts as "just now" for the request it was made for (`prompt=login`).
+const SIGNED_IN_FOR_SECONDS: i64 = 600;
 
 /// The session middleware. `key` is 64 bytes shared by every instance (kept in the database).
 pub fn middleware(key: &[u8], secure: bool) -> SessionMiddleware<CookieSessionStore> {
@@ -91,4 +94,32 @@ pub fn take_notice(session: &Session) -> Option<String> {
 /// The user's session epoch when this session signed in (0 for sessions from before epochs).
 pub fn epoch(session: &Session) -> i64 {
     session.get::<i64>(EPOCH_KEY).ok().flatten().unwrap_or(0)
+}
+
+/// Records that the person has just entered their password to continue to `next`: the
+/// authorization request at that exact path counts as re-authenticated (`prompt=login`,
+/// OpenID Connect Core 3.1.2.1), once, for a few minutes.
+pub fn mark_signed_in_for(session: &Session, next: &str, now: i64) {
+    let _ = session.insert(
+        SIGNED_IN_FOR_KEY,
+        (crate::crypto::sha256_tagged(next.as_bytes()), now),
+    );
+}
+
+/// True when the person signed in for exactly `path` within the last few minutes. The marker
+/// is used up either way: a reload of the request asks for the password again.
+pub fn take_signed_in_for(session: &Session, path: &str, now: i64) -> bool {
+    match session
+        .remove_as::<(String, i64)>(SIGNED_IN_FOR_KEY)
+        .and_then(Result::ok)
+    {
+        Some((hash, at)) => {
+            now.saturating_sub(at) <= SIGNED_IN_FOR_SECONDS
+                && bool::from(
+                    hash.as_bytes()
+                        .ct_eq(crate::crypto::sha256_tagged(path.as_bytes()).as_bytes()),
+                )
+        }
+        None => false,
+    }
 }
