@@ -447,6 +447,12 @@ on_both_backends! {
         let out = cli(&app, &["client", "policy", &cli_id, "--loopback-any-port"]);
         assert!(out.status.success());
         assert!(stored(&app, &cli_id).loopback_any_port);
+        // Each change is audited like any other settings change.
+        let filter = portcullis::audit::store::AuditFilter { client_id: Some(cli_id.clone()), actor: None };
+        let (events, _) = portcullis::audit::store::page(&mut app.pool.get().unwrap(), &filter, 0, 100).unwrap();
+        let details: Vec<String> = events.iter().map(|e| e.details.clone()).collect();
+        assert!(details.iter().any(|d| d.contains("loopback redirect URIs match any port")), "{details:?}");
+        assert!(details.iter().any(|d| d.contains("match their registered port")), "{details:?}");
         // The admin area: a checkbox on the client form.
         app.create_user("porter", crate::authorize::PASSWORD, portcullis::user::Role::Admin);
         let admin_browser = app.browser();
