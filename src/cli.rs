@@ -98,9 +98,14 @@ pub enum ClientCmd {
         /// Logo URL (http or https).
         #[arg(long)]
         logo_url: Option<String>,
-        /// Redirect URI (repeatable): https, or http on a loopback address.
+        /// Redirect URI (repeatable): https, or http on a loopback address. Stored and
+        /// matched exactly as typed.
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
+        /// RFC 8252 7.3: loopback redirect URIs (http://127.0.0.1/..., http://[::1]/...) match
+        /// any port (for native apps on an ephemeral port).
+        #[arg(long)]
+        loopback_any_port: bool,
         /// Allowed scope (repeatable, or space-separated).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
@@ -130,10 +135,16 @@ pub enum ClientCmd {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Change a client's policies: IP allowlist and rate limit.
+    /// Change a client's policies: IP allowlist, rate limit, loopback redirect ports.
     Policy {
         /// The client's client_id.
         client_id: String,
+        /// RFC 8252 7.3: loopback redirect URIs match any port.
+        #[arg(long, conflicts_with = "exact_loopback_port")]
+        loopback_any_port: bool,
+        /// Loopback redirect URIs match only with their registered port (the default).
+        #[arg(long)]
+        exact_loopback_port: bool,
         /// Allowed client address: an IP or CIDR range (repeatable); replaces the list.
         #[arg(long = "allow-ip", value_name = "CIDR", conflicts_with = "any_ip")]
         allow_ips: Vec<String>,
@@ -583,6 +594,7 @@ fn client_cmd(
             description,
             logo_url,
             redirect_uris,
+            loopback_any_port,
             scopes,
             grant_types,
             public,
@@ -606,6 +618,7 @@ fn client_cmd(
                 scopes,
                 grant_types,
                 redirect_uris,
+                loopback_any_port,
                 ip_allowlist: allow_ips,
                 rate_limit_per_minute: rate_limit,
                 auth_method,
@@ -742,6 +755,15 @@ fn client_cmd(
                     "redirect URIs",
                     none(c.redirect_uris.join("\n               ")),
                 ),
+                (
+                    "loopback port",
+                    if c.loopback_any_port {
+                        "any (RFC 8252 7.3)"
+                    } else {
+                        "as registered"
+                    }
+                    .into(),
+                ),
                 ("logo URL", none(c.logo_url.clone().unwrap_or_default())),
                 (
                     "allowed IPs",
@@ -778,6 +800,8 @@ fn client_cmd(
         ClientCmd::Disable { client_id } => set_enabled(conn, &client_id, false, now, out),
         ClientCmd::Policy {
             client_id,
+            loopback_any_port,
+            exact_loopback_port,
             allow_ips,
             any_ip,
             rate_limit,
@@ -792,6 +816,11 @@ fn client_cmd(
                 scopes: c.allowed_scopes.clone(),
                 grant_types: c.allowed_grant_types.clone(),
                 redirect_uris: c.redirect_uris.clone(),
+                loopback_any_port: match (loopback_any_port, exact_loopback_port) {
+                    (true, _) => true,
+                    (_, true) => false,
+                    _ => c.loopback_any_port,
+                },
                 access_token_ttl: c.access_token_ttl,
                 refresh_token_ttl: c.refresh_token_ttl,
                 ip_allowlist: match (any_ip, allow_ips.is_empty()) {
@@ -828,7 +857,12 @@ fn client_cmd(
                 || "no rate limit".to_string(),
                 |r| format!("{r} token requests per minute"),
             );
-            writeln!(out, "Client {client_id}: {allow}; {limit}.").map_err(io)
+            let ports = if settings.loopback_any_port {
+                "loopback redirect URIs match any port"
+            } else {
+                "redirect URIs match exactly"
+            };
+            writeln!(out, "Client {client_id}: {allow}; {limit}; {ports}.").map_err(io)
         }
         ClientCmd::Delete { client_id } => {
             // The same operation as the admin area and the API: audited, tokens revoked.

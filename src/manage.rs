@@ -192,6 +192,16 @@ pub fn update_client_with(
             if grants != before {
                 what.push(format!("grant types: {}", grants.join(" ")));
             }
+            if settings.loopback_any_port != client.loopback_any_port {
+                what.push(
+                    if settings.loopback_any_port {
+                        "loopback redirect URIs match any port"
+                    } else {
+                        "loopback redirect URIs match their registered port"
+                    }
+                    .to_string(),
+                );
+            }
             actor.record(
                 conn,
                 "client.update",

@@ -203,6 +203,7 @@ mod tests {
             auth_method: None,
             jwks: None,
             hmac_key_sealed: None,
+            loopback_any_port: false,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,

@@ -109,8 +109,11 @@ pub struct Client {
     pub access_token_ttl: Option<i64>,
     /// Per-client refresh-token lifetime in seconds (None = the server default).
     pub refresh_token_ttl: Option<i64>,
-    /// Registered redirect URIs (RFC 6749 3.1.2).
+    /// Registered redirect URIs (RFC 6749 3.1.2), exactly as the admin typed them.
     pub redirect_uris: Vec<String>,
+    /// RFC 8252 7.3: a registered `http://127.0.0.1/...` or `http://[::1]/...` redirect URI
+    /// matches the same URI with any port (native apps listen on an ephemeral port).
+    pub loopback_any_port: bool,
     /// Addresses allowed at the token, introspection and revocation endpoints; empty = any.
     pub ip_allowlist: Vec<ipnet::IpNet>,
     /// Token requests per minute (per instance); None = no limit.
@@ -137,11 +140,89 @@ impl Client {
         self.allowed_grant_types.contains(&grant)
     }
 
+    /// The redirect URI an authorization request may use, or None: THE rule, used wherever a
+    /// redirect URI is matched (the authorization endpoint's checks and oxide-auth's
+    /// registrar). The requested string must equal a registered one exactly, character for
+    /// character, with no normalization (RFC 6749 3.1.2.3, RFC 9700 2.1 and 4.1.3 "exact
+    /// string matching"); the one exception is RFC 8252 7.3, when the client opts in: for a
+    /// registered `http` URI on a loopback IP literal, the port may differ (or be absent),
+    /// nothing else may. `localhost` is not a loopback literal here (RFC 8252 8.3). A client
+    /// with exactly one registered URI may omit it (RFC 6749 3.1.2.3).
+    pub fn redirect_uri_for(&self, requested: Option<&str>) -> Option<String> {
+        let Some(requested) = requested else {
+            return match self.redirect_uris.as_slice() {
+                [only] => Some(only.clone()),
+                _ => None,
+            };
+        };
+        if self.redirect_uris.iter().any(|r| r == requested) {
+            return Some(requested.to_string());
+        }
+        if !self.loopback_any_port {
+            return None;
+        }
+        let (host, port, rest) = split_loopback(requested)?;
+        let port_ok = port.is_none_or(|p| {
+            !p.is_empty()
+                && p.len() <= 5
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u16>().is_ok()
+        });
+        // The parser must see the same loopback host, so that no trick in the string (userinfo,
+        // backslashes, encodings) makes the browser go elsewhere.
+        let parsed_host_ok = url::Url::parse(requested).ok().is_some_and(|u| {
+            u.scheme() == "http"
+                && u.username().is_empty()
+                && u.password().is_none()
+                && match u.host() {
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback() && ip.to_string() == host,
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback() && format!("[{ip}]") == host,
+                    _ => false,
+                }
+        });
+        if !port_ok || !parsed_host_ok {
+            return None;
+        }
+        self.redirect_uris
+            .iter()
+            .filter_map(|r| split_loopback(r))
+            .any(|(h, _, r)| h == host && r == rest)
+            .then(|| requested.to_string())
+    }
+
     /// Whether a request from `ip` may authenticate as this client (an unknown address is
     /// refused when there is an allowlist).
     pub fn allows_ip(&self, ip: Option<std::net::IpAddr>) -> bool {
         self.ip_allowlist.is_empty()
             || ip.is_some_and(|ip| self.ip_allowlist.iter().any(|net| net.contains(&ip)))
+    }
+}
+
+/// Splits `http://HOST[:PORT]REST` where HOST is a loopback IP literal (`127.0.0.1`,
+/// `[::1]`): (HOST, PORT, REST). None for anything else, `localhost` included (RFC 8252 8.3).
+fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
+    let after = uri.strip_prefix("http://")?;
+    let host_end = if after.starts_with('[') {
+        after.find(']')? + 1
+    } else {
+        after.find([':', '/', '?', '#']).unwrap_or(after.len())
+    };
+    let (host, tail) = after.split_at(host_end);
+    let ip: std::net::IpAddr = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse()
+        .ok()?;
+    if !ip.is_loopback() {
+        return None;
+    }
+    match tail.strip_prefix(':') {
+        Some(p) => {
+            let port_end = p.find(['/', '?', '#']).unwrap_or(p.len());
+            Some((host, Some(&p[..port_end]), &p[port_end..]))
+        }
+        None => Some((host, None, tail)),
     }
 }
 
@@ -166,6 +247,8 @@ pub struct NewClient {
     pub refresh_token_ttl: Option<i64>,
     /// Redirect URIs.
     pub redirect_uris: Vec<String>,
+    /// RFC 8252 7.3: loopback redirect URIs match any port.
+    pub loopback_any_port: bool,
     /// IPs and CIDR ranges allowed to authenticate as the client; empty = any.
     pub ip_allowlist: Vec<String>,
     /// Token requests per minute; None = no limit.
@@ -213,9 +296,22 @@ pub fn validate_scope(scope: &str) -> Result<(), String> {
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 3.1.2), https or
-/// http on a loopback address (RFC 8252 7.3, RFC 9700 2.6).
+/// http on a loopback address (RFC 8252 7.3, RFC 9700 2.6). Returns it as typed (only
+/// surrounding whitespace trimmed), never normalized: it is matched by exact string
+/// (RFC 6749 3.1.2.3), so `https://app.example` stays usable as typed; characters that a URL
+/// parser would silently drop or rewrite (controls, spaces, backslashes) are refused.
 pub fn validate_redirect_uri(uri: &str) -> Result<String, String> {
-    let parsed = url::Url::parse(uri.trim())
+    let uri = uri.trim();
+    if uri
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return Err(format!(
+            "invalid redirect URI '{}': it must not contain spaces, control characters or backslashes",
+            uri.escape_debug()
+        ));
+    }
+    let parsed = url::Url::parse(uri)
         .map_err(|e| format!("invalid redirect URI '{uri}': {e} (it must be absolute)"))?;
     if parsed.fragment().is_some() {
         return Err(format!(
@@ -243,7 +339,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<String, String> {
             ));
         }
     }
-    Ok(parsed.to_string())
+    Ok(uri.to_string())
 }
 
 /// Checks a logo URL: http or https.
@@ -380,6 +476,104 @@ mod tests {
         assert!(validate_redirect_uri("https://app.example/cb#x").is_err());
         assert!(validate_redirect_uri("/relative").is_err());
         assert!(validate_redirect_uri("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_are_kept_as_typed() {
+        assert_eq!(
+            validate_redirect_uri(" https://app.example ").unwrap(),
+            "https://app.example"
+        );
+        assert_eq!(
+            validate_redirect_uri("https://APP.example:443/a/../cb").unwrap(),
+            "https://APP.example:443/a/../cb"
+        );
+        assert!(validate_redirect_uri("https://app.example/c\tb").is_err());
+        assert!(validate_redirect_uri("https://app.example\\cb").is_err());
+        assert!(validate_redirect_uri("https://app.example/c b").is_err());
+    }
+
+    #[test]
+    fn loopback_uris_split_only_on_ip_literals() {
+        assert_eq!(
+            split_loopback("http://127.0.0.1:8080/cb?x=1"),
+            Some(("127.0.0.1", Some("8080"), "/cb?x=1"))
+        );
+        assert_eq!(
+            split_loopback("http://[::1]/cb"),
+            Some(("[::1]", None, "/cb"))
+        );
+        assert_eq!(split_loopback("http://localhost:8080/cb"), None);
+        assert_eq!(split_loopback("https://127.0.0.1:8080/cb"), None);
+        assert_eq!(split_loopback("http://10.0.0.1:8080/cb"), None);
+        assert_eq!(split_loopback("http://127.0.0.1@evil.example/cb"), None);
+    }
+
+    fn with_uris(uris: &[&str], any_port: bool) -> Client {
+        Client {
+            id: 1,
+            client_id: "c".into(),
+            name: "c".into(),
+            description: String::new(),
+            logo_url: None,
+            public: true,
+            enabled: true,
+            allowed_scopes: vec![],
+            allowed_grant_types: vec![GrantType::AuthorizationCode],
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+            loopback_any_port: any_port,
+            ip_allowlist: vec![],
+            rate_limit_per_minute: None,
+            auth_method: None,
+            jwks: None,
+            hmac_key_sealed: None,
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly_or_on_loopback_with_any_port() {
+        let exact = with_uris(&["https://app.example", "http://127.0.0.1/cb"], false);
+        assert_eq!(
+            exact
+                .redirect_uri_for(Some("https://app.example"))
+                .as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(exact.redirect_uri_for(Some("https://app.example/")), None);
+        assert_eq!(
+            exact.redirect_uri_for(Some("http://127.0.0.1:8080/cb")),
+            None
+        );
+        assert_eq!(exact.redirect_uri_for(None), None, "two registered");
+        let any = with_uris(&["http://127.0.0.1/cb", "http://[::1]:9/cb?x=1"], true);
+        for ok in [
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]/cb?x=1",
+            "http://[::1]:65535/cb?x=1",
+        ] {
+            assert_eq!(any.redirect_uri_for(Some(ok)).as_deref(), Some(ok));
+        }
+        for bad in [
+            "http://127.0.0.1:65536/cb",
+            "http://127.0.0.1:8080/cb/",
+            "http://[::1]:80/cb",
+            "http://localhost:8080/cb",
+            "http://127.0.0.1:8080/cb#x",
+            "http://127.0.0.1:8080@evil.example/cb",
+        ] {
+            assert_eq!(any.redirect_uri_for(Some(bad)), None, "{bad}");
+        }
+        let localhost = with_uris(&["http://localhost/cb"], true);
+        assert_eq!(
+            localhost.redirect_uri_for(Some("http://localhost:8080/cb")),
+            None
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub(crate) struct ClientRow {
     token_endpoint_auth_method: Option<String>,
     jwks: Option<String>,
     hmac_key: Option<String>,
+    loopback_any_port: bool,
 }
 
 impl ClientRow {
@@ -54,6 +55,7 @@ impl ClientRow {
             access_token_ttl: self.access_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,
             redirect_uris,
+            loopback_any_port: self.loopback_any_port,
             // Validated when written; a line that no longer parses is left out (never widened).
             ip_allowlist: self
                 .ip_allowlist
@@ -92,6 +94,7 @@ struct NewClientRow<'a> {
     rate_limit_per_minute: Option<i64>,
     token_endpoint_auth_method: Option<&'a str>,
     jwks: Option<&'a str>,
+    loopback_any_port: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -120,6 +123,7 @@ pub fn insert(
         rate_limit_per_minute: new.rate_limit_per_minute,
         token_endpoint_auth_method: new.auth_method.map(|m| m.as_str()),
         jwks: new.jwks.as_deref(),
+        loopback_any_port: new.loopback_any_port,
         created_at: now,
         updated_at: now,
     };
@@ -512,6 +516,7 @@ pub fn update(
             clients::rate_limit_per_minute.eq(settings.rate_limit_per_minute),
             clients::token_endpoint_auth_method.eq(settings.auth_method.map(|m| m.as_str())),
             clients::jwks.eq(settings.jwks.as_deref()),
+            clients::loopback_any_port.eq(settings.loopback_any_port),
             clients::updated_at.eq(now),
         ))
         .execute(conn)

@@ -22,6 +22,7 @@ diesel::table! {
         token_endpoint_auth_method -> Nullable<Text>,
         jwks -> Nullable<Text>,
         hmac_key -> Nullable<Text>,
+        loopback_any_port -> Bool,
     }
 }
 

@@ -33,7 +33,7 @@ fn unavailable(state: &AppState, session: &Session, e: &crate::error::AppError) 
 }
 
 fn refused(state: &AppState, session: &Session, refusal: Refusal) -> HttpResponse {
-    match refusal.location() {
+    match refusal.location(&state.issuer) {
         Some(url) => found(&url),
         // RFC 6749 4.1.2.1: without a trusted redirect URI, tell the user, never redirect.
         None => {
@@ -92,11 +92,14 @@ fn consent_page(
     state.pages.render(StatusCode::OK, "consent.html", &ctx)
 }
 
-fn sign_in_first(query: &str) -> HttpResponse {
+/// To the sign-in page, and back to this request afterwards; `again`: show the page even to a
+/// signed-in person (`prompt=login`).
+fn sign_in_first(query: &str, again: bool) -> HttpResponse {
     let next = format!("/oauth/authorize?{query}");
     see_other(&format!(
-        "/login?next={}",
-        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        "/login?next={}{}",
+        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>(),
+        if again { "&prompt=login" } else { "" }
     ))
 }
 
@@ -117,14 +120,20 @@ pub async fn authorize(
         Err(e) => return unavailable(&state, &session, &e),
     };
     let user_id = user.as_ref().map(|u| u.id);
+    let signed_in_just_now = user_id.is_some()
+        && session::take_signed_in_for(
+            &session,
+            &format!("/oauth/authorize?{query}"),
+            crate::clock::now(),
+        );
     let st = state.clone();
     let step = crate::db::run(&state.pool, move |conn| {
-        authorization::begin(&st, conn, &params, user_id)
+        authorization::begin(&st, conn, &params, user_id, signed_in_just_now)
     })
     .await;
     match step {
         Ok(Step::Refused(refusal)) => refused(&state, &session, refusal),
-        Ok(Step::SignIn) => sign_in_first(&query),
+        Ok(Step::SignIn { again }) => sign_in_first(&query, again),
         Ok(Step::Consent(page)) => {
             let username = user.map(|u| u.username).unwrap_or_default();
             consent_page(&state, &session, &username, &query, &page)
@@ -170,7 +179,7 @@ pub async fn decide(
     };
     let user = match current_user(&state, &session).await {
         Ok(Some(u)) => u,
-        Ok(None) => return sign_in_first(&query),
+        Ok(None) => return sign_in_first(&query, false),
         Err(e) => return unavailable(&state, &session, &e),
     };
     // One use: the same answer cannot be posted twice.
@@ -183,7 +192,7 @@ pub async fn decide(
     match step {
         Ok(Step::Refused(refusal)) => refused(&state, &session, refusal),
         Ok(Step::Redirect(url)) => found(&url),
-        Ok(Step::SignIn | Step::Consent(_)) => unavailable(
+        Ok(Step::SignIn { .. } | Step::Consent(_)) => unavailable(
             &state,
             &session,
             &crate::error::AppError::Internal("unexpected authorization step".into()),

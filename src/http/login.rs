@@ -56,6 +56,9 @@ pub fn safe_next(next: Option<&str>) -> String {
 pub struct LoginQuery {
     /// Where to go after signing in (a local path).
     pub next: Option<String>,
+    /// `login`: show the form even to a signed-in person (an authorization request with
+    /// `prompt=login`).
+    pub prompt: Option<String>,
 }
 
 /// `GET /login`.
@@ -66,7 +69,7 @@ pub async fn login_page(
 ) -> HttpResponse {
     let next = safe_next(query.next.as_deref());
     let user = current_user(&state, &session).await.ok().flatten();
-    if user.is_some() {
+    if user.is_some() && query.prompt.as_deref() != Some("login") {
         return see_other(&next);
     }
     login_form(&state, &session, StatusCode::OK, &next, "", None)
@@ -166,6 +169,7 @@ pub async fn login(
                 tracing::warn!(error = %e, "could not record a sign-in time");
             }
             session::log_in(&session, user.id);
+            session::mark_signed_in_for(&session, &next, now);
             tracing::info!(user = %user.username, "signed in");
             see_other(&next)
         }

@@ -248,5 +248,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "revocation_endpoint_auth_signing_alg_values_supported": algs,
             // RFC 7636 4.2, RFC 9700 2.1.1: S256 only, never plain.
             "code_challenge_methods_supported": ["S256"],
+            // RFC 9207 3: every authorization response carries `iss`.
+            "authorization_response_iss_parameter_supported": true,
         }))
 }

@@ -29,6 +29,9 @@ const USER_KEY: &str = "uid";
 const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "consent";
 const NOTICE_KEY: &str = "notice";
+const SIGNED_IN_FOR_KEY: &str = "signed_in_for";
+/// How long a sign-in counts as "just now" for the request it was made for (`prompt=login`).
+const SIGNED_IN_FOR_SECONDS: i64 = 600;
 
 /// Prefix of a cookie value that names a server-side session.
 const SERVER_PREFIX: &str = "s.";
@@ -245,4 +248,32 @@ pub fn set_notice(session: &Session, notice: &str) {
 /// Takes the pending notice (shown once).
 pub fn take_notice(session: &Session) -> Option<String> {
     session.remove_as::<String>(NOTICE_KEY).and_then(Result::ok)
+}
+
+/// Records that the person has just entered their password to continue to `next`: the
+/// authorization request at that exact path counts as re-authenticated (`prompt=login`,
+/// OpenID Connect Core 3.1.2.1), once, for a few minutes.
+pub fn mark_signed_in_for(session: &Session, next: &str, now: i64) {
+    let _ = session.insert(
+        SIGNED_IN_FOR_KEY,
+        (crate::crypto::sha256_tagged(next.as_bytes()), now),
+    );
+}
+
+/// True when the person signed in for exactly `path` within the last few minutes. The marker
+/// is used up either way: a reload of the request asks for the password again.
+pub fn take_signed_in_for(session: &Session, path: &str, now: i64) -> bool {
+    match session
+        .remove_as::<(String, i64)>(SIGNED_IN_FOR_KEY)
+        .and_then(Result::ok)
+    {
+        Some((hash, at)) => {
+            now.saturating_sub(at) <= SIGNED_IN_FOR_SECONDS
+                && bool::from(
+                    hash.as_bytes()
+                        .ct_eq(crate::crypto::sha256_tagged(path.as_bytes()).as_bytes()),
+                )
+        }
+        None => false,
+    }
 }

@@ -12,7 +12,7 @@ use oxide_auth::primitives::authorizer::Authorizer;
 use oxide_auth::primitives::registrar::Registrar;
 
 use super::Outcome;
-use super::authorize::{AuthorizeParams, Checked, Refusal, check};
+use super::authorize::{AuthorizeParams, Checked, Prompt, Refusal, check, with_iss};
 use super::authorizer::{DbAuthorizer, PkceChallenge};
 use super::registrar::DbRegistrar;
 use crate::AppState;
@@ -25,8 +25,12 @@ use crate::error::AppError;
 pub enum Step {
     /// Refuse: an error page, or a redirect with an error (RFC 6749 4.1.2.1).
     Refused(Refusal),
-    /// Nobody is signed in: sign in first, then come back.
-    SignIn,
+    /// Sign in first, then come back; `again` when a person who is signed in must enter
+    /// their password anyway (`prompt=login`).
+    SignIn {
+        /// Show the sign-in page even to a signed-in person.
+        again: bool,
+    },
     /// Ask the signed-in user.
     Consent(Box<ConsentPage>),
     /// Send the user back to the client with a code (RFC 6749 4.1.2).
@@ -77,23 +81,62 @@ fn checked_request(
     })
 }
 
-/// A GET of the authorization endpoint.
+/// Whether the person must be asked: always for a public client (its client_id proves
+/// nothing, so a remembered consent would hand a code to whoever crafts the request with their
+/// own PKCE challenge: RFC 8252 8.6, RFC 6819 5.2.3.2), always with `prompt=consent`, and
+/// otherwise unless the person approved these scopes before.
+pub fn must_ask(
+    public: bool,
+    prompt: Prompt,
+    approved: Option<&[String]>,
+    requested: &[String],
+) -> bool {
+    public || prompt.consent || !approved.is_some_and(|a| crate::consent::covers(a, requested))
+}
+
+/// A GET of the authorization endpoint. `signed_in_just_now`: the person entered their password
+/// for exactly this request (what `prompt=login` asks for).
 pub fn begin(
     state: &AppState,
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
     user_id: Option<i64>,
+    signed_in_just_now: bool,
 ) -> Result<Step, AppError> {
     let (client, checked) = match checked_request(state, conn, params)? {
         Ok(ok) => ok,
         Err(refusal) => return Ok(Step::Refused(refusal)),
     };
+    let prompt = checked.prompt;
+    // OpenID Connect Core 3.1.2.1 `prompt=login`: sign in again even with a live session.
+    if prompt.login && !signed_in_just_now {
+        return Ok(Step::SignIn { again: true });
+    }
     let Some(user_id) = user_id else {
-        return Ok(Step::SignIn);
+        if prompt.none {
+            // OpenID Connect Core 3.1.2.6: no page may be shown, and sign-in is needed.
+            return Ok(Step::Refused(checked.refuse(
+                "login_required",
+                "the user is not signed in, and prompt=none forbids showing the sign-in page",
+            )));
+        }
+        return Ok(Step::SignIn { again: false });
     };
     let approved = crate::consent::store::approved(conn, user_id, client.client.id)?;
-    if approved.is_some_and(|a| crate::consent::covers(&a, &checked.scopes)) {
+    if !must_ask(
+        client.client.public,
+        prompt,
+        approved.as_deref(),
+        &checked.scopes,
+    ) {
         return issue_code(state, conn, params, &checked, user_id);
+    }
+    if prompt.none {
+        // OpenID Connect Core 3.1.2.6: the consent page would be needed.
+        return Ok(Step::Refused(checked.refuse(
+            "consent_required",
+            "the user must approve this request, and prompt=none forbids showing the consent page",
+        )));
     }
     let binding = consent_binding(user_id, &client.client.client_id, &checked);
     Ok(Step::Consent(Box::new(ConsentPage {
@@ -220,6 +263,7 @@ fn issue_code(
             outcome: &outcome,
             now,
             redirect_uri_given: checked.redirect_uri_given,
+            redirect_uri: Some(&checked.redirect_uri),
             token_redirect_uri: None,
         },
         pkce: PkceChallenge,
@@ -228,10 +272,11 @@ fn issue_code(
     #[allow(clippy::result_large_err)]
     let result = flow::authorization_code(&mut endpoint, &FlowRequest(params))
         .and_then(|pending| pending.authorize(&mut endpoint, Cow::Owned(user_id.to_string())));
+    // RFC 9207 2: `iss` on the success response and on oxide-auth's error redirects alike.
     match result {
-        Ok(url) => Ok(Step::Redirect(url)),
+        Ok(url) => Ok(Step::Redirect(with_iss(url, &state.issuer))),
         // Everything was checked before; these mean the client changed meanwhile.
-        Err(flow::Error::Redirect(url)) => Ok(Step::Redirect(url.into())),
+        Err(flow::Error::Redirect(url)) => Ok(Step::Redirect(with_iss(url.into(), &state.issuer))),
         Err(flow::Error::Ignore) => Ok(Step::Refused(Refusal::Page(
             "The application's registration changed while you were signing in. Go back to the application and start again.".into(),
         ))),

@@ -27,10 +27,19 @@ pub enum Refusal {
     },
 }
 
+/// Adds `iss` (RFC 9207 2) to an authorization response, success or error: the client checks
+/// that the response comes from the authorization server it sent the person to (a defence
+/// against mix-up attacks, RFC 9700 4.4). Every redirect to a client goes through here.
+pub fn with_iss(mut url: url::Url, issuer: &str) -> url::Url {
+    url.query_pairs_mut().append_pair("iss", issuer);
+    url
+}
+
 impl Refusal {
     /// The redirect URL of a redirecting refusal: the error parameters appended to the
-    /// registered URI's own query (RFC 6749 3.1.2: its query component is kept).
-    pub fn location(&self) -> Option<url::Url> {
+    /// registered URI's own query (RFC 6749 3.1.2: its query component is kept), with `iss`
+    /// (RFC 9207 2).
+    pub fn location(&self, issuer: &str) -> Option<url::Url> {
         let Refusal::Redirect {
             redirect_uri,
             error,
@@ -49,7 +58,7 @@ impl Refusal {
                 q.append_pair("state", s);
             }
         }
-        Some(url)
+        Some(with_iss(url, issuer))
     }
 }
 
@@ -70,6 +79,45 @@ pub struct AuthorizeParams {
     pub code_challenge: Option<String>,
     /// `code_challenge_method` (RFC 7636 4.3)
     pub code_challenge_method: Option<String>,
+    /// `prompt` (OpenID Connect Core 3.1.2.1)
+    pub prompt: Option<String>,
+}
+
+/// The `prompt` parameter (OpenID Connect Core 3.1.2.1): a space-delimited list of `none`,
+/// `login` and `consent`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// `none`: show no page at all; `login_required` / `consent_required` instead
+    /// (OpenID Connect Core 3.1.2.6).
+    pub none: bool,
+    /// `login`: the person signs in again, even with a live session.
+    pub login: bool,
+    /// `consent`: the consent page is shown, even when consent was remembered.
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// Parses the parameter. An unknown value, or `none` with any other value (OpenID Connect
+    /// Core 3.1.2.1), is refused with this description (`invalid_request`).
+    pub fn parse(value: Option<&str>) -> Result<Prompt, String> {
+        let mut p = Prompt::default();
+        for v in value.unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => p.none = true,
+                "login" => p.login = true,
+                "consent" => p.consent = true,
+                other => {
+                    return Err(format!(
+                        "prompt '{other}' is not supported; use none, login or consent"
+                    ));
+                }
+            }
+        }
+        if p.none && (p.login || p.consent) {
+            return Err("prompt=none cannot be combined with other values".into());
+        }
+        Ok(p)
+    }
 }
 
 impl AuthorizeParams {
@@ -87,6 +135,7 @@ impl AuthorizeParams {
                 "state" => &mut p.state,
                 "code_challenge" => &mut p.code_challenge,
                 "code_challenge_method" => &mut p.code_challenge_method,
+                "prompt" => &mut p.prompt,
                 // RFC 6749 3.1: unrecognized parameters are ignored.
                 _ => continue,
             };
@@ -114,22 +163,19 @@ pub struct Checked {
     pub state: Option<String>,
     /// The S256 code challenge, if any.
     pub code_challenge: Option<String>,
+    /// What the client asked to be shown (or not).
+    pub prompt: Prompt,
 }
 
-/// The registered redirect URI the request names, compared by exact string (RFC 9700 2.1:
-/// "exact string matching"; RFC 6749 3.1.2.3). A client with exactly one registered URI may
-/// omit it (RFC 6749 3.1.2.3).
-pub fn match_redirect_uri(client: &Client, given: Option<&str>) -> Option<String> {
-    match given {
-        Some(g) => client
-            .redirect_uris
-            .iter()
-            .find(|r| r.as_str() == g)
-            .cloned(),
-        None => match client.redirect_uris.as_slice() {
-            [only] => Some(only.clone()),
-            _ => None,
-        },
+impl Checked {
+    /// A refusal sent back to the client (RFC 6749 4.1.2.1).
+    pub fn refuse(&self, error: &'static str, description: &str) -> Refusal {
+        Refusal::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            error,
+            description: description.into(),
+            state: self.state.clone(),
+        }
     }
 }
 
@@ -158,7 +204,8 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
             "The application that sent you here has been disabled by the administrators.".into(),
         ));
     }
-    let Some(redirect_uri) = match_redirect_uri(client, params.redirect_uri.as_deref()) else {
+    // The one rule for redirect URIs (exact string; RFC 8252 7.3 loopback ports on opt-in).
+    let Some(redirect_uri) = client.redirect_uri_for(params.redirect_uri.as_deref()) else {
         return Err(Refusal::Page(match params.redirect_uri {
             Some(_) => "The address this application asked to return you to is not registered for it, so you were not sent there.".into(),
             None => "This authorization request does not say where to return you (redirect_uri is missing).".into(),
@@ -234,12 +281,27 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
         }
         (Some(c), Some(_)) => Some(c.to_string()),
     };
-    // RFC 6749 3.3: no scope = the client's default (its allowed scopes).
+    let prompt =
+        Prompt::parse(params.prompt.as_deref()).map_err(|d| refuse("invalid_request", d))?;
+    // RFC 6749 3.3: no scope = the client's default: its allowed scopes that a person may
+    // grant (never `portcullis:*`, see `token::grantable_by_person`).
     let mut scopes: Vec<String> = match params.scope.as_deref().map(str::trim) {
-        None | Some("") => client.allowed_scopes.clone(),
+        None | Some("") => client
+            .allowed_scopes
+            .iter()
+            .filter(|s| crate::token::grantable_by_person(s))
+            .cloned()
+            .collect(),
         Some(requested) => {
             let mut out = Vec::new();
             for s in requested.split(' ').filter(|s| !s.is_empty()) {
+                // RFC 6749 4.1.2.1 `invalid_scope`: server scopes are never granted here.
+                if !crate::token::grantable_by_person(s) {
+                    return Err(refuse(
+                        "invalid_scope",
+                        format!("scope '{s}' cannot be granted through the authorization endpoint"),
+                    ));
+                }
                 if !client.allowed_scopes.iter().any(|a| a == s) {
                     return Err(refuse(
                         "invalid_scope",
@@ -260,6 +322,7 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
         scopes,
         state,
         code_challenge,
+        prompt,
     })
 }
 
@@ -324,6 +387,7 @@ mod tests {
             auth_method: None,
             jwks: None,
             hmac_key_sealed: None,
+            loopback_any_port: false,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,
@@ -396,7 +460,7 @@ mod tests {
                 matches!(refusal, Refusal::Page(_)),
                 "{uri:?} must get an error page, got {refusal:?}"
             );
-            assert_eq!(refusal.location(), None);
+            assert_eq!(refusal.location("https://as.example"), None);
         }
     }
 
@@ -451,13 +515,18 @@ mod tests {
         let c = client(true, &["https://app.example.com/cb?tenant=1"]);
         let base = "client_id=app&state=st%20ate";
         let r = check(&params(&format!("{base}&response_type=token")), Some(&c));
-        let loc = r.clone().unwrap_err().location().unwrap();
+        let loc = r
+            .clone()
+            .unwrap_err()
+            .location("https://as.example")
+            .unwrap();
         assert_eq!(loc.host_str(), Some("app.example.com"));
         let q: Vec<(String, String)> = loc.query_pairs().into_owned().collect();
         assert!(q.contains(&("tenant".into(), "1".into())), "{q:?}");
         assert!(q.contains(&("error".into(), "unsupported_response_type".into())));
         assert!(q.contains(&("state".into(), "st ate".into())));
         assert!(q.iter().any(|(k, _)| k == "error_description"));
+        assert!(q.contains(&("iss".into(), "https://as.example".into())));
         assert_eq!(redirect_error(r), "unsupported_response_type");
         assert_eq!(
             redirect_error(check(&params(base), Some(&c))),
@@ -509,6 +578,40 @@ mod tests {
         assert_eq!(all.scopes, ["invoices:read", "invoices:write"]);
         let one = check(&params(&format!("{base}&scope=invoices:read")), Some(&c)).unwrap();
         assert_eq!(one.scopes, ["invoices:read"]);
+    }
+
+    #[test]
+    fn server_scopes_are_never_requested_or_defaulted() {
+        let mut c = client(false, &["https://app.example.com/cb"]);
+        c.allowed_scopes.push("portcullis:admin".into());
+        let base = "response_type=code&client_id=app";
+        assert_eq!(
+            redirect_error(check(
+                &params(&format!("{base}&scope=portcullis:admin")),
+                Some(&c)
+            )),
+            "invalid_scope"
+        );
+        let all = check(&params(base), Some(&c)).unwrap();
+        assert_eq!(all.scopes, ["invoices:read", "invoices:write"]);
+    }
+
+    #[test]
+    fn prompt_values() {
+        assert_eq!(Prompt::parse(None), Ok(Prompt::default()));
+        let p = Prompt::parse(Some("login consent")).unwrap();
+        assert!(p.login && p.consent && !p.none);
+        assert!(Prompt::parse(Some("none")).unwrap().none);
+        assert!(Prompt::parse(Some("none login")).is_err());
+        assert!(Prompt::parse(Some("select_account")).is_err());
+        let c = client(false, &["https://app.example.com/cb"]);
+        assert_eq!(
+            redirect_error(check(
+                &params("response_type=code&client_id=app&prompt=bogus"),
+                Some(&c)
+            )),
+            "invalid_request"
+        );
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct DbAuthorizer<'a> {
     pub now: i64,
     /// Authorization: whether the authorization request named its redirect URI.
     pub redirect_uri_given: bool,
+    /// Authorization: the redirect URI as the request named it (or the one registered), kept
+    /// as that exact string so the token request can be compared with it (RFC 6749 4.1.3);
+    /// oxide-auth hands over a parsed, normalized URL.
+    pub redirect_uri: Option<&'a str>,
     /// Token exchange: the redirect URI the token request named, if any.
     pub token_redirect_uri: Option<&'a str>,
 }
@@ -76,7 +80,7 @@ impl Authorizer for DbAuthorizer<'_> {
             .private()
             .find(|(k, _)| *k == "pkce")
             .and_then(|(_, v)| v.map(str::to_string));
-        let redirect_uri = grant.redirect_uri.as_str();
+        let redirect_uri = self.redirect_uri.unwrap_or(grant.redirect_uri.as_str());
         let row = NewGrant {
             code_hash: &crate::crypto::sha256_tagged(code.as_bytes()),
             client_pk,

@@ -392,6 +392,7 @@ pub fn authorization_code(
                 outcome: &outcome,
                 now,
                 redirect_uri_given: false,
+                redirect_uri: None,
                 token_redirect_uri: req.param("redirect_uri"),
             },
             pkce: PkceVerifier { outcome: &outcome },

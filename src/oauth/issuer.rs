@@ -253,10 +253,19 @@ impl Issuer for JwtIssuer<'_> {
             self.fail("invalid_grant", description);
             Ok(None)
         };
-        let Some(row) = row else {
+        let Some(mut row) = row else {
             drop(conn);
             return refuse("the refresh token is unknown, revoked or expired");
         };
+        // Refresh tokens come only from a person's authorization: they never yield a
+        // `portcullis:*` scope, not even one stored by an older version
+        // (`token::grantable_by_person`; RFC 6749 6 lets the server narrow the scope).
+        row.scope = row
+            .scope
+            .split_whitespace()
+            .filter(|s| crate::token::grantable_by_person(s))
+            .collect::<Vec<_>>()
+            .join(" ");
         // RFC 6749 6: the refresh token must have been issued to the authenticated client.
         if self.request_client_id.is_some_and(|id| id != row.client_id) {
             drop(conn);

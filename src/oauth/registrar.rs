@@ -97,20 +97,15 @@ impl Registrar for DbRegistrar<'_> {
             None if self.grant == GrantType::ClientCredentials => RegisteredUrl::Semantic(
                 url::Url::parse(&self.state.issuer).map_err(|_| RegistrarError::PrimitiveError)?,
             ),
-            // RFC 6749 3.1.2.3: a client with one registered URI may omit it.
-            None => match client.redirect_uris.as_slice() {
-                [only] => RegisteredUrl::Exact(
-                    ExactUrl::new(only.clone()).map_err(|_| RegistrarError::PrimitiveError)?,
+            // The one rule (`Client::redirect_uri_for`): exact string comparison, no
+            // normalization (RFC 6749 3.1.2.3, RFC 9700 2.1), loopback ports on opt-in
+            // (RFC 8252 7.3); a client with one registered URI may omit it.
+            given => match client.redirect_uri_for(given.as_deref().map(ExactUrl::as_str)) {
+                Some(uri) => RegisteredUrl::Exact(
+                    ExactUrl::new(uri).map_err(|_| RegistrarError::PrimitiveError)?,
                 ),
-                _ => return Err(RegistrarError::Unspecified),
+                None => return Err(RegistrarError::Unspecified),
             },
-            // RFC 6749 3.1.2.3 and RFC 9700 2.1: exact string comparison, no normalization.
-            Some(given) => {
-                if !client.redirect_uris.iter().any(|r| r == given.as_str()) {
-                    return Err(RegistrarError::Unspecified);
-                }
-                RegisteredUrl::Exact(given.as_ref().clone())
-            }
         };
         Ok(BoundClient {
             client_id: bound.client_id,
@@ -135,14 +130,23 @@ impl Registrar for DbRegistrar<'_> {
                 &format!("this client may not use the {} grant", self.grant.as_str()),
             )));
         }
-        // RFC 6749 3.3: no scope requested = the client's default (all its allowed scopes);
+        // Through the authorization endpoint a person grants the scopes, and never a
+        // `portcullis:*` one (`token::grantable_by_person`).
+        let by_person = self.grant == GrantType::AuthorizationCode;
+        let grantable = |s: &str| !by_person || crate::token::grantable_by_person(s);
+        // RFC 6749 3.3: no scope requested = the client's default (its allowed scopes);
         // a scope outside them is `invalid_scope` (5.2), never silently dropped.
         let granted: Vec<&str> = match &scope {
-            None => client.allowed_scopes.iter().map(String::as_str).collect(),
+            None => client
+                .allowed_scopes
+                .iter()
+                .map(String::as_str)
+                .filter(|s| grantable(s))
+                .collect(),
             Some(requested) => {
                 let mut out = Vec::new();
                 for s in requested.iter() {
-                    if !client.allowed_scopes.iter().any(|a| a == s) {
+                    if !client.allowed_scopes.iter().any(|a| a == s) || !grantable(s) {
                         return Err(self.fail(OAuthResponse::error(
                             400,
                             "invalid_scope",

@@ -71,6 +71,15 @@ pub fn is_admin_scope(scope: &str) -> bool {
     scope.starts_with(ADMIN_SCOPE_PREFIX)
 }
 
+/// Whether a person may grant a scope to an app through the authorization endpoint: never a
+/// `portcullis:*` scope, which acts on portcullis itself and is only for a client's own
+/// client_credentials tokens (issue 10 item 3). Applied to the request (an explicit one is
+/// `invalid_scope`, RFC 6749 4.1.2.1), to the default scope (RFC 6749 3.3) and to refresh
+/// tokens of such grants (RFC 6749 6), so that no token issued for a person carries one.
+pub fn grantable_by_person(scope: &str) -> bool {
+    !is_admin_scope(scope)
+}
+
 /// The lifetime of an access token: the client's (or the server's) lifetime, capped at
 /// `admin_cap` when any scope acts on portcullis itself, so that a leaked admin token is
 /// short-lived (RFC 9700 2.2: privileges and lifetime of access tokens should be restricted).

@@ -14,13 +14,13 @@ use crate::helpers::*;
 use crate::on_both_backends;
 use crate::token::verify_jwt;
 
-const PASSWORD: &str = "correct horse battery staple";
-const CB: &str = "https://app.example.com/cb";
-const NATIVE_CB: &str = "http://127.0.0.1:8765/cb";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const CB: &str = "https://app.example.com/cb";
+pub(crate) const NATIVE_CB: &str = "http://127.0.0.1:8765/cb";
 
 impl TestApp {
     /// A confidential web app allowed the code and refresh grants, redirecting to CB.
-    fn web_app(&self, name: &str, scopes: &[&str]) -> TestClient {
+    pub(crate) fn web_app(&self, name: &str, scopes: &[&str]) -> TestClient {
         self.create_client_with(NewClient {
             name: name.into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
@@ -31,7 +31,7 @@ impl TestApp {
     }
 
     /// A public (native) app: no secret, PKCE required.
-    fn native_app(&self, name: &str) -> TestClient {
+    pub(crate) fn native_app(&self, name: &str) -> TestClient {
         self.create_client_with(NewClient {
             name: name.into(),
             public: true,
@@ -41,17 +41,17 @@ impl TestApp {
         })
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
 
-    fn user_id(&self, username: &str) -> i64 {
+    pub(crate) fn user_id(&self, username: &str) -> i64 {
         let users = portcullis::user::store::list(&mut self.pool.get().unwrap()).unwrap();
         users.iter().find(|u| u.username == username).unwrap().id
     }
 
     /// A browser in which `username` (a new user) is signed in.
-    async fn signed_in(&self, username: &str) -> reqwest::Client {
+    pub(crate) async fn signed_in(&self, username: &str) -> reqwest::Client {
         self.create_user(username, PASSWORD, Role::User);
         let browser = self.browser();
         assert_eq!(
@@ -63,7 +63,7 @@ impl TestApp {
         browser
     }
 
-    async fn introspect(&self, c: &TestClient, token: &str) -> serde_json::Value {
+    pub(crate) async fn introspect(&self, c: &TestClient, token: &str) -> serde_json::Value {
         let resp = self
             .http
             .post(self.url("/oauth/introspect"))
@@ -76,7 +76,7 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
-    async fn revoke(&self, c: &TestClient, token: &str) -> reqwest::Response {
+    pub(crate) async fn revoke(&self, c: &TestClient, token: &str) -> reqwest::Response {
         self.http
             .post(self.url("/oauth/revoke"))
             .basic_auth(&c.client_id, Some(&c.secret))
@@ -88,7 +88,11 @@ impl TestApp {
 
     /// The authorization_code exchange with client_secret_basic (or client_id alone for a
     /// public client, whose secret is empty).
-    async fn exchange(&self, c: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn exchange(
+        &self,
+        c: &TestClient,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut form: Vec<(&str, &str)> = form.to_vec();
         form.insert(0, ("grant_type", "authorization_code"));
         let req = self.http.post(self.token_url());
@@ -101,7 +105,7 @@ impl TestApp {
         req.form(&form).send().await.unwrap()
     }
 
-    async fn refresh(
+    pub(crate) async fn refresh(
         &self,
         c: &TestClient,
         refresh_token: &str,
@@ -118,7 +122,7 @@ impl TestApp {
     }
 }
 
-fn authorize_path(client_id: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_path(client_id: &str, params: &[(&str, &str)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("response_type", "code");
     q.append_pair("client_id", client_id);
@@ -128,7 +132,7 @@ fn authorize_path(client_id: &str, params: &[(&str, &str)]) -> String {
     format!("/oauth/authorize?{}", q.finish())
 }
 
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     (
         verifier.secret().to_string(),
@@ -136,18 +140,18 @@ fn pkce() -> (String, String) {
     )
 }
 
-fn location(resp: &reqwest::Response) -> url::Url {
+pub(crate) fn location(resp: &reqwest::Response) -> url::Url {
     url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
 }
 
-fn query_param(url: &url::Url, key: &str) -> Option<String> {
+pub(crate) fn query_param(url: &url::Url, key: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
 }
 
 /// The consent form on a page: its action (unescaped) and CSRF token.
-fn consent_form(html: &str) -> (String, String) {
+pub(crate) fn consent_form(html: &str) -> (String, String) {
     let start = html
         .find("action=\"/oauth/authorize?")
         .expect("the consent form")
@@ -162,7 +166,7 @@ fn consent_form(html: &str) -> (String, String) {
 
 /// Opens the authorization URL in a signed-in browser, clicks Allow, and returns where the
 /// browser is sent back to.
-async fn approve(app: &TestApp, browser: &reqwest::Client, path: &str) -> url::Url {
+pub(crate) async fn approve(app: &TestApp, browser: &reqwest::Client, path: &str) -> url::Url {
     let page = browser.get(app.url(path)).send().await.unwrap();
     if page.status() == 302 {
         return location(&page); // remembered consent
@@ -181,7 +185,7 @@ async fn approve(app: &TestApp, browser: &reqwest::Client, path: &str) -> url::U
 }
 
 /// Gets a code for a web app with PKCE; returns (code, verifier).
-async fn code_for(
+pub(crate) async fn code_for(
     app: &TestApp,
     browser: &reqwest::Client,
     c: &TestClient,
@@ -206,7 +210,7 @@ async fn code_for(
     (query_param(&back, "code").expect("a code"), verifier)
 }
 
-async fn tokens(resp: reqwest::Response) -> serde_json::Value {
+pub(crate) async fn tokens(resp: reqwest::Response) -> serde_json::Value {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     resp.json().await.unwrap()

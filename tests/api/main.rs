@@ -5,6 +5,7 @@
 mod admin;
 mod admin_api;
 mod authorize;
+mod authorize_hardening;
 mod browser;
 mod cli;
 mod discovery;

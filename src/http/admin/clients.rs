@@ -183,6 +183,7 @@ pub struct ClientForm {
     rate_limit: String,
     auth_method: String,
     jwks: String,
+    loopback_any_port: Option<String>,
     enabled: Option<String>,
     #[serde(skip_serializing)]
     csrf_token: Option<String>,
@@ -209,6 +210,7 @@ impl ClientForm {
                 "rate_limit" => f.rate_limit = v,
                 "auth_method" => f.auth_method = v,
                 "jwks" => f.jwks = v,
+                "loopback_any_port" => f.loopback_any_port = Some(v),
                 "enabled" => f.enabled = Some(v),
                 "csrf_token" => f.csrf_token = Some(v),
                 _ => {}
@@ -258,6 +260,7 @@ impl ClientForm {
                 .map(|m| m.as_str().to_string())
                 .unwrap_or_default(),
             jwks: client.jwks.clone().unwrap_or_default(),
+            loopback_any_port: client.loopback_any_port.then(|| "on".to_string()),
             enabled: client.enabled.then(|| "on".to_string()),
             csrf_token: None,
         }
@@ -359,6 +362,7 @@ impl ClientForm {
             scopes: vec![self.scopes.clone()],
             grant_types,
             redirect_uris,
+            loopback_any_port: self.loopback_any_port.is_some(),
             access_token_ttl: access.ok().flatten(),
             refresh_token_ttl: refresh.ok().flatten(),
             ip_allowlist: vec![self.ip_allowlist.clone()],

@@ -35,6 +35,8 @@ pub struct ClientOut {
     scopes: Vec<String>,
     grant_types: Vec<String>,
     redirect_uris: Vec<String>,
+    /// RFC 8252 7.3: loopback redirect URIs match any port.
+    loopback_any_port: bool,
     access_token_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
     ip_allowlist: Vec<String>,
@@ -62,6 +64,7 @@ impl From<&Client> for ClientOut {
                 .map(|g| g.as_str().into())
                 .collect(),
             redirect_uris: c.redirect_uris.clone(),
+            loopback_any_port: c.loopback_any_port,
             access_token_ttl: c.access_token_ttl,
             refresh_token_ttl: c.refresh_token_ttl,
             ip_allowlist: c.ip_allowlist.iter().map(|n| n.to_string()).collect(),
@@ -92,6 +95,10 @@ pub struct ClientIn {
     /// Only at creation; afterwards use the redirect-uris calls.
     #[serde(default)]
     redirect_uris: Vec<String>,
+    /// RFC 8252 7.3: a registered `http://127.0.0.1/...` or `http://[::1]/...` redirect URI
+    /// matches the same URI with any port (`localhost` does not count). Default false.
+    #[serde(default)]
+    loopback_any_port: bool,
     access_token_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
     #[serde(default)]
@@ -127,6 +134,7 @@ impl ClientIn {
             scopes: self.scopes,
             grant_types,
             redirect_uris: existing.map_or(self.redirect_uris, |c| c.redirect_uris.clone()),
+            loopback_any_port: self.loopback_any_port,
             access_token_ttl: self.access_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,
             ip_allowlist: self.ip_allowlist,
