@@ -15,4 +15,5 @@ mod instances;
 mod jwt_auth;
 mod login;
 mod policies;
+mod sealing;
 mod token;
