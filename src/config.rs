@@ -423,6 +423,30 @@ mod tests {
     }
 
     #[test]
+    fn the_master_key_is_given_once_and_never_shown() {
+        const KEY: &str = "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE=";
+        let key = KEY;
+        let e = Settings::from_sources(
+            None,
+            env(&[
+                ("PORTCULLIS_MASTER_KEY", KEY),
+                ("PORTCULLIS_MASTER_KEY_FILE", "/run/key"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("PORTCULLIS_MASTER_KEY_FILE"), "{e}");
+        let e = Settings::from_sources(None, env(&[("PORTCULLIS_MASTER_KEY", "c2hvcnQ=")]))
+            .unwrap_err();
+        assert!(
+            e.0.contains("PORTCULLIS_MASTER_KEY") && e.0.contains("32 bytes"),
+            "{e}"
+        );
+        let s = Settings::from_sources(None, env(&[("PORTCULLIS_MASTER_KEY", KEY)])).unwrap();
+        assert!(s.master_key.is_some());
+        assert!(!format!("{s:?}").contains(key));
+    }
+
+    #[test]
     fn debug_redacts_the_database_password() {
         let s = Settings::from_sources(
             None,
