@@ -338,7 +338,12 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Command::Serve => Ok(()),
         Command::Migrate => {
-            writeln!(out, "The database is up to date.").map_err(io)?;
+            writeln!(
+                out,
+                "The database is up to date; its keys are sealed with the master key from {}.",
+                source.describe()
+            )
+            .map_err(io)?;
             Ok(())
         }
         Command::Client(cmd) => client_cmd(&mut conn, cmd, &master, out),

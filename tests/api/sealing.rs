@@ -295,6 +295,9 @@ async fn sqlite_creates_its_master_key_file_beside_the_database_with_mode_0600()
     let db_path = db.sqlite_path.clone().unwrap();
     let key_path = std::path::PathBuf::from(format!("{}.key", db_path.display()));
     let url = db.url.clone();
+    // `migrate` (like every command) creates it too, and says where the key is.
+    let out = ok(&portcullis(&db).arg("migrate").output().unwrap());
+    assert!(out.contains(&key_path.display().to_string()), "{out}");
     let app = spawn_app_on(db, |s| s.master_key = None);
     let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
