@@ -67,6 +67,9 @@ run_backend() {
     pg_db="portcullis_bench_$$"
     psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
     db="${pg_admin%/*}/$pg_db"
+    # PostgreSQL needs the master key given (SQLite makes bench.db.key beside the database).
+    PORTCULLIS_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
+    export PORTCULLIS_MASTER_KEY
   fi
   export PORTCULLIS_DATABASE_URL="$db"
   "$bin" migrate >/dev/null

@@ -58,6 +58,23 @@ pub enum Command {
     /// Manage the keys that sign access tokens.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Manage the master key that seals the stored signing and client_secret_jwt keys.
+    #[command(subcommand, name = "master-key")]
+    MasterKey(MasterKeyCmd),
+}
+
+/// Master-key commands.
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCmd {
+    /// Re-seal every stored key with a new master key, in one transaction. Stop every instance
+    /// first; afterwards they start only with the new key (beside a SQLite database the key
+    /// file is replaced; otherwise set PORTCULLIS_MASTER_KEY or PORTCULLIS_MASTER_KEY_FILE).
+    Rotate {
+        /// A file holding the new key: base64 of 32 bytes
+        /// (`head -c 32 /dev/urandom | base64 > FILE`).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
 }
 
 /// Signing-key commands.
@@ -336,15 +353,29 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             settings.database_url
         ))
     })?;
-    db::migrate_and(&mut conn, crate::bootstrap)?;
+    // The master key is decided by the same function as for `serve` (a SQLite database gets
+    // its key file here on first use), and stored keys are sealed and checked with it.
+    let (master, source) = db::migrate_and(&mut conn, |conn| {
+        let (master, source) = crate::seal::master_key(&settings, conn)?;
+        crate::bootstrap(conn, &master, &source)?;
+        Ok((master, source))
+    })?;
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Serve => Ok(()),
         Command::Migrate => {
-            writeln!(out, "The database is up to date.").map_err(io)?;
+            writeln!(
+                out,
+                "The database is up to date; its keys are sealed with the master key from {}.",
+                source.describe()
+            )
+            .map_err(io)?;
             Ok(())
         }
-        Command::Client(cmd) => client_cmd(&mut conn, cmd, settings.master_key.as_ref(), out),
+        Command::Client(cmd) => client_cmd(&mut conn, cmd, &master, out),
+        Command::MasterKey(MasterKeyCmd::Rotate { new_key_file }) => {
+            rotate_master_key(&mut conn, &master, &source, &new_key_file, out)
+        }
         Command::Keys(KeysCmd::Rotate { activate_in }) => {
             if !(0..=86_400).contains(&activate_in) {
                 return Err(AppError::Invalid(
@@ -352,7 +383,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
                 ));
             }
             let now = clock::now();
-            let kid = crate::token::rotate(&mut conn, now, activate_in)?;
+            let kid = crate::token::rotate(&mut conn, now, activate_in, &master)?;
             writeln!(
                 out,
                 "New signing key {kid}: published now, signs from {} UTC. Running instances pick it up within PORTCULLIS_CLIENT_CACHE_MS.",
@@ -460,6 +491,47 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
                 crate::manage::sign_out_everywhere(&mut conn, &Actor::cli(), u.id, clock::now())?;
             writeln!(out, "Signed '{username}' out of {ended} session(s).").map_err(io)
         }
+    }
+}
+
+/// `portcullis master-key rotate`: every stored key re-sealed with the new key in one
+/// transaction (all or nothing), then the key file beside a SQLite database replaced.
+fn rotate_master_key(
+    conn: &mut AnyConnection,
+    current: &crate::seal::MasterKey,
+    source: &crate::seal::KeySource,
+    new_key_file: &std::path::Path,
+    out: &mut impl Write,
+) -> Result<(), AppError> {
+    use crate::seal::KeySource;
+    let new = crate::seal::read_key_file(new_key_file)?;
+    let done = crate::seal::reseal(conn, current, Some(&new), source)?;
+    writeln!(
+        out,
+        "Re-sealed {} signing keys and {} client_secret_jwt keys with the new master key.",
+        done.signing_keys, done.hmac_keys
+    )
+    .map_err(io)?;
+    match source {
+        KeySource::BesideDatabase(path) => {
+            crate::seal::replace_key_file(path, &new).map_err(|e| {
+                AppError::Internal(format!(
+                    "{e}; the database is sealed with the key in {} now: copy it there",
+                    new_key_file.display()
+                ))
+            })?;
+            writeln!(
+                out,
+                "Replaced {} with the new key. Back it up; the old key no longer opens anything.",
+                path.display()
+            )
+            .map_err(io)
+        }
+        KeySource::Setting | KeySource::File(_) => writeln!(
+            out,
+            "Give every instance the new key (PORTCULLIS_MASTER_KEY or PORTCULLIS_MASTER_KEY_FILE) before starting it: the old key no longer opens anything."
+        )
+        .map_err(io),
     }
 }
 
@@ -584,7 +656,7 @@ const SECRET_HEADERS: [&str; 7] = [
 fn client_cmd(
     conn: &mut AnyConnection,
     cmd: ClientCmd,
-    master: Option<&crate::crypto::MasterKey>,
+    master: &crate::seal::MasterKey,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
     let now = clock::now();

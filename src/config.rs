@@ -53,9 +53,12 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `PORTCULLIS_CLIENT_IP_HEADER`: the header a trusted proxy puts the client address in.
     pub client_ip_header: String,
-    /// `PORTCULLIS_MASTER_KEY`: 32 bytes, base64; encrypts client_secret_jwt HMAC keys.
-    /// None = client_secret_jwt is unavailable.
-    pub master_key: Option<crate::crypto::MasterKey>,
+    /// `PORTCULLIS_MASTER_KEY`: 32 bytes, base64; seals the signing keys and the
+    /// client_secret_jwt keys stored in the database. None = `master_key_file`, or the key file
+    /// beside a SQLite database (see [`crate::seal::master_key`]).
+    pub master_key: Option<crate::seal::MasterKey>,
+    /// `PORTCULLIS_MASTER_KEY_FILE`: a file holding the master key (instead of the setting).
+    pub master_key_file: Option<std::path::PathBuf>,
     /// `PORTCULLIS_ARGON2_CONCURRENCY`: argon2 verifications run at once (default: one per core).
     pub argon2_concurrency: usize,
     /// `PORTCULLIS_ARGON2_QUEUE`: argon2 verifications that may wait; beyond, 503.
@@ -89,12 +92,17 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("trusted_proxies", ""),
     ("client_ip_header", "X-Forwarded-For"),
     ("master_key", ""),
+    ("master_key_file", ""),
     ("argon2_concurrency", "0"),
     ("argon2_queue", "0"),
     ("assertion_accept_endpoint_audience", "false"),
     ("session_idle_seconds", "1800"),
     ("user_session_idle_seconds", "7200"),
 ];
+
+/// The master key [`Settings::for_tests`] uses (base64 of 32 bytes): every test server on one
+/// database must share it. Never use it for anything but tests.
+pub const TEST_MASTER_KEY: &str = "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE=";
 
 /// A setting that could not be used. The message names the setting and says what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -273,8 +281,21 @@ impl Settings {
         let master_key = if v.is_empty() {
             None
         } else {
-            Some(crate::crypto::MasterKey::parse(v).map_err(|m| fail(src, m))?)
+            Some(crate::seal::MasterKey::parse(v).map_err(|m| fail(src, m))?)
         };
+        let master_key_source = src.to_string();
+        let (v, src) = get("master_key_file");
+        let master_key_file = if v.is_empty() {
+            None
+        } else {
+            Some(std::path::PathBuf::from(v))
+        };
+        if master_key.is_some() && master_key_file.is_some() {
+            return Err(fail(
+                src,
+                format!("give the master key once: {master_key_source} is set too"),
+            ));
+        }
 
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -329,6 +350,7 @@ impl Settings {
             trusted_proxies,
             client_ip_header,
             master_key,
+            master_key_file,
             argon2_concurrency,
             argon2_queue,
             assertion_accept_endpoint_audience,
@@ -347,6 +369,9 @@ impl Settings {
         s.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         s.workers = 2;
         s.db_pool_size = 4;
+        #[allow(clippy::expect_used)]
+        let key = crate::seal::MasterKey::parse(TEST_MASTER_KEY).expect("valid test key");
+        s.master_key = Some(key);
         s
     }
 }
@@ -412,6 +437,30 @@ mod tests {
         let e = Settings::from_sources(None, env(&[("PORTCULLIS_ISSUER", "https://x/?a=b")]))
             .unwrap_err();
         assert!(e.0.contains("PORTCULLIS_ISSUER"), "{e}");
+    }
+
+    #[test]
+    fn the_master_key_is_given_once_and_never_shown() {
+        const KEY: &str = "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE=";
+        let key = KEY;
+        let e = Settings::from_sources(
+            None,
+            env(&[
+                ("PORTCULLIS_MASTER_KEY", KEY),
+                ("PORTCULLIS_MASTER_KEY_FILE", "/run/key"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("PORTCULLIS_MASTER_KEY_FILE"), "{e}");
+        let e = Settings::from_sources(None, env(&[("PORTCULLIS_MASTER_KEY", "c2hvcnQ=")]))
+            .unwrap_err();
+        assert!(
+            e.0.contains("PORTCULLIS_MASTER_KEY") && e.0.contains("32 bytes"),
+            "{e}"
+        );
+        let s = Settings::from_sources(None, env(&[("PORTCULLIS_MASTER_KEY", KEY)])).unwrap();
+        assert!(s.master_key.is_some());
+        assert!(!format!("{s:?}").contains(key));
     }
 
     #[test]

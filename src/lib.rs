@@ -18,6 +18,7 @@ pub mod manage;
 pub mod memory;
 pub mod metrics;
 pub mod oauth;
+pub mod seal;
 pub mod secret;
 pub mod token;
 pub mod usage;
@@ -75,15 +76,16 @@ pub struct AppState {
     pub login_throttle: user::throttle::LoginThrottle,
     /// Prometheus metrics.
     pub metrics: metrics::Metrics,
-    /// Encrypts client_secret_jwt keys; None = that method is unavailable.
-    pub master_key: Option<crypto::MasterKey>,
+    /// Seals and opens the stored secrets (client_secret_jwt keys; signing keys in `keys`).
+    pub master_key: seal::MasterKey,
     /// How long sign-in sessions last.
     pub sessions: user::sessions::SessionPolicy,
 }
 
-/// Opens the pool and brings the database up to date: migrations, then the first signing key
-/// (both under PostgreSQL's advisory lock, so that instances starting together do not race).
-pub fn prepare_database(settings: &Settings) -> Result<Pool, AppError> {
+/// Opens the pool and brings the database up to date: migrations, the master key
+/// ([`seal::master_key`]), then [`bootstrap`] (all under PostgreSQL's advisory lock, so that
+/// instances starting together do not race). Returns the pool and the master key.
+pub fn prepare_database(settings: &Settings) -> Result<(Pool, seal::MasterKey), AppError> {
     let pool = db::build_pool(&settings.database_url, settings.db_pool_size).map_err(|e| {
         AppError::Internal(format!(
             "cannot open the database {:?}: {e}",
@@ -91,45 +93,37 @@ pub fn prepare_database(settings: &Settings) -> Result<Pool, AppError> {
         ))
     })?;
     let mut conn = pool.get()?;
-    let created = db::migrate_and(&mut conn, bootstrap)?;
+    let (key, created) = db::migrate_and(&mut conn, |conn| {
+        let (key, source) = seal::master_key(settings, conn)?;
+        Ok((key.clone(), bootstrap(conn, &key, &source)?))
+    })?;
+    drop(conn);
     if created {
         tracing::info!("created the first ES256 signing key");
     }
-    Ok(pool)
+    Ok((pool, key))
 }
 
-/// Name of the session-cookie key in `server_secrets`.
-const SESSION_KEY: &str = "session_key";
-
-/// First-start state, created once and shared by every instance: the first ES256 signing key
-/// and the session-cookie key. Run it under the migration lock. True when a signing key was
-/// created.
-pub fn bootstrap(conn: &mut db::AnyConnection) -> Result<bool, AppError> {
+/// First-start state, created once and shared by every instance: stored secrets sealed with
+/// the master key (and checked to open with it, see [`seal::reseal`]), and the first ES256
+/// signing key. Run it under the migration lock. True when a signing key
+/// was created.
+pub fn bootstrap(
+    conn: &mut db::AnyConnection,
+    master: &seal::MasterKey,
+    source: &seal::KeySource,
+) -> Result<bool, AppError> {
     let now = clock::now();
-    let created = token::ensure_signing_key(conn, now)?;
-    db::server_secret(conn, SESSION_KEY, now, || {
-        use base64::Engine;
-        Ok(base64::engine::general_purpose::STANDARD.encode(crypto::os_random_bytes::<64>()?))
-    })?;
-    Ok(created)
-}
-
-fn session_key(conn: &mut db::AnyConnection) -> Result<Vec<u8>, AppError> {
-    use base64::Engine;
-    let stored = db::server_secret(conn, SESSION_KEY, clock::now(), || {
-        Err(AppError::Internal(
-            "the session key is missing; run `portcullis migrate`".into(),
-        ))
-    })?;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(stored)
-        .map_err(|_| AppError::Internal("the stored session key is not base64".into()))?;
-    if key.len() < 64 {
-        return Err(AppError::Internal(
-            "the stored session key is too short".into(),
-        ));
+    let sealed = seal::reseal(conn, master, None, source)?;
+    if sealed.signing_keys + sealed.hmac_keys > 0 {
+        tracing::info!(
+            signing_keys = sealed.signing_keys,
+            client_secret_jwt_keys = sealed.hmac_keys,
+            "sealed the keys stored in plaintext with the master key"
+        );
     }
-    Ok(key)
+    let created = token::ensure_signing_key(conn, now, master)?;
+    Ok(created)
 }
 
 /// A built server, bound and ready to run.
@@ -147,9 +141,11 @@ pub struct Application {
 impl Application {
     /// Opens and migrates the database, loads the keys, and binds `settings.bind`.
     pub fn build(settings: Settings) -> Result<Application, AppError> {
-        let pool = prepare_database(&settings)?;
-        let keys = token::Keys::load(&mut *pool.get()?)?;
-        let session_key = session_key(&mut *pool.get()?)?;
+        let (pool, master_key) = prepare_database(&settings)?;
+        let keys = token::Keys::load(&mut *pool.get()?, master_key.clone())?;
+        // Not stored anywhere: derived from the master key, so a copy of the database cannot
+        // forge a cookie (and a forged cookie would still need a live session id).
+        let cookie_key = master_key.cookie_key();
         let pages = http::render::Pages::load().map_err(AppError::Internal)?;
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| AppError::Internal(format!("cannot listen on {}: {e}", settings.bind)))?;
@@ -202,7 +198,7 @@ impl Application {
             usage_flush_seconds: settings.usage_flush_interval.as_secs(),
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
-            master_key: settings.master_key.clone(),
+            master_key,
             sessions: user::sessions::SessionPolicy {
                 idle_admin: settings.session_idle_seconds,
                 idle_user: settings.user_session_idle_seconds,
@@ -225,7 +221,7 @@ impl Application {
                     http::routes(
                         cfg,
                         http::session::middleware(
-                            &session_key,
+                            cookie_key.clone(),
                             secure_cookies,
                             server_state.pool.clone(),
                             server_state.sessions,

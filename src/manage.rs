@@ -74,21 +74,14 @@ pub fn create_client(
     new: &NewClient,
     now: i64,
 ) -> Result<(Client, Option<String>), AppError> {
-    create_client_with(
-        conn,
-        &state.clients,
-        state.master_key.as_ref(),
-        actor,
-        new,
-        now,
-    )
+    create_client_with(conn, &state.clients, &state.master_key, actor, new, now)
 }
 
 /// [`create_client`] for a caller without a running server's state (the CLI).
 pub fn create_client_with(
     conn: &mut AnyConnection,
     cache: &ClientCache,
-    master: Option<&crate::crypto::MasterKey>,
+    master: &crate::seal::MasterKey,
     actor: &Actor,
     new: &NewClient,
     now: i64,
@@ -129,7 +122,7 @@ pub fn update_client(
     update_client_with(
         conn,
         &state.clients,
-        state.master_key.as_ref(),
+        &state.master_key,
         actor,
         client,
         settings,
@@ -143,7 +136,7 @@ pub fn update_client(
 pub fn update_client_with(
     conn: &mut AnyConnection,
     cache: &ClientCache,
-    master: Option<&crate::crypto::MasterKey>,
+    master: &crate::seal::MasterKey,
     actor: &Actor,
     client: &Client,
     settings: &NewClient,

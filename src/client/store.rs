@@ -281,13 +281,13 @@ pub fn load_for_auth(
 
 /// Registers a validated client: inserts it with its redirect URIs and, for a confidential
 /// client, its first credential, in one transaction: a generated secret, or for
-/// client_secret_jwt the shared HMAC key (sealed with the master key; refused without one),
+/// client_secret_jwt the shared HMAC key (sealed with the master key),
 /// or nothing for private_key_jwt. Returns the client and the value to show once.
 pub fn register(
     conn: &mut AnyConnection,
     new: &NewClient,
     now: i64,
-    master: Option<&crate::crypto::MasterKey>,
+    master: &crate::seal::MasterKey,
 ) -> Result<(Client, Option<String>), AppError> {
     use crate::client::AuthMethod;
     let client_id = crate::crypto::generate_id()?;
@@ -719,16 +719,14 @@ pub fn use_assertion_jti(
 
 /// A new client_secret_jwt key: (the value to show once, its sealed form to store).
 pub fn new_hmac_key(
-    master: Option<&crate::crypto::MasterKey>,
+    master: &crate::seal::MasterKey,
     client_id: &str,
 ) -> Result<(String, String), AppError> {
-    let Some(master) = master else {
-        return Err(AppError::Invalid(
-            "client_secret_jwt needs PORTCULLIS_MASTER_KEY (32 bytes, base64) to be configured: the server must be able to read the shared key, so it is stored encrypted".into(),
-        ));
-    };
     let value = crate::crypto::generate_secret()?;
-    let sealed = master.seal(client_id, value.as_bytes())?;
+    let sealed = master.seal(
+        crate::seal::Aad::client_hmac_key(client_id),
+        value.as_bytes(),
+    )?;
     Ok((value, sealed))
 }
 

@@ -213,17 +213,15 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 3): exactly what is supported.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.issuer;
-    // client_secret_jwt only when a master key can protect the shared keys.
-    let mut methods = vec![
+    // client_secret_jwt is always available: its shared keys are sealed with the master key.
+    let methods = vec![
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "client_secret_jwt",
     ];
     let mut algs = crate::client::assertion::ALGORITHMS.to_vec();
-    if state.master_key.is_some() {
-        methods.push("client_secret_jwt");
-        algs.push("HS256");
-    }
+    algs.push("HS256");
     let mut token_methods = methods.clone();
     token_methods.push("none");
     HttpResponse::Ok()

@@ -38,15 +38,15 @@ const SERVER_PREFIX: &str = "s.";
 /// Prefix of a cookie value that carries an anonymous visitor's values itself.
 const ANONYMOUS_PREFIX: &str = "a.";
 
-/// The session middleware. `key` (64 bytes, shared by every instance) encrypts the cookie;
-/// sessions of signed-in people live in the database.
+/// The session middleware. `key` (derived from the master key, so the same on every
+/// instance) encrypts the cookie; sessions of signed-in people live in the database.
 pub fn middleware(
-    key: &[u8],
+    key: Key,
     secure: bool,
     pool: Pool,
     policy: SessionPolicy,
 ) -> SessionMiddleware<DbSessionStore> {
-    SessionMiddleware::builder(DbSessionStore { pool, policy }, Key::from(key))
+    SessionMiddleware::builder(DbSessionStore { pool, policy }, key)
         .cookie_name(COOKIE_NAME.to_string())
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)

@@ -286,11 +286,13 @@ async fn verify_assertion(
     let keys: &[assertion::AssertionKey] = match c.client.auth_method {
         Some(AuthMethod::PrivateKeyJwt) => &c.assertion_keys,
         Some(AuthMethod::ClientSecretJwt) => {
-            let (Some(master), Some(sealed)) = (&state.master_key, &c.client.hmac_key_sealed)
-            else {
-                return Ok(Err("no master key"));
+            let Some(sealed) = &c.client.hmac_key_sealed else {
+                return Ok(Err("no shared key"));
             };
-            match master.open(&c.client.client_id, sealed) {
+            match state.master_key.open(
+                crate::seal::Aad::client_hmac_key(&c.client.client_id),
+                sealed,
+            ) {
                 Ok(key) => {
                     shared = [assertion::AssertionKey::hmac(&key)];
                     &shared

@@ -6,13 +6,14 @@ pub mod store;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::db::AnyConnection;
 use crate::error::AppError;
+use crate::seal::{Aad, MasterKey};
 
 /// Claims of an access token, RFC 9068 2.2.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,16 +115,22 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    fn from_row(row: &store::KeyRow) -> Result<SigningKey, AppError> {
+    fn from_row(row: &store::KeyRow, master: &MasterKey) -> Result<SigningKey, AppError> {
         if row.alg != "ES256" {
             return Err(AppError::Internal(format!(
                 "signing key {} has unsupported alg {}",
                 row.kid, row.alg
             )));
         }
-        let der = STANDARD.decode(&row.private_key).map_err(|e| {
-            AppError::Internal(format!("signing key {} is not base64: {e}", row.kid))
-        })?;
+        // Sealed (src/seal.rs): the database alone does not hold the private key.
+        let der = master
+            .open(Aad::signing_key(&row.kid), &row.private_key)
+            .map_err(|e| {
+                AppError::Internal(format!(
+                    "signing key {} does not open with the master key: {e}",
+                    row.kid
+                ))
+            })?;
         let unusable = |e: &dyn std::fmt::Display| {
             AppError::Internal(format!("signing key {} is unusable: {e}", row.kid))
         };
@@ -221,15 +228,18 @@ pub struct Keys {
     inner: RwLock<Arc<KeySet>>,
     /// The newest `signing_keys` generation this instance has loaded.
     seen: std::sync::atomic::AtomicI64,
+    /// Opens the sealed private keys.
+    master: MasterKey,
 }
 
 impl Keys {
-    /// Loads the active keys.
-    pub fn load(conn: &mut AnyConnection) -> Result<Keys, AppError> {
+    /// Loads the active keys, opening them with `master`.
+    pub fn load(conn: &mut AnyConnection, master: MasterKey) -> Result<Keys, AppError> {
         let seen = store::key_generation(conn)?;
         Ok(Keys {
-            inner: RwLock::new(Arc::new(load_set(conn)?)),
+            inner: RwLock::new(Arc::new(load_set(conn, &master)?)),
             seen: std::sync::atomic::AtomicI64::new(seen),
+            master,
         })
     }
 
@@ -261,7 +271,7 @@ impl Keys {
 
     /// Re-reads the keys from the database (after a rotation by another instance).
     pub fn reload(&self, conn: &mut AnyConnection) -> Result<(), AppError> {
-        let set = Arc::new(load_set(conn)?);
+        let set = Arc::new(load_set(conn, &self.master)?);
         match self.inner.write() {
             Ok(mut guard) => *guard = set,
             Err(poisoned) => *poisoned.into_inner() = set,
@@ -270,11 +280,11 @@ impl Keys {
     }
 }
 
-fn load_set(conn: &mut AnyConnection) -> Result<KeySet, AppError> {
+fn load_set(conn: &mut AnyConnection, master: &MasterKey) -> Result<KeySet, AppError> {
     let rows = store::active(conn)?;
     let keys = rows
         .iter()
-        .map(SigningKey::from_row)
+        .map(|row| SigningKey::from_row(row, master))
         .collect::<Result<Vec<_>, _>>()?;
     if keys.is_empty() {
         return Err(AppError::Internal(
@@ -290,11 +300,15 @@ fn load_set(conn: &mut AnyConnection) -> Result<KeySet, AppError> {
 
 /// Creates an ES256 key when there is no active one (first start). Call it while holding the
 /// migration lock so that instances starting together create one key, not two.
-pub fn ensure_signing_key(conn: &mut AnyConnection, now: i64) -> Result<bool, AppError> {
+pub fn ensure_signing_key(
+    conn: &mut AnyConnection,
+    now: i64,
+    master: &MasterKey,
+) -> Result<bool, AppError> {
     if !store::active(conn)?.is_empty() {
         return Ok(false);
     }
-    new_key(conn, now, now)?;
+    new_key(conn, now, now, master)?;
     Ok(true)
 }
 
@@ -303,8 +317,13 @@ pub fn ensure_signing_key(conn: &mut AnyConnection, now: i64) -> Result<bool, Ap
 /// that instances and resource servers caching the JWKS know it before any token uses it.
 /// The old key stays published until every token it signed has expired ([`retire_superseded`]).
 /// Returns the new key's `kid`.
-pub fn rotate(conn: &mut AnyConnection, now: i64, activate_in: i64) -> Result<String, AppError> {
-    new_key(conn, now, now + activate_in.max(0))
+pub fn rotate(
+    conn: &mut AnyConnection,
+    now: i64,
+    activate_in: i64,
+    master: &MasterKey,
+) -> Result<String, AppError> {
+    new_key(conn, now, now + activate_in.max(0), master)
 }
 
 /// Retires keys that no token still valid can have been signed with: a key stops signing when
@@ -335,7 +354,12 @@ pub fn retire_superseded(
     Ok(retire.into_iter().map(|r| r.1).collect())
 }
 
-fn new_key(conn: &mut AnyConnection, now: i64, activates_at: i64) -> Result<String, AppError> {
+fn new_key(
+    conn: &mut AnyConnection,
+    now: i64,
+    activates_at: i64,
+    master: &MasterKey,
+) -> Result<String, AppError> {
     let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(
         &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
     )
@@ -348,7 +372,7 @@ fn new_key(conn: &mut AnyConnection, now: i64, activates_at: i64) -> Result<Stri
         conn,
         &kid,
         "ES256",
-        &STANDARD.encode(pkcs8.as_ref()),
+        &master.seal(Aad::signing_key(&kid), pkcs8.as_ref())?,
         now,
         activates_at,
     )?;

@@ -6,7 +6,7 @@ use crate::db::AnyConnection;
 use crate::db::schema::signing_keys;
 use crate::error::AppError;
 
-/// A stored signing key. `private_key` is PKCS#8 DER, base64.
+/// A stored signing key. `private_key` is PKCS#8 DER, sealed (src/seal.rs).
 #[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = signing_keys)]
 pub struct KeyRow {
@@ -16,7 +16,8 @@ pub struct KeyRow {
     pub kid: String,
     /// JWS algorithm, e.g. `ES256`.
     pub alg: String,
-    /// PKCS#8 DER, standard base64.
+    /// PKCS#8 DER sealed with the master key (`v1:...`); standard base64 of it in plaintext in
+    /// databases from before sealing, until the next start seals it.
     pub private_key: String,
     /// Seconds since the epoch.
     pub created_at: i64,

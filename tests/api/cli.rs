@@ -6,11 +6,17 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, TestDb};
 
-fn portcullis(db: &TestDb) -> Command {
+pub(crate) fn portcullis(db: &TestDb) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.arg("--database-url")
         .arg(&db.url)
-        .env_remove("PORTCULLIS_DATABASE_URL");
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env_remove("PORTCULLIS_MASTER_KEY")
+        .env_remove("PORTCULLIS_MASTER_KEY_FILE");
+    // PostgreSQL needs the key given (every instance shares it); SQLite makes its key file.
+    if db.sqlite_path.is_none() {
+        cmd.env("PORTCULLIS_MASTER_KEY", portcullis::config::TEST_MASTER_KEY);
+    }
     cmd
 }
 
@@ -35,7 +41,7 @@ fn run_with_stdin(db: &TestDb, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "command failed: {}",
@@ -45,7 +51,7 @@ fn ok(out: &Output) -> String {
 }
 
 /// A failed command: non-zero exit and exactly one line on stderr, returned.
-fn fails(out: &Output) -> String {
+pub(crate) fn fails(out: &Output) -> String {
     assert!(
         !out.status.success(),
         "command should fail: {}",
@@ -60,7 +66,7 @@ fn fails(out: &Output) -> String {
     err
 }
 
-fn secret_from(stdout: &str) -> String {
+pub(crate) fn secret_from(stdout: &str) -> String {
     stdout
         .lines()
         .find_map(|l| l.strip_prefix("client_secret: "))
@@ -536,7 +542,13 @@ crate::on_both_backends! {
         let token = t["access_token"].as_str().unwrap().to_string();
         let api = format!("{}/admin/api/v1/clients", app.address);
         assert_eq!(app.http.get(&api).bearer_auth(&token).send().await.unwrap().status(), 200);
-        let cli = |args: &[&str]| portcullis(&app.db).env("USER", "alice").args(args).output().unwrap();
+        // The server's database is sealed with the test servers' key.
+        let cli = |args: &[&str]| portcullis(&app.db)
+            .env("PORTCULLIS_MASTER_KEY", portcullis::config::TEST_MASTER_KEY)
+            .env("USER", "alice")
+            .args(args)
+            .output()
+            .unwrap();
         ok(&cli(&["client", "disable", &c.client_id]));
         ok(&cli(&["client", "enable", &c.client_id]));
         ok(&cli(&["client", "delete", &c.client_id]));

@@ -16,12 +16,13 @@ on_both_backends! {
         assert_eq!(m["grant_types_supported"], serde_json::json!(["authorization_code", "client_credentials", "refresh_token"]));
         assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]), "never plain (RFC 9700 2.1.1)");
-        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]));
+        // client_secret_jwt is always offered: its keys are sealed with the master key.
+        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"]));
         for endpoint in ["introspection", "revocation"] {
-            assert_eq!(m[format!("{endpoint}_endpoint_auth_methods_supported")], serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]));
+            assert_eq!(m[format!("{endpoint}_endpoint_auth_methods_supported")], serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"]));
         }
         for endpoint in ["token", "introspection", "revocation"] {
-            assert_eq!(m[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")], serde_json::json!(["RS256", "ES256"]));
+            assert_eq!(m[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")], serde_json::json!(["RS256", "ES256", "HS256"]));
         }
     }
 

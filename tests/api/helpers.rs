@@ -12,6 +12,11 @@ use portcullis::{Application, clock};
 /// The `error_description` of every refused client authentication (whatever the reason).
 pub const GENERIC_REFUSAL: &str = "client authentication failed";
 
+/// The master key of test servers ([`Settings::for_tests`]).
+pub fn test_master_key() -> portcullis::seal::MasterKey {
+    portcullis::seal::MasterKey::parse(portcullis::config::TEST_MASTER_KEY).unwrap()
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -112,7 +117,11 @@ pub async fn spawn_app_with(
     backend: Backend,
     customize: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
-    let db = TestDb::new(backend)?;
+    Some(spawn_app_on(TestDb::new(backend)?, customize))
+}
+
+/// Starts the server on an existing database.
+pub fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::for_tests(&db.url);
     settings.usage_flush_interval = Duration::from_secs(1);
     settings.client_cache_interval = Duration::from_millis(10);
@@ -128,7 +137,7 @@ pub async fn spawn_app_with(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    Some(TestApp {
+    TestApp {
         address,
         issuer,
         pool,
@@ -136,7 +145,7 @@ pub async fn spawn_app_with(
         state,
         handle,
         db,
-    })
+    }
 }
 
 /// Runs the body once on SQLite and once on PostgreSQL (skipped with a note when
@@ -192,7 +201,7 @@ impl TestApp {
             &mut conn,
             &new,
             clock::now(),
-            self.state.master_key.as_ref(),
+            &self.state.master_key,
         )
         .unwrap();
         let secret_id = portcullis::secret::store::list(&mut conn, client.id)

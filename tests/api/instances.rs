@@ -90,14 +90,14 @@ crate::on_both_backends! {
         let c = app.create_client("Rotating keys", &[]);
         let (old_token, old_kid) = token_kid(&app, &app.address, &c).await;
         // Published an hour ahead: in the JWKS at once, but the old key still signs.
-        let next = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 3600).unwrap();
+        let next = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 3600, &app.state.master_key).unwrap();
         app.await_keys(&[]).await;
         let kids = jwks_kids(&app.address).await;
         assert_eq!(kids.len(), 2);
         assert!(kids.contains(&next) && kids.contains(&old_kid));
         assert_eq!(token_kid(&app, &app.address, &c).await.1, old_kid, "not active yet");
         // Active now: new tokens use it; old tokens still verify.
-        let now_active = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 0).unwrap();
+        let now_active = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 0, &app.state.master_key).unwrap();
         app.await_keys(&[]).await;
         let (new_token, new_kid) = token_kid(&app, &app.address, &c).await;
         assert_eq!(new_kid, now_active);
@@ -253,8 +253,13 @@ async fn two_instances_share_everything_through_postgres() {
     }
 
     // A key rotated at A signs tokens that verify with B's JWKS.
-    let kid =
-        portcullis::token::rotate(&mut a.pool.get().unwrap(), portcullis::clock::now(), 0).unwrap();
+    let kid = portcullis::token::rotate(
+        &mut a.pool.get().unwrap(),
+        portcullis::clock::now(),
+        0,
+        &a.state.master_key,
+    )
+    .unwrap();
     a.await_keys(&[&b.state]).await;
     let other = a.create_client("After rotation", &[]);
     let (token, token_kid_) = token_kid(&a, &a.address, &other).await;
@@ -284,7 +289,11 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
     let pool = portcullis::db::build_pool(&url, 1).unwrap();
     let c = {
         let mut conn = pool.get().unwrap();
-        portcullis::db::migrate_and(&mut conn, portcullis::bootstrap).unwrap();
+        let key = crate::helpers::test_master_key();
+        portcullis::db::migrate_and(&mut conn, |conn| {
+            portcullis::bootstrap(conn, &key, &portcullis::seal::KeySource::Setting)
+        })
+        .unwrap();
         let new = NewClient {
             name: "Shutdown".into(),
             ..Default::default()
@@ -292,7 +301,7 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
         .validate()
         .unwrap();
         let (client, secret) =
-            portcullis::client::store::register(&mut conn, &new, portcullis::clock::now(), None)
+            portcullis::client::store::register(&mut conn, &new, portcullis::clock::now(), &key)
                 .unwrap();
         (client, secret.unwrap())
     };
@@ -301,6 +310,7 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["--database-url", &db.url, "--log-format", "json", "serve"])
         .env("PORTCULLIS_LOG_LEVEL", "debug")
+        .env("PORTCULLIS_MASTER_KEY", portcullis::config::TEST_MASTER_KEY)
         .env_remove("PORTCULLIS_DATABASE_URL")
         .env("PORTCULLIS_BIND", "127.0.0.1:0")
         // Nothing is written before shutdown: only the final flush can record the use.

@@ -61,7 +61,7 @@ impl TestApp {
         })
     }
 
-    async fn token_with_assertion(&self, assertion: &str) -> reqwest::Response {
+    pub(crate) async fn token_with_assertion(&self, assertion: &str) -> reqwest::Response {
         self.http
             .post(self.token_url())
             .form(&[
@@ -245,7 +245,7 @@ fn registered_keys_must_be_usable() {
     );
 }
 
-fn hs256_assertion(secret: &str, client_id: &str, aud: &str) -> String {
+pub(crate) fn hs256_assertion(secret: &str, client_id: &str, aud: &str) -> String {
     let now = portcullis::clock::now();
     let claims = serde_json::json!({
         "iss": client_id, "sub": client_id, "aud": aud,
@@ -274,40 +274,8 @@ async fn metadata(app: &TestApp) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_secret_jwt_needs_a_master_key_and_keeps_the_key_encrypted() {
-    // Without a master key: unavailable, and metadata does not offer it.
-    let plain = spawn_app(Backend::Sqlite).await.unwrap();
-    let new = NewClient {
-        name: "HMAC".into(),
-        auth_method: Some(AuthMethod::ClientSecretJwt),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    let err = portcullis::client::store::register(
-        &mut plain.pool.get().unwrap(),
-        &new,
-        portcullis::clock::now(),
-        None,
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("PORTCULLIS_MASTER_KEY"), "{err}");
-    assert!(
-        !metadata(&plain).await["token_endpoint_auth_methods_supported"]
-            .to_string()
-            .contains("client_secret_jwt")
-    );
-
-    let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.master_key = Some(
-            portcullis::crypto::MasterKey::parse(
-                &base64::engine::general_purpose::STANDARD.encode([42u8; 32]),
-            )
-            .unwrap(),
-        );
-    })
-    .await
-    .unwrap();
+async fn client_secret_jwt_is_offered_and_keeps_the_key_sealed() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
     let m = metadata(&app).await;
     assert!(
         m["token_endpoint_auth_methods_supported"]
@@ -358,6 +326,12 @@ async fn client_secret_jwt_needs_a_master_key_and_keeps_the_key_encrypted() {
             "plaintext HMAC key stored"
         );
     }
+    let stored = portcullis::client::store::find(&mut app.pool.get().unwrap(), &c.client_id)
+        .unwrap()
+        .unwrap()
+        .hmac_key_sealed
+        .unwrap();
+    assert!(stored.starts_with("v1:"), "sealed in the versioned format");
     // An HS256 assertion cannot pass for a private_key_jwt client (no algorithm confusion).
     let key = client_key("k1");
     let pk = app.jwt_client("Keyed", &key);

@@ -16,5 +16,6 @@ mod instances;
 mod jwt_auth;
 mod login;
 mod policies;
+mod sealing;
 mod sessions;
 mod token;

@@ -11,5 +11,8 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_user_id ON sessions (user_id);
 CREATE INDEX sessions_expires_at ON sessions (expires_at);
+-- The cookie key is derived from the master key now (never stored): a copy of the database
+-- cannot forge a cookie.
+DELETE FROM server_secrets WHERE name = 'session_key';
 -- Sessions used to live in the cookie, ended by moving this number; they are rows now.
 ALTER TABLE users DROP COLUMN session_epoch;

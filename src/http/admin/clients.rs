@@ -454,8 +454,6 @@ fn form_page(
     }))
     .collect();
     ctx.insert("auth_methods", &methods);
-    // The admin area says why client_secret_jwt cannot be chosen.
-    ctx.insert("master_key_configured", &state.master_key.is_some());
     ctx.insert("default_access_ttl", &state.access_token_ttl);
     ctx.insert("default_refresh_ttl", &state.refresh_token_ttl);
     // Always defined: the template looks up `errors.FIELD`.
