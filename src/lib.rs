@@ -18,6 +18,7 @@ pub mod manage;
 pub mod metrics;
 pub mod oauth;
 pub mod secret;
+pub mod text;
 pub mod token;
 pub mod usage;
 pub mod user;
@@ -212,6 +213,7 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
+                .wrap(middleware::from_fn(http::refuse_control_characters))
                 .wrap(middleware::from_fn(observe_request))
                 .configure(|cfg| {
                     http::routes(cfg, http::session::middleware(&session_key, secure_cookies))

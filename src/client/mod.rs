@@ -264,6 +264,11 @@ impl NewClient {
     pub fn validate(mut self) -> Result<NewClient, String> {
         self.name = validate_name(&self.name)?;
         self.description = self.description.trim().to_string();
+        crate::text::check_multi_line("description", &self.description)
+            .map_err(|e| e.to_string())?;
+        if let Some(jwks) = &self.jwks {
+            crate::text::check_multi_line("jwks", jwks).map_err(|e| e.to_string())?;
+        }
         if self.description.chars().count() > 1000 {
             return Err("description must be at most 1000 characters".into());
         }

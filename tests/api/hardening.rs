@@ -85,3 +85,53 @@ on_both_backends! {
         assert_eq!(browser.get(app.at("/admin/clients?page=2")).send().await.unwrap().status(), 200);
     }
 }
+
+on_both_backends! {
+    async fn control_characters_are_refused_before_any_query(app) {
+        // The token endpoint: NUL in client_id (body and Basic) is an RFC 6749 5.2 error.
+        let resp = app.http.post(app.token_url())
+            .form(&[GRANT_CC, ("client_id", "a\0b"), ("client_secret", "x")])
+            .send().await.unwrap();
+        assert_oauth_error(resp, 400, "invalid_request").await;
+        let resp = app.token_basic("a\0b", "x", &[GRANT_CC]).await;
+        assert_oauth_error(resp, 400, "invalid_request").await;
+        let resp = app.http.post(app.at("/oauth/introspect"))
+            .form(&[("token", "t\0"), ("client_id", "c"), ("client_secret", "s")])
+            .send().await.unwrap();
+        assert_oauth_error(resp, 400, "invalid_request").await;
+        // The authorization endpoint: a page, not a query.
+        let resp = app.http.get(app.at("/oauth/authorize?client_id=%00&response_type=code")).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        // The login form: NUL in the username.
+        let browser = app.browser();
+        let resp = sign_in(&app, &browser, "admin\0", PASSWORD, "/admin").await;
+        assert_eq!(resp.status(), 400);
+        // The admin area: NUL in the search term and in a path segment.
+        let admin = app.admin_browser("nuladmin").await;
+        let resp = admin.get(app.at("/admin/clients?q=%00")).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("control characters"));
+        let resp = admin.get(app.at("/admin/clients/a%00b")).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        // The JSON admin API: NUL in a body field, in a query, in a path.
+        let token = app.admin_api_token().await;
+        for (name, body) in [
+            ("user", serde_json::json!({"username": "x\u{0}y", "password": PASSWORD, "role": "user"})),
+            ("client", serde_json::json!({"name": "N", "description": "d\u{0}"})),
+        ] {
+            let path = if name == "user" { "/admin/api/v1/users" } else { "/admin/api/v1/clients" };
+            let resp = app.http.post(app.at(path)).bearer_auth(&token).json(&body).send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{name}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "invalid", "{body}");
+        }
+        let resp = app.http.get(app.at("/admin/api/v1/clients?q=%00")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        let resp = app.http.get(app.at("/admin/api/v1/clients/x%00")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        // The server still works.
+        let c = app.create_client("after NUL", &[]);
+        assert_eq!(token_status(&app, &c.client_id, &c.secret).await, 200);
+        assert_eq!(admin.get(app.at("/admin/clients?q=after")).send().await.unwrap().status(), 200);
+    }
+}

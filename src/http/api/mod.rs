@@ -46,6 +46,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
         })
 }
 
+/// 400 `invalid` with `message`: input refused before the handler ran.
+pub fn invalid(message: &str) -> HttpResponse {
+    error(StatusCode::BAD_REQUEST, "invalid", message)
+}
+
 fn stop(response: HttpResponse) -> actix_web::Error {
     actix_web::error::InternalError::from_response("api request stopped", response).into()
 }

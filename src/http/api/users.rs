@@ -38,16 +38,19 @@ impl From<&User> for UserOut {
 /// An account to create.
 #[derive(Deserialize, ToSchema)]
 pub struct UserIn {
+    #[serde(deserialize_with = "crate::text::line")]
     username: String,
     /// At least 12 characters.
     password: String,
     /// admin, readonly or user.
+    #[serde(deserialize_with = "crate::text::line")]
     role: String,
 }
 
 /// A change to an account: a new role and/or a new password.
 #[derive(Deserialize, ToSchema)]
 pub struct UserChange {
+    #[serde(default, deserialize_with = "crate::text::opt_line")]
     role: Option<String>,
     password: Option<String>,
 }
