@@ -179,7 +179,8 @@ pub struct NewClient {
 /// Maximum length of a client name.
 pub const MAX_NAME_LEN: usize = 100;
 
-/// Checks a client name: required, at most 100 characters, no control characters.
+/// Checks a client name: required, at most 100 characters, no control, bidi-control or
+/// zero-width characters.
 pub fn validate_name(name: &str) -> Result<String, String> {
     let name = name.trim();
     if name.is_empty() {
@@ -188,9 +189,9 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     if name.chars().count() > MAX_NAME_LEN {
         return Err(format!("name must be at most {MAX_NAME_LEN} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
-    }
+    // Shown on the consent page: no control, bidirectional-control or zero-width character,
+    // so that one client cannot pass for another (see `crate::text`).
+    crate::text::check_name("name", name).map_err(|e| e.to_string())?;
     Ok(name.to_string())
 }
 

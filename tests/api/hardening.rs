@@ -135,3 +135,45 @@ on_both_backends! {
         assert_eq!(admin.get(app.at("/admin/clients?q=after")).send().await.unwrap().status(), 200);
     }
 }
+
+on_both_backends! {
+    async fn look_alike_names_with_bidi_or_zero_width_characters_are_refused(app) {
+        let lookalikes = ["Bank\u{202E}ppa", "Ex\u{200B}ample", "\u{FEFF}Billing", "Pay\u{2066}ments", "A\u{200F}B"];
+        // The admin form.
+        let browser = app.admin_browser("namer").await;
+        let csrf = app.admin_csrf(&browser).await;
+        for name in lookalikes {
+            let resp = browser.post(app.at("/admin/clients"))
+                .form(&[("csrf_token", csrf.as_str()), ("name", name), ("kind", "confidential"), ("grant_type", "client_credentials")])
+                .send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{name:?}");
+            assert!(resp.text().await.unwrap().contains("zero-width"), "{name:?}");
+        }
+        // The JSON API: client names and usernames.
+        let token = app.admin_api_token().await;
+        for name in lookalikes {
+            let resp = app.http.post(app.at("/admin/api/v1/clients")).bearer_auth(&token)
+                .json(&serde_json::json!({"name": name})).send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{name:?}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert!(body["message"].as_str().unwrap().contains("zero-width"), "{body}");
+            let resp = app.http.post(app.at("/admin/api/v1/users")).bearer_auth(&token)
+                .json(&serde_json::json!({"username": name.replace(' ', ""), "password": PASSWORD, "role": "user"}))
+                .send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{name:?}");
+        }
+        // The CLI: non-zero exit, one line on stderr.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("--database-url").arg(&app.db.url).env_remove("PORTCULLIS_DATABASE_URL")
+            .args(["client", "create", "--name", "Bank\u{202E}ppa"])
+            .output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains("zero-width"), "{err}");
+        // Ordinary names, accented ones included, still work.
+        let resp = app.http.post(app.at("/admin/api/v1/clients")).bearer_auth(&token)
+            .json(&serde_json::json!({"name": "Café Müller"})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+}
