@@ -177,3 +177,19 @@ on_both_backends! {
         assert_eq!(resp.status(), 201);
     }
 }
+
+on_both_backends! {
+    async fn the_bearer_scheme_is_case_insensitive_on_the_admin_api(app) {
+        let token = app.admin_api_token().await;
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let resp = app.http.get(app.at("/admin/api/v1/clients"))
+                .header("Authorization", format!("{scheme} {token}"))
+                .send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{scheme}");
+        }
+        let resp = app.http.get(app.at("/admin/api/v1/clients"))
+            .header("Authorization", format!("Basic {token}"))
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+}
