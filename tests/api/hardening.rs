@@ -193,3 +193,30 @@ on_both_backends! {
         assert_eq!(resp.status(), 401);
     }
 }
+
+on_both_backends! {
+    async fn unknown_json_fields_are_refused_by_the_admin_api(app) {
+        let token = app.admin_api_token().await;
+        let c = app.create_client("Strict bodies", &[]);
+        let cases = [
+            (format!("/admin/api/v1/clients/{}/secrets", c.client_id), serde_json::json!({"expires_at": "2030-01-01"}), "expires_at"),
+            ("/admin/api/v1/clients".to_string(), serde_json::json!({"name": "X", "scope": ["a"]}), "scope"),
+            (format!("/admin/api/v1/clients/{}/redirect-uris", c.client_id), serde_json::json!({"uri": "https://a.example/cb", "url": "x"}), "url"),
+            ("/admin/api/v1/users".to_string(), serde_json::json!({"username": "u1", "password": PASSWORD, "role": "user", "admin": true}), "admin"),
+        ];
+        for (path, body, field) in cases {
+            let resp = app.http.post(app.at(&path)).bearer_auth(&token).json(&body).send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{path}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "invalid", "{body}");
+            assert!(body["message"].as_str().unwrap().contains(&format!("unknown field `{field}`")), "{body}");
+        }
+        // No secret was created by the misspelt request; the right field name works.
+        let resp = app.http.get(app.at(&format!("/admin/api/v1/clients/{}/secrets", c.client_id))).bearer_auth(&token).send().await.unwrap();
+        let secrets: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(secrets.as_array().map(Vec::len), Some(1), "{secrets}");
+        let resp = app.http.post(app.at(&format!("/admin/api/v1/clients/{}/secrets", c.client_id))).bearer_auth(&token)
+            .json(&serde_json::json!({"expires": "2030-01-01"})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+}

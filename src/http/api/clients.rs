@@ -76,6 +76,9 @@ impl From<&Client> for ClientOut {
 
 /// A client's settings, to create or replace them.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct ClientIn {
     #[serde(deserialize_with = "crate::text::line")]
     name: String,
@@ -397,6 +400,9 @@ pub struct RedirectUriOut {
 
 /// A redirect URI to add.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct RedirectUriIn {
     #[serde(deserialize_with = "crate::text::line")]
     uri: String,
@@ -505,6 +511,9 @@ impl From<&crate::secret::store::SecretRow> for SecretOut {
 
 /// A secret to add.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct SecretIn {
     #[serde(default, deserialize_with = "crate::text::line")]
     description: String,

@@ -37,6 +37,9 @@ impl From<&User> for UserOut {
 
 /// An account to create.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct UserIn {
     #[serde(deserialize_with = "crate::text::line")]
     username: String,
@@ -49,6 +52,9 @@ pub struct UserIn {
 
 /// A change to an account: a new role and/or a new password.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct UserChange {
     #[serde(default, deserialize_with = "crate::text::opt_line")]
     role: Option<String>,
