@@ -337,7 +337,7 @@ impl NewClient {
             .map(|j| j.trim().to_string())
             .filter(|j| !j.is_empty());
         if let Some(j) = &self.jwks {
-            assertion::parse_keys(j)?;
+            assertion::validate_keys(j)?;
         }
         if self.public && self.auth_method.is_some() {
             return Err(

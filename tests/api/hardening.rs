@@ -220,3 +220,51 @@ on_both_backends! {
         assert_eq!(resp.status(), 201);
     }
 }
+
+/// A 1024-bit RSA public key (generated once with openssl), as a JWK modulus and as PEM.
+const RSA_1024_N: &str = "2fVTeoatJTW9T4Ph3WBE7SSfW9tVzkYPxLKZqLCP7bwrE6UWWqQDST_TGV5P0M01NWv9RdopNcFBTu3qX71upml932CZRDo7A3uU-i9Ozqc5hPC0ckPqgpa1r0-mXRB04Ie7f2e_QQV1Fl0vzr2URVLBGVoY6va8OhxTA4-lnGc";
+const RSA_1024_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDZ9VN6hq0lNb1Pg+HdYETtJJ9b\n21XORg/EspmosI/tvCsTpRZapANJP9MZXk/QzTU1a/1F2ik1wUFO7epfvW6maX3f\nYJlEOjsDe5T6L07OpzmE8LRyQ+qClrWvT6ZdEHTgh7t/Z79BBXUWXS/OvZRFUsEZ\nWhjq9rw6HFMDj6WcZwIDAQAB\n-----END PUBLIC KEY-----\n";
+
+on_both_backends! {
+    async fn small_rsa_keys_and_malformed_jwks_are_refused_at_registration(app) {
+        let small_jwks = serde_json::json!({"keys": [{"kty": "RSA", "n": RSA_1024_N, "e": "AQAB", "kid": "k1"}]}).to_string();
+        let bad = [
+            (small_jwks.as_str(), "1024 bits"),
+            (RSA_1024_PEM, "1024 bits"),
+            (r#"{"keys":"nope"}"#, "JWKS"),
+        ];
+        // The JSON API.
+        let token = app.admin_api_token().await;
+        for (jwks, expected) in bad {
+            let resp = app.http.post(app.at("/admin/api/v1/clients")).bearer_auth(&token)
+                .json(&serde_json::json!({"name": "Small key", "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}))
+                .send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{jwks}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert!(body["message"].as_str().unwrap().contains(expected), "{body}");
+        }
+        // The admin form.
+        let browser = app.admin_browser("keyadmin").await;
+        let csrf = app.admin_csrf(&browser).await;
+        for (jwks, expected) in bad {
+            let resp = browser.post(app.at("/admin/clients"))
+                .form(&[("csrf_token", csrf.as_str()), ("name", "Small key"), ("kind", "confidential"),
+                        ("grant_type", "client_credentials"), ("auth_method", "private_key_jwt"), ("jwks", jwks)])
+                .send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{jwks}");
+            assert!(resp.text().await.unwrap().contains(expected), "{jwks}");
+        }
+        // The CLI.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jwks.json");
+        std::fs::write(&file, &small_jwks).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("--database-url").arg(&app.db.url).env_remove("PORTCULLIS_DATABASE_URL")
+            .args(["client", "create", "--name", "Small key", "--auth-method", "private_key_jwt", "--jwks-file"]).arg(&file)
+            .output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains("1024 bits"), "{err}");
+    }
+}
