@@ -261,10 +261,10 @@ pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
         actix_web::error::InternalError::from_response(message.clone(), bad_input(req, &message))
             .into()
     }
-    cfg.app_data(web::FormConfig::default().error_handler(|e, req| refused(e, req)))
-        .app_data(web::QueryConfig::default().error_handler(|e, req| refused(e, req)))
-        .app_data(web::JsonConfig::default().error_handler(|e, req| refused(e, req)))
-        .app_data(web::PathConfig::default().error_handler(|e, req| refused(e, req)));
+    cfg.app_data(web::FormConfig::default().error_handler(refused))
+        .app_data(web::QueryConfig::default().error_handler(refused))
+        .app_data(web::JsonConfig::default().error_handler(refused))
+        .app_data(web::PathConfig::default().error_handler(refused));
 }
 
 async fn not_found() -> HttpResponse {
