@@ -137,6 +137,8 @@ pub struct Application {
     port: u16,
     issuer: String,
     server: actix_web::dev::Server,
+    metrics_server: Option<actix_web::dev::Server>,
+    metrics_port: Option<u16>,
     state: web::Data<AppState>,
     flush_interval: std::time::Duration,
     cache_interval: std::time::Duration,
@@ -204,6 +206,33 @@ impl Application {
             metrics,
         });
         let secure_cookies = issuer.starts_with("https://");
+        // PORTCULLIS_METRICS_BIND: /metrics on its own listener (e.g. a private interface),
+        // and not on the main one.
+        let (metrics_server, metrics_port) = match settings.metrics_bind {
+            None => (None, None),
+            Some(bind) => {
+                let listener = TcpListener::bind(bind).map_err(|e| {
+                    AppError::Internal(format!("cannot listen on {bind} (metrics): {e}"))
+                })?;
+                let port = listener
+                    .local_addr()
+                    .map_err(|e| AppError::Internal(e.to_string()))?
+                    .port();
+                let metrics_state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(metrics_state.clone())
+                        .configure(http::metrics_routes)
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .map_err(|e| AppError::Internal(format!("cannot listen on {bind}: {e}")))?
+                .run();
+                (Some(server), Some(port))
+            }
+        };
+        let metrics_elsewhere = metrics_server.is_some();
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -216,7 +245,11 @@ impl Application {
                 .wrap(middleware::from_fn(http::refuse_control_characters))
                 .wrap(middleware::from_fn(observe_request))
                 .configure(|cfg| {
-                    http::routes(cfg, http::session::middleware(&session_key, secure_cookies))
+                    http::routes(
+                        cfg,
+                        http::session::middleware(&session_key, secure_cookies),
+                        metrics_elsewhere,
+                    )
                 })
         })
         .workers(settings.workers)
@@ -228,6 +261,8 @@ impl Application {
             port: addr.port(),
             issuer,
             server,
+            metrics_server,
+            metrics_port,
             state,
             flush_interval: settings.usage_flush_interval,
             cache_interval: settings.client_cache_interval,
@@ -237,6 +272,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener, when `PORTCULLIS_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// The issuer identifier.
@@ -266,7 +306,16 @@ impl Application {
             self.cache_interval
         };
         let watcher = tokio::spawn(watch_changes(state.clone(), every));
+        let metrics = self.metrics_server.map(|server| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        // The metrics listener follows the main one.
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            drop(task.await);
+        }
         flusher.abort();
         watcher.abort();
         let final_flush = tokio::task::spawn_blocking(move || flush(&state)).await;
@@ -391,6 +440,12 @@ pub async fn serve(settings: Settings) -> Result<(), AppError> {
         app.addr,
         app.issuer()
     );
+    if let Some(port) = app.metrics_port() {
+        tracing::info!(
+            port,
+            "metrics served on their own listener (PORTCULLIS_METRICS_BIND)"
+        );
+    }
     app.run_until_stopped()
         .await
         .map_err(|e| AppError::Internal(e.to_string()))

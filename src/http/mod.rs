@@ -16,13 +16,23 @@ use actix_web::{HttpResponse, web};
 
 /// Every route of the server. The browser pages sit in a scope with the session cookie;
 /// the machine endpoints (token, introspection, revocation, keys, metadata) have no session.
-pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSessionStore>) {
+///
+/// `/metrics` is served here unless `metrics_elsewhere` (`PORTCULLIS_METRICS_BIND`: then only
+/// the separate metrics listener serves it, see [`metrics_routes`]).
+pub fn routes(
+    cfg: &mut web::ServiceConfig,
+    sessions: SessionMiddleware<CookieSessionStore>,
+    metrics_elsewhere: bool,
+) {
     let post_only = |path: &str, route: actix_web::Route| {
         web::resource(path)
             .route(route)
             .default_service(web::to(oauth::method_not_allowed))
     };
     extractor_configs(cfg);
+    if !metrics_elsewhere {
+        cfg.route("/metrics", web::get().to(health::metrics));
+    }
     cfg.service(post_only("/oauth/token", web::post().to(oauth::token)))
         .service(post_only(
             "/oauth/introspect",
@@ -36,7 +46,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
         .route("/admin/api/openapi.json", web::get().to(api::openapi_json))
         .configure(api::routes)
         .route("/static/portcullis.css", web::get().to(login::stylesheet))
@@ -52,6 +61,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<CookieSe
                 .route("/oauth/authorize", web::post().to(authorize::decide))
                 .configure(admin_routes),
         )
+        .default_service(web::to(not_found));
+}
+
+/// The routes of the separate metrics listener: `/metrics` only.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(health::metrics))
         .default_service(web::to(not_found));
 }
 

@@ -268,3 +268,28 @@ on_both_backends! {
         assert!(err.contains("1024 bits"), "{err}");
     }
 }
+
+crate::on_both_backends_with! {
+    async fn metrics_on_their_own_listener_are_not_served_on_the_main_one(app, |s| {
+        s.metrics_bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    }) {
+        let metrics = app.metrics_address.clone().expect("a metrics listener");
+        assert_ne!(metrics, app.address);
+        let resp = app.http.get(app.at("/metrics")).send().await.unwrap();
+        assert_eq!(resp.status(), 404);
+        let resp = app.http.get(format!("{metrics}/metrics")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.text().await.unwrap().contains("portcullis_"));
+        // Only /metrics there: nothing else of the server.
+        let resp = app.http.get(format!("{metrics}/oauth/jwks.json")).send().await.unwrap();
+        assert_eq!(resp.status(), 404);
+    }
+}
+
+on_both_backends! {
+    async fn without_a_metrics_address_metrics_are_on_the_main_listener(app) {
+        assert!(app.metrics_address.is_none());
+        let resp = app.http.get(app.at("/metrics")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+}

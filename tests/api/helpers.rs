@@ -88,6 +88,8 @@ impl Drop for TestDb {
 /// A running server.
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the separate metrics listener, when one is configured.
+    pub metrics_address: Option<String>,
     pub issuer: String,
     pub pool: Pool,
     pub http: reqwest::Client,
@@ -119,6 +121,7 @@ pub async fn spawn_app_with(
     customize(&mut settings);
     let app = Application::build(settings).expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     let issuer = app.issuer().to_string();
     let handle = app.handle();
     let state = app.state();
@@ -130,6 +133,7 @@ pub async fn spawn_app_with(
         .unwrap();
     Some(TestApp {
         address,
+        metrics_address,
         issuer,
         pool,
         http,
@@ -421,7 +425,9 @@ pub async fn metric(app: &TestApp, sample: &str) -> f64 {
 impl TestApp {
     /// Where `/metrics` is served.
     pub fn metrics_base(&self) -> String {
-        self.address.clone()
+        self.metrics_address
+            .clone()
+            .unwrap_or_else(|| self.address.clone())
     }
 }
 
