@@ -59,6 +59,8 @@ pub struct AppState {
     pub auth_throttle: client::auth_throttle::AuthThrottle,
     /// Clients and their secrets in memory, invalidated through `cache_generation`.
     pub clients: std::sync::Arc<client::cache::ClientCache>,
+    /// Origins allowed to call the token and revocation endpoints from a browser.
+    pub cors_origins: client::cors::AllowedOrigins,
     /// Per-client token-request counts.
     pub rate_limiter: client::ratelimit::RateLimiter,
     /// Peers whose client-address header is believed.
@@ -169,6 +171,12 @@ impl Application {
             };
             format!("http://{host}:{}", addr.port())
         });
+        let cors_origins = client::cors::AllowedOrigins::default();
+        cors_origins.replace(
+            client::store::enabled_redirect_uris(&mut *pool.get()?)?
+                .iter()
+                .map(String::as_str),
+        );
         let metrics =
             metrics::Metrics::new().map_err(|e| AppError::Internal(format!("metrics: {e}")))?;
         let argon2 = argon2_pool::Argon2Pool::start(
@@ -196,6 +204,7 @@ impl Application {
                 !settings.client_cache_interval.is_zero(),
             )),
             rate_limiter: client::ratelimit::RateLimiter::default(),
+            cors_origins,
             trusted_proxies: settings.trusted_proxies.clone(),
             client_ip_header: settings.client_ip_header.clone(),
             usage: usage::UsageRecorder::default(),
@@ -243,6 +252,7 @@ impl Application {
                         .add(("Referrer-Policy", "no-referrer")),
                 )
                 .wrap(middleware::from_fn(http::refuse_control_characters))
+                .wrap(middleware::from_fn(http::cors::cors))
                 .wrap(middleware::from_fn(observe_request))
                 .configure(|cfg| {
                     http::routes(
@@ -371,7 +381,13 @@ async fn watch_changes(state: web::Data<AppState>, every: std::time::Duration) {
             if s.keys.follow(&mut conn)? {
                 tracing::info!("signing keys changed; reloaded");
             }
-            client::store::generation(&mut conn)
+            let generation = client::store::generation(&mut conn)?;
+            // The CORS origins follow the clients, before the new generation is recorded.
+            if generation > s.clients.seen() {
+                let uris = client::store::enabled_redirect_uris(&mut conn)?;
+                s.cors_origins.replace(uris.iter().map(String::as_str));
+            }
+            Ok(generation)
         })
         .await;
         match read {

@@ -3,6 +3,7 @@
 pub mod assertion;
 pub mod auth_throttle;
 pub mod cache;
+pub mod cors;
 pub mod ratelimit;
 pub mod store;
 

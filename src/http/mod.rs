@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod authorize;
+pub mod cors;
 pub mod health;
 pub mod login;
 pub mod oauth;

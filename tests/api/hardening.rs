@@ -293,3 +293,63 @@ on_both_backends! {
         assert_eq!(resp.status(), 200);
     }
 }
+
+on_both_backends! {
+    async fn cors_allows_exactly_the_origins_of_registered_redirect_uris(app) {
+        let c = app.create_client_with(NewClient {
+            name: "Browser app".into(),
+            redirect_uris: vec!["https://app.example.com/callback".into()],
+            ..Default::default()
+        });
+        app.await_client_cache();
+        let preflight = |path: &str, origin: &str| {
+            app.http.request(reqwest::Method::OPTIONS, app.at(path))
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "POST")
+                .header("Access-Control-Request-Headers", "authorization, content-type, dpop")
+                .send()
+        };
+        for path in ["/oauth/token", "/oauth/revoke"] {
+            let resp = preflight(path, "https://app.example.com").await.unwrap();
+            assert!(resp.status().is_success(), "{path}");
+            let h = resp.headers();
+            assert_eq!(h["access-control-allow-origin"], "https://app.example.com", "{path}");
+            assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+            let allowed = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+            for name in ["authorization", "content-type", "dpop"] {
+                assert!(allowed.contains(name), "{allowed}");
+            }
+            assert!(h.get("access-control-allow-credentials").is_none());
+            assert!(h.get_all("vary").iter().any(|v| v.to_str().unwrap().contains("Origin")));
+            // Another origin gets no CORS header at all.
+            let resp = preflight(path, "https://evil.example").await.unwrap();
+            assert!(resp.headers().get("access-control-allow-origin").is_none(), "{path}");
+            assert!(resp.headers().get("access-control-allow-methods").is_none(), "{path}");
+        }
+        // The actual request from the registered origin carries the origin back.
+        let resp = app.http.post(app.token_url())
+            .header("Origin", "https://app.example.com")
+            .basic_auth(&c.client_id, Some(&c.secret))
+            .form(&[GRANT_CC])
+            .send().await.unwrap();
+        assert_eq!(resp.headers()["access-control-allow-origin"], "https://app.example.com");
+        assert!(resp.headers().get("access-control-allow-credentials").is_none());
+        let resp = app.http.post(app.token_url())
+            .header("Origin", "https://evil.example")
+            .basic_auth(&c.client_id, Some(&c.secret))
+            .form(&[GRANT_CC])
+            .send().await.unwrap();
+        assert!(resp.headers().get("access-control-allow-origin").is_none());
+        // Public documents: any origin.
+        for path in ["/oauth/jwks.json", "/.well-known/oauth-authorization-server"] {
+            let resp = app.http.get(app.at(path)).header("Origin", "https://anyone.example").send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.headers()["access-control-allow-origin"], "*", "{path}");
+        }
+        // A disabled client's origins are no longer allowed.
+        app.set_enabled(&c.client_id, false);
+        app.await_client_cache();
+        let resp = preflight("/oauth/token", "https://app.example.com").await.unwrap();
+        assert!(resp.headers().get("access-control-allow-origin").is_none());
+    }
+}
