@@ -25,6 +25,9 @@ pub struct Settings {
     pub database_url: DbUrl,
     /// `PORTCULLIS_BIND`: address to listen on (port 0 picks a free port).
     pub bind: SocketAddr,
+    /// `PORTCULLIS_METRICS_BIND`: a separate address for `/metrics`; then the main listener
+    /// does not serve it. None = `/metrics` on the main listener.
+    pub metrics_bind: Option<SocketAddr>,
     /// `PORTCULLIS_ISSUER`: issuer URL in tokens and metadata; None = derived from the bound address.
     pub issuer: Option<String>,
     /// `PORTCULLIS_AUDIENCE`: `aud` of access tokens; None = the issuer.
@@ -78,6 +81,7 @@ pub struct Settings {
 pub const SETTINGS: &[(&str, &str)] = &[
     ("database_url", "sqlite://portcullis.db"),
     ("bind", "127.0.0.1:8080"),
+    ("metrics_bind", ""),
     ("issuer", ""),
     ("audience", ""),
     ("access_token_ttl", "3600"),
@@ -187,6 +191,18 @@ impl Settings {
                 format!("'{v}' is not an address like 127.0.0.1:8080 or [::]:8080"),
             )
         })?;
+
+        let (v, src) = get("metrics_bind");
+        let metrics_bind = if v.is_empty() {
+            None
+        } else {
+            Some(v.parse::<SocketAddr>().map_err(|_| {
+                fail(
+                    src,
+                    format!("'{v}' is not an address like 127.0.0.1:9100 or [::]:9100"),
+                )
+            })?)
+        };
 
         let (v, src) = get("issuer");
         let issuer = if v.is_empty() {
@@ -336,6 +352,7 @@ impl Settings {
         Ok(Settings {
             database_url,
             bind,
+            metrics_bind,
             issuer,
             audience,
             access_token_ttl,

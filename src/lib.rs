@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod seal;
 pub mod secret;
+pub mod text;
 pub mod token;
 pub mod usage;
 pub mod user;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub auth_throttle: client::auth_throttle::AuthThrottle,
     /// Clients and their secrets in memory, invalidated through `cache_generation`.
     pub clients: std::sync::Arc<client::cache::ClientCache>,
+    /// Origins allowed to call the token and revocation endpoints from a browser.
+    pub cors_origins: client::cors::AllowedOrigins,
     /// Per-client token-request counts.
     pub rate_limiter: client::ratelimit::RateLimiter,
     /// Peers whose client-address header is believed.
@@ -133,6 +136,8 @@ pub struct Application {
     port: u16,
     issuer: String,
     server: actix_web::dev::Server,
+    metrics_server: Option<actix_web::dev::Server>,
+    metrics_port: Option<u16>,
     state: web::Data<AppState>,
     flush_interval: std::time::Duration,
     cache_interval: std::time::Duration,
@@ -165,6 +170,12 @@ impl Application {
             };
             format!("http://{host}:{}", addr.port())
         });
+        let cors_origins = client::cors::AllowedOrigins::default();
+        cors_origins.replace(
+            client::store::enabled_redirect_uris(&mut *pool.get()?)?
+                .iter()
+                .map(String::as_str),
+        );
         let metrics =
             metrics::Metrics::new().map_err(|e| AppError::Internal(format!("metrics: {e}")))?;
         let argon2 = argon2_pool::Argon2Pool::start(
@@ -192,6 +203,7 @@ impl Application {
                 !settings.client_cache_interval.is_zero(),
             )),
             rate_limiter: client::ratelimit::RateLimiter::default(),
+            cors_origins,
             trusted_proxies: settings.trusted_proxies.clone(),
             client_ip_header: settings.client_ip_header.clone(),
             usage: usage::UsageRecorder::default(),
@@ -207,6 +219,33 @@ impl Application {
             metrics,
         });
         let secure_cookies = issuer.starts_with("https://");
+        // PORTCULLIS_METRICS_BIND: /metrics on its own listener (e.g. a private interface),
+        // and not on the main one.
+        let (metrics_server, metrics_port) = match settings.metrics_bind {
+            None => (None, None),
+            Some(bind) => {
+                let listener = TcpListener::bind(bind).map_err(|e| {
+                    AppError::Internal(format!("cannot listen on {bind} (metrics): {e}"))
+                })?;
+                let port = listener
+                    .local_addr()
+                    .map_err(|e| AppError::Internal(e.to_string()))?
+                    .port();
+                let metrics_state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(metrics_state.clone())
+                        .configure(http::metrics_routes)
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .map_err(|e| AppError::Internal(format!("cannot listen on {bind}: {e}")))?
+                .run();
+                (Some(server), Some(port))
+            }
+        };
+        let metrics_elsewhere = metrics_server.is_some();
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -216,6 +255,8 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
+                .wrap(middleware::from_fn(http::refuse_control_characters))
+                .wrap(middleware::from_fn(http::cors::cors))
                 .wrap(middleware::from_fn(observe_request))
                 .configure(|cfg| {
                     http::routes(
@@ -226,6 +267,7 @@ impl Application {
                             server_state.pool.clone(),
                             server_state.sessions,
                         ),
+                        metrics_elsewhere,
                     )
                 })
         })
@@ -238,6 +280,8 @@ impl Application {
             port: addr.port(),
             issuer,
             server,
+            metrics_server,
+            metrics_port,
             state,
             flush_interval: settings.usage_flush_interval,
             cache_interval: settings.client_cache_interval,
@@ -247,6 +291,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener, when `PORTCULLIS_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// The issuer identifier.
@@ -277,7 +326,16 @@ impl Application {
         };
         let watcher = tokio::spawn(watch_changes(state.clone(), every));
         let trimmer = tokio::spawn(memory::trim_periodically(std::time::Duration::from_secs(5)));
+        let metrics = self.metrics_server.map(|server| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        // The metrics listener follows the main one.
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            drop(task.await);
+        }
         flusher.abort();
         watcher.abort();
         trimmer.abort();
@@ -335,7 +393,13 @@ async fn watch_changes(state: web::Data<AppState>, every: std::time::Duration) {
             if s.keys.follow(&mut conn)? {
                 tracing::info!("signing keys changed; reloaded");
             }
-            client::store::generation(&mut conn)
+            let generation = client::store::generation(&mut conn)?;
+            // The CORS origins follow the clients, before the new generation is recorded.
+            if generation > s.clients.seen() {
+                let uris = client::store::enabled_redirect_uris(&mut conn)?;
+                s.cors_origins.replace(uris.iter().map(String::as_str));
+            }
+            Ok(generation)
         })
         .await;
         match read {
@@ -404,6 +468,12 @@ pub async fn serve(settings: Settings) -> Result<(), AppError> {
         app.addr,
         app.issuer()
     );
+    if let Some(port) = app.metrics_port() {
+        tracing::info!(
+            port,
+            "metrics served on their own listener (PORTCULLIS_METRICS_BIND)"
+        );
+    }
     app.run_until_stopped()
         .await
         .map_err(|e| AppError::Internal(e.to_string()))

@@ -98,6 +98,108 @@ pub fn parse_keys(text: &str) -> Result<Vec<AssertionKey>, String> {
     Err("give a JWKS document ({\"keys\": [...]}) or a PEM public key".into())
 }
 
+/// The smallest RSA modulus accepted at registration, in bits (RFC 7518 3.3: "A key of size
+/// 2048 bits or larger MUST be used with these algorithms"; NIST SP 800-131A).
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// THE check of a client's public keys at registration (admin form, admin API and CLI all go
+/// through `NewClient::validate`): a well-formed JWKS document or PEM public key, with RSA keys
+/// of at least [`MIN_RSA_BITS`].
+pub fn validate_keys(text: &str) -> Result<(), String> {
+    parse_keys(text)?;
+    let text = text.trim();
+    let sizes: Vec<usize> = if text.starts_with('{') {
+        let set: JwkSet = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        set.keys
+            .iter()
+            .filter_map(|jwk| match &jwk.algorithm {
+                AlgorithmParameters::RSA(rsa) => Some(jwk_modulus_bits(&rsa.n)),
+                _ => None,
+            })
+            .collect::<Result<_, _>>()?
+    } else if DecodingKey::from_rsa_pem(text.as_bytes()).is_ok() {
+        vec![pem_modulus_bits(text)?]
+    } else {
+        Vec::new()
+    };
+    match sizes.iter().find(|bits| **bits < MIN_RSA_BITS) {
+        Some(bits) => Err(format!(
+            "an RSA key of {bits} bits is too small: at least {MIN_RSA_BITS} bits are required (RFC 7518 3.3)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The size in bits of a JWK's base64url modulus `n`.
+fn jwk_modulus_bits(n: &str) -> Result<usize, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n.trim_end_matches('='))
+        .map_err(|_| "an RSA key of the JWKS has a modulus that is not base64url".to_string())?;
+    let bytes: Vec<u8> = bytes.into_iter().skip_while(|b| *b == 0).collect();
+    Ok(match bytes.first() {
+        Some(first) => bytes.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    })
+}
+
+/// The size in bits of a PEM RSA public key (SubjectPublicKeyInfo or PKCS#1).
+fn pem_modulus_bits(pem: &str) -> Result<usize, String> {
+    use base64::Engine;
+    let unreadable = || "the PEM RSA public key cannot be read".to_string();
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .map_err(|_| unreadable())?;
+    // PKCS#1 RSAPublicKey is SEQUENCE { INTEGER n, INTEGER e }; SubjectPublicKeyInfo is
+    // SEQUENCE { SEQUENCE algorithm, BIT STRING (0 unused bits, then an RSAPublicKey) }.
+    let (outer, _) = der_item(&der, 0x30).ok_or_else(unreadable)?;
+    let n = match der_item(outer, 0x02) {
+        Some((n, _)) => n,
+        None => {
+            let (_, rest) = der_item(outer, 0x30).ok_or_else(unreadable)?;
+            let (bits, _) = der_item(rest, 0x03).ok_or_else(unreadable)?;
+            let (inner, _) =
+                der_item(bits.get(1..).ok_or_else(unreadable)?, 0x30).ok_or_else(unreadable)?;
+            der_item(inner, 0x02).ok_or_else(unreadable)?.0
+        }
+    };
+    let n: Vec<u8> = n.iter().copied().skip_while(|b| *b == 0).collect();
+    Ok(match n.first() {
+        Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    })
+}
+
+/// One DER item of type `tag` at the start of `input`: (its contents, what follows it).
+fn der_item(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&t, rest) = input.split_first()?;
+    if t != tag {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let count = (first & 0x7f) as usize;
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let len = rest[..count]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (len, &rest[count..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some(rest.split_at(len))
+}
+
 /// The `aud` values an assertion may carry. By default only the issuer identifier: after the
 /// 2025 audience-injection findings (draft-ietf-oauth-rfc7523bis, replacing RFC 7523 3 item
 /// 3), an assertion naming an endpoint URL could have been made for another server that shares

@@ -3,6 +3,7 @@
 pub mod assertion;
 pub mod auth_throttle;
 pub mod cache;
+pub mod cors;
 pub mod ratelimit;
 pub mod store;
 
@@ -262,7 +263,8 @@ pub struct NewClient {
 /// Maximum length of a client name.
 pub const MAX_NAME_LEN: usize = 100;
 
-/// Checks a client name: required, at most 100 characters, no control characters.
+/// Checks a client name: required, at most 100 characters, no control, bidi-control or
+/// zero-width characters.
 pub fn validate_name(name: &str) -> Result<String, String> {
     let name = name.trim();
     if name.is_empty() {
@@ -271,9 +273,9 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     if name.chars().count() > MAX_NAME_LEN {
         return Err(format!("name must be at most {MAX_NAME_LEN} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
-    }
+    // Shown on the consent page: no control, bidirectional-control or zero-width character,
+    // so that one client cannot pass for another (see `crate::text`).
+    crate::text::check_name("name", name).map_err(|e| e.to_string())?;
     Ok(name.to_string())
 }
 
@@ -360,6 +362,11 @@ impl NewClient {
     pub fn validate(mut self) -> Result<NewClient, String> {
         self.name = validate_name(&self.name)?;
         self.description = self.description.trim().to_string();
+        crate::text::check_multi_line("description", &self.description)
+            .map_err(|e| e.to_string())?;
+        if let Some(jwks) = &self.jwks {
+            crate::text::check_multi_line("jwks", jwks).map_err(|e| e.to_string())?;
+        }
         if self.description.chars().count() > 1000 {
             return Err("description must be at most 1000 characters".into());
         }
@@ -427,7 +434,7 @@ impl NewClient {
             .map(|j| j.trim().to_string())
             .filter(|j| !j.is_empty());
         if let Some(j) = &self.jwks {
-            assertion::parse_keys(j)?;
+            assertion::validate_keys(j)?;
         }
         if self.public && self.auth_method.is_some() {
             return Err(

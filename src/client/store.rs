@@ -162,6 +162,15 @@ fn uris_of(conn: &mut AnyConnection, client_pk: i64) -> Result<Vec<String>, AppE
         .load(conn)?)
 }
 
+/// The redirect URIs of every enabled client (for the CORS origins, see `client::cors`).
+pub fn enabled_redirect_uris(conn: &mut AnyConnection) -> Result<Vec<String>, AppError> {
+    Ok(redirect_uris::table
+        .inner_join(clients::table)
+        .filter(clients::enabled.eq(true))
+        .select(redirect_uris::uri)
+        .load(conn)?)
+}
+
 /// The client with this public client_id, with its redirect URIs.
 pub fn find(conn: &mut AnyConnection, client_id: &str) -> Result<Option<Client>, AppError> {
     let row: Option<ClientRow> = clients::table

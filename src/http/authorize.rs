@@ -147,6 +147,7 @@ pub async fn authorize(
 #[derive(Deserialize)]
 pub struct ConsentForm {
     csrf_token: Option<String>,
+    #[serde(default, deserialize_with = "crate::text::opt_line")]
     decision: Option<String>,
 }
 

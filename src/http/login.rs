@@ -96,9 +96,11 @@ fn login_form(
 /// Form of `POST /login`.
 #[derive(Deserialize)]
 pub struct LoginForm {
+    #[serde(deserialize_with = "crate::text::line")]
     username: String,
     password: String,
     csrf_token: Option<String>,
+    #[serde(default, deserialize_with = "crate::text::opt_line")]
     next: Option<String>,
 }
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod authorize;
+pub mod cors;
 pub mod health;
 pub mod login;
 pub mod oauth;
@@ -15,12 +16,23 @@ use actix_web::{HttpResponse, web};
 
 /// Every route of the server. The browser pages sit in a scope with the session cookie;
 /// the machine endpoints (token, introspection, revocation, keys, metadata) have no session.
-pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<session::DbSessionStore>) {
+///
+/// `/metrics` is served here unless `metrics_elsewhere` (`PORTCULLIS_METRICS_BIND`: then only
+/// the separate metrics listener serves it, see [`metrics_routes`]).
+pub fn routes(
+    cfg: &mut web::ServiceConfig,
+    sessions: SessionMiddleware<session::DbSessionStore>,
+    metrics_elsewhere: bool,
+) {
     let post_only = |path: &str, route: actix_web::Route| {
         web::resource(path)
             .route(route)
             .default_service(web::to(oauth::method_not_allowed))
     };
+    extractor_configs(cfg);
+    if !metrics_elsewhere {
+        cfg.route("/metrics", web::get().to(health::metrics));
+    }
     cfg.service(post_only("/oauth/token", web::post().to(oauth::token)))
         .service(post_only(
             "/oauth/introspect",
@@ -34,7 +46,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<session:
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
         .route("/admin/api/openapi.json", web::get().to(api::openapi_json))
         .configure(api::routes)
         .route("/static/portcullis.css", web::get().to(login::stylesheet))
@@ -50,6 +61,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<session:
                 .route("/oauth/authorize", web::post().to(authorize::decide))
                 .configure(admin_routes),
         )
+        .default_service(web::to(not_found));
+}
+
+/// The routes of the separate metrics listener: `/metrics` only.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(health::metrics))
         .default_service(web::to(not_found));
 }
 
@@ -194,6 +211,79 @@ pub fn client_ip(
         }
     }
     hops.into_iter().rev().find(|ip| !trusted(ip))
+}
+
+/// Where a request-level refusal is answered as JSON in the admin API's shape, as an RFC 6749
+/// 5.2 error, or as a page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Face {
+    Api,
+    OAuth,
+    Page,
+}
+
+fn face(path: &str) -> Face {
+    if path.starts_with("/admin/api/") {
+        Face::Api
+    } else if path == "/oauth/authorize" {
+        Face::Page
+    } else if path.starts_with("/oauth/") || path.starts_with("/.well-known/") {
+        Face::OAuth
+    } else {
+        Face::Page
+    }
+}
+
+/// A 400 for input refused before any handler ran, in the shape of the endpoint it was sent
+/// to: RFC 6749 5.2 `invalid_request` on OAuth endpoints, the API's JSON error on the admin
+/// API, an error page (saying `invalid_request`) in the browser pages.
+pub fn bad_input(req: &actix_web::HttpRequest, message: &str) -> HttpResponse {
+    match face(req.path()) {
+        Face::Api => api::invalid(message),
+        Face::OAuth => oauth::render(crate::oauth::web::OAuthResponse::invalid_request(message)),
+        Face::Page => match req.app_data::<web::Data<crate::AppState>>() {
+            Some(state) => {
+                let mut ctx = tera::Context::new();
+                ctx.insert("csrf_token", "");
+                ctx.insert("hint", "invalid_request");
+                state.pages.error(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    message,
+                    ctx,
+                )
+            }
+            None => HttpResponse::BadRequest().body(message.to_string()),
+        },
+    }
+}
+
+/// Refuses control characters in the path and query string of every request (see
+/// [`crate::text`]), before routing, so no handler and no query ever sees them.
+pub async fn refuse_control_characters(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let uri = req.uri();
+    if let Err(e) = crate::text::check_request_uri(uri.path(), uri.query().unwrap_or("")) {
+        let resp = bad_input(req.request(), &e.to_string());
+        return Ok(req.into_response(resp));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Answers a form, query or JSON body that could not be read (a field failed its
+/// [`crate::text`] rule, a JSON field is unknown, ...) with a 400 in the endpoint's shape.
+pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
+    fn refused(err: impl std::fmt::Display, req: &actix_web::HttpRequest) -> actix_web::Error {
+        let message = err.to_string();
+        actix_web::error::InternalError::from_response(message.clone(), bad_input(req, &message))
+            .into()
+    }
+    cfg.app_data(web::FormConfig::default().error_handler(refused))
+        .app_data(web::QueryConfig::default().error_handler(refused))
+        .app_data(web::JsonConfig::default().error_handler(refused))
+        .app_data(web::PathConfig::default().error_handler(refused));
 }
 
 async fn not_found() -> HttpResponse {

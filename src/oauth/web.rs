@@ -202,6 +202,13 @@ impl ClientRequest {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
             OAuthResponse::invalid_request("the request body is not valid form data")
         })?;
+        // RFC 6749 Appendix A: every parameter is printable text; a control character (a NUL
+        // that PostgreSQL cannot store, ...) is refused before anything is looked up.
+        for (k, v) in &pairs {
+            crate::text::check_single_line(k, k)
+                .and_then(|()| crate::text::check_single_line(k, v))
+                .map_err(|e| OAuthResponse::invalid_request(&e.to_string()))?;
+        }
         // RFC 6749 3.2: "Request and response parameters MUST NOT be included more than once."
         let mut seen: Vec<&str> = Vec::with_capacity(pairs.len());
         for (k, _) in &pairs {
@@ -426,6 +433,10 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthResponse> {
     if id.is_empty() {
         return Err(fail("the Basic credentials have an empty client_id"));
     }
+    // Control characters: refused as in the body (see `crate::text`).
+    crate::text::check_single_line("client_id", &id)
+        .and_then(|()| crate::text::check_single_line("client_secret", &secret))
+        .map_err(|e| OAuthResponse::invalid_request(&e.to_string()))?;
     Ok((id, secret))
 }
 

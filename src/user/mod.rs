@@ -63,6 +63,7 @@ pub fn validate_username(name: &str) -> Result<String, String> {
     if name.is_empty() || name.chars().count() > 64 {
         return Err("username must be 1 to 64 characters".into());
     }
+    crate::text::check_name("username", name).map_err(|e| e.to_string())?;
     if !name
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))

@@ -295,13 +295,7 @@ fn stored(app: &TestApp, client_id: &str) -> portcullis::client::Client {
 
 /// Runs the CLI against the test's database.
 fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("--database-url")
-        .arg(&app.db.url)
-        .env_remove("PORTCULLIS_DATABASE_URL")
-        .args(args)
-        .output()
-        .unwrap()
+    app.cli().args(args).output().unwrap()
 }
 
 on_both_backends! {

@@ -543,8 +543,7 @@ crate::on_both_backends! {
         let api = format!("{}/admin/api/v1/clients", app.address);
         assert_eq!(app.http.get(&api).bearer_auth(&token).send().await.unwrap().status(), 200);
         // The server's database is sealed with the test servers' key.
-        let cli = |args: &[&str]| portcullis(&app.db)
-            .env("PORTCULLIS_MASTER_KEY", portcullis::config::TEST_MASTER_KEY)
+        let cli = |args: &[&str]| app.cli()
             .env("USER", "alice")
             .args(args)
             .output()

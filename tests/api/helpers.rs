@@ -93,6 +93,8 @@ impl Drop for TestDb {
 /// A running server.
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the separate metrics listener, when one is configured.
+    pub metrics_address: Option<String>,
     pub issuer: String,
     pub pool: Pool,
     pub http: reqwest::Client,
@@ -128,6 +130,7 @@ pub fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Settings)) -> TestAp
     customize(&mut settings);
     let app = Application::build(settings).expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     let issuer = app.issuer().to_string();
     let handle = app.handle();
     let state = app.state();
@@ -139,6 +142,7 @@ pub fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Settings)) -> TestAp
         .unwrap();
     TestApp {
         address,
+        metrics_address,
         issuer,
         pool,
         http,
@@ -350,6 +354,17 @@ impl TestApp {
         portcullis::user::store::insert(&mut conn, username, &hash, role, 1_700_000_000).unwrap();
     }
 
+    /// The CLI against this server's database, with the master key the server was given.
+    pub fn cli(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.arg("--database-url")
+            .arg(&self.db.url)
+            .env_remove("PORTCULLIS_DATABASE_URL")
+            .env_remove("PORTCULLIS_MASTER_KEY_FILE")
+            .env("PORTCULLIS_MASTER_KEY", portcullis::config::TEST_MASTER_KEY);
+        cmd
+    }
+
     /// A browser-like client: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> reqwest::Client {
         reqwest::Client::builder()
@@ -430,7 +445,9 @@ pub async fn metric(app: &TestApp, sample: &str) -> f64 {
 impl TestApp {
     /// Where `/metrics` is served.
     pub fn metrics_base(&self) -> String {
-        self.address.clone()
+        self.metrics_address
+            .clone()
+            .unwrap_or_else(|| self.address.clone())
     }
 }
 

@@ -1,8 +1,6 @@
 //! Sign-in sessions live on the server (issue 10, item 4): a saved cookie is worth nothing once
 //! its session has ended, whoever ended it and however.
 
-use std::process::Command;
-
 use portcullis::client::NewClient;
 use portcullis::user::Role;
 
@@ -213,18 +211,16 @@ on_both_backends! {
         assert_eq!(resp.status(), 404);
         // The CLI.
         let (_, third) = app.signed_in_with_copy("erin").await;
-        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(["--database-url", &app.db.url, "user", "sign-out", "erin"])
-            .env_remove("PORTCULLIS_DATABASE_URL")
+        let out = app.cli()
+            .args(["user", "sign-out", "erin"])
             .env("USER", "alice")
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("out of 1 session"));
         assert!(!app.signed_in_as(&third).await);
-        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(["--database-url", &app.db.url, "user", "sign-out", "nobody"])
-            .env_remove("PORTCULLIS_DATABASE_URL")
+        let out = app.cli()
+            .args(["user", "sign-out", "nobody"])
             .output()
             .unwrap();
         assert!(!out.status.success());

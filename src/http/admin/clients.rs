@@ -790,6 +790,7 @@ pub async fn redirect_uris(
 /// Form of adding a redirect URI.
 #[derive(Deserialize)]
 pub struct UriForm {
+    #[serde(deserialize_with = "crate::text::line")]
     uri: String,
     csrf_token: Option<String>,
 }

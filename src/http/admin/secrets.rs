@@ -94,9 +94,9 @@ struct Valid(String, Option<i64>, Option<String>);
 /// The secret form as typed. The value is never sent back to the page.
 #[derive(Deserialize, Default, serde::Serialize)]
 pub struct SecretForm {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::line")]
     description: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::line")]
     expires: String,
     #[serde(default, skip_serializing)]
     value: String,

@@ -76,8 +76,10 @@ pub async fn list(state: web::Data<AppState>, session: Session, req: HttpRequest
 /// Form of adding a user.
 #[derive(Deserialize)]
 pub struct NewUserForm {
+    #[serde(deserialize_with = "crate::text::line")]
     username: String,
     password: String,
+    #[serde(deserialize_with = "crate::text::line")]
     role: String,
     csrf_token: Option<String>,
 }
@@ -144,6 +146,7 @@ pub async fn create(
 /// Form of changing a role.
 #[derive(Deserialize)]
 pub struct RoleForm {
+    #[serde(deserialize_with = "crate::text::line")]
     role: String,
     csrf_token: Option<String>,
 }

@@ -79,21 +79,26 @@ impl From<&Client> for ClientOut {
 
 /// A client's settings, to create or replace them.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct ClientIn {
+    #[serde(deserialize_with = "crate::text::line")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::multi_line")]
     description: String,
+    #[serde(default, deserialize_with = "crate::text::opt_line")]
     logo_url: Option<String>,
     /// Only at creation; fixed afterwards.
     #[serde(default)]
     public: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::lines")]
     scopes: Vec<String>,
     /// Empty = the default for the client's kind.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::lines")]
     grant_types: Vec<String>,
     /// Only at creation; afterwards use the redirect-uris calls.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::lines")]
     redirect_uris: Vec<String>,
     /// RFC 8252 7.3: a registered `http://127.0.0.1/...` or `http://[::1]/...` redirect URI
     /// matches the same URI with any port (`localhost` does not count). Default false.
@@ -101,11 +106,13 @@ pub struct ClientIn {
     loopback_any_port: bool,
     access_token_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::lines")]
     ip_allowlist: Vec<String>,
     rate_limit_per_minute: Option<i64>,
+    #[serde(default, deserialize_with = "crate::text::opt_line")]
     token_endpoint_auth_method: Option<String>,
     /// Public keys for private_key_jwt: a JWKS document or PEM.
+    #[serde(default, deserialize_with = "crate::text::opt_multi_line")]
     jwks: Option<String>,
     /// Only when replacing; default true.
     enabled: Option<bool>,
@@ -401,7 +408,11 @@ pub struct RedirectUriOut {
 
 /// A redirect URI to add.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct RedirectUriIn {
+    #[serde(deserialize_with = "crate::text::line")]
     uri: String,
 }
 
@@ -508,10 +519,14 @@ impl From<&crate::secret::store::SecretRow> for SecretOut {
 
 /// A secret to add.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct SecretIn {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::line")]
     description: String,
     /// YYYY-MM-DD or DD/MM/YYYY; none = never.
+    #[serde(default, deserialize_with = "crate::text::opt_line")]
     expires: Option<String>,
     /// A value of 16+ characters; none = generate one (returned once).
     value: Option<String>,

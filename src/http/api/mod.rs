@@ -46,6 +46,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
         })
 }
 
+/// 400 `invalid` with `message`: input refused before the handler ran.
+pub fn invalid(message: &str) -> HttpResponse {
+    error(StatusCode::BAD_REQUEST, "invalid", message)
+}
+
 fn stop(response: HttpResponse) -> actix_web::Error {
     actix_web::error::InternalError::from_response("api request stopped", response).into()
 }
@@ -95,8 +100,7 @@ pub async fn caller(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
+        .and_then(bearer_token)
         .ok_or_else(|| {
             unauthorized("send an access token: Authorization: Bearer TOKEN (scope portcullis:admin or portcullis:read)")
         })?;
@@ -168,6 +172,14 @@ pub async fn caller(
             .map(|ip| ip.to_string())
             .unwrap_or_else(|| "unknown".into()),
     })
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header. The scheme name is
+/// case-insensitive (RFC 9110 11.1, RFC 6750 2.1): `bearer`, `BEARER` are the same.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The rule for a verified admin-API token, decided on every call (not only when the token

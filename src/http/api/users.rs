@@ -37,17 +37,26 @@ impl From<&User> for UserOut {
 
 /// An account to create.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct UserIn {
+    #[serde(deserialize_with = "crate::text::line")]
     username: String,
     /// At least 12 characters.
     password: String,
     /// admin, readonly or user.
+    #[serde(deserialize_with = "crate::text::line")]
     role: String,
 }
 
 /// A change to an account: a new role and/or a new password. Either ends the user's sessions.
 #[derive(Deserialize, ToSchema)]
+// An unknown field is a 400 naming it, never silently ignored (a misspelt `expires`
+// would otherwise create a secret that never expires).
+#[serde(deny_unknown_fields)]
 pub struct UserChange {
+    #[serde(default, deserialize_with = "crate::text::opt_line")]
     role: Option<String>,
     password: Option<String>,
     /// With a new password: also revoke every token the user's apps hold (default true).
