@@ -120,6 +120,44 @@ on_both_backends! {
         assert_eq!(app.session_rows(), 0);
     }
 
+    async fn the_database_holds_only_a_hash_of_the_session_id_and_no_cookie_key(app) {
+        use actix_web::cookie::{Cookie, CookieJar};
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            id_hash: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            state: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        app.create_user("alice", PASSWORD, Role::Admin);
+        let (_, cookie) = app.signed_in_with_copy("alice").await;
+        // Open the cookie as the server does (its key is derived from the master key).
+        let key = portcullis::seal::MasterKey::parse(portcullis::config::TEST_MASTER_KEY).unwrap().cookie_key();
+        let mut jar = CookieJar::new();
+        jar.add_original(Cookie::parse_encoded(cookie.clone()).unwrap());
+        let opened = jar.private(&key).get("portcullis_session").unwrap().value().to_string();
+        let id = opened.strip_prefix("s.").expect("a server-side session id").to_string();
+        let mut conn = app.pool.get().unwrap();
+        let rows = diesel::sql_query("SELECT id_hash, state FROM sessions").load::<Row>(&mut conn).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id_hash, portcullis::user::sessions::hash_id(&id));
+        assert!(!rows[0].id_hash.contains(&id) && !rows[0].state.contains(&id));
+        let names = diesel::sql_query("SELECT name FROM server_secrets").load::<Name>(&mut conn).unwrap();
+        assert!(names.iter().all(|n| n.name != "session_key"), "no cookie key is stored");
+        // What a copy of the table gives: the hash, which as a cookie signs nobody in.
+        let mut forged = CookieJar::new();
+        forged.private_mut(&key).add(Cookie::new("portcullis_session", format!("s.{}", rows[0].id_hash)));
+        let forged = forged.get("portcullis_session").unwrap().encoded().to_string();
+        assert!(!app.signed_in_as(&forged).await);
+        assert!(app.signed_in_as(&cookie).await);
+    }
+
     async fn anonymous_visitors_cost_no_session_row(app) {
         for _ in 0..20 {
             let page = app.browser().get(format!("{}/login", app.address)).send().await.unwrap();
