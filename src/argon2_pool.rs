@@ -11,7 +11,7 @@
 //! (sign-in). No database connection is held while a verification waits or runs: callers load
 //! what they need first and release the connection.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
@@ -114,14 +114,23 @@ impl Argon2Pool {
     }
 }
 
+/// A worker with nothing to do for this long gives its memory block back (it is its own
+/// mapping, see `memory::tune`, so the 19 MiB leave the process at once); the next
+/// verification allocates it again, which costs far less than the verification itself.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn work(receiver: &Mutex<Receiver<Job>>) {
-    // Allocated on first use, then reused for every verification of this thread.
+    // Allocated on first use, then reused for every verification of this thread until it idles.
     let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = match receiver.lock() {
-            Ok(r) => match r.recv() {
+            Ok(r) => match r.recv_timeout(IDLE_RELEASE) {
                 Ok(job) => job,
-                Err(_) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    memory = Vec::new();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
             },
             Err(_) => return,
         };
