@@ -2,8 +2,6 @@
 //! its audit event in one transaction, and the local client cache dropped right after, so that
 //! this instance applies the change at once (others within `PORTCULLIS_CLIENT_CACHE_MS`).
 
-use diesel::Connection;
-
 use crate::audit::NewEvent;
 use crate::client::cache::ClientCache;
 use crate::client::{Client, NewClient};
@@ -88,7 +86,7 @@ pub fn create_client_with(
 ) -> Result<(Client, Option<String>), AppError> {
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             let (client, secret) = crate::client::store::register(conn, new, now, master)?;
             let kind = if client.public {
                 "public"
@@ -154,7 +152,7 @@ pub fn update_client_with(
     };
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             crate::client::store::update(conn, client.id, settings, enabled, now)?;
             match &new_key {
                 Some((_, sealed)) => {
@@ -221,7 +219,7 @@ pub fn set_enabled(
 ) -> Result<(), AppError> {
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             crate::client::store::set_enabled(conn, &client.client_id, enabled, now)?;
             let action = if enabled {
                 "client.enable"
@@ -243,7 +241,7 @@ pub fn delete_client(
 ) -> Result<(), AppError> {
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             crate::client::store::delete_with_tokens(conn, client.id, now)?;
             actor.record(conn, "client.delete", Some(client), &client.name, "", now)
         }),
@@ -262,7 +260,7 @@ pub fn add_redirect_uri(
     let uri = crate::client::validate_redirect_uri(uri).map_err(AppError::Invalid)?;
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             crate::client::store::add_redirect_uri(conn, client.id, &uri, now)?;
             actor.record(conn, "redirect_uri.add", Some(client), &uri, "", now)
         }),
@@ -280,11 +278,9 @@ pub fn remove_redirect_uri(
 ) -> Result<(), AppError> {
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             let remaining = crate::client::store::redirect_uris(conn, client.id)?.len();
-            if remaining <= 1
-                && client.allows_grant(crate::client::GrantType::AuthorizationCode)
-            {
+            if remaining <= 1 && client.allows_grant(crate::client::GrantType::AuthorizationCode) {
                 return Err(AppError::Invalid(
                     "this client uses the authorization code grant and needs at least one redirect URI; add another first".into(),
                 ));
@@ -333,7 +329,7 @@ pub fn add_secret(
     let prepared = crate::secret::prepare(value)?;
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             let row = crate::secret::store::insert(
                 conn,
                 client.id,
@@ -393,7 +389,7 @@ pub fn update_secret(
         crate::secret::validate_description(description).map_err(AppError::Invalid)?;
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             crate::secret::store::update(conn, secret.id, &description, expires_at)?;
             let updated = SecretRow {
                 description: description.clone(),
@@ -422,7 +418,7 @@ pub fn delete_secret(
 ) -> Result<(), AppError> {
     changed(
         cache,
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             crate::secret::store::delete(conn, secret.id)?;
             actor.record(
                 conn,
@@ -504,7 +500,7 @@ pub fn create_user(
     let username = crate::user::validate_username(username).map_err(AppError::Invalid)?;
     crate::user::validate_password(password).map_err(AppError::Invalid)?;
     let hash = crate::crypto::argon2_hash(password.as_bytes())?;
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let user = crate::user::store::insert(conn, &username, &hash, role, now)?;
         actor.record(conn, "user.create", None, &username, role.as_str(), now)?;
         Ok(user)
@@ -535,7 +531,7 @@ pub fn change_role(
     role: crate::user::Role,
     now: i64,
 ) -> Result<crate::user::User, AppError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         crate::user::store::lock_admins(conn)?;
         let user = user_by_id(conn, user_id)?;
         if user.role != role {
@@ -571,7 +567,7 @@ pub fn reset_password(
 ) -> Result<crate::user::User, AppError> {
     crate::user::validate_password(password).map_err(AppError::Invalid)?;
     let hash = crate::crypto::argon2_hash(password.as_bytes())?;
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let user = user_by_id(conn, user_id)?;
         crate::user::store::set_password_hash(conn, user.id, &hash)?;
         crate::user::sessions::delete_for_user(conn, user.id)?;
@@ -593,7 +589,7 @@ pub fn sign_out_everywhere(
     user_id: i64,
     now: i64,
 ) -> Result<(crate::user::User, usize), AppError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let user = user_by_id(conn, user_id)?;
         let ended = crate::user::sessions::delete_for_user(conn, user.id)?;
         actor.record(
@@ -615,7 +611,7 @@ pub fn delete_user(
     user_id: i64,
     now: i64,
 ) -> Result<crate::user::User, AppError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         crate::user::store::lock_admins(conn)?;
         let user = user_by_id(conn, user_id)?;
         keep_an_admin(conn, &user)?;

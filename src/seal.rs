@@ -383,7 +383,7 @@ pub fn reseal(
             source.describe()
         ))
     };
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let mut done = Resealed::default();
         let rows: Vec<(i64, String, String)> = signing_keys::table
             .select((

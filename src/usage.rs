@@ -77,7 +77,7 @@ impl UsageRecorder {
             .iter()
             .map(|((c, d), n)| (*c, *d, *n))
             .collect();
-        let result = diesel::Connection::transaction(conn, |conn| {
+        let result = crate::db::transaction(conn, |conn| {
             crate::client::store::record_last_used(conn, &clients)?;
             crate::secret::store::record_last_used(conn, &secrets)?;
             crate::client::store::add_token_counts(conn, &tokens)

@@ -127,7 +127,7 @@ pub fn insert(
         created_at: now,
         updated_at: now,
     };
-    let result = conn.transaction(|conn| {
+    let result = crate::db::transaction(conn, |conn| {
         let id: i64 = diesel::insert_into(clients::table)
             .values(&row)
             .returning(clients::id)
@@ -302,7 +302,7 @@ pub fn register(
     let client_id = crate::crypto::generate_id()?;
     if new.auth_method == Some(AuthMethod::ClientSecretJwt) {
         let hmac = new_hmac_key(master, &client_id)?;
-        return conn.transaction(|conn| {
+        return crate::db::transaction(conn, |conn| {
             let client = insert(conn, new, &client_id, now)?;
             set_hmac_key(conn, client.id, Some(&hmac.1))?;
             Ok((client, Some(hmac.0)))
@@ -313,7 +313,7 @@ pub fn register(
     } else {
         Some(crate::secret::prepare(None)?)
     };
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let client = insert(conn, new, &client_id, now)?;
         let mut value = None;
         if let Some(p) = prepared {
@@ -582,7 +582,7 @@ pub fn remove_redirect_uri(
     client_pk: i64,
     uri_id: i64,
 ) -> Result<Option<String>, AppError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let uri: Option<String> = redirect_uris::table
             .filter(redirect_uris::id.eq(uri_id))
             .filter(redirect_uris::client_id.eq(client_pk))
@@ -606,7 +606,7 @@ pub fn delete_with_tokens(
     now: i64,
 ) -> Result<bool, AppError> {
     use crate::db::schema::grants;
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let families: Vec<i64> = grants::table
             .filter(grants::client_id.eq(client_pk))
             .filter(grants::revoked_at.is_null())
@@ -647,7 +647,7 @@ pub fn add_token_counts(
             continue;
         }
         // Another instance may insert the same day at once: then add to its row.
-        let inserted = conn.transaction(|conn| {
+        let inserted = crate::db::transaction(conn, |conn| {
             diesel::insert_into(token_usage::table)
                 .values((
                     token_usage::client_id.eq(client_pk),
@@ -710,7 +710,7 @@ pub fn use_assertion_jti(
     // one assertion is used once (RFC 7523 3).
     diesel::delete(t::table.filter(t::expires_at.lt(now - super::assertion::LEEWAY)))
         .execute(conn)?;
-    let inserted = conn.transaction(|conn| {
+    let inserted = crate::db::transaction(conn, |conn| {
         diesel::insert_into(t::table)
             .values((
                 t::client_id.eq(client_pk),

@@ -28,7 +28,7 @@ pub fn remember(
     scopes: &[String],
     now: i64,
 ) -> Result<(), AppError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let mut all = approved(conn, user_id, client_pk)?.unwrap_or_default();
         for s in scopes {
             if !all.contains(s) {

@@ -189,6 +189,48 @@ pub fn migrate_and<T>(
     }
 }
 
+/// Runs `f` in a transaction (a savepoint when one is already open). On SQLite a top-level
+/// transaction is `BEGIN IMMEDIATE`: it takes the write lock up front, waiting up to the busy
+/// timeout behind other writers. A deferred `BEGIN` would take it only at its first write, and
+/// if another connection committed since the transaction's first read SQLite cannot wait: it
+/// fails at once with "database is locked". With every transaction immediate, concurrent
+/// writers (the admin area, the CLI, code exchanges, refreshes) queue instead of failing.
+pub fn transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let top_level_sqlite = match conn {
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()?
+            .is_none(),
+        AnyConnection::Postgresql(_) => false,
+    };
+    if !top_level_sqlite {
+        return conn.transaction(f);
+    }
+    if let AnyConnection::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+    }
+    let result = f(conn);
+    let AnyConnection::Sqlite(c) = conn else {
+        return result;
+    };
+    match result {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(c)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(c) {
+                tracing::error!(error = %rollback, "could not roll back a transaction");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Runs blocking database work on actix's blocking thread pool with one pooled connection.
 /// The one connection is passed down: a request never holds two (a pool of one would deadlock).
 pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, AppError>

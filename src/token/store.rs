@@ -217,7 +217,7 @@ pub fn redeem_code(
 /// grant is revoked), and every access token issued from it that has not expired (by jti on
 /// the revocation list). Idempotent.
 pub fn revoke_family(conn: &mut AnyConnection, grant_id: i64, now: i64) -> Result<(), AppError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         // Taken first: it locks the row, so an issuer still recording its tokens either
         // finished before (its jti is read below) or finds the family revoked and fails.
         diesel::update(grants::table.filter(grants::id.eq(grant_id)))
@@ -302,7 +302,7 @@ pub fn record_issued(
 ) -> Result<Recorded, AppError> {
     let family_expires_at =
         refresh.map_or(access_expires_at, |r| r.expires_at.max(access_expires_at));
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let n = diesel::update(grants::table.filter(grants::id.eq(grant_id)))
             .set((
                 grants::access_jti.eq(access_jti),
@@ -398,7 +398,7 @@ pub fn rotate_refresh(
     next: &NewRefresh,
     now: i64,
 ) -> Result<bool, AppError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let n = diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::id.eq(id))
@@ -425,7 +425,7 @@ pub fn revoke_jti(conn: &mut AnyConnection, jti: &str, expires_at: i64) -> Resul
     // One statement: an already revoked jti is a unique violation. Run in its own (nested: a
     // savepoint) transaction, so that the violation does not abort an enclosing PostgreSQL
     // transaction.
-    let inserted = conn.transaction(|conn| {
+    let inserted = crate::db::transaction(conn, |conn| {
         diesel::insert_into(revoked_tokens::table)
             .values((
                 revoked_tokens::jti.eq(jti),

@@ -18,4 +18,5 @@ mod login;
 mod policies;
 mod sealing;
 mod sessions;
+mod sqlite_writers;
 mod token;
