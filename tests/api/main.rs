@@ -14,6 +14,7 @@ mod hardening;
 mod helpers;
 mod instances;
 mod jwt_auth;
+mod kill;
 mod login;
 mod policies;
 mod sealing;
