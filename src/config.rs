@@ -514,6 +514,22 @@ mod tests {
     }
 
     #[test]
+    fn outage_settings_have_defaults_and_bounds() {
+        let s = Settings::from_sources(None, |_| None).unwrap();
+        assert_eq!(s.db_timeout, Duration::from_millis(2000));
+        assert_eq!(s.cache_stale_max, Duration::from_millis(30_000));
+        for (name, bad) in [
+            ("PORTCULLIS_DB_TIMEOUT_MS", "0"),
+            ("PORTCULLIS_DB_TIMEOUT_MS", "soon"),
+            ("PORTCULLIS_CACHE_STALE_MAX_MS", "-1"),
+        ] {
+            let e =
+                Settings::from_sources(None, |k| (k == name).then(|| bad.to_string())).unwrap_err();
+            assert!(e.0.contains(name), "{e}");
+        }
+    }
+
+    #[test]
     fn debug_redacts_the_database_password() {
         let s = Settings::from_sources(
             None,

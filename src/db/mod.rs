@@ -302,3 +302,23 @@ pub fn server_secret(
         .execute(conn)?;
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_timeouts_unless_they_set_their_own() {
+        let url = DbUrl::Postgres("postgres://u:pw@db:5432/x?connect_timeout=9".into());
+        let DbUrl::Postgres(out) = with_timeouts(&url, Duration::from_millis(2500)) else {
+            panic!("still PostgreSQL");
+        };
+        assert!(out.starts_with("postgres://u:pw@db:5432/x?"), "{out}");
+        assert!(out.contains("connect_timeout=9"), "{out}");
+        assert!(!out.contains("connect_timeout=3"), "{out}");
+        assert!(out.contains("tcp_user_timeout=2500"), "{out}");
+        assert!(out.contains("options=-cstatement_timeout%3D2500"), "{out}");
+        let lite = DbUrl::Sqlite("p.db".into());
+        assert_eq!(with_timeouts(&lite, Duration::from_secs(1)), lite);
+    }
+}
