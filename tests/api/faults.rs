@@ -11,7 +11,7 @@ use portcullis::db::DbUrl;
 use portcullis::user::Role;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::authorize::{CB, PASSWORD, code_for};
+use crate::authorize::{CB, PASSWORD, authorize_path, code_for, pkce};
 use crate::helpers::*;
 
 /// A TCP proxy to PostgreSQL that a test can cut and restore.
@@ -257,6 +257,28 @@ async fn a_database_outage_answers_503_serves_cached_clients_and_recovers_withou
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     assert_unavailable_page("admin page", timed("admin page", admin_page()).await).await;
+    let (_, challenge) = pkce();
+    let authorize = authorize_path(
+        &web.client_id,
+        &[
+            ("redirect_uri", CB),
+            ("scope", "invoices:read"),
+            ("state", "s2"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert_unavailable_page(
+        "authorization page",
+        timed("authorization page", user_browser.get(app.url(&authorize))).await,
+    )
+    .await;
+    let revoke = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&svc.client_id, Some(&svc.secret))
+        .form(&[("token", "not-a-token")]);
+    assert_unavailable_oauth("revocation", timed("revocation", revoke).await).await;
     let resp = timed("login", login()).await;
     assert_eq!(resp.status(), 503, "login");
     assert!(
