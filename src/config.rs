@@ -52,6 +52,13 @@ pub struct Settings {
     /// `PORTCULLIS_CLIENT_CACHE_MS`: how often cached clients are checked for changes made
     /// elsewhere; zero turns the cache off.
     pub client_cache_interval: Duration,
+    /// `PORTCULLIS_DB_TIMEOUT_MS`: the longest a request waits for a database connection, and
+    /// on PostgreSQL for a connection attempt or a statement; then it answers 503.
+    pub db_timeout: Duration,
+    /// `PORTCULLIS_CACHE_STALE_MAX_MS`: while the database cannot be reached, cached clients
+    /// keep being served for this long after the last successful change poll (so a disable may
+    /// take this long to apply during an outage); then 503.
+    pub cache_stale_max: Duration,
     /// `PORTCULLIS_TRUSTED_PROXIES`: peers whose client-address header is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `PORTCULLIS_CLIENT_IP_HEADER`: the header a trusted proxy puts the client address in.
@@ -93,6 +100,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("workers", "0"),
     ("usage_flush_seconds", "60"),
     ("client_cache_ms", "1000"),
+    ("db_timeout_ms", "2000"),
+    ("cache_stale_max_ms", "30000"),
     ("trusted_proxies", ""),
     ("client_ip_header", "X-Forwarded-For"),
     ("master_key", ""),
@@ -281,6 +290,28 @@ impl Settings {
             }
         };
 
+        let (v, src) = get("db_timeout_ms");
+        let db_timeout = match v.parse::<u64>() {
+            Ok(ms) if (100..=600_000).contains(&ms) => Duration::from_millis(ms),
+            _ => {
+                return Err(fail(
+                    src,
+                    format!("'{v}' is not a number of milliseconds from 100 to 600000"),
+                ));
+            }
+        };
+
+        let (v, src) = get("cache_stale_max_ms");
+        let cache_stale_max = match v.parse::<u64>() {
+            Ok(ms) if ms <= 86_400_000 => Duration::from_millis(ms),
+            _ => {
+                return Err(fail(
+                    src,
+                    format!("'{v}' is not a number of milliseconds from 0 to 86400000"),
+                ));
+            }
+        };
+
         let (v, src) = get("trusted_proxies");
         let mut trusted_proxies = Vec::new();
         for entry in v.split([',', ' ']).filter(|e| !e.is_empty()) {
@@ -364,6 +395,8 @@ impl Settings {
             workers,
             usage_flush_interval,
             client_cache_interval,
+            db_timeout,
+            cache_stale_max,
             trusted_proxies,
             client_ip_header,
             master_key,
@@ -478,6 +511,22 @@ mod tests {
         let s = Settings::from_sources(None, env(&[("PORTCULLIS_MASTER_KEY", KEY)])).unwrap();
         assert!(s.master_key.is_some());
         assert!(!format!("{s:?}").contains(key));
+    }
+
+    #[test]
+    fn outage_settings_have_defaults_and_bounds() {
+        let s = Settings::from_sources(None, |_| None).unwrap();
+        assert_eq!(s.db_timeout, Duration::from_millis(2000));
+        assert_eq!(s.cache_stale_max, Duration::from_millis(30_000));
+        for (name, bad) in [
+            ("PORTCULLIS_DB_TIMEOUT_MS", "0"),
+            ("PORTCULLIS_DB_TIMEOUT_MS", "soon"),
+            ("PORTCULLIS_CACHE_STALE_MAX_MS", "-1"),
+        ] {
+            let e =
+                Settings::from_sources(None, |k| (k == name).then(|| bad.to_string())).unwrap_err();
+            assert!(e.0.contains(name), "{e}");
+        }
     }
 
     #[test]

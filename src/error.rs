@@ -30,7 +30,45 @@ pub enum AppError {
     Internal(String),
 }
 
+/// `Retry-After` (seconds) of a 503 answered because the database is unavailable.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 1;
+
 impl AppError {
+    /// True when the database cannot be reached right now, so the request may succeed if it is
+    /// retried: no pooled connection within `PORTCULLIS_DB_TIMEOUT_MS` (checkout timeout,
+    /// connection refused), a connection that broke mid-request, a statement cancelled by
+    /// `statement_timeout`, a server shutting down, or SQLite busy. Every mapper answers these
+    /// with 503 (`temporarily_unavailable`, RFC 6749 5.2 / 4.1.2.1) and `Retry-After`, never 500.
+    /// This is the one place that decides it.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            AppError::Pool(_) => true,
+            AppError::Db(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => true,
+            AppError::Db(Error::DatabaseError(_, info)) => {
+                let m = info.message().to_ascii_lowercase();
+                [
+                    "statement timeout",
+                    "server closed the connection",
+                    "no connection to the server",
+                    "terminating connection",
+                    "connection to server",
+                    "could not receive data",
+                    "could not send data",
+                    "the database system is",
+                    "database is locked",
+                ]
+                .iter()
+                .any(|needle| m.contains(needle))
+            }
+            AppError::Db(Error::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
+
     /// True when the error is a unique-constraint violation in the database.
     pub fn is_unique_violation(&self) -> bool {
         matches!(
@@ -49,7 +87,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Invalid(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Pool(_) => StatusCode::SERVICE_UNAVAILABLE,
+            e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,7 +107,11 @@ impl ResponseError for AppError {
             StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
             _ => "server_error",
         };
-        HttpResponse::build(status)
+        let mut builder = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            builder.insert_header(("Retry-After", UNAVAILABLE_RETRY_AFTER.to_string()));
+        }
+        builder
             .insert_header(("Cache-Control", "no-store"))
             .json(serde_json::json!({ "error": error, "error_description": message }))
     }

@@ -89,7 +89,12 @@ pub struct AppState {
 /// ([`seal::master_key`]), then [`bootstrap`] (all under PostgreSQL's advisory lock, so that
 /// instances starting together do not race). Returns the pool and the master key.
 pub fn prepare_database(settings: &Settings) -> Result<(Pool, seal::MasterKey), AppError> {
-    let pool = db::build_pool(&settings.database_url, settings.db_pool_size).map_err(|e| {
+    let pool = db::build_pool_with(
+        &settings.database_url,
+        settings.db_pool_size,
+        settings.db_timeout,
+    )
+    .map_err(|e| {
         AppError::Internal(format!(
             "cannot open the database {:?}: {e}",
             settings.database_url
@@ -199,9 +204,10 @@ impl Application {
             verifier: secret::SecretVerifier::default(),
             argon2,
             auth_throttle: client::auth_throttle::AuthThrottle::default(),
-            clients: std::sync::Arc::new(client::cache::ClientCache::new(
-                !settings.client_cache_interval.is_zero(),
-            )),
+            clients: std::sync::Arc::new(
+                client::cache::ClientCache::new(!settings.client_cache_interval.is_zero())
+                    .with_stale_max(settings.cache_stale_max),
+            ),
             rate_limiter: client::ratelimit::RateLimiter::default(),
             cors_origins,
             trusted_proxies: settings.trusted_proxies.clone(),
@@ -255,6 +261,7 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
+                .wrap(middleware::from_fn(http::session::unavailable_sessions))
                 .wrap(middleware::from_fn(http::refuse_control_characters))
                 .wrap(middleware::from_fn(http::cors::cors))
                 .wrap(middleware::from_fn(observe_request))
@@ -408,10 +415,14 @@ async fn watch_changes(state: web::Data<AppState>, every: std::time::Duration) {
                     tracing::debug!(generation, "clients changed; cache dropped");
                 }
             }
-            // Until the database answers again, nothing cached can be trusted to be current.
+            // The cached clients keep being served for PORTCULLIS_CACHE_STALE_MAX_MS after the
+            // last successful poll (client_credentials needs no database), then refused: see
+            // client::cache.
             Ok(Err(e)) => {
-                state.clients.clear();
-                tracing::warn!(error = %e, "could not check for client changes; cache dropped");
+                tracing::warn!(
+                    error = %e,
+                    "could not check for client changes; serving cached clients for at most PORTCULLIS_CACHE_STALE_MAX_MS"
+                );
             }
             Err(e) => tracing::warn!(error = %e, "client change check failed"),
         }

@@ -9,14 +9,21 @@
 //! cached row on every request. With `PORTCULLIS_CLIENT_CACHE_MS=0` nothing is cached and
 //! every request reads the database.
 //!
+//! When the poll fails (the database is unreachable), the cached clients keep being served for
+//! at most `PORTCULLIS_CACHE_STALE_MAX_MS` (default 30 s) after the last successful poll, so
+//! client_credentials for a known client keeps working through a short outage; a disable made
+//! during the outage may take that long to apply. Past it every lookup misses, the request
+//! needs the database, and it is refused with 503 until the database answers again.
+//!
 //! Loading races with invalidation safely: a load reads the generation *before* the rows and
 //! the entry is tagged with it, and an entry whose tag is older than the latest generation
 //! seen is never used. A load that read rows older than a change therefore also read a
 //! generation older than that change, and is dropped as soon as the poll sees the change.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use super::Client;
 use crate::secret::store::SecretRow;
@@ -47,6 +54,12 @@ pub struct ClientCache {
     absent: RwLock<HashMap<String, i64>>,
     /// The newest generation this instance has seen.
     seen: AtomicI64,
+    /// When the cache was created (the origin of `confirmed_ms`).
+    started: Instant,
+    /// Milliseconds after `started` of the last successful change poll (or the creation).
+    confirmed_ms: AtomicU64,
+    /// `PORTCULLIS_CACHE_STALE_MAX_MS`: how long entries are served without a successful poll.
+    stale_max: Duration,
 }
 
 impl ClientCache {
@@ -57,12 +70,34 @@ impl ClientCache {
             entries: RwLock::new(HashMap::new()),
             absent: RwLock::new(HashMap::new()),
             seen: AtomicI64::new(i64::MIN),
+            started: Instant::now(),
+            confirmed_ms: AtomicU64::new(0),
+            stale_max: Duration::from_secs(30),
         }
+    }
+
+    /// Sets how long entries are served without a successful change poll.
+    pub fn with_stale_max(mut self, stale_max: Duration) -> ClientCache {
+        self.stale_max = stale_max;
+        self
+    }
+
+    /// True while the last successful change poll is at most `stale_max` old: the entries
+    /// may be served. Past it, every lookup misses (and so needs the database).
+    pub fn is_current(&self) -> bool {
+        let confirmed = Duration::from_millis(self.confirmed_ms.load(Ordering::Acquire));
+        self.started.elapsed().saturating_sub(confirmed) <= self.stale_max
+    }
+
+    /// Records a successful change poll.
+    fn confirm(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.confirmed_ms.fetch_max(now, Ordering::AcqRel);
     }
 
     /// The cached client, if it is cached and current.
     pub fn get(&self, client_id: &str) -> Option<Arc<CachedClient>> {
-        if !self.enabled {
+        if !self.enabled || !self.is_current() {
             return None;
         }
         let seen = self.seen.load(Ordering::Acquire);
@@ -109,7 +144,7 @@ impl ClientCache {
         if let Some(hit) = self.get(client_id) {
             return Some(Some(hit));
         }
-        if !self.enabled {
+        if !self.enabled || !self.is_current() {
             return None;
         }
         let seen = self.seen.load(Ordering::Acquire);
@@ -149,8 +184,9 @@ impl ClientCache {
     }
 
     /// Records the database's current generation; when it moved, every cached client is
-    /// dropped. Returns true when it moved.
+    /// dropped. Returns true when it moved. Called after each successful poll.
     pub fn observe(&self, generation: i64) -> bool {
+        self.confirm();
         let previous = self.seen.fetch_max(generation, Ordering::AcqRel);
         if generation <= previous {
             return false;
@@ -227,6 +263,21 @@ mod tests {
         cache.insert(6, client("a"), vec![]);
         assert!(cache.get("a").is_some());
         assert!(!cache.observe(6));
+    }
+
+    #[test]
+    fn entries_are_served_for_stale_max_without_a_successful_poll() {
+        let cache = ClientCache::new(true).with_stale_max(Duration::from_millis(50));
+        cache.observe(1);
+        cache.insert(1, client("a"), vec![]);
+        assert!(cache.get("a").is_some());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(cache.get("a").is_none(), "stale past the bound");
+        cache.observe(1);
+        assert!(
+            cache.get("a").is_some(),
+            "a successful poll makes it current again"
+        );
     }
 
     #[test]

@@ -124,6 +124,42 @@ pub struct Manager {
     url: DbUrl,
 }
 
+/// The URL libpq is given: `url` with a connect timeout, TCP keepalives and a user timeout, and
+/// a `statement_timeout`, all derived from `PORTCULLIS_DB_TIMEOUT_MS`, so that no query and no
+/// connection attempt hangs longer than that when the database goes away. Parameters the
+/// operator put in the URL win.
+pub fn with_timeouts(url: &DbUrl, timeout: Duration) -> DbUrl {
+    let DbUrl::Postgres(raw) = url else {
+        return url.clone();
+    };
+    let Ok(mut parsed) = url::Url::parse(raw) else {
+        return url.clone();
+    };
+    let ms = timeout.as_millis().max(1);
+    // libpq's connect_timeout is in whole seconds, and 1 means 2.
+    let connect_secs = ms.div_ceil(1000).max(2);
+    let present: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    let wanted = [
+        ("connect_timeout", connect_secs.to_string()),
+        ("keepalives", "1".to_string()),
+        ("keepalives_idle", connect_secs.to_string()),
+        ("keepalives_interval", "1".to_string()),
+        ("keepalives_count", "2".to_string()),
+        ("tcp_user_timeout", ms.to_string()),
+        // No space: the URL encoder would write it as `+`, which libpq does not decode.
+        ("options", format!("-cstatement_timeout={ms}")),
+    ];
+    {
+        let mut pairs = parsed.query_pairs_mut();
+        for (key, value) in &wanted {
+            if !present.iter().any(|p| p == key) {
+                pairs.append_pair(key, value);
+            }
+        }
+    }
+    DbUrl::Postgres(parsed.to_string())
+}
+
 impl ManageConnection for Manager {
     type Connection = AnyConnection;
     type Error = diesel::r2d2::Error;
@@ -141,21 +177,36 @@ impl ManageConnection for Manager {
     }
 }
 
-/// Builds the pool. The first connection is opened here, so a wrong URL fails at start.
+/// The default of `PORTCULLIS_DB_TIMEOUT_MS`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// Builds the pool with the default timeout (the CLI and tests).
 pub fn build_pool(url: &DbUrl, max_size: u32) -> Result<Pool, String> {
+    build_pool_with(url, max_size, DEFAULT_TIMEOUT)
+}
+
+/// Builds the pool. The first connection is opened here, so a wrong URL fails at start.
+/// `timeout` bounds a checkout (and on PostgreSQL a connection attempt and a statement, see
+/// [`with_timeouts`]): when the database is unreachable, a request fails after it with
+/// [`AppError::is_unavailable`], it does not hang.
+pub fn build_pool_with(url: &DbUrl, max_size: u32, timeout: Duration) -> Result<Pool, String> {
+    let url = with_timeouts(url, timeout);
     // Fail with libpq's/SQLite's own message rather than r2d2's time-out.
-    connect(url).map_err(|e| e.to_string())?;
+    connect(&url).map_err(|e| e.to_string())?;
     r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
-        // No ping before every checkout: it is a round trip per request (on PostgreSQL it
-        // doubled the token endpoint's cost). A connection that breaks fails the query that
-        // finds out, diesel then reports it broken and r2d2 drops it; connections are also
-        // recycled after 30 minutes so that none outlives a database failover for long.
-        .test_on_check_out(false)
+        // On PostgreSQL a connection is pinged before it is handed out: after the database
+        // went away and came back (a restart, a failover), every pooled connection is dead
+        // and diesel cannot tell until a query fails on it; the ping finds it first and r2d2
+        // replaces it, so no request fails on a stale connection after recovery. It costs a
+        // round trip on requests that use the database (client_credentials is served from
+        // memory). SQLite connections are files and never go stale. Connections are also
+        // recycled after 30 minutes.
+        .test_on_check_out(url.is_postgres())
         .max_lifetime(Some(Duration::from_secs(30 * 60)))
-        .connection_timeout(Duration::from_secs(10))
-        .build(Manager { url: url.clone() })
+        .connection_timeout(timeout)
+        .build(Manager { url })
         .map_err(|e| e.to_string())
 }
 
@@ -168,6 +219,9 @@ pub fn migrate_and<T>(
 ) -> Result<T, AppError> {
     match conn {
         AnyConnection::Postgresql(pg) => {
+            // Migrations and waiting for another instance's lock may take longer than
+            // PORTCULLIS_DB_TIMEOUT_MS: no statement timeout here (RESET below restores it).
+            pg.batch_execute("SET statement_timeout = 0")?;
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                 .execute(pg)?;
             let migrated = pg
@@ -178,6 +232,7 @@ pub fn migrate_and<T>(
             if let AnyConnection::Postgresql(pg) = conn {
                 diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
                     .execute(pg)?;
+                pg.batch_execute("RESET statement_timeout")?;
             }
             result
         }
@@ -288,4 +343,24 @@ pub fn server_secret(
         ))
         .execute(conn)?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_timeouts_unless_they_set_their_own() {
+        let url = DbUrl::Postgres("postgres://u:pw@db:5432/x?connect_timeout=9".into());
+        let DbUrl::Postgres(out) = with_timeouts(&url, Duration::from_millis(2500)) else {
+            panic!("still PostgreSQL");
+        };
+        assert!(out.starts_with("postgres://u:pw@db:5432/x?"), "{out}");
+        assert!(out.contains("connect_timeout=9"), "{out}");
+        assert!(!out.contains("connect_timeout=3"), "{out}");
+        assert!(out.contains("tcp_user_timeout=2500"), "{out}");
+        assert!(out.contains("options=-cstatement_timeout%3D2500"), "{out}");
+        let lite = DbUrl::Sqlite("p.db".into());
+        assert_eq!(with_timeouts(&lite, Duration::from_secs(1)), lite);
+    }
 }

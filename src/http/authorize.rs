@@ -23,6 +23,9 @@ fn found(location: &url::Url) -> HttpResponse {
 }
 
 fn unavailable(state: &AppState, session: &Session, e: &crate::error::AppError) -> HttpResponse {
+    if e.is_unavailable() {
+        return crate::http::render::unavailable_page(state, base_context(session, None), e);
+    }
     tracing::error!(error = %e, "authorization request failed");
     state.pages.error(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -124,7 +124,7 @@ async fn blocking<T: Send + 'static>(
         Ok(Ok(resp)) => render(resp),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "request failed");
-            render(OAuthResponse::temporarily_unavailable(1))
+            render(OAuthResponse::storage_failed(&e))
         }
         Err(e) => {
             tracing::error!(error = %e, "request failed");

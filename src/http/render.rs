@@ -115,6 +115,27 @@ impl Pages {
     }
 }
 
+/// The page shown when the database is unavailable ([`crate::error::AppError::is_unavailable`]):
+/// 503 with `Retry-After`, saying that this is temporary.
+pub fn unavailable_page(
+    state: &crate::AppState,
+    ctx: Context,
+    e: &crate::error::AppError,
+) -> HttpResponse {
+    tracing::error!(error = %e, "request failed: database unavailable");
+    let mut resp = state.pages.error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The server cannot reach its database right now. Nothing was changed; try again in a few seconds.",
+        ctx,
+    );
+    resp.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER),
+    );
+    resp
+}
+
 /// Headers every HTML page carries: no caching (pages hold CSRF tokens and personal data), no
 /// framing (clickjacking of the consent page, RFC 6749 10.13), and a strict CSP.
 pub fn page_response(status: StatusCode) -> actix_web::HttpResponseBuilder {

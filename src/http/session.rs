@@ -106,6 +106,61 @@ impl DbSessionStore {
     }
 }
 
+/// Marks a session that could not be loaded because the database is unavailable
+/// ([`crate::error::AppError::is_unavailable`]); [`unavailable_sessions`] finds it.
+const UNAVAILABLE_MARK: &str = "session store: database unavailable";
+
+/// Turns the opaque 500 actix-session answers when a session cannot be loaded because the
+/// database is unavailable into the readable 503 page (with `Retry-After`) the rest of the
+/// browser area shows. Wraps the session middleware.
+pub async fn unavailable_sessions(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<actix_web::web::Data<crate::AppState>>()
+        .cloned();
+    match next.call(req).await {
+        // actix-session keeps the cause only in the error's Debug output.
+        Err(e) if format!("{e:?}").contains(UNAVAILABLE_MARK) => match state {
+            Some(state) => Err(SessionsUnavailable(state).into()),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// The error [`unavailable_sessions`] answers with: it renders the 503 page.
+struct SessionsUnavailable(actix_web::web::Data<crate::AppState>);
+
+impl std::fmt::Debug for SessionsUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(UNAVAILABLE_MARK)
+    }
+}
+
+impl std::fmt::Display for SessionsUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(UNAVAILABLE_MARK)
+    }
+}
+
+impl actix_web::ResponseError for SessionsUnavailable {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        let mut ctx = tera::Context::new();
+        ctx.insert("csrf_token", "");
+        crate::http::render::unavailable_page(
+            &self.0,
+            ctx,
+            &crate::error::AppError::Internal(UNAVAILABLE_MARK.into()),
+        )
+    }
+}
+
 impl SessionStore for DbSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
         let value = session_key.as_ref();
@@ -127,7 +182,13 @@ impl SessionStore for DbSessionStore {
             stored::load_live(conn, &hash, &policy, crate::clock::now())
         })
         .await
-        .map_err(|e| LoadError::Other(anyhow::anyhow!("loading a session: {e}")))?;
+        .map_err(|e| {
+            if e.is_unavailable() {
+                LoadError::Other(anyhow::anyhow!("{UNAVAILABLE_MARK}: {e}"))
+            } else {
+                LoadError::Other(anyhow::anyhow!("loading a session: {e}"))
+            }
+        })?;
         let Some(found) = found else {
             return Ok(None);
         };

@@ -57,7 +57,7 @@ impl DbAuthorizer<'_> {
 
     fn db_failed(&self, e: crate::error::AppError) {
         tracing::error!(error = %e, "authorization code storage failed");
-        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::server_error());
+        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::storage_failed(&e));
     }
 }
 

@@ -197,7 +197,7 @@ async fn load(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "loading a client failed");
-            OAuthResponse::temporarily_unavailable(argon2_pool::RETRY_AFTER_SECONDS)
+            OAuthResponse::storage_failed(&e)
         })
 }
 

@@ -70,7 +70,7 @@ fn with_token(
     };
     f(conn, &authenticated.client, token).unwrap_or_else(|e| {
         tracing::error!(error = %e, "token lookup failed");
-        OAuthResponse::temporarily_unavailable(1)
+        OAuthResponse::storage_failed(&e)
     })
 }
 

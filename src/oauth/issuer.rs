@@ -42,7 +42,7 @@ impl<'a> JwtIssuer<'a> {
 
     fn db_failed(&self, e: crate::error::AppError) {
         tracing::error!(error = %e, "token storage failed");
-        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::server_error());
+        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::storage_failed(&e));
     }
 
     fn access_ttl(&self, grant: &Grant) -> i64 {

@@ -63,7 +63,7 @@ impl<'a> DbRegistrar<'a> {
 
     fn db_error(&self, e: crate::error::AppError) -> RegistrarError {
         tracing::error!(error = %e, "registrar query failed");
-        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::server_error());
+        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::storage_failed(&e));
         RegistrarError::PrimitiveError
     }
 

@@ -76,6 +76,17 @@ impl OAuthResponse {
         }
     }
 
+    /// The answer to a storage failure: 503 `temporarily_unavailable` with `Retry-After` when
+    /// the database is unavailable ([`AppError::is_unavailable`]; RFC 6749 5.2), else 500
+    /// `server_error`.
+    pub fn storage_failed(e: &crate::error::AppError) -> OAuthResponse {
+        if e.is_unavailable() {
+            OAuthResponse::temporarily_unavailable(crate::error::UNAVAILABLE_RETRY_AFTER)
+        } else {
+            OAuthResponse::server_error()
+        }
+    }
+
     /// 500 `server_error` with an opaque description.
     pub fn server_error() -> OAuthResponse {
         OAuthResponse::error(

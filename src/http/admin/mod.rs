@@ -164,6 +164,7 @@ pub fn failed(state: &AppState, session: &Session, e: &AppError) -> HttpResponse
                 .pages
                 .error(StatusCode::BAD_REQUEST, "That did not work", m, ctx)
         }
+        other if other.is_unavailable() => crate::http::render::unavailable_page(state, ctx, other),
         other => {
             tracing::error!(error = %other, "admin request failed");
             state.pages.error(

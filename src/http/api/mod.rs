@@ -61,6 +61,19 @@ pub fn fail(e: AppError) -> actix_web::Error {
         AppError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", &m),
         AppError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid", &m),
         AppError::Conflict(m) => error(StatusCode::CONFLICT, "conflict", &m),
+        other if other.is_unavailable() => {
+            tracing::error!(error = %other, "admin API request failed: database unavailable");
+            let mut resp = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the database is unavailable; retry later",
+            );
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER),
+            );
+            resp
+        }
         other => {
             tracing::error!(error = %other, "admin API request failed");
             error(

@@ -1,0 +1,415 @@
+//! Faults (issue 11): the database goes away and comes back. A TCP proxy between the server and
+//! PostgreSQL cuts and restores the database without touching the shared server; the test
+//! database is created directly, only the server's URL goes through the proxy.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use portcullis::config::Settings;
+use portcullis::db::DbUrl;
+use portcullis::user::Role;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::authorize::{CB, PASSWORD, authorize_path, code_for, pkce};
+use crate::helpers::*;
+
+/// A TCP proxy to PostgreSQL that a test can cut and restore.
+pub struct DbProxy {
+    pub port: u16,
+    cut: Arc<AtomicBool>,
+    /// Incremented by `cut()`: every live connection ends when it changes.
+    cuts: tokio::sync::watch::Sender<u64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DbProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cuts.send_modify(|n| *n += 1);
+    }
+}
+
+impl DbProxy {
+    /// Listens on 127.0.0.1:0 and forwards to `upstream` (host:port).
+    pub async fn start(upstream: String) -> DbProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let accept = {
+            let cut = cut.clone();
+            let cuts = cuts.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    if cut.load(Ordering::SeqCst) {
+                        // Refused: closed at once, as a database that is down would be.
+                        drop(client);
+                        continue;
+                    }
+                    let mut ended = cuts.subscribe();
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = ended.changed() => {}
+                        }
+                    });
+                }
+            })
+        };
+        DbProxy {
+            port,
+            cut,
+            cuts,
+            accept,
+        }
+    }
+
+    /// Closes every live connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A server on a fresh PostgreSQL database whose URL goes through a [`DbProxy`]; None when
+/// PostgreSQL is not configured. `PORTCULLIS_DB_TIMEOUT_MS` is 1 s unless `customize` says.
+pub async fn spawn_app_behind_proxy(
+    customize: impl FnOnce(&mut Settings),
+) -> Option<(TestApp, DbProxy)> {
+    let db = TestDb::new(Backend::Postgres)?;
+    let direct = url::Url::parse(&db.url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        direct.host_str().unwrap(),
+        direct.port().unwrap_or(5432)
+    );
+    let proxy = DbProxy::start(upstream).await;
+    let mut via = direct.clone();
+    via.set_host(Some("127.0.0.1")).unwrap();
+    via.set_port(Some(proxy.port)).unwrap();
+    let app = spawn_app_on(db, |s| {
+        s.database_url = DbUrl::parse(via.as_str()).unwrap();
+        s.db_timeout = Duration::from_millis(1000);
+        customize(s);
+    });
+    Some((app, proxy))
+}
+
+/// How long a request may take while the database is cut: the DB timeout plus 1 s.
+const CUT_BOUND: Duration = Duration::from_millis(2000);
+
+/// Sends a request and checks it answered within [`CUT_BOUND`].
+async fn timed(what: &str, req: reqwest::RequestBuilder) -> reqwest::Response {
+    let started = Instant::now();
+    let resp = req.send().await.unwrap();
+    assert!(
+        started.elapsed() <= CUT_BOUND,
+        "{what} took {:?} while the database was cut",
+        started.elapsed()
+    );
+    resp
+}
+
+/// A 503 `temporarily_unavailable` in the RFC 6749 5.2 shape, with Retry-After.
+async fn assert_unavailable_oauth(what: &str, resp: reqwest::Response) {
+    assert!(
+        resp.headers().contains_key("retry-after"),
+        "{what}: no Retry-After"
+    );
+    let body = assert_oauth_error(resp, 503, "temporarily_unavailable").await;
+    eprintln!("{what}: {body}");
+}
+
+/// A readable 503 page with Retry-After.
+async fn assert_unavailable_page(what: &str, resp: reqwest::Response) {
+    assert_eq!(resp.status(), 503, "{what}");
+    assert!(
+        resp.headers().contains_key("retry-after"),
+        "{what}: no Retry-After"
+    );
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{what}"
+    );
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Temporarily unavailable"), "{what}: {html}");
+}
+
+/// Retries `check` until it returns true, for at most 2 s after `since`.
+async fn recovers<F, Fut>(what: &str, since: Instant, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(2),
+            "{what} did not work again within 2 s of the database coming back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_serves_cached_clients_and_recovers_without_stale_connections()
+ {
+    let Some((app, proxy)) = spawn_app_behind_proxy(|_| {}).await else {
+        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    // Before: a cached client, a token to introspect, a code, an admin API token, a signed-in
+    // admin browser.
+    let svc = app.create_client("svc", &["reports:read"]);
+    let web = app.web_app("web", &["invoices:read"]);
+    app.await_client_cache();
+    let token: serde_json::Value = app
+        .token_basic(&svc.client_id, &svc.secret, &[GRANT_CC])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let user_browser = app.signed_in("alice").await;
+    let (code, verifier) = code_for(&app, &user_browser, &web, "invoices:read").await;
+    let api_token = app.api_token("ops", "portcullis:read").await;
+    app.create_user("ada", PASSWORD, Role::Admin);
+    let admin = app.browser();
+    assert_eq!(
+        sign_in(&app, &admin, "ada", PASSWORD, "/admin/clients")
+            .await
+            .status(),
+        303
+    );
+    app.introspect(&svc, &token).await;
+    let introspect = || {
+        app.http
+            .post(app.url("/oauth/introspect"))
+            .basic_auth(&svc.client_id, Some(&svc.secret))
+            .form(&[("token", token.as_str())])
+    };
+    let exchange = || {
+        app.http
+            .post(app.token_url())
+            .basic_auth(&web.client_id, Some(&web.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CB),
+                ("code_verifier", verifier.as_str()),
+            ])
+    };
+    let api = || {
+        app.http
+            .get(format!("{}/admin/api/v1/clients", app.address))
+            .bearer_auth(&api_token)
+    };
+    let admin_page = || admin.get(app.url("/admin/clients"));
+    let fresh = app.browser();
+    let login_page = fresh.get(app.url("/login")).send().await.unwrap();
+    let csrf = form_value(&login_page.text().await.unwrap(), "csrf_token").unwrap();
+    let login = || {
+        fresh.post(app.url("/login")).form(&[
+            ("username", "ada"),
+            ("password", PASSWORD),
+            ("csrf_token", csrf.as_str()),
+            ("next", "/admin/clients"),
+        ])
+    };
+
+    proxy.cut();
+
+    // client_credentials for a cached client needs no database.
+    for _ in 0..5 {
+        let resp = timed(
+            "client_credentials",
+            app.http
+                .post(app.token_url())
+                .basic_auth(&svc.client_id, Some(&svc.secret))
+                .form(&[GRANT_CC]),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "client_credentials during the outage");
+    }
+    assert_unavailable_oauth("introspection", timed("introspection", introspect()).await).await;
+    assert_unavailable_oauth("code exchange", timed("code exchange", exchange()).await).await;
+    let resp = timed("admin API", api()).await;
+    assert_eq!(resp.status(), 503, "admin API");
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert_unavailable_page("admin page", timed("admin page", admin_page()).await).await;
+    let (_, challenge) = pkce();
+    let authorize = authorize_path(
+        &web.client_id,
+        &[
+            ("redirect_uri", CB),
+            ("scope", "invoices:read"),
+            ("state", "s2"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert_unavailable_page(
+        "authorization page",
+        timed("authorization page", user_browser.get(app.url(&authorize))).await,
+    )
+    .await;
+    let revoke = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&svc.client_id, Some(&svc.secret))
+        .form(&[("token", "not-a-token")]);
+    assert_unavailable_oauth("revocation", timed("revocation", revoke).await).await;
+    let resp = timed("login", login()).await;
+    assert_eq!(resp.status(), 503, "login");
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("not possible right now")
+    );
+    let resp = timed("readyz", app.http.get(app.url("/readyz"))).await;
+    assert_eq!(resp.status(), 503, "readyz");
+    let resp = timed("healthz", app.http.get(app.url("/healthz"))).await;
+    assert_eq!(resp.status(), 200, "healthz");
+
+    proxy.restore();
+    let back = Instant::now();
+    recovers("readyz", back, || async {
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+    })
+    .await;
+    recovers("introspection", back, || async {
+        introspect().send().await.unwrap().status() == 200
+    })
+    .await;
+    recovers("code exchange", back, || async {
+        exchange().send().await.unwrap().status() == 200
+    })
+    .await;
+    recovers("admin API", back, || async {
+        api().send().await.unwrap().status() == 200
+    })
+    .await;
+    recovers("admin page", back, || async {
+        admin_page().send().await.unwrap().status() == 200
+    })
+    .await;
+    recovers("login", back, || async {
+        login().send().await.unwrap().status() == 303
+    })
+    .await;
+    recovers("client_credentials", back, || async {
+        token_status(&app, &svc.client_id, &svc.secret).await == 200
+    })
+    .await;
+    // No stale connection is left in the pool: every request succeeds.
+    for i in 0..20 {
+        let resp = introspect().send().await.unwrap();
+        assert_eq!(resp.status(), 200, "introspection {i} after recovery");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["active"], true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_clients_are_refused_once_the_outage_outlasts_the_staleness_bound() {
+    let Some((app, proxy)) = spawn_app_behind_proxy(|s| {
+        s.cache_stale_max = Duration::from_millis(1500);
+        s.db_timeout = Duration::from_millis(500);
+    })
+    .await
+    else {
+        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let svc = app.create_client("svc", &["reports:read"]);
+    app.await_client_cache();
+    assert_eq!(token_status(&app, &svc.client_id, &svc.secret).await, 200);
+    proxy.cut();
+    assert_eq!(
+        token_status(&app, &svc.client_id, &svc.secret).await,
+        200,
+        "served from the cache within the bound"
+    );
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let resp = timed(
+        "client_credentials",
+        app.http
+            .post(app.token_url())
+            .basic_auth(&svc.client_id, Some(&svc.secret))
+            .form(&[GRANT_CC]),
+    )
+    .await;
+    assert_unavailable_oauth("client_credentials past the bound", resp).await;
+    proxy.restore();
+    let back = Instant::now();
+    recovers("client_credentials", back, || async {
+        token_status(&app, &svc.client_id, &svc.secret).await == 200
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_counts_of_an_outage_are_written_after_it() {
+    let Some((app, proxy)) = spawn_app_behind_proxy(|s| {
+        s.usage_flush_interval = Duration::from_secs(1);
+    })
+    .await
+    else {
+        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let svc = app.create_client("svc", &["reports:read"]);
+    app.await_client_cache();
+    assert_eq!(token_status(&app, &svc.client_id, &svc.secret).await, 200);
+    let pk = portcullis::client::store::find(&mut app.pool.get().unwrap(), &svc.client_id)
+        .unwrap()
+        .unwrap()
+        .id;
+    proxy.cut();
+    for _ in 0..6 {
+        assert_eq!(token_status(&app, &svc.client_id, &svc.secret).await, 200);
+    }
+    // At least one flush fails while the database is cut.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.restore();
+    let started = Instant::now();
+    loop {
+        let total =
+            portcullis::client::store::token_total(&mut app.pool.get().unwrap(), pk).unwrap();
+        if total == 7 {
+            break;
+        }
+        assert!(
+            total < 7 && started.elapsed() < Duration::from_secs(10),
+            "token count {total}, expected 7 written after the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
