@@ -17,6 +17,13 @@ struct Instance {
     process: std::process::Child,
 }
 
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 fn start(db: &TestDb, name: &str) -> Instance {
     let log_path = db.dir.path().join(format!("{name}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
@@ -33,14 +40,18 @@ fn start(db: &TestDb, name: &str) -> Instance {
         .env("PORTCULLIS_CLIENT_CACHE_MS", "100")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
-        .spawn()
-        .unwrap();
+        .spawn();
+    // Owned at once, so that it is killed and reaped however the test ends.
+    let mut instance = Instance {
+        address: String::new(),
+        process: process.unwrap(),
+    };
     let started = Instant::now();
     loop {
         let text = std::fs::read_to_string(&log_path).unwrap();
         if let Some(rest) = text.split("listening on http://").nth(1) {
-            let address = format!("http://{}", rest.split_whitespace().next().unwrap());
-            return Instance { address, process };
+            instance.address = format!("http://{}", rest.split_whitespace().next().unwrap());
+            return instance;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
