@@ -83,10 +83,13 @@ impl From<&Client> for ClientOut {
 // would otherwise create a secret that never expires).
 #[serde(deny_unknown_fields)]
 pub struct ClientIn {
+    #[schema(min_length = 1, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     #[serde(deserialize_with = "crate::text::line")]
     name: String,
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     #[serde(default, deserialize_with = "crate::text::multi_line")]
     description: String,
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     #[serde(default, deserialize_with = "crate::text::opt_line")]
     logo_url: Option<String>,
     /// Only at creation; fixed afterwards.
@@ -109,9 +112,11 @@ pub struct ClientIn {
     #[serde(default, deserialize_with = "crate::text::lines")]
     ip_allowlist: Vec<String>,
     rate_limit_per_minute: Option<i64>,
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     #[serde(default, deserialize_with = "crate::text::opt_line")]
     token_endpoint_auth_method: Option<String>,
     /// Public keys for private_key_jwt: a JWKS document or PEM.
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     #[serde(default, deserialize_with = "crate::text::opt_multi_line")]
     jwks: Option<String>,
     /// Only when replacing; default true.
@@ -187,6 +192,7 @@ pub struct ClientListItem {
 
 /// Search, sort and page of the client list (as in the admin area).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Case-insensitive substring of the name or client_id.
     q: Option<String>,
@@ -195,14 +201,24 @@ pub struct ListParams {
     /// asc or desc (default desc for created).
     dir: Option<String>,
     /// 1-based.
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
     /// 10, 25 (default), 50 or 100.
+    #[param(schema_with = client_page_sizes)]
     per_page: Option<i64>,
+}
+
+/// The schema of `per_page` of the client list: one of [`PAGE_SIZES`].
+fn client_page_sizes() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .enum_values(Some(PAGE_SIZES))
+        .build()
 }
 
 /// `GET /admin/api/v1/clients`
 #[utoipa::path(get, path = "/admin/api/v1/clients", params(ListParams),
-    responses((status = 200, body = ClientPage), (status = 401, body = super::ApiError)),
+    responses((status = 200, body = ClientPage)),
     security(("bearer" = ["portcullis:read"])))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -210,6 +226,13 @@ pub async fn list(
     params: web::Query<ListParams>,
 ) -> ApiResult {
     caller(&state, &req, Need::Read).await?;
+    let paging = super::paging(
+        params.page,
+        params.per_page,
+        25,
+        |p| PAGE_SIZES.contains(&p),
+        "10, 25, 50 or 100",
+    )?;
     let sort = params
         .sort
         .as_deref()
@@ -222,13 +245,8 @@ pub async fn list(
             .dir
             .as_deref()
             .map_or(sort == SortKey::Created, |d| d == "desc"),
-        page: crate::db::paging::Paging::new(params.page, 25)
-            .map_err(fail)?
-            .page,
-        per_page: params
-            .per_page
-            .filter(|p| PAGE_SIZES.contains(p))
-            .unwrap_or(25),
+        page: paging.page,
+        per_page: paging.per_page,
     };
     let query = q.clone();
     let (rows, total) = crate::db::run(&state.pool, move |conn| {
@@ -257,7 +275,7 @@ pub async fn list(
 
 /// `POST /admin/api/v1/clients`
 #[utoipa::path(post, path = "/admin/api/v1/clients", request_body = ClientIn,
-    responses((status = 201, body = ClientCreated), (status = 400, body = super::ApiError), (status = 403, body = super::ApiError)),
+    responses((status = 201, body = ClientCreated), (status = 400, body = super::ApiError)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -412,6 +430,7 @@ pub struct RedirectUriOut {
 // would otherwise create a secret that never expires).
 #[serde(deny_unknown_fields)]
 pub struct RedirectUriIn {
+    #[schema(min_length = 1, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     #[serde(deserialize_with = "crate::text::line")]
     uri: String,
 }
@@ -523,12 +542,15 @@ impl From<&crate::secret::store::SecretRow> for SecretOut {
 // would otherwise create a secret that never expires).
 #[serde(deny_unknown_fields)]
 pub struct SecretIn {
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     #[serde(default, deserialize_with = "crate::text::line")]
     description: String,
     /// YYYY-MM-DD or DD/MM/YYYY; none = never.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     #[serde(default, deserialize_with = "crate::text::opt_line")]
     expires: Option<String>,
     /// A value of 16+ characters; none = generate one (returned once).
+    #[schema(min_length = 16)]
     value: Option<String>,
 }
 
@@ -622,9 +644,38 @@ pub async fn delete_secret(
 #[derive(Serialize, ToSchema)]
 pub struct Usage {
     /// The last 30 days, oldest first: (YYYY-MM-DD, tokens).
+    #[schema(schema_with = usage_days)]
     days: Vec<(String, i64)>,
     total_30_days: i64,
     all_time: i64,
+}
+
+/// The schema of [`Usage::days`]: an array of `[date, count]` pairs. (utoipa writes a tuple
+/// as `items: [...]`, which OpenAPI 3.1 / JSON Schema 2020-12 does not allow, and schemathesis
+/// does not read `prefixItems`: a pair is described as two items, each a date or a count.)
+fn usage_days() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::{KnownFormat, RefOr, Schema, SchemaFormat};
+    let date_or_count = AnyOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+        )
+        .build();
+    let pair = ArrayBuilder::new()
+        .items(RefOr::T(Schema::AnyOf(date_or_count)))
+        .min_items(Some(2))
+        .max_items(Some(2))
+        .build();
+    ArrayBuilder::new()
+        .items(RefOr::T(Schema::Array(pair)))
+        .build()
 }
 
 /// `GET /admin/api/v1/clients/{client_id}/usage`
@@ -688,13 +739,17 @@ pub struct AuditPage {
 
 /// Filters of the audit log.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only events about this client_id.
     client_id: Option<String>,
     /// Only events by this actor (a username, or client:CLIENT_ID for API callers).
     actor: Option<String>,
+    /// 1-based.
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
     /// 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
 }
 
@@ -711,8 +766,13 @@ pub async fn audit_events(
         client_id: params.client_id.clone(),
         actor: params.actor.clone(),
     };
-    let paging =
-        crate::db::paging::Paging::new(params.page, params.per_page.unwrap_or(50)).map_err(fail)?;
+    let paging = super::paging(
+        params.page,
+        params.per_page,
+        50,
+        |p| (1..=100).contains(&p),
+        "from 1 to 100",
+    )?;
     let (page, per_page) = (paging.page, paging.per_page);
     let (events, total) = crate::db::run(&state.pool, move |conn| {
         crate::audit::store::page(conn, &filter, paging.offset(), per_page)

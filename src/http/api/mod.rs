@@ -28,7 +28,7 @@ pub const SCOPE_READ: &str = "portcullis:read";
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// A stable code: `invalid_token`, `insufficient_scope`, `not_found`, `invalid`,
-    /// `conflict`, `unavailable`.
+    /// `conflict`, `method_not_allowed`, `unavailable`.
     pub error: String,
     /// What went wrong, for people.
     pub message: String,
@@ -83,6 +83,30 @@ pub fn fail(e: AppError) -> actix_web::Error {
             )
         }
     })
+}
+
+/// The page and page size of an API list call, as the document declares them: `page` from 1
+/// to [`crate::db::paging::MAX_PAGE`] (default 1), `per_page` one that `size_ok` accepts
+/// (default `default_size`, described by `sizes` in the message). Anything else is a 400,
+/// never silently replaced by a default.
+pub fn paging(
+    page: Option<i64>,
+    per_page: Option<i64>,
+    default_size: i64,
+    size_ok: impl Fn(i64) -> bool,
+    sizes: &str,
+) -> Result<crate::db::paging::Paging, actix_web::Error> {
+    if page.is_some_and(|p| p < 1) {
+        return Err(fail(AppError::Invalid(format!(
+            "page must be a whole number from 1 to {}",
+            crate::db::paging::MAX_PAGE
+        ))));
+    }
+    let per_page = per_page.unwrap_or(default_size);
+    if !size_ok(per_page) {
+        return Err(fail(AppError::Invalid(format!("per_page must be {sizes}"))));
+    }
+    crate::db::paging::Paging::new(page, per_page).map_err(fail)
 }
 
 /// What a call needs.
@@ -231,9 +255,10 @@ macro_rules! api_routes {
         /// Every route of the admin API, as (method, path).
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-        /// Registers the admin API routes.
+        /// Registers the admin API routes, then, for each path, a 405 for the other methods.
         pub fn routes(cfg: &mut web::ServiceConfig) {
             cfg$(.route($path, web::$method().to($handler)))*;
+            cfg$(.route($path, web::route().to(method_not_allowed)))*;
         }
     };
 }
@@ -259,6 +284,26 @@ api_routes! {
     patch "/admin/api/v1/users/{id}" => users::update,
     delete "/admin/api/v1/users/{id}" => users::delete,
     delete "/admin/api/v1/users/{id}/sessions" => users::end_sessions,
+}
+
+/// A method the path does not serve: RFC 9110 15.5.6 405 with the `Allow` header listing
+/// the methods it does, in the API's error shape.
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let pattern = req.match_pattern().unwrap_or_default();
+    let allow: Vec<String> = ROUTES
+        .iter()
+        .filter(|(_, p)| *p == pattern)
+        .map(|(m, _)| m.to_ascii_uppercase())
+        .collect();
+    let mut resp = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("this path answers {}", allow.join(", ")),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&allow.join(", ")) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
 }
 
 /// `GET /admin/api/openapi.json`.

@@ -41,12 +41,15 @@ impl From<&User> for UserOut {
 // would otherwise create a secret that never expires).
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
+    #[schema(min_length = 1, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     #[serde(deserialize_with = "crate::text::line")]
     username: String,
     /// At least 12 characters.
+    #[schema(min_length = 12)]
     password: String,
     /// admin, readonly or user.
     #[serde(deserialize_with = "crate::text::line")]
+    #[schema(pattern = "^(admin|readonly|user)$")]
     role: String,
 }
 
@@ -56,8 +59,12 @@ pub struct UserIn {
 // would otherwise create a secret that never expires).
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
+    /// admin, readonly or user.
     #[serde(default, deserialize_with = "crate::text::opt_line")]
+    #[schema(pattern = "^(admin|readonly|user)$")]
     role: Option<String>,
+    /// At least 12 characters.
+    #[schema(min_length = 12)]
     password: Option<String>,
     /// With a new password: also revoke every token the user's apps hold (default true).
     revoke_app_access: Option<bool>,
