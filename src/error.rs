@@ -60,6 +60,11 @@ impl AppError {
                     "could not send data",
                     "the database system is",
                     "database is locked",
+                    // SQLite on a full disk or a read-only file system (issue 11 item 4):
+                    // writes fail until an operator frees space; reads go on.
+                    "database or disk is full",
+                    "readonly database",
+                    "disk i/o error",
                 ]
                 .iter()
                 .any(|needle| m.contains(needle))

@@ -9,6 +9,7 @@ mod authorize_hardening;
 mod browser;
 mod cli;
 mod discovery;
+mod disk_full;
 mod faults;
 mod flood;
 mod hardening;
