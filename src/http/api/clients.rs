@@ -124,7 +124,9 @@ pub struct ClientIn {
 }
 
 impl ClientIn {
-    fn into_new(self, existing: Option<&Client>) -> Result<(NewClient, bool), AppError> {
+    /// Checks the body and turns it into a validated new client (and its `enabled` flag);
+    /// `existing` is the client being replaced, if any. Pure (no database): also a fuzz target.
+    pub fn into_new(self, existing: Option<&Client>) -> Result<(NewClient, bool), AppError> {
         let mut grant_types = Vec::new();
         for g in &self.grant_types {
             grant_types.push(
