@@ -350,6 +350,20 @@ fn holds_sealed_values(conn: &mut AnyConnection) -> Result<bool, AppError> {
     Ok(keys + hmac > 0)
 }
 
+/// The key a stored value is to be sealed with: the new key when rotating, the current key when
+/// it is still plaintext, None when it is sealed already and stays as it is.
+fn reseal_with<'k>(
+    new: Option<&'k MasterKey>,
+    current: &'k MasterKey,
+    stored: &str,
+) -> Option<&'k MasterKey> {
+    match (new, is_sealed(stored)) {
+        (Some(new), _) => Some(new),
+        (None, false) => Some(current),
+        (None, true) => None,
+    }
+}
+
 /// What [`reseal`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Resealed {
@@ -406,13 +420,9 @@ pub fn reseal(
                     ))
                 })?)
             };
-            let target = match (new, is_sealed(&stored)) {
-                (Some(new), _) => new,
-                (None, false) => current,
-                (None, true) => {
-                    done.checked += 1;
-                    continue;
-                }
+            let Some(target) = reseal_with(new, current, &stored) else {
+                done.checked += 1;
+                continue;
             };
             diesel::update(signing_keys::table.filter(signing_keys::id.eq(id)))
                 .set(signing_keys::private_key.eq(target.seal(aad, &der)?))
@@ -433,13 +443,9 @@ pub fn reseal(
                 current.open_unversioned(&client_id, &stored)
             }
             .map_err(|e| unopenable(what(), e))?;
-            let target = match (new, is_sealed(&stored)) {
-                (Some(new), _) => new,
-                (None, false) => current,
-                (None, true) => {
-                    done.checked += 1;
-                    continue;
-                }
+            let Some(target) = reseal_with(new, current, &stored) else {
+                done.checked += 1;
+                continue;
             };
             diesel::update(clients::table.filter(clients::id.eq(id)))
                 .set(clients::hmac_key.eq(target.seal(aad, &value)?))
