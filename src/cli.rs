@@ -357,7 +357,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     // its key file here on first use), and stored keys are sealed and checked with it.
     let (master, source) = db::migrate_and(&mut conn, |conn| {
         let (master, source) = crate::seal::master_key(&settings, conn)?;
-        crate::bootstrap(conn, &master, &source)?;
+        crate::bootstrap(conn, &master, &source, crate::clock::Clock::system().now())?;
         Ok((master, source))
     })?;
     let out = &mut std::io::stdout().lock();
@@ -382,7 +382,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
                     "--activate-in must be from 0 to 86400 seconds".into(),
                 ));
             }
-            let now = clock::now();
+            let now = clock::Clock::system().now();
             let kid = crate::token::rotate(&mut conn, now, activate_in, &master)?;
             writeln!(
                 out,
@@ -392,7 +392,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             .map_err(io)
         }
         Command::Keys(KeysCmd::List) => {
-            let now = clock::now();
+            let now = clock::Clock::system().now();
             let rows = crate::token::store::all(&mut conn)?;
             let current = rows
                 .iter()
@@ -457,7 +457,12 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         }
         Command::User(UserCmd::Delete { username }) => {
             let u = user_named(&mut conn, &username)?;
-            crate::manage::delete_user(&mut conn, &Actor::cli(), u.id, clock::now())?;
+            crate::manage::delete_user(
+                &mut conn,
+                &Actor::cli(),
+                u.id,
+                clock::Clock::system().now(),
+            )?;
             writeln!(out, "Deleted user '{username}'.").map_err(io)
         }
         Command::User(UserCmd::ResetPassword {
@@ -472,7 +477,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
                 u.id,
                 &password,
                 keep_app_access,
-                clock::now(),
+                clock::Clock::system().now(),
             )?;
             let apps = if keep_app_access {
                 "app access kept"
@@ -487,8 +492,12 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         }
         Command::User(UserCmd::SignOut { username }) => {
             let u = user_named(&mut conn, &username)?;
-            let (_, ended) =
-                crate::manage::sign_out_everywhere(&mut conn, &Actor::cli(), u.id, clock::now())?;
+            let (_, ended) = crate::manage::sign_out_everywhere(
+                &mut conn,
+                &Actor::cli(),
+                u.id,
+                clock::Clock::system().now(),
+            )?;
             writeln!(out, "Signed '{username}' out of {ended} session(s).").map_err(io)
         }
     }
@@ -659,7 +668,7 @@ fn client_cmd(
     master: &crate::seal::MasterKey,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
-    let now = clock::now();
+    let now = clock::Clock::system().now();
     match cmd {
         ClientCmd::Create {
             name,
@@ -979,7 +988,7 @@ fn secret_cmd(
     cmd: SecretCmd,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
-    let now = clock::now();
+    let now = clock::Clock::system().now();
     match cmd {
         SecretCmd::Add {
             client_id,
@@ -1109,7 +1118,7 @@ fn create_user(
         &username,
         &password,
         role,
-        clock::now(),
+        clock::Clock::system().now(),
     )?;
     writeln!(out, "Created {} '{}'.", u.role.as_str(), u.username).map_err(io)
 }

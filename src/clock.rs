@@ -1,12 +1,60 @@
 //! Time as seconds since the Unix epoch (what the database stores), and its human forms.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
-/// Now, in seconds since the epoch.
-pub fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+/// The server's clock, in seconds since the epoch. Every expiry the server decides (tokens,
+/// codes, secrets, sessions, assertion replays) reads it from [`crate::AppState::clock`], so a
+/// test can set and step time for one server without touching the machine's clock.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    /// The system's clock (what a running server uses).
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock that stands still at `ts` until [`Clock::set`] or [`Clock::advance`] moves it.
+    pub fn manual(ts: i64) -> Clock {
+        Clock(Some(Arc::new(AtomicI64::new(ts))))
+    }
+
+    /// Now.
+    pub fn now(&self) -> i64 {
+        match &self.0 {
+            None => OffsetDateTime::now_utc().unix_timestamp(),
+            Some(t) => t.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Sets a manual clock to `ts` (forwards or backwards, as a clock step does); the system
+    /// clock is not ours to set, so this does nothing to it.
+    pub fn set(&self, ts: i64) {
+        if let Some(t) = &self.0 {
+            t.store(ts, Ordering::SeqCst);
+        }
+    }
+
+    /// Moves a manual clock by `secs` (negative: backwards).
+    pub fn advance(&self, secs: i64) {
+        if let Some(t) = &self.0 {
+            t.fetch_add(secs, Ordering::SeqCst);
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("Clock::system"),
+            Some(t) => write!(f, "Clock::manual({})", t.load(Ordering::SeqCst)),
+        }
+    }
 }
 
 /// `2026-11-22T10:00:00Z`.

@@ -82,6 +82,9 @@ pub struct Settings {
     /// `PORTCULLIS_ASSERTION_ACCEPT_ENDPOINT_AUDIENCE`: client assertions may also name the
     /// token, introspection or revocation endpoint URL as `aud` (default: the issuer only).
     pub assertion_accept_endpoint_audience: bool,
+    /// Not a setting: the clock every expiry is decided by. The system's, except in tests,
+    /// which set and step a manual one (issue 11: clock steps).
+    pub clock: crate::clock::Clock,
 }
 
 /// The settings and their defaults, in the order the README lists them.
@@ -406,6 +409,7 @@ impl Settings {
             assertion_accept_endpoint_audience,
             session_idle_seconds,
             user_session_idle_seconds,
+            clock: crate::clock::Clock::system(),
         })
     }
 

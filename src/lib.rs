@@ -83,6 +83,8 @@ pub struct AppState {
     pub master_key: seal::MasterKey,
     /// How long sign-in sessions last.
     pub sessions: user::sessions::SessionPolicy,
+    /// The clock every expiry is decided by ([`Settings::clock`]).
+    pub clock: clock::Clock,
 }
 
 /// Opens the pool and brings the database up to date: migrations, the master key
@@ -103,7 +105,10 @@ pub fn prepare_database(settings: &Settings) -> Result<(Pool, seal::MasterKey), 
     let mut conn = pool.get()?;
     let (key, created) = db::migrate_and(&mut conn, |conn| {
         let (key, source) = seal::master_key(settings, conn)?;
-        Ok((key.clone(), bootstrap(conn, &key, &source)?))
+        Ok((
+            key.clone(),
+            bootstrap(conn, &key, &source, settings.clock.now())?,
+        ))
     })?;
     drop(conn);
     if created {
@@ -120,8 +125,8 @@ pub fn bootstrap(
     conn: &mut db::AnyConnection,
     master: &seal::MasterKey,
     source: &seal::KeySource,
+    now: i64,
 ) -> Result<bool, AppError> {
-    let now = clock::now();
     let sealed = seal::reseal(conn, master, None, source)?;
     if sealed.signing_keys + sealed.hmac_keys > 0 {
         tracing::info!(
@@ -223,6 +228,7 @@ impl Application {
                 ..Default::default()
             },
             metrics,
+            clock: settings.clock.clone(),
         });
         let secure_cookies = issuer.starts_with("https://");
         // PORTCULLIS_METRICS_BIND: /metrics on its own listener (e.g. a private interface),
@@ -273,6 +279,7 @@ impl Application {
                             secure_cookies,
                             server_state.pool.clone(),
                             server_state.sessions,
+                            server_state.clock.clone(),
                         ),
                         metrics_elsewhere,
                     )
@@ -361,7 +368,7 @@ fn flush(state: &AppState) -> Result<(), AppError> {
     if !state.usage.is_empty() {
         state.usage.flush(&mut conn)?;
     }
-    let now = clock::now();
+    let now = state.clock.now();
     token::store::purge_expired(&mut conn, now)?;
     user::sessions::purge_expired(&mut conn, &state.sessions, now)?;
     let longest = token::store::longest_access_ttl(&mut conn, state.access_token_ttl)?;

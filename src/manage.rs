@@ -470,7 +470,7 @@ pub fn generate_token(
         now,
         client.access_token_ttl.unwrap_or(state.access_token_ttl),
     );
-    let token = state.keys.get().current().sign(&claims)?;
+    let token = state.keys.get().current(now).sign(&claims)?;
     actor.record(
         conn,
         "token.generate",

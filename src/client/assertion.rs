@@ -223,6 +223,8 @@ struct AssertionClaims {
     jti: String,
     #[serde(default)]
     iat: Option<i64>,
+    #[serde(default)]
+    nbf: Option<i64>,
 }
 
 /// A verified assertion: its `jti` (to be used once) and `exp`.
@@ -282,9 +284,9 @@ pub fn verify(
     validation.set_issuer(&[client_id]);
     validation.set_audience(audiences);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    // RFC 7523 3 item 5, RFC 7519 4.1.5: an assertion is not accepted before its nbf.
-    validation.validate_nbf = true;
-    validation.leeway = LEEWAY as u64;
+    // exp and nbf are checked below by the server's clock (`now`), not jsonwebtoken's.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     let mut last = "no registered key matches the assertion's algorithm and kid".to_string();
     for key in candidates {
         match jsonwebtoken::decode::<AssertionClaims>(assertion, &key.key, &validation) {
@@ -292,6 +294,15 @@ pub fn verify(
                 let c = data.claims;
                 if c.sub != client_id {
                     return Err("the assertion's sub must be the client_id".into());
+                }
+                // RFC 7523 3 item 4, RFC 7519 4.1.4: not accepted on or after its exp, beyond
+                // the clock skew.
+                if now >= c.exp + LEEWAY {
+                    return Err("the client assertion has expired".into());
+                }
+                // RFC 7523 3 item 5, RFC 7519 4.1.5: not accepted before its nbf.
+                if c.nbf.is_some_and(|nbf| now < nbf - LEEWAY) {
+                    return Err("the client assertion is not valid yet (nbf)".into());
                 }
                 // RFC 7523 3 item 6, RFC 7519 4.1.6: an assertion issued in the future is
                 // refused, beyond the clock skew.

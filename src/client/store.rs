@@ -389,6 +389,7 @@ fn like_pattern(search: &str) -> String {
 pub fn list_page(
     conn: &mut AnyConnection,
     q: &ListQuery,
+    now: i64,
 ) -> Result<(Vec<ClientSummary>, i64), AppError> {
     use diesel::dsl::sql;
     use diesel::sql_types::{BigInt, Nullable, Text};
@@ -479,7 +480,6 @@ pub fn list_page(
     {
         expiries.entry(client_pk).or_default().push(exp);
     }
-    let now = crate::clock::now();
     Ok((
         rows.into_iter()
             .map(|row| {

@@ -127,7 +127,7 @@ pub async fn authorize(
         && session::take_signed_in_for(
             &session,
             &format!("/oauth/authorize?{query}"),
-            crate::clock::now(),
+            state.clock.now(),
         );
     let st = state.clone();
     let step = crate::db::run(&state.pool, move |conn| {

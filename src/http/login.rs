@@ -126,7 +126,7 @@ pub async fn login(
         }
         resp
     };
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let address = crate::http::client_ip(&req, &state);
     // Counted before the password is checked, so that parallel guesses cannot all pass.
     let reservation = match state.login_throttle.reserve(&form.username, address, now) {

@@ -20,6 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
+use crate::clock::Clock;
 use crate::db::Pool;
 use crate::user::sessions::{self as stored, SessionPolicy};
 
@@ -45,17 +46,25 @@ pub fn middleware(
     secure: bool,
     pool: Pool,
     policy: SessionPolicy,
+    clock: Clock,
 ) -> SessionMiddleware<DbSessionStore> {
-    SessionMiddleware::builder(DbSessionStore { pool, policy }, key)
-        .cookie_name(COOKIE_NAME.to_string())
-        .cookie_http_only(true)
-        .cookie_same_site(SameSite::Lax)
-        .cookie_secure(secure)
-        .cookie_content_security(CookieContentSecurity::Private)
-        .session_lifecycle(
-            PersistentSession::default().session_ttl(CookieDuration::seconds(policy.absolute)),
-        )
-        .build()
+    SessionMiddleware::builder(
+        DbSessionStore {
+            pool,
+            policy,
+            clock,
+        },
+        key,
+    )
+    .cookie_name(COOKIE_NAME.to_string())
+    .cookie_http_only(true)
+    .cookie_same_site(SameSite::Lax)
+    .cookie_secure(secure)
+    .cookie_content_security(CookieContentSecurity::Private)
+    .session_lifecycle(
+        PersistentSession::default().session_ttl(CookieDuration::seconds(policy.absolute)),
+    )
+    .build()
 }
 
 type State = HashMap<String, String>;
@@ -66,6 +75,7 @@ type State = HashMap<String, String>;
 pub struct DbSessionStore {
     pool: Pool,
     policy: SessionPolicy,
+    clock: Clock,
 }
 
 fn signed_in_user(state: &State) -> Option<i64> {
@@ -104,8 +114,9 @@ impl DbSessionStore {
         let (id, hash) = stored::new_id()?;
         let encoded = encode_state(state)?;
         let policy = self.policy;
+        let now = self.clock.now();
         crate::db::run(&self.pool, move |conn| {
-            stored::insert(conn, &hash, user_id, &encoded, &policy, crate::clock::now())
+            stored::insert(conn, &hash, user_id, &encoded, &policy, now)
         })
         .await?;
         Ok(SessionKey::try_from(format!("{SERVER_PREFIX}{id}"))?)
@@ -184,8 +195,9 @@ impl SessionStore for DbSessionStore {
         };
         let hash = stored::hash_id(id);
         let policy = self.policy;
+        let now = self.clock.now();
         let found = crate::db::run(&self.pool, move |conn| {
-            stored::load_live(conn, &hash, &policy, crate::clock::now())
+            stored::load_live(conn, &hash, &policy, now)
         })
         .await
         .map_err(|e| {
@@ -234,8 +246,9 @@ impl SessionStore for DbSessionStore {
         };
         let hash = stored::hash_id(id);
         let encoded = encode_state(&session_state).map_err(UpdateError::Serialization)?;
+        let now = self.clock.now();
         crate::db::run(&self.pool, move |conn| {
-            stored::update_state(conn, &hash, &encoded, crate::clock::now())
+            stored::update_state(conn, &hash, &encoded, now)
         })
         .await
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("saving a session: {e}")))?;

@@ -179,7 +179,7 @@ pub fn decide(
         user_id,
         client.client.id,
         &checked.scopes,
-        crate::clock::now(),
+        state.clock.now(),
     )?;
     issue_code(state, conn, params, &checked, user_id)
 }
@@ -246,7 +246,7 @@ fn issue_code(
     checked: &Checked,
     user_id: i64,
 ) -> Result<Step, AppError> {
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let outcome = Outcome::default();
     let cell = RefCell::new(conn);
     let mut endpoint = AuthorizationEndpoint {

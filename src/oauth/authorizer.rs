@@ -169,7 +169,7 @@ impl Authorizer for DbAuthorizer<'_> {
             client_id: grant.client_id,
             scope: grant.scope.parse().map_err(|_| ())?,
             redirect_uri: url::Url::parse(&redirect_uri).map_err(|_| ())?,
-            until: chrono::DateTime::from_timestamp(grant.code_expires_at, 0).ok_or(())?,
+            until: super::issuer::until(grant.code_expires_at, self.now)?,
             extensions,
         }))
     }

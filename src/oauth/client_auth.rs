@@ -58,7 +58,7 @@ pub async fn authenticate(
     address: Option<IpAddr>,
     endpoint: Endpoint,
 ) -> Result<Authenticated, OAuthResponse> {
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let mut result = judge(state, auth, address, endpoint, now).await;
     if let Err(refused) = &mut result {
         // RFC 6749 5.2: the challenge matches the scheme the client used.

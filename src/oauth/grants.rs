@@ -319,7 +319,7 @@ pub fn client_credentials(
             false,
         );
     }
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let outcome = Outcome::default();
     let result = {
         let mut endpoint = CredentialsEndpoint {
@@ -372,7 +372,7 @@ pub fn authorization_code(
     if req.param("code").is_none() {
         return OAuthResponse::invalid_request("missing parameter: code (RFC 6749 4.1.3)");
     }
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let outcome = Outcome::default();
     let cell = RefCell::new(conn);
     let result = {
@@ -423,7 +423,7 @@ pub fn refresh_token(
     if req.param("refresh_token").is_none() {
         return OAuthResponse::invalid_request("missing parameter: refresh_token (RFC 6749 6)");
     }
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let outcome = Outcome::default();
     let cell = RefCell::new(conn);
     let result = {

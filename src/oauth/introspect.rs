@@ -37,7 +37,7 @@ fn find(
         if let Some(claims) = state
             .keys
             .get()
-            .verify(token, &state.issuer, &state.audience)
+            .verify(token, &state.issuer, &state.audience, now)
             && own(&claims.client_id)
             && !store::is_jti_revoked(conn, &claims.jti)?
         {
@@ -80,7 +80,7 @@ pub fn introspect(
     conn: &mut AnyConnection,
     req: &(ClientRequest, Authenticated),
 ) -> OAuthResponse {
-    let now = crate::clock::now();
+    let now = state.clock.now();
     with_token(conn, req, |conn, client, token| {
         // RFC 7662 2.2: anything not active, or not the caller's, is just `active: false`.
         Ok(match find(state, conn, client, token, now)? {
@@ -126,7 +126,7 @@ pub fn revoke(
     conn: &mut AnyConnection,
     req: &(ClientRequest, Authenticated),
 ) -> OAuthResponse {
-    let now = crate::clock::now();
+    let now = state.clock.now();
     with_token(conn, req, |conn, client, token| {
         match find(state, conn, client, token, now)? {
             Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,

@@ -88,9 +88,15 @@ impl<'a> JwtIssuer<'a> {
             self.now,
             self.access_ttl(grant),
         );
-        let token = self.state.keys.get().current().sign(&claims).map_err(|e| {
-            tracing::error!(error = %e, "could not sign an access token");
-        })?;
+        let token = self
+            .state
+            .keys
+            .get()
+            .current(self.now)
+            .sign(&claims)
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not sign an access token");
+            })?;
         Ok((token, claims))
     }
 
@@ -108,8 +114,13 @@ impl<'a> JwtIssuer<'a> {
     }
 }
 
-fn until(ts: i64) -> Result<chrono::DateTime<chrono::Utc>, ()> {
-    chrono::DateTime::from_timestamp(ts, 0).ok_or(())
+/// oxide-auth's `Grant::until` for something that expires at `ts` by the server's clock, which
+/// reads `now`. oxide-auth compares `until` with the system clock (its refresh and code flows
+/// refuse an expired grant); every expiry is decided before that, by the server's clock (see
+/// [`crate::clock::Clock`]), so oxide-auth gets the same remaining time on the system clock.
+pub(crate) fn until(ts: i64, now: i64) -> Result<chrono::DateTime<chrono::Utc>, ()> {
+    let remaining = chrono::Duration::try_seconds(ts.saturating_sub(now)).ok_or(())?;
+    chrono::Utc::now().checked_add_signed(remaining).ok_or(())
 }
 
 impl Issuer for JwtIssuer<'_> {
@@ -155,7 +166,7 @@ impl Issuer for JwtIssuer<'_> {
         Ok(IssuedToken {
             token,
             refresh: refresh.map(|r| r.value),
-            until: until(claims.exp)?,
+            until: until(claims.exp, self.now)?,
             token_type: TokenType::Bearer,
         })
     }
@@ -226,7 +237,7 @@ impl Issuer for JwtIssuer<'_> {
         Ok(RefreshedToken {
             token,
             refresh: Some(refresh.value),
-            until: until(claims.exp)?,
+            until: until(claims.exp, self.now)?,
             token_type: TokenType::Bearer,
         })
     }
@@ -296,7 +307,7 @@ impl Issuer for JwtIssuer<'_> {
             client_id: row.client_id.clone(),
             scope: row.scope.parse().map_err(|_| ())?,
             redirect_uri: url::Url::parse(&self.state.issuer).map_err(|_| ())?,
-            until: until(row.expires_at)?,
+            until: until(row.expires_at, self.now)?,
             extensions: Extensions::new(),
         };
         *self.outcome.refresh_row.borrow_mut() = Some(row);

@@ -72,18 +72,56 @@ impl Issued {
 
 /// Runs the authorization-code or refresh grant for a client that has authenticated
 /// (RFC 6749 4.1.3, 6). Blocking: runs queries on the request's one connection.
+///
+/// The whole exchange is one transaction, so a failure midway (the database gone between two
+/// statements) leaves nothing half-done: the code or refresh token is either still usable or
+/// consumed together with the tokens issued from it, never consumed with nothing issued. An
+/// answer the client can act on (tokens, or a 4xx refusal such as a replayed code, whose family
+/// revocation must stick) commits; a 5xx rolls everything back.
 pub fn token_with_database(
     state: &AppState,
     conn: &mut AnyConnection,
     (req, authenticated): &(TokenRequest, client_auth::Authenticated),
 ) -> OAuthResponse {
-    match GrantType::parse(&req.grant_type) {
+    let grant = GrantType::parse(&req.grant_type);
+    let exchange = |conn: &mut AnyConnection| match grant {
         Some(GrantType::AuthorizationCode) => {
             grants::authorization_code(state, conn, req, authenticated)
         }
         Some(GrantType::RefreshToken) => grants::refresh_token(state, conn, req, authenticated),
         Some(GrantType::ClientCredentials) => grants::client_credentials(state, authenticated, req),
         None => unsupported_grant_type(),
+    };
+    let result = crate::db::transaction(conn, |conn| {
+        let response = exchange(conn);
+        if response.status >= 500 {
+            Err(RolledBack::Answer(response))
+        } else {
+            Ok(response)
+        }
+    });
+    match result {
+        Ok(response) | Err(RolledBack::Answer(response)) => response,
+        // BEGIN or COMMIT failed: whether the commit happened is unknown to us; the client
+        // retries (the outcome is then one of the two states above).
+        Err(RolledBack::Database(e)) => {
+            tracing::error!(error = %e, "token exchange could not commit");
+            OAuthResponse::storage_failed(&e)
+        }
+    }
+}
+
+/// Why [`token_with_database`]'s transaction did not commit.
+enum RolledBack {
+    /// The flow answered with a server error.
+    Answer(OAuthResponse),
+    /// The transaction itself failed.
+    Database(crate::error::AppError),
+}
+
+impl From<diesel::result::Error> for RolledBack {
+    fn from(e: diesel::result::Error) -> Self {
+        RolledBack::Database(e.into())
     }
 }
 

@@ -191,8 +191,7 @@ pub struct KeySet {
 impl KeySet {
     /// The key that signs new tokens: the newest one that is active (a rotated-in key is
     /// published before it signs; see [`rotate`]).
-    pub fn current(&self) -> &SigningKey {
-        let now = crate::clock::now();
+    pub fn current(&self, now: i64) -> &SigningKey {
         self.keys
             .iter()
             .find(|k| k.activates_at <= now)
@@ -205,8 +204,14 @@ impl KeySet {
     }
 
     /// Verifies an access token issued by this server: signature by one of the active keys,
-    /// `typ`, expiry, issuer and audience.
-    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Option<AccessClaims> {
+    /// `typ`, expiry (by the server's clock, `now`), issuer and audience.
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        now: i64,
+    ) -> Option<AccessClaims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) || header.alg != Algorithm::ES256 {
             return None;
@@ -216,10 +221,15 @@ impl KeySet {
         let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
+        // The expiry is checked below, by the server's clock rather than jsonwebtoken's.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = 0;
         jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
             .ok()
             .map(|d| d.claims)
+            // RFC 7519 4.1.4: not accepted on or after its exp (RFC 9068 4).
+            .filter(|c| now < c.exp)
     }
 }
 

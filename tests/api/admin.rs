@@ -451,7 +451,7 @@ on_both_backends! {
 
     async fn the_list_flags_expiring_and_expired_secrets(app) {
         let admin = signed_in_as(&app, "ada", Role::Admin).await;
-        let now = portcullis::clock::now();
+        let now = portcullis::clock::Clock::system().now();
         let soon = app.create_client("Soon", &[]);
         app.add_secret(&soon.client_id, None, Some(now + 5 * 86_400));
         let gone = app.create_client("Gone", &[]);

@@ -196,9 +196,9 @@ on_both_backends! {
         let c = app.create_client_with(NewClient { name: "App".into(), scopes: vec!["portcullis:admin".into()], ..Default::default() });
         let claims = portcullis::token::AccessClaims::new(
             &app.issuer, &app.state.audience, "alice".into(), c.client_id.clone(),
-            vec!["portcullis:admin"], portcullis::clock::now(), 300,
+            vec!["portcullis:admin"], portcullis::clock::Clock::system().now(), 300,
         );
-        let token = app.state.keys.get().current().sign(&claims).unwrap();
+        let token = app.state.keys.get().current(app.state.clock.now()).sign(&claims).unwrap();
         let resp = app.http.get(app.api("/clients")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(resp.status(), 401);
         assert!(resp.json::<serde_json::Value>().await.unwrap()["message"].as_str().unwrap().contains("client_credentials"));

@@ -682,7 +682,7 @@ on_both_backends! {
         assert_oauth_error(id_only, 401, "invalid_client").await;
         use base64::Engine;
         let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let now = portcullis::clock::now();
+        let now = portcullis::clock::Clock::system().now();
         let unsigned = format!("{}.{}.", b64(serde_json::json!({"alg": "none"})), b64(serde_json::json!({
             "iss": c.client_id, "sub": c.client_id, "aud": app.issuer, "exp": now + 60, "iat": now, "jti": "unsigned-1"
         })));

@@ -14,19 +14,123 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::authorize::{CB, PASSWORD, authorize_path, code_for, pkce};
 use crate::helpers::*;
 
-/// A TCP proxy to PostgreSQL that a test can cut and restore.
+/// A TCP proxy to PostgreSQL that a test can cut and restore, at once or when the server sends
+/// given statements.
 pub struct DbProxy {
     pub port: u16,
-    cut: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+/// What the proxy's connections share.
+struct Shared {
+    cut: AtomicBool,
     /// Incremented by `cut()`: every live connection ends when it changes.
     cuts: tokio::sync::watch::Sender<u64>,
-    accept: tokio::task::JoinHandle<()>,
+    /// An armed [`Trigger`], fired at most once.
+    trigger: std::sync::Mutex<Option<Trigger>>,
+    /// Set when the trigger fired.
+    fired: AtomicBool,
+}
+
+/// Cuts the database when one connection sends `patterns` in this order (each in one chunk of
+/// bytes from the server to PostgreSQL): the chunk with the last pattern is forwarded first
+/// (`forward_last`: PostgreSQL runs it, its answer is lost) or dropped.
+struct Trigger {
+    patterns: Vec<&'static [u8]>,
+    forward_last: bool,
+}
+
+/// What to do with a chunk from the server.
+enum Chunk {
+    Pass,
+    DropAndCut,
+    ForwardAndCut,
+}
+
+impl Shared {
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Advances this connection's progress through the armed trigger's patterns.
+    fn inspect(&self, step: &mut usize, chunk: &[u8]) -> Chunk {
+        let mut armed = self.trigger.lock().unwrap();
+        let Some(t) = armed.as_ref() else {
+            return Chunk::Pass;
+        };
+        let Some(want) = t.patterns.get(*step) else {
+            return Chunk::Pass;
+        };
+        if !chunk.windows(want.len()).any(|w| w == *want) {
+            return Chunk::Pass;
+        }
+        *step += 1;
+        if *step < t.patterns.len() {
+            return Chunk::Pass;
+        }
+        let forward = t.forward_last;
+        *armed = None;
+        self.fired.store(true, Ordering::SeqCst);
+        if forward {
+            Chunk::ForwardAndCut
+        } else {
+            Chunk::DropAndCut
+        }
+    }
+}
+
+/// Copies bytes both ways until either side closes or the proxy is cut, watching what the
+/// server sends for the armed trigger.
+async fn pipe(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    mut ended: tokio::sync::watch::Receiver<u64>,
+    shared: Arc<Shared>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut step = 0;
+    let (mut up, mut down) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        tokio::select! {
+            n = client.read(&mut up) => {
+                let n = match n { Ok(0) | Err(_) => return, Ok(n) => n };
+                let chunk = &up[..n];
+                match shared.inspect(&mut step, chunk) {
+                    Chunk::Pass => {
+                        if server.write_all(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    Chunk::DropAndCut => {
+                        shared.cut();
+                        return;
+                    }
+                    Chunk::ForwardAndCut => {
+                        // PostgreSQL reads what was sent before the close, runs it, and its
+                        // answer never reaches the server.
+                        let _ = server.write_all(chunk).await;
+                        shared.cut();
+                        return;
+                    }
+                }
+            }
+            n = server.read(&mut down) => {
+                let n = match n { Ok(0) | Err(_) => return, Ok(n) => n };
+                if client.write_all(&down[..n]).await.is_err() {
+                    return;
+                }
+            }
+            _ = ended.changed() => return,
+        }
+    }
 }
 
 impl Drop for DbProxy {
     fn drop(&mut self) {
         self.accept.abort();
-        self.cuts.send_modify(|n| *n += 1);
+        self.shared.cuts.send_modify(|n| *n += 1);
     }
 }
 
@@ -35,52 +139,65 @@ impl DbProxy {
     pub async fn start(upstream: String) -> DbProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let cut = Arc::new(AtomicBool::new(false));
-        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            cut: AtomicBool::new(false),
+            cuts: tokio::sync::watch::channel(0u64).0,
+            trigger: std::sync::Mutex::new(None),
+            fired: AtomicBool::new(false),
+        });
         let accept = {
-            let cut = cut.clone();
-            let cuts = cuts.clone();
+            let shared = shared.clone();
             tokio::spawn(async move {
                 loop {
-                    let Ok((mut client, _)) = listener.accept().await else {
+                    let Ok((client, _)) = listener.accept().await else {
                         continue;
                     };
-                    if cut.load(Ordering::SeqCst) {
+                    if shared.cut.load(Ordering::SeqCst) {
                         // Refused: closed at once, as a database that is down would be.
                         drop(client);
                         continue;
                     }
-                    let mut ended = cuts.subscribe();
+                    let ended = shared.cuts.subscribe();
                     let upstream = upstream.clone();
+                    let shared = shared.clone();
                     tokio::spawn(async move {
-                        let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                        let Ok(server) = TcpStream::connect(&upstream).await else {
                             return;
                         };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = ended.changed() => {}
-                        }
+                        pipe(client, server, ended, shared).await;
                     });
                 }
             })
         };
         DbProxy {
             port,
-            cut,
-            cuts,
+            shared,
             accept,
         }
     }
 
     /// Closes every live connection and refuses new ones.
     pub fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        self.cuts.send_modify(|n| *n += 1);
+        self.shared.cut();
     }
 
     /// Accepts connections again.
     pub fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
+        self.shared.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// Cuts the database when one connection sends `patterns` in order; see [`Trigger`].
+    fn cut_when(&self, patterns: &[&'static [u8]], forward_last: bool) {
+        self.shared.fired.store(false, Ordering::SeqCst);
+        *self.shared.trigger.lock().unwrap() = Some(Trigger {
+            patterns: patterns.to_vec(),
+            forward_last,
+        });
+    }
+
+    /// Whether the armed trigger fired.
+    fn fired(&self) -> bool {
+        self.shared.fired.load(Ordering::SeqCst)
     }
 }
 
@@ -100,6 +217,8 @@ pub async fn spawn_app_behind_proxy(
     let mut via = direct.clone();
     via.set_host(Some("127.0.0.1")).unwrap();
     via.set_port(Some(proxy.port)).unwrap();
+    // In clear, so that the proxy can see which statement the server sends (cut_when).
+    via.query_pairs_mut().append_pair("sslmode", "disable");
     let app = spawn_app_on(db, |s| {
         s.database_url = DbUrl::parse(via.as_str()).unwrap();
         s.db_timeout = Duration::from_millis(1000);
@@ -414,4 +533,184 @@ async fn usage_counts_of_an_outage_are_written_after_it() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The statement that records what an exchange issued (token::store::record_issued): sent
+/// after a code is marked redeemed or a refresh token rotated, before the commit.
+const RECORD_ISSUED: &[u8] = b"UPDATE \"grants\" SET \"access_jti\"";
+
+/// Rows counted with a query that returns `n`.
+fn count(app: &TestApp, sql: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut app.pool.get().unwrap())
+        .unwrap()
+        .n
+}
+
+/// Sends `request` after the database was restored, retrying for at most 2 s while it answers
+/// 503 (the server reconnecting), and returns the first other answer.
+async fn once_restored<F, Fut>(what: &str, mut request: F) -> reqwest::Response
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let started = Instant::now();
+    loop {
+        let resp = request().await;
+        if resp.status() != 503 || started.elapsed() > Duration::from_secs(2) {
+            eprintln!("{what}: {}", resp.status());
+            return resp;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (at most 2 s) until `/readyz` says the database is back.
+async fn ready_again(app: &TestApp) {
+    let resp = once_restored("/readyz", || async {
+        app.http.get(app.url("/readyz")).send().await.unwrap()
+    })
+    .await;
+    assert_eq!(resp.status(), 200);
+}
+
+// Nothing half-done (issue 11 item 1): a code exchange is one transaction with the tokens it
+// issues. Cut after the code was marked redeemed but before the commit, the redemption rolls
+// back and the code still works; cut after PostgreSQL ran the COMMIT but before its answer came
+// back, the code is consumed and its tokens are issued (committed), and using it again is a
+// replay that revokes them (RFC 6749 4.1.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_exchange_cut_before_its_commit_leaves_the_code_usable_and_after_it_leaves_the_tokens_issued()
+ {
+    let Some((app, proxy)) = spawn_app_behind_proxy(|_| {}).await else {
+        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let web = app.web_app("web", &["invoices:read"]);
+    let browser = app.signed_in("alice").await;
+
+    let (code, verifier) = code_for(&app, &browser, &web, "invoices:read").await;
+    let form = [
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", verifier.as_str()),
+    ];
+    proxy.cut_when(&[RECORD_ISSUED], false);
+    let resp = app.exchange(&web, &form).await;
+    assert!(proxy.fired(), "the exchange never recorded its tokens");
+    assert_unavailable_oauth("code exchange cut before its commit", resp).await;
+    proxy.restore();
+    let resp = once_restored("the same code again", || app.exchange(&web, &form)).await;
+    let issued = crate::authorize::tokens(resp).await;
+    let access = issued["access_token"].as_str().unwrap();
+    assert_eq!(app.introspect(&web, access).await["active"], true);
+    let refreshed = app
+        .refresh(&web, issued["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(
+        refreshed.status(),
+        200,
+        "the refresh token of the retried code"
+    );
+
+    let (code, verifier) = code_for(&app, &browser, &web, "invoices:read").await;
+    let form = [
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let before = count(&app, "SELECT COUNT(*) AS n FROM refresh_tokens");
+    proxy.cut_when(&[RECORD_ISSUED, b"COMMIT"], true);
+    let resp = app.exchange(&web, &form).await;
+    assert!(proxy.fired(), "the exchange never committed");
+    assert_unavailable_oauth("code exchange cut after its commit", resp).await;
+    proxy.restore();
+    // Consumed with its tokens issued: the code's family has its access token and a refresh
+    // token recorded.
+    ready_again(&app).await;
+    let recorded = count(
+        &app,
+        "SELECT COUNT(DISTINCT g.id) AS n FROM grants g JOIN refresh_tokens r ON r.grant_id = g.id \
+         WHERE g.redeemed_at IS NOT NULL AND g.access_jti IS NOT NULL AND g.revoked_at IS NULL",
+    );
+    assert_eq!(recorded, 2, "both families recorded their tokens");
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM refresh_tokens"),
+        before + 1
+    );
+    let resp = app.exchange(&web, &form).await;
+    let body = assert_oauth_error(resp, 400, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+}
+
+// The same for a refresh (RFC 9700 4.14.2 rotation): cut before the commit, the old refresh
+// token still works; cut after it, the rotation happened (the old token is used, its successor
+// recorded), and presenting the old token again is a replay that revokes the family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_cut_before_its_commit_leaves_the_token_usable_and_after_it_leaves_it_rotated() {
+    let Some((app, proxy)) = spawn_app_behind_proxy(|_| {}).await else {
+        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let web = app.web_app("web", &["invoices:read"]);
+    let browser = app.signed_in("alice").await;
+    let (code, verifier) = code_for(&app, &browser, &web, "invoices:read").await;
+    let issued = crate::authorize::tokens(
+        app.exchange(
+            &web,
+            &[
+                ("code", code.as_str()),
+                ("redirect_uri", CB),
+                ("code_verifier", verifier.as_str()),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let first = issued["refresh_token"].as_str().unwrap().to_string();
+
+    proxy.cut_when(&[RECORD_ISSUED], false);
+    let resp = app.refresh(&web, &first, None).await;
+    assert!(proxy.fired(), "the refresh never recorded its tokens");
+    assert_unavailable_oauth("refresh cut before its commit", resp).await;
+    proxy.restore();
+    let resp = once_restored("the same refresh token again", || {
+        app.refresh(&web, &first, None)
+    })
+    .await;
+    let second = crate::authorize::tokens(resp).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM refresh_tokens"), 2);
+
+    proxy.cut_when(&[RECORD_ISSUED, b"COMMIT"], true);
+    let resp = app.refresh(&web, &second, None).await;
+    assert!(proxy.fired(), "the refresh never committed");
+    assert_unavailable_oauth("refresh cut after its commit", resp).await;
+    proxy.restore();
+    // Rotated with its successor issued: three tokens in the family, one of them unused.
+    ready_again(&app).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM refresh_tokens"), 3);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM refresh_tokens WHERE rotated_at IS NULL"
+        ),
+        1
+    );
+    let resp = app.refresh(&web, &second, None).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
 }

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use diesel::{Connection, RunQueryDsl};
+use portcullis::Application;
 use portcullis::client::NewClient;
 use portcullis::config::Settings;
 use portcullis::db::{DbUrl, Pool};
-use portcullis::{Application, clock};
 
 /// The `error_description` of every refused client authentication (whatever the reason).
 pub const GENERIC_REFUSAL: &str = "client authentication failed";
@@ -204,7 +204,7 @@ impl TestApp {
         let (client, secret) = portcullis::client::store::register(
             &mut conn,
             &new,
-            clock::now(),
+            self.state.clock.now(),
             &self.state.master_key,
         )
         .unwrap();
@@ -239,7 +239,7 @@ impl TestApp {
             &prepared.hash,
             &prepared.hint,
             expires_at,
-            clock::now(),
+            self.state.clock.now(),
         )
         .unwrap();
         self.await_client_cache();
@@ -279,7 +279,7 @@ impl TestApp {
                 &mut self.pool.get().unwrap(),
                 client_id,
                 enabled,
-                clock::now()
+                self.state.clock.now()
             )
             .unwrap()
         );

@@ -90,21 +90,21 @@ crate::on_both_backends! {
         let c = app.create_client("Rotating keys", &[]);
         let (old_token, old_kid) = token_kid(&app, &app.address, &c).await;
         // Published an hour ahead: in the JWKS at once, but the old key still signs.
-        let next = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 3600, &app.state.master_key).unwrap();
+        let next = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::Clock::system().now(), 3600, &app.state.master_key).unwrap();
         app.await_keys(&[]).await;
         let kids = jwks_kids(&app.address).await;
         assert_eq!(kids.len(), 2);
         assert!(kids.contains(&next) && kids.contains(&old_kid));
         assert_eq!(token_kid(&app, &app.address, &c).await.1, old_kid, "not active yet");
         // Active now: new tokens use it; old tokens still verify.
-        let now_active = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 0, &app.state.master_key).unwrap();
+        let now_active = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::Clock::system().now(), 0, &app.state.master_key).unwrap();
         app.await_keys(&[]).await;
         let (new_token, new_kid) = token_kid(&app, &app.address, &c).await;
         assert_eq!(new_kid, now_active);
         crate::token::verify_jwt(&app, &old_token).await;
         crate::token::verify_jwt(&app, &new_token).await;
         // Once no token signed with the older keys can be valid, they leave the JWKS.
-        let retired = portcullis::token::retire_superseded(&mut app.pool.get().unwrap(), portcullis::clock::now(), 0).unwrap();
+        let retired = portcullis::token::retire_superseded(&mut app.pool.get().unwrap(), portcullis::clock::Clock::system().now(), 0).unwrap();
         assert_eq!(retired.len(), 2, "{retired:?}");
         app.await_keys(&[]).await;
         assert_eq!(jwks_kids(&app.address).await, vec![now_active]);
@@ -228,7 +228,7 @@ async fn two_instances_share_everything_through_postgres() {
         &mut a.pool.get().unwrap(),
         &svc.client_id,
         false,
-        portcullis::clock::now(),
+        portcullis::clock::Clock::system().now(),
     )
     .unwrap();
     let started = Instant::now();
@@ -255,7 +255,7 @@ async fn two_instances_share_everything_through_postgres() {
     // A key rotated at A signs tokens that verify with B's JWKS.
     let kid = portcullis::token::rotate(
         &mut a.pool.get().unwrap(),
-        portcullis::clock::now(),
+        portcullis::clock::Clock::system().now(),
         0,
         &a.state.master_key,
     )
@@ -291,7 +291,12 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
         let mut conn = pool.get().unwrap();
         let key = crate::helpers::test_master_key();
         portcullis::db::migrate_and(&mut conn, |conn| {
-            portcullis::bootstrap(conn, &key, &portcullis::seal::KeySource::Setting)
+            portcullis::bootstrap(
+                conn,
+                &key,
+                &portcullis::seal::KeySource::Setting,
+                portcullis::clock::Clock::system().now(),
+            )
         })
         .unwrap();
         let new = NewClient {
@@ -300,9 +305,13 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
         }
         .validate()
         .unwrap();
-        let (client, secret) =
-            portcullis::client::store::register(&mut conn, &new, portcullis::clock::now(), &key)
-                .unwrap();
+        let (client, secret) = portcullis::client::store::register(
+            &mut conn,
+            &new,
+            portcullis::clock::Clock::system().now(),
+            &key,
+        )
+        .unwrap();
         (client, secret.unwrap())
     };
     let log_path = db.dir.path().join("server.log");
@@ -384,7 +393,7 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
         client.last_used_at.is_some(),
         "last use flushed at shutdown"
     );
-    let today = portcullis::usage::day_of(portcullis::clock::now());
+    let today = portcullis::usage::day_of(portcullis::clock::Clock::system().now());
     let counts = portcullis::client::store::token_counts(&mut conn, client.id, today - 1).unwrap();
     assert_eq!(
         counts.iter().map(|c| c.1).sum::<i64>(),

@@ -11,13 +11,13 @@ use crate::{on_both_backends, on_both_backends_with};
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A client's EC P-256 key pair: the private half signs assertions, the JWKS is registered.
-struct ClientKey {
+pub(crate) struct ClientKey {
     encoding: EncodingKey,
     jwks: String,
     kid: String,
 }
 
-fn client_key(kid: &str) -> ClientKey {
+pub(crate) fn client_key(kid: &str) -> ClientKey {
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let point = pair.public_key().as_ref().to_vec(); // 0x04 || x || y
@@ -35,7 +35,7 @@ fn client_key(kid: &str) -> ClientKey {
 }
 
 fn assertion(key: &ClientKey, client_id: &str, aud: &str, lifetime: i64) -> String {
-    let now = portcullis::clock::now();
+    let now = portcullis::clock::Clock::system().now();
     signed(
         key,
         serde_json::json!({
@@ -45,14 +45,14 @@ fn assertion(key: &ClientKey, client_id: &str, aud: &str, lifetime: i64) -> Stri
     )
 }
 
-fn signed(key: &ClientKey, claims: serde_json::Value) -> String {
+pub(crate) fn signed(key: &ClientKey, claims: serde_json::Value) -> String {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
 }
 
 impl TestApp {
-    fn jwt_client(&self, name: &str, key: &ClientKey) -> TestClient {
+    pub(crate) fn jwt_client(&self, name: &str, key: &ClientKey) -> TestClient {
         self.create_client_with(NewClient {
             name: name.into(),
             auth_method: Some(AuthMethod::PrivateKeyJwt),
@@ -108,7 +108,7 @@ on_both_backends! {
     async fn an_assertion_before_its_nbf_or_issued_in_the_future_is_refused(app) {
         let key = client_key("k1");
         let c = app.jwt_client("Early", &key);
-        let now = portcullis::clock::now();
+        let now = portcullis::clock::Clock::system().now();
         let claims = |nbf: Option<i64>, iat: i64| {
             let mut v = serde_json::json!({
                 "iss": c.client_id, "sub": c.client_id, "aud": app.issuer,
@@ -246,7 +246,7 @@ fn registered_keys_must_be_usable() {
 }
 
 pub(crate) fn hs256_assertion(secret: &str, client_id: &str, aud: &str) -> String {
-    let now = portcullis::clock::now();
+    let now = portcullis::clock::Clock::system().now();
     let claims = serde_json::json!({
         "iss": client_id, "sub": client_id, "aud": aud,
         "iat": now, "exp": now + 60, "jti": portcullis::crypto::unique_id(),
@@ -372,7 +372,7 @@ async fn an_rsa_pem_key_verifies_rs256_assertions() {
         jwks: Some(public_pem),
         ..Default::default()
     });
-    let now = portcullis::clock::now();
+    let now = portcullis::clock::Clock::system().now();
     let claims = serde_json::json!({
         "iss": c.client_id, "sub": c.client_id, "aud": app.issuer,
         "iat": now, "exp": now + 60, "jti": portcullis::crypto::unique_id(),

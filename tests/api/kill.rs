@@ -187,13 +187,18 @@ async fn a_killed_instance_loses_no_token_and_the_survivor_serves_on() {
     let register = |new: NewClient| {
         let mut conn = pool.get().unwrap();
         portcullis::db::migrate_and(&mut conn, |conn| {
-            portcullis::bootstrap(conn, &key, &portcullis::seal::KeySource::Setting)
+            portcullis::bootstrap(
+                conn,
+                &key,
+                &portcullis::seal::KeySource::Setting,
+                portcullis::clock::Clock::system().now(),
+            )
         })
         .unwrap();
         let (client, secret) = portcullis::client::store::register(
             &mut conn,
             &new.validate().unwrap(),
-            portcullis::clock::now(),
+            portcullis::clock::Clock::system().now(),
             &key,
         )
         .unwrap();
@@ -401,7 +406,7 @@ async fn a_killed_instance_loses_no_token_and_the_survivor_serves_on() {
     let client = portcullis::client::store::find(&mut conn, &service.client_id)
         .unwrap()
         .unwrap();
-    let today = portcullis::usage::day_of(portcullis::clock::now());
+    let today = portcullis::usage::day_of(portcullis::clock::Clock::system().now());
     let counted: i64 = portcullis::client::store::token_counts(&mut conn, client.id, today - 1)
         .unwrap()
         .iter()

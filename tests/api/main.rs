@@ -8,6 +8,7 @@ mod authorize;
 mod authorize_hardening;
 mod browser;
 mod cli;
+mod clock;
 mod discovery;
 mod disk_full;
 mod faults;

@@ -94,7 +94,7 @@ on_both_backends! {
     async fn a_copy_of_the_database_holds_no_private_key_and_the_server_still_signs(app) {
         let master = test_master_key();
         // Two signing keys and a client_secret_jwt key.
-        portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::now(), 0, &app.state.master_key).unwrap();
+        portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::Clock::system().now(), 0, &app.state.master_key).unwrap();
         let hmac = app.create_client_with(NewClient {
             name: "HMAC".into(),
             auth_method: Some(AuthMethod::ClientSecretJwt),
@@ -157,7 +157,7 @@ async fn old_databases_are_sealed_at_start_and_old_tokens_still_verify(backend: 
     };
     let master = test_master_key();
     let issuer = "https://old.example.test";
-    let now = portcullis::clock::now();
+    let now = portcullis::clock::Clock::system().now();
     let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate(
         &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
     )
@@ -254,7 +254,7 @@ async fn old_databases_are_sealed_at_start_and_old_tokens_still_verify(backend: 
         app.state
             .keys
             .get()
-            .verify(&old_token, issuer, issuer)
+            .verify(&old_token, issuer, issuer, app.state.clock.now())
             .is_some()
     );
     // The old client_secret_jwt key still authenticates its client.
@@ -273,7 +273,7 @@ async fn old_databases_are_sealed_at_start_and_old_tokens_still_verify(backend: 
             .state()
             .keys
             .get()
-            .verify(&old_token, issuer, issuer)
+            .verify(&old_token, issuer, issuer, app.state.clock.now())
             .is_some()
     );
 }

@@ -121,7 +121,7 @@ on_both_backends! {
 
     async fn refused_clients_get_invalid_client(app) {
         let c = app.create_client("Refused", &[]);
-        let now = portcullis::clock::now();
+        let now = portcullis::clock::Clock::system().now();
         let (_, expired) = app.add_secret(&c.client_id, None, Some(now - 1));
         let (deleted_id, deleted) = app.add_secret(&c.client_id, None, None);
         app.delete_secret(deleted_id);
@@ -166,7 +166,7 @@ on_both_backends! {
 
     async fn two_secrets_work_at_once_for_rotation(app) {
         let c = app.create_client("Rotating", &[]);
-        let (second_id, second) = app.add_secret(&c.client_id, None, Some(portcullis::clock::now() + 86_400));
+        let (second_id, second) = app.add_secret(&c.client_id, None, Some(portcullis::clock::Clock::system().now() + 86_400));
         assert_eq!(app.token_basic(&c.client_id, &c.secret, &[GRANT_CC]).await.status(), 200);
         assert_eq!(app.token_basic(&c.client_id, &second, &[GRANT_CC]).await.status(), 200);
         app.delete_secret(c.secret_id);
@@ -294,7 +294,7 @@ on_both_backends! {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         let at = seen.expect("last use written by the batch flush");
-        assert!((at - portcullis::clock::now()).abs() < 10);
+        assert!((at - portcullis::clock::Clock::system().now()).abs() < 10);
         let mut conn = app.pool.get().unwrap();
         let client = portcullis::client::store::find(&mut conn, &c.client_id).unwrap().unwrap();
         assert!(client.last_used_at.is_some());

@@ -113,9 +113,9 @@ pub async fn list(
 ) -> Page {
     let admin = require(&state, &session, &req, Access::Read).await?;
     let q = params.to_query().or_page(&state, &session)?;
-    let query = q.clone();
+    let (query, now) = (q.clone(), state.clock.now());
     let page = crate::db::run(&state.pool, move |conn| {
-        crate::client::store::list_page(conn, &query)
+        crate::client::store::list_page(conn, &query, now)
     })
     .await;
     let (rows, total) = page.or_page(&state, &session)?;
@@ -506,8 +506,8 @@ pub async fn create(
     };
     let st = state.clone();
     let actor = admin.actor.clone();
+    let now = state.clock.now();
     let created = crate::db::run(&state.pool, move |conn| {
-        let now = crate::clock::now();
         let (client, secret) = manage::create_client(conn, &st, &actor, &new, now)?;
         if !enabled {
             manage::set_enabled(conn, &st.clients, &actor, &client, false, now)?;
@@ -592,16 +592,9 @@ pub async fn update(
         }
     };
     let (st, actor, c) = (state.clone(), admin.actor.clone(), client.clone());
+    let now = state.clock.now();
     let saved = crate::db::run(&state.pool, move |conn| {
-        manage::update_client(
-            conn,
-            &st,
-            &actor,
-            &c,
-            &settings,
-            enabled,
-            crate::clock::now(),
-        )
+        manage::update_client(conn, &st, &actor, &c, &settings, enabled, now)
     })
     .await;
     Ok(match saved {
@@ -653,15 +646,9 @@ pub async fn set_enabled(
         .await
         .or_page(&state, &session)?;
     let (st, c) = (state.clone(), client.clone());
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::set_enabled(
-            conn,
-            &st.clients,
-            &admin.actor,
-            &c,
-            enabled,
-            crate::clock::now(),
-        )
+        manage::set_enabled(conn, &st.clients, &admin.actor, &c, enabled, now)
     })
     .await;
     Ok(match result {
@@ -720,8 +707,9 @@ pub async fn delete(
         .await
         .or_page(&state, &session)?;
     let (st, c) = (state.clone(), client.clone());
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::delete_client(conn, &st.clients, &admin.actor, &c, crate::clock::now())
+        manage::delete_client(conn, &st.clients, &admin.actor, &c, now)
     })
     .await;
     Ok(match result {
@@ -813,8 +801,9 @@ pub async fn add_redirect_uri(
         admin.actor.clone(),
         form.uri.clone(),
     );
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::add_redirect_uri(conn, &st.clients, &actor, &c, &uri, crate::clock::now())
+        manage::add_redirect_uri(conn, &st.clients, &actor, &c, &uri, now)
     })
     .await;
     let target = format!("/admin/clients/{}/redirect-uris", client.client_id);
@@ -852,8 +841,9 @@ pub async fn remove_redirect_uri(
         .await
         .or_page(&state, &session)?;
     let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::remove_redirect_uri(conn, &st.clients, &actor, &c, uri_id, crate::clock::now())
+        manage::remove_redirect_uri(conn, &st.clients, &actor, &c, uri_id, now)
     })
     .await;
     let target = format!("/admin/clients/{}/redirect-uris", client.client_id);

@@ -102,8 +102,9 @@ pub async fn generate(
         .await
         .or_page(&state, &session)?;
     let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
+    let now = state.clock.now();
     let generated = crate::db::run(&state.pool, move |conn| {
-        manage::generate_token(conn, &st, &actor, &c, crate::clock::now())
+        manage::generate_token(conn, &st, &actor, &c, now)
     })
     .await;
     Ok(match generated {
@@ -126,7 +127,7 @@ pub async fn usage(
 ) -> Page {
     let admin = require(&state, &session, &req, Access::Read).await?;
     let client_id = path.into_inner();
-    let today = crate::usage::day_of(crate::clock::now());
+    let today = crate::usage::day_of(state.clock.now());
     let (client, counts, all_time) =
         crate::http::with_client(&state, client_id, move |conn, client| {
             let counts = crate::client::store::token_counts(conn, client.id, today - DAYS + 1)?;

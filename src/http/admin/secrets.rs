@@ -60,7 +60,7 @@ pub async fn list(
     let (client, secrets) = client_and_secrets(&state, path.into_inner())
         .await
         .or_page(&state, &session)?;
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let rows: Vec<serde_json::Value> = secrets
         .iter()
         .map(|s| {
@@ -107,7 +107,7 @@ pub struct SecretForm {
 impl SecretForm {
     /// Description required (so that an empty form is an error, not a surprise secret),
     /// expiry optional (YYYY-MM-DD or DD/MM/YYYY, in the future), value empty or 16+.
-    fn validate(&self, adding: bool) -> Result<Valid, Errors> {
+    fn validate(&self, adding: bool, now: i64) -> Result<Valid, Errors> {
         let mut errors = HashMap::new();
         if self.description.trim().is_empty()
             && self.expires.trim().is_empty()
@@ -132,7 +132,7 @@ impl SecretForm {
         };
         let expires_at = match self.expires.trim() {
             "" => None,
-            e => match crate::clock::parse_expiry(e, crate::clock::now()) {
+            e => match crate::clock::parse_expiry(e, now) {
                 Ok(ts) => Some(ts),
                 Err(m) => {
                     errors.insert("expires", m);
@@ -220,7 +220,7 @@ pub async fn add(
         .await
         .or_page(&state, &session)?;
     let form = form.into_inner();
-    let Valid(description, expires_at, value) = match form.validate(true) {
+    let Valid(description, expires_at, value) = match form.validate(true, state.clock.now()) {
         Ok(v) => v,
         Err(errors) => {
             return Ok(form_page(
@@ -229,13 +229,14 @@ pub async fn add(
         }
     };
     let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
+    let now = state.clock.now();
     let added = crate::db::run(&state.pool, move |conn| {
         let input = manage::SecretInput {
             description: &description,
             expires_at,
             value: value.as_deref(),
         };
-        manage::add_secret(conn, &st.clients, &actor, &c, &input, crate::clock::now())
+        manage::add_secret(conn, &st.clients, &actor, &c, &input, now)
     })
     .await;
     let target = format!("/admin/clients/{}/secrets", client.client_id);
@@ -331,7 +332,7 @@ pub async fn update(
         .await
         .or_page(&state, &session)?;
     let form = form.into_inner();
-    let Valid(description, expires_at, _) = match form.validate(false) {
+    let Valid(description, expires_at, _) = match form.validate(false, state.clock.now()) {
         Ok(v) => v,
         Err(errors) => {
             return Ok(form_page(
@@ -351,21 +352,14 @@ pub async fn update(
         secret.clone(),
         admin.actor.clone(),
     );
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
         let input = manage::SecretInput {
             description: &description,
             expires_at,
             value: None,
         };
-        manage::update_secret(
-            conn,
-            &st.clients,
-            &actor,
-            &c,
-            &s,
-            &input,
-            crate::clock::now(),
-        )
+        manage::update_secret(conn, &st.clients, &actor, &c, &s, &input, now)
     })
     .await;
     Ok(match result {
@@ -430,8 +424,9 @@ pub async fn delete(
         .await
         .or_page(&state, &session)?;
     let (st, c, s) = (state.clone(), client.clone(), secret.clone());
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::delete_secret(conn, &st.clients, &admin.actor, &c, &s, crate::clock::now())
+        manage::delete_secret(conn, &st.clients, &admin.actor, &c, &s, now)
     })
     .await;
     Ok(match result {

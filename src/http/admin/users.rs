@@ -31,9 +31,10 @@ async fn users_page(
     error: Option<&str>,
     typed: (&str, &str),
 ) -> Page {
-    let (users, sessions) = crate::db::run(&state.pool, |conn| {
+    let now = state.clock.now();
+    let (users, sessions) = crate::db::run(&state.pool, move |conn| {
         let users = crate::user::store::list(conn)?;
-        let sessions = crate::user::sessions::count_by_user(conn, crate::clock::now())?;
+        let sessions = crate::user::sessions::count_by_user(conn, now)?;
         Ok((users, sessions))
     })
     .await
@@ -121,16 +122,10 @@ pub async fn create(
         .await;
     };
     let (actor, username, password) = (admin.actor.clone(), form.username.clone(), form.password);
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::create_user(
-            conn,
-            &actor,
-            &username,
-            &password,
-            role,
-            crate::clock::now(),
-        )
-        .map(|u| format!("User {} added.", u.username))
+        manage::create_user(conn, &actor, &username, &password, role, now)
+            .map(|u| format!("User {} added.", u.username))
     })
     .await;
     finish(
@@ -171,8 +166,9 @@ pub async fn change_role(
         .await;
     };
     let (actor, id) = (admin.actor.clone(), path.into_inner());
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::change_role(conn, &actor, id, role, crate::clock::now())
+        manage::change_role(conn, &actor, id, role, now)
             .map(|u| format!("{} is now {}.", u.username, role.as_str()))
     })
     .await;
@@ -200,6 +196,7 @@ pub async fn reset_password(
     let form = form.into_inner();
     let keep_app_access = form.revoke_app_access.is_none();
     let (actor, id, password) = (admin.actor.clone(), path.into_inner(), form.password);
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
         manage::reset_password(
             conn,
@@ -207,7 +204,7 @@ pub async fn reset_password(
             id,
             &password,
             keep_app_access,
-            crate::clock::now(),
+            now,
         )
         .map(|u| {
             if keep_app_access {
@@ -234,8 +231,9 @@ pub async fn sign_out_everywhere(
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
     let (actor, id) = (admin.actor.clone(), path.into_inner());
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::sign_out_everywhere(conn, &actor, id, crate::clock::now()).map(|(u, n)| match n {
+        manage::sign_out_everywhere(conn, &actor, id, now).map(|(u, n)| match n {
             1 => format!("{} was signed out of 1 session.", u.username),
             n => format!("{} was signed out of {n} sessions.", u.username),
         })
@@ -288,9 +286,9 @@ pub async fn delete(
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
     let (actor, id) = (admin.actor.clone(), path.into_inner());
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::delete_user(conn, &actor, id, crate::clock::now())
-            .map(|u| format!("User {} deleted.", u.username))
+        manage::delete_user(conn, &actor, id, now).map(|u| format!("User {} deleted.", u.username))
     })
     .await;
     finish(&state, &session, &admin, result, ("", "user")).await

@@ -250,9 +250,9 @@ pub async fn list(
         page: paging.page,
         per_page: paging.per_page,
     };
-    let query = q.clone();
+    let (query, now) = (q.clone(), state.clock.now());
     let (rows, total) = crate::db::run(&state.pool, move |conn| {
-        crate::client::store::list_page(conn, &query)
+        crate::client::store::list_page(conn, &query, now)
     })
     .await
     .map_err(fail)?;
@@ -287,8 +287,8 @@ pub async fn create(
     let actor = caller(&state, &req, Need::Write).await?;
     let (new, enabled) = body.into_inner().into_new(None).map_err(fail)?;
     let st = state.clone();
+    let now = state.clock.now();
     let (client, secret) = crate::db::run(&state.pool, move |conn| {
-        let now = crate::clock::now();
         let (client, secret) = manage::create_client(conn, &st, &actor, &new, now)?;
         if !enabled {
             manage::set_enabled(conn, &st.clients, &actor, &client, false, now)?;
@@ -333,17 +333,10 @@ pub async fn update(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
+    let now = state.clock.now();
     let (client, key) = on_client(&state, id, move |conn, client| {
         let (settings, enabled) = body.into_new(Some(&client))?;
-        let key = manage::update_client(
-            conn,
-            &st,
-            &actor,
-            &client,
-            &settings,
-            enabled,
-            crate::clock::now(),
-        )?;
+        let key = manage::update_client(conn, &st, &actor, &client, &settings, enabled, now)?;
         Ok((crate::client::store::get(conn, &client.client_id)?, key))
     })
     .await?;
@@ -367,8 +360,9 @@ pub async fn delete(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, id) = (state.clone(), path.into_inner());
+    let now = state.clock.now();
     on_client(&state, id, move |conn, client| {
-        manage::delete_client(conn, &st.clients, &actor, &client, crate::clock::now())
+        manage::delete_client(conn, &st.clients, &actor, &client, now)
     })
     .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
@@ -382,15 +376,9 @@ async fn set_enabled(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let st = state.clone();
+    let now = state.clock.now();
     let client = on_client(&state, id, move |conn, client| {
-        manage::set_enabled(
-            conn,
-            &st.clients,
-            &actor,
-            &client,
-            enabled,
-            crate::clock::now(),
-        )?;
+        manage::set_enabled(conn, &st.clients, &actor, &client, enabled, now)?;
         crate::client::store::get(conn, &client.client_id)
     })
     .await?;
@@ -469,15 +457,9 @@ pub async fn add_redirect_uri(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, uri) = (state.clone(), path.into_inner(), body.into_inner().uri);
+    let now = state.clock.now();
     let uris = on_client(&state, id, move |conn, client| {
-        manage::add_redirect_uri(
-            conn,
-            &st.clients,
-            &actor,
-            &client,
-            &uri,
-            crate::clock::now(),
-        )?;
+        manage::add_redirect_uri(conn, &st.clients, &actor, &client, &uri, now)?;
         crate::client::store::redirect_uris(conn, client.id)
     })
     .await?;
@@ -499,15 +481,9 @@ pub async fn remove_redirect_uri(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, (id, uri_id)) = (state.clone(), path.into_inner());
+    let now = state.clock.now();
     on_client(&state, id, move |conn, client| {
-        manage::remove_redirect_uri(
-            conn,
-            &st.clients,
-            &actor,
-            &client,
-            uri_id,
-            crate::clock::now(),
-        )
+        manage::remove_redirect_uri(conn, &st.clients, &actor, &client, uri_id, now)
     })
     .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
@@ -592,8 +568,8 @@ pub async fn add_secret(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
+    let now = state.clock.now();
     let (row, value) = on_client(&state, id, move |conn, client| {
-        let now = crate::clock::now();
         let expires_at = match body.expires.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(e) => Some(crate::clock::parse_expiry(e, now).map_err(AppError::Invalid)?),
@@ -626,17 +602,11 @@ pub async fn delete_secret(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let (st, (id, secret_id)) = (state.clone(), path.into_inner());
+    let now = state.clock.now();
     on_client(&state, id, move |conn, client| {
         let secret = crate::secret::store::find(conn, client.id, secret_id)?
             .ok_or_else(|| AppError::NotFound("this client has no such secret".into()))?;
-        manage::delete_secret(
-            conn,
-            &st.clients,
-            &actor,
-            &client,
-            &secret,
-            crate::clock::now(),
-        )
+        manage::delete_secret(conn, &st.clients, &actor, &client, &secret, now)
     })
     .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
@@ -690,7 +660,7 @@ pub async fn usage(
 ) -> ApiResult {
     caller(&state, &req, Need::Read).await?;
     let id = path.into_inner();
-    let today = crate::usage::day_of(crate::clock::now());
+    let today = crate::usage::day_of(state.clock.now());
     let (counts, all_time) = on_client(&state, id, move |conn, client| {
         Ok((
             crate::client::store::token_counts(conn, client.id, today - 29)?,

@@ -141,10 +141,11 @@ pub async fn caller(
         .ok_or_else(|| {
             unauthorized("send an access token: Authorization: Bearer TOKEN (scope portcullis:admin or portcullis:read)")
         })?;
-    let Some(claims) = state
-        .keys
-        .get()
-        .verify(token, &state.issuer, &state.audience)
+    let Some(claims) =
+        state
+            .keys
+            .get()
+            .verify(token, &state.issuer, &state.audience, state.clock.now())
     else {
         return Err(unauthorized("the access token is invalid or expired"));
     };

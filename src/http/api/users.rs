@@ -110,15 +110,9 @@ pub async fn create(
     let actor = caller(&state, &req, Need::Write).await?;
     let body = body.into_inner();
     let role = role(&body.role)?;
+    let now = state.clock.now();
     let user = crate::db::run(&state.pool, move |conn| {
-        manage::create_user(
-            conn,
-            &actor,
-            &body.username,
-            &body.password,
-            role,
-            crate::clock::now(),
-        )
+        manage::create_user(conn, &actor, &body.username, &body.password, role, now)
     })
     .await
     .map_err(fail)?;
@@ -138,8 +132,8 @@ pub async fn update(
     let actor = caller(&state, &req, Need::Write).await?;
     let (id, body) = (path.into_inner(), body.into_inner());
     let new_role = body.role.as_deref().map(role).transpose()?;
+    let now = state.clock.now();
     let user = crate::db::run(&state.pool, move |conn| {
-        let now = crate::clock::now();
         if let Some(r) = new_role {
             manage::change_role(conn, &actor, id, r, now)?;
         }
@@ -166,8 +160,9 @@ pub async fn delete(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let id = path.into_inner();
+    let now = state.clock.now();
     crate::db::run(&state.pool, move |conn| {
-        manage::delete_user(conn, &actor, id, crate::clock::now())
+        manage::delete_user(conn, &actor, id, now)
     })
     .await
     .map_err(fail)?;
@@ -185,8 +180,9 @@ pub async fn end_sessions(
 ) -> ApiResult {
     let actor = caller(&state, &req, Need::Write).await?;
     let id = path.into_inner();
+    let now = state.clock.now();
     let (_, ended) = crate::db::run(&state.pool, move |conn| {
-        manage::sign_out_everywhere(conn, &actor, id, crate::clock::now())
+        manage::sign_out_everywhere(conn, &actor, id, now)
     })
     .await
     .map_err(fail)?;
