@@ -1,7 +1,8 @@
 //! The admin area in real headless Chromium (Debian's `chromium` and `chromium-driver`),
 //! driven over WebDriver. These run when PORTCULLIS_TEST_BROWSER=1 (`.ci/run` installs the
 //! browser, sets it, and then a browser that cannot start fails the run); otherwise they are
-//! skipped with a note. Screenshots go to target/screenshots/.
+//! compiled as ignored (build.rs), and the test runner counts them so. Screenshots go to
+//! target/screenshots/.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -28,15 +29,11 @@ impl Drop for Browser {
     }
 }
 
-fn wanted() -> bool {
-    std::env::var("PORTCULLIS_TEST_BROWSER").is_ok_and(|v| v == "1")
-}
-
-async fn browser() -> Option<Browser> {
-    if !wanted() {
-        eprintln!("skipped: PORTCULLIS_TEST_BROWSER is not 1 (.ci/run sets it)");
-        return None;
-    }
+async fn browser() -> Browser {
+    assert!(
+        std::env::var("PORTCULLIS_TEST_BROWSER").is_ok_and(|v| v == "1"),
+        "built with PORTCULLIS_TEST_BROWSER=1 but run without it: set it, or rebuild without it"
+    );
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -82,11 +79,11 @@ async fn browser() -> Option<Browser> {
             Err(e) => panic!("PORTCULLIS_TEST_BROWSER=1 but Chromium does not start: {e}"),
         }
     };
-    Some(Browser {
+    Browser {
         client,
         driver,
         _profile: profile,
-    })
+    }
 }
 
 impl Browser {
@@ -192,8 +189,12 @@ impl Browser {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_browser),
+    ignore = "PORTCULLIS_TEST_BROWSER is not 1"
+)]
 async fn an_admin_registers_a_client_and_rotates_its_secret_in_chromium() {
-    let Some(b) = browser().await else { return };
+    let b = browser().await;
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     app.create_user("ada", PASSWORD, Role::Admin);
     b.sign_in(&app, "ada").await;
@@ -288,8 +289,12 @@ async fn an_admin_registers_a_client_and_rotates_its_secret_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_browser),
+    ignore = "PORTCULLIS_TEST_BROWSER is not 1"
+)]
 async fn search_sort_and_paginate_sixty_clients_in_chromium() {
-    let Some(b) = browser().await else { return };
+    let b = browser().await;
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     app.create_user("ada", PASSWORD, Role::Admin);
     for i in 0..60 {
@@ -374,8 +379,12 @@ async fn search_sort_and_paginate_sixty_clients_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_browser),
+    ignore = "PORTCULLIS_TEST_BROWSER is not 1"
+)]
 async fn a_readonly_admin_sees_no_mutating_control_in_chromium() {
-    let Some(b) = browser().await else { return };
+    let b = browser().await;
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     app.create_user("rita", PASSWORD, Role::Readonly);
     let c = app.create_client_with(portcullis::client::NewClient {

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, TestApp, TestDb};
 
 pub(crate) fn portcullis(db: &TestDb) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
@@ -76,10 +76,7 @@ pub(crate) fn secret_from(stdout: &str) -> String {
 }
 
 async fn cli_end_to_end(backend: Backend) {
-    let Some(db) = TestDb::new(backend) else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let db = TestDb::new(backend).expect(crate::helpers::NO_POSTGRES);
     assert!(ok(&run(&db, &["migrate"])).contains("up to date"));
     let created: serde_json::Value = serde_json::from_str(&ok(&run(
         &db,
@@ -469,6 +466,10 @@ async fn cli_end_to_end_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn cli_end_to_end_postgres() {
     cli_end_to_end(Backend::Postgres).await;
 }
@@ -534,30 +535,67 @@ fn every_command_has_help() {
     }
 }
 
-crate::on_both_backends! {
-    async fn cli_changes_are_the_admin_areas_changes_audited_with_the_os_user(app) {
-        use portcullis::audit::store::{AuditFilter, page};
-        let c = app.create_client("Retired automation", &["portcullis:read"]);
-        let t: serde_json::Value = app.token_basic(&c.client_id, &c.secret, &[crate::helpers::GRANT_CC]).await.json().await.unwrap();
-        let token = t["access_token"].as_str().unwrap().to_string();
-        let api = format!("{}/admin/api/v1/clients", app.address);
-        assert_eq!(app.http.get(&api).bearer_auth(&token).send().await.unwrap().status(), 200);
-        // The server's database is sealed with the test servers' key.
-        let cli = |args: &[&str]| app.cli()
-            .env("USER", "alice")
-            .args(args)
-            .output()
-            .unwrap();
-        ok(&cli(&["client", "disable", &c.client_id]));
-        ok(&cli(&["client", "enable", &c.client_id]));
-        ok(&cli(&["client", "delete", &c.client_id]));
-        // Deleted like the admin area deletes it (one operation: manage::delete_client): its
-        // tokens stop acting on the admin API, and the audit log names who did it.
-        app.await_client_cache();
-        assert_eq!(app.http.get(&api).bearer_auth(&token).send().await.unwrap().status(), 401);
-        let (events, _) = page(&mut app.pool.get().unwrap(), &AuditFilter { client_id: Some(c.client_id.clone()), actor: None }, 0, 10).unwrap();
-        let seen: Vec<(&str, &str)> = events.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
-        assert_eq!(seen, [("client.delete", "cli:alice"), ("client.enable", "cli:alice"), ("client.disable", "cli:alice")]);
-        assert!(events.iter().all(|e| e.remote_addr == "local"));
-    }
+crate::on_both_backends!(cli_changes_are_the_admin_areas_changes_audited_with_the_os_user);
+async fn cli_changes_are_the_admin_areas_changes_audited_with_the_os_user(app: TestApp) {
+    use portcullis::audit::store::{AuditFilter, page};
+    let c = app.create_client("Retired automation", &["portcullis:read"]);
+    let t: serde_json::Value = app
+        .token_basic(&c.client_id, &c.secret, &[crate::helpers::GRANT_CC])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let api = format!("{}/admin/api/v1/clients", app.address);
+    assert_eq!(
+        app.http
+            .get(&api)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The server's database is sealed with the test servers' key.
+    let cli = |args: &[&str]| app.cli().env("USER", "alice").args(args).output().unwrap();
+    ok(&cli(&["client", "disable", &c.client_id]));
+    ok(&cli(&["client", "enable", &c.client_id]));
+    ok(&cli(&["client", "delete", &c.client_id]));
+    // Deleted like the admin area deletes it (one operation: manage::delete_client): its
+    // tokens stop acting on the admin API, and the audit log names who did it.
+    app.await_client_cache();
+    assert_eq!(
+        app.http
+            .get(&api)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let (events, _) = page(
+        &mut app.pool.get().unwrap(),
+        &AuditFilter {
+            client_id: Some(c.client_id.clone()),
+            actor: None,
+        },
+        0,
+        10,
+    )
+    .unwrap();
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("client.delete", "cli:alice"),
+            ("client.enable", "cli:alice"),
+            ("client.disable", "cli:alice")
+        ]
+    );
+    assert!(events.iter().all(|e| e.remote_addr == "local"));
 }

@@ -19,10 +19,7 @@ async fn refused_generically(resp: reqwest::Response) {
 }
 
 async fn unknown_clients_and_generated_secrets_never_run_argon2(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let app = spawn_app(backend).await.expect(crate::helpers::NO_POSTGRES);
     // RFC 6749 2.2: a client_id is public; failures against it must be cheap.
     let generated = app.create_client("Generated only", &["read"]);
     for i in 0..5 {
@@ -81,6 +78,10 @@ async fn unknown_clients_and_generated_secrets_never_run_argon2_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn unknown_clients_and_generated_secrets_never_run_argon2_postgres() {
     unknown_clients_and_generated_secrets_never_run_argon2(Backend::Postgres).await
 }
@@ -104,10 +105,9 @@ async fn behind_a_proxy(backend: Backend) -> Option<TestApp> {
 }
 
 async fn a_flood_from_one_address_is_refused_before_hashing_and_locks_nobody_out(backend: Backend) {
-    let Some(app) = behind_a_proxy(backend).await else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let app = behind_a_proxy(backend)
+        .await
+        .expect(crate::helpers::NO_POSTGRES);
     let c = app.create_client("Flooded", &["read"]);
     app.add_secret(&c.client_id, Some(TYPED), None);
     let attacker = "203.0.113.66";
@@ -153,21 +153,22 @@ async fn a_flood_from_one_address_is_refused_before_hashing_and_locks_nobody_out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn a_flood_from_one_address_is_refused_before_hashing_and_locks_nobody_out_postgres() {
     a_flood_from_one_address_is_refused_before_hashing_and_locks_nobody_out(Backend::Postgres).await
 }
 
 async fn argon2_work_is_bounded_and_the_excess_gets_503(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |s| {
+    let app = spawn_app_with(backend, |s| {
         s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         s.argon2_concurrency = 1;
         s.argon2_queue = 1;
     })
     .await
-    else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    .expect(crate::helpers::NO_POSTGRES);
     let c = app.create_client_with(NewClient {
         name: "Typed only".into(),
         scopes: vec!["read".into()],
@@ -217,6 +218,10 @@ async fn argon2_work_is_bounded_and_the_excess_gets_503_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn argon2_work_is_bounded_and_the_excess_gets_503_postgres() {
     argon2_work_is_bounded_and_the_excess_gets_503(Backend::Postgres).await
 }

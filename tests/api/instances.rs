@@ -85,38 +85,61 @@ async fn token_kid(app: &TestApp, address: &str, c: &TestClient) -> (String, Str
     (token, kid)
 }
 
-crate::on_both_backends! {
-    async fn rotated_keys_are_published_first_then_sign_then_retire(app) {
-        let c = app.create_client("Rotating keys", &[]);
-        let (old_token, old_kid) = token_kid(&app, &app.address, &c).await;
-        // Published an hour ahead: in the JWKS at once, but the old key still signs.
-        let next = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::Clock::system().now(), 3600, &app.state.master_key).unwrap();
-        app.await_keys(&[]).await;
-        let kids = jwks_kids(&app.address).await;
-        assert_eq!(kids.len(), 2);
-        assert!(kids.contains(&next) && kids.contains(&old_kid));
-        assert_eq!(token_kid(&app, &app.address, &c).await.1, old_kid, "not active yet");
-        // Active now: new tokens use it; old tokens still verify.
-        let now_active = portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::Clock::system().now(), 0, &app.state.master_key).unwrap();
-        app.await_keys(&[]).await;
-        let (new_token, new_kid) = token_kid(&app, &app.address, &c).await;
-        assert_eq!(new_kid, now_active);
-        crate::token::verify_jwt(&app, &old_token).await;
-        crate::token::verify_jwt(&app, &new_token).await;
-        // Once no token signed with the older keys can be valid, they leave the JWKS.
-        let retired = portcullis::token::retire_superseded(&mut app.pool.get().unwrap(), portcullis::clock::Clock::system().now(), 0).unwrap();
-        assert_eq!(retired.len(), 2, "{retired:?}");
-        app.await_keys(&[]).await;
-        assert_eq!(jwks_kids(&app.address).await, vec![now_active]);
-    }
+crate::on_both_backends!(rotated_keys_are_published_first_then_sign_then_retire);
+async fn rotated_keys_are_published_first_then_sign_then_retire(app: TestApp) {
+    let c = app.create_client("Rotating keys", &[]);
+    let (old_token, old_kid) = token_kid(&app, &app.address, &c).await;
+    // Published an hour ahead: in the JWKS at once, but the old key still signs.
+    let next = portcullis::token::rotate(
+        &mut app.pool.get().unwrap(),
+        portcullis::clock::Clock::system().now(),
+        3600,
+        &app.state.master_key,
+    )
+    .unwrap();
+    app.await_keys(&[]).await;
+    let kids = jwks_kids(&app.address).await;
+    assert_eq!(kids.len(), 2);
+    assert!(kids.contains(&next) && kids.contains(&old_kid));
+    assert_eq!(
+        token_kid(&app, &app.address, &c).await.1,
+        old_kid,
+        "not active yet"
+    );
+    // Active now: new tokens use it; old tokens still verify.
+    let now_active = portcullis::token::rotate(
+        &mut app.pool.get().unwrap(),
+        portcullis::clock::Clock::system().now(),
+        0,
+        &app.state.master_key,
+    )
+    .unwrap();
+    app.await_keys(&[]).await;
+    let (new_token, new_kid) = token_kid(&app, &app.address, &c).await;
+    assert_eq!(new_kid, now_active);
+    crate::token::verify_jwt(&app, &old_token).await;
+    crate::token::verify_jwt(&app, &new_token).await;
+    // Once no token signed with the older keys can be valid, they leave the JWKS.
+    let retired = portcullis::token::retire_superseded(
+        &mut app.pool.get().unwrap(),
+        portcullis::clock::Clock::system().now(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(retired.len(), 2, "{retired:?}");
+    app.await_keys(&[]).await;
+    assert_eq!(jwks_kids(&app.address).await, vec![now_active]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn two_instances_share_everything_through_postgres() {
-    let Some(a) = spawn_app(Backend::Postgres).await else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let a = spawn_app(Backend::Postgres)
+        .await
+        .expect(crate::helpers::NO_POSTGRES);
     let b = a.second_instance();
     let web = a.create_client_with(NewClient {
         name: "Shared".into(),

@@ -75,133 +75,262 @@ impl TestApp {
     }
 }
 
-on_both_backends! {
-    async fn private_key_jwt_gets_tokens_once_per_assertion(app) {
-        let key = client_key("k1");
-        let c = app.jwt_client("Signed requests", &key);
-        let a = assertion(&key, &c.client_id, &app.issuer, 60);
-        let resp = app.token_with_assertion(&a).await;
-        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-        let t: serde_json::Value = resp.json().await.unwrap();
-        let (_, claims) = crate::token::verify_jwt(&app, t["access_token"].as_str().unwrap()).await;
-        assert_eq!(claims["client_id"], c.client_id.as_str());
-        // The same assertion again: a replay (RFC 7523 3, jti).
-        let body = assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
-        assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
-    }
+on_both_backends!(private_key_jwt_gets_tokens_once_per_assertion);
+async fn private_key_jwt_gets_tokens_once_per_assertion(app: TestApp) {
+    let key = client_key("k1");
+    let c = app.jwt_client("Signed requests", &key);
+    let a = assertion(&key, &c.client_id, &app.issuer, 60);
+    let resp = app.token_with_assertion(&a).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let t: serde_json::Value = resp.json().await.unwrap();
+    let (_, claims) = crate::token::verify_jwt(&app, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["client_id"], c.client_id.as_str());
+    // The same assertion again: a replay (RFC 7523 3, jti).
+    let body = assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
+    assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
+}
 
-    async fn an_assertion_within_the_leeway_after_exp_is_accepted_at_most_once(app) {
-        let key = client_key("k1");
-        let c = app.jwt_client("Late", &key);
-        // exp 2 s ago: still inside the clock-skew leeway, so accepted once, and its jti is
-        // kept until exp + leeway, so never again.
-        let a = assertion(&key, &c.client_id, &app.issuer, -2);
-        let resp = app.token_with_assertion(&a).await;
-        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-        // Another assertion makes the server purge what has expired.
-        assert_eq!(app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60)).await.status(), 200);
-        for _ in 0..3 {
-            assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
-        }
-    }
-
-    async fn an_assertion_before_its_nbf_or_issued_in_the_future_is_refused(app) {
-        let key = client_key("k1");
-        let c = app.jwt_client("Early", &key);
-        let now = portcullis::clock::Clock::system().now();
-        let claims = |nbf: Option<i64>, iat: i64| {
-            let mut v = serde_json::json!({
-                "iss": c.client_id, "sub": c.client_id, "aud": app.issuer,
-                "iat": iat, "exp": now + 120, "jti": portcullis::crypto::unique_id(),
-            });
-            if let Some(nbf) = nbf {
-                v["nbf"] = nbf.into();
-            }
-            signed(&key, v)
-        };
-        let early = claims(Some(now + 60), now);
-        assert_oauth_error(app.token_with_assertion(&early).await, 401, "invalid_client").await;
-        let future = claims(None, now + 60);
-        assert_oauth_error(app.token_with_assertion(&future).await, 401, "invalid_client").await;
-        // Within the leeway, and in the past, both are fine.
-        assert_eq!(app.token_with_assertion(&claims(Some(now - 10), now + 2)).await.status(), 200);
-    }
-
-    async fn an_assertion_for_the_token_endpoint_url_is_refused_by_default(app) {
-        let key = client_key("k1");
-        let c = app.jwt_client("Audience", &key);
-        for url in [app.token_url(), format!("{}/oauth/introspect", app.issuer), format!("{}/oauth/revoke", app.issuer)] {
-            assert_oauth_error(app.token_with_assertion(&assertion(&key, &c.client_id, &url, 60)).await, 401, "invalid_client").await;
-        }
-        assert_eq!(app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60)).await.status(), 200);
-    }
-
-    async fn bad_assertions_are_invalid_client(app) {
-        let key = client_key("k1");
-        let c = app.jwt_client("Strict", &key);
-        let stranger = client_key("k1");
-        let cases = [
-            ("another key", assertion(&stranger, &c.client_id, &app.issuer, 60)),
-            ("wrong audience", assertion(&key, &c.client_id, "https://elsewhere.example/token", 60)),
-            ("expired", assertion(&key, &c.client_id, &app.issuer, -60)),
-            ("lives too long", assertion(&key, &c.client_id, &app.issuer, 3600)),
-            ("unknown client", assertion(&key, "no-such-client", &app.issuer, 60)),
-        ];
-        for (case, a) in cases {
-            let resp = app.token_with_assertion(&a).await;
-            assert_eq!(resp.status(), 401, "{case}");
-            assert_oauth_error(resp, 401, "invalid_client").await;
-        }
-        let resp = app.http.post(app.token_url())
-            .form(&[GRANT_CC, ("client_assertion_type", "urn:example:other"), ("client_assertion", "x.y.z")])
-            .send().await.unwrap();
-        assert_oauth_error(resp, 400, "invalid_request").await;
-        // A client registered for private_key_jwt cannot use a secret instead.
-        let body = assert_oauth_error(app.token_basic(&c.client_id, &c.secret, &[GRANT_CC]).await, 401, "invalid_client").await;
-        assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
-    }
-
-    async fn a_client_uses_only_its_registered_method(app) {
-        let basic_only = app.create_client_with(NewClient {
-            name: "Basic only".into(),
-            auth_method: Some(AuthMethod::ClientSecretBasic),
-            ..Default::default()
-        });
-        assert_eq!(app.token_basic(&basic_only.client_id, &basic_only.secret, &[GRANT_CC]).await.status(), 200);
-        let body = assert_oauth_error(app.token_post(&basic_only.client_id, &basic_only.secret, &[GRANT_CC]).await, 401, "invalid_client").await;
-        assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
-        // Without a registered method, both secret methods work (the default).
-        let either = app.create_client("Either", &[]);
-        assert_eq!(app.token_basic(&either.client_id, &either.secret, &[GRANT_CC]).await.status(), 200);
-        assert_eq!(app.token_post(&either.client_id, &either.secret, &[GRANT_CC]).await.status(), 200);
-        // A key-less client cannot use an assertion.
-        let key = client_key("k1");
-        assert_eq!(app.token_with_assertion(&assertion(&key, &either.client_id, &app.issuer, 60)).await.status(), 401);
-    }
-
-    async fn introspection_accepts_an_assertion(app) {
-        let key = client_key("k1");
-        let c = app.jwt_client("Introspecting", &key);
-        let t: serde_json::Value = app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60)).await.json().await.unwrap();
-        let resp = app.http.post(format!("{}/oauth/introspect", app.address))
-            .form(&[("token", t["access_token"].as_str().unwrap()), ("client_assertion_type", JWT_BEARER),
-                    ("client_assertion", &assertion(&key, &c.client_id, &app.issuer, 60))])
-            .send().await.unwrap();
-        assert_eq!(resp.status(), 200);
-        assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["active"], true);
+on_both_backends!(an_assertion_within_the_leeway_after_exp_is_accepted_at_most_once);
+async fn an_assertion_within_the_leeway_after_exp_is_accepted_at_most_once(app: TestApp) {
+    let key = client_key("k1");
+    let c = app.jwt_client("Late", &key);
+    // exp 2 s ago: still inside the clock-skew leeway, so accepted once, and its jti is
+    // kept until exp + leeway, so never again.
+    let a = assertion(&key, &c.client_id, &app.issuer, -2);
+    let resp = app.token_with_assertion(&a).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    // Another assertion makes the server purge what has expired.
+    assert_eq!(
+        app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60))
+            .await
+            .status(),
+        200
+    );
+    for _ in 0..3 {
+        assert_oauth_error(app.token_with_assertion(&a).await, 401, "invalid_client").await;
     }
 }
 
-on_both_backends_with! {
-    async fn an_assertion_for_the_token_endpoint_url_is_accepted_with_the_setting(app, |s: &mut portcullis::config::Settings| s.assertion_accept_endpoint_audience = true) {
-        let key = client_key("k1");
-        let c = app.jwt_client("Audience", &key);
-        for aud in [app.token_url(), format!("{}/oauth/introspect", app.issuer), format!("{}/oauth/revoke", app.issuer), app.issuer.clone()] {
-            let resp = app.token_with_assertion(&assertion(&key, &c.client_id, &aud, 60)).await;
-            assert_eq!(resp.status(), 200, "{aud}: {}", resp.text().await.unwrap());
+on_both_backends!(an_assertion_before_its_nbf_or_issued_in_the_future_is_refused);
+async fn an_assertion_before_its_nbf_or_issued_in_the_future_is_refused(app: TestApp) {
+    let key = client_key("k1");
+    let c = app.jwt_client("Early", &key);
+    let now = portcullis::clock::Clock::system().now();
+    let claims = |nbf: Option<i64>, iat: i64| {
+        let mut v = serde_json::json!({
+            "iss": c.client_id, "sub": c.client_id, "aud": app.issuer,
+            "iat": iat, "exp": now + 120, "jti": portcullis::crypto::unique_id(),
+        });
+        if let Some(nbf) = nbf {
+            v["nbf"] = nbf.into();
         }
-        assert_oauth_error(app.token_with_assertion(&assertion(&key, &c.client_id, "https://elsewhere.example/token", 60)).await, 401, "invalid_client").await;
+        signed(&key, v)
+    };
+    let early = claims(Some(now + 60), now);
+    assert_oauth_error(
+        app.token_with_assertion(&early).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let future = claims(None, now + 60);
+    assert_oauth_error(
+        app.token_with_assertion(&future).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    // Within the leeway, and in the past, both are fine.
+    assert_eq!(
+        app.token_with_assertion(&claims(Some(now - 10), now + 2))
+            .await
+            .status(),
+        200
+    );
+}
+
+on_both_backends!(an_assertion_for_the_token_endpoint_url_is_refused_by_default);
+async fn an_assertion_for_the_token_endpoint_url_is_refused_by_default(app: TestApp) {
+    let key = client_key("k1");
+    let c = app.jwt_client("Audience", &key);
+    for url in [
+        app.token_url(),
+        format!("{}/oauth/introspect", app.issuer),
+        format!("{}/oauth/revoke", app.issuer),
+    ] {
+        assert_oauth_error(
+            app.token_with_assertion(&assertion(&key, &c.client_id, &url, 60))
+                .await,
+            401,
+            "invalid_client",
+        )
+        .await;
     }
+    assert_eq!(
+        app.token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60))
+            .await
+            .status(),
+        200
+    );
+}
+
+on_both_backends!(bad_assertions_are_invalid_client);
+async fn bad_assertions_are_invalid_client(app: TestApp) {
+    let key = client_key("k1");
+    let c = app.jwt_client("Strict", &key);
+    let stranger = client_key("k1");
+    let cases = [
+        (
+            "another key",
+            assertion(&stranger, &c.client_id, &app.issuer, 60),
+        ),
+        (
+            "wrong audience",
+            assertion(&key, &c.client_id, "https://elsewhere.example/token", 60),
+        ),
+        ("expired", assertion(&key, &c.client_id, &app.issuer, -60)),
+        (
+            "lives too long",
+            assertion(&key, &c.client_id, &app.issuer, 3600),
+        ),
+        (
+            "unknown client",
+            assertion(&key, "no-such-client", &app.issuer, 60),
+        ),
+    ];
+    for (case, a) in cases {
+        let resp = app.token_with_assertion(&a).await;
+        assert_eq!(resp.status(), 401, "{case}");
+        assert_oauth_error(resp, 401, "invalid_client").await;
+    }
+    let resp = app
+        .http
+        .post(app.token_url())
+        .form(&[
+            GRANT_CC,
+            ("client_assertion_type", "urn:example:other"),
+            ("client_assertion", "x.y.z"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(resp, 400, "invalid_request").await;
+    // A client registered for private_key_jwt cannot use a secret instead.
+    let body = assert_oauth_error(
+        app.token_basic(&c.client_id, &c.secret, &[GRANT_CC]).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
+}
+
+on_both_backends!(a_client_uses_only_its_registered_method);
+async fn a_client_uses_only_its_registered_method(app: TestApp) {
+    let basic_only = app.create_client_with(NewClient {
+        name: "Basic only".into(),
+        auth_method: Some(AuthMethod::ClientSecretBasic),
+        ..Default::default()
+    });
+    assert_eq!(
+        app.token_basic(&basic_only.client_id, &basic_only.secret, &[GRANT_CC])
+            .await
+            .status(),
+        200
+    );
+    let body = assert_oauth_error(
+        app.token_post(&basic_only.client_id, &basic_only.secret, &[GRANT_CC])
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_eq!(body["error_description"], GENERIC_REFUSAL, "{body}");
+    // Without a registered method, both secret methods work (the default).
+    let either = app.create_client("Either", &[]);
+    assert_eq!(
+        app.token_basic(&either.client_id, &either.secret, &[GRANT_CC])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.token_post(&either.client_id, &either.secret, &[GRANT_CC])
+            .await
+            .status(),
+        200
+    );
+    // A key-less client cannot use an assertion.
+    let key = client_key("k1");
+    assert_eq!(
+        app.token_with_assertion(&assertion(&key, &either.client_id, &app.issuer, 60))
+            .await
+            .status(),
+        401
+    );
+}
+
+on_both_backends!(introspection_accepts_an_assertion);
+async fn introspection_accepts_an_assertion(app: TestApp) {
+    let key = client_key("k1");
+    let c = app.jwt_client("Introspecting", &key);
+    let t: serde_json::Value = app
+        .token_with_assertion(&assertion(&key, &c.client_id, &app.issuer, 60))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let resp = app
+        .http
+        .post(format!("{}/oauth/introspect", app.address))
+        .form(&[
+            ("token", t["access_token"].as_str().unwrap()),
+            ("client_assertion_type", JWT_BEARER),
+            (
+                "client_assertion",
+                &assertion(&key, &c.client_id, &app.issuer, 60),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["active"],
+        true
+    );
+}
+
+on_both_backends_with!(
+    an_assertion_for_the_token_endpoint_url_is_accepted_with_the_setting,
+    |s: &mut portcullis::config::Settings| s.assertion_accept_endpoint_audience = true
+);
+async fn an_assertion_for_the_token_endpoint_url_is_accepted_with_the_setting(app: TestApp) {
+    let key = client_key("k1");
+    let c = app.jwt_client("Audience", &key);
+    for aud in [
+        app.token_url(),
+        format!("{}/oauth/introspect", app.issuer),
+        format!("{}/oauth/revoke", app.issuer),
+        app.issuer.clone(),
+    ] {
+        let resp = app
+            .token_with_assertion(&assertion(&key, &c.client_id, &aud, 60))
+            .await;
+        assert_eq!(resp.status(), 200, "{aud}: {}", resp.text().await.unwrap());
+    }
+    assert_oauth_error(
+        app.token_with_assertion(&assertion(
+            &key,
+            &c.client_id,
+            "https://elsewhere.example/token",
+            60,
+        ))
+        .await,
+        401,
+        "invalid_client",
+    )
+    .await;
 }
 
 #[test]

@@ -176,11 +176,12 @@ struct Seen {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn a_killed_instance_loses_no_token_and_the_survivor_serves_on() {
-    let Some(db) = TestDb::new(Backend::Postgres) else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let db = TestDb::new(Backend::Postgres).expect(crate::helpers::NO_POSTGRES);
     let pool =
         portcullis::db::build_pool(&portcullis::db::DbUrl::parse(&db.url).unwrap(), 2).unwrap();
     let key = test_master_key();

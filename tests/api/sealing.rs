@@ -90,71 +90,106 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-on_both_backends! {
-    async fn a_copy_of_the_database_holds_no_private_key_and_the_server_still_signs(app) {
-        let master = test_master_key();
-        // Two signing keys and a client_secret_jwt key.
-        portcullis::token::rotate(&mut app.pool.get().unwrap(), portcullis::clock::Clock::system().now(), 0, &app.state.master_key).unwrap();
-        let hmac = app.create_client_with(NewClient {
-            name: "HMAC".into(),
-            auth_method: Some(AuthMethod::ClientSecretJwt),
-            ..Default::default()
-        });
-        let c = app.create_client("Plain", &[]);
-        let mut conn = app.pool.get().unwrap();
-        let rows = signing_key_rows(&mut conn);
-        assert_eq!(rows.len(), 2);
-        let copy = database_copy(&app.db);
-        for (kid, stored) in &rows {
-            assert!(stored.starts_with("v1:"), "sealed: {stored}");
-            for candidate in [stored.as_str(), &stored[3..]] {
-                for decoded in [STANDARD.decode(candidate), URL_SAFE_NO_PAD.decode(candidate)] {
-                    assert!(!decoded.is_ok_and(|d| is_es256_private_key(&d)), "the row is a usable key");
-                }
+on_both_backends!(a_copy_of_the_database_holds_no_private_key_and_the_server_still_signs);
+async fn a_copy_of_the_database_holds_no_private_key_and_the_server_still_signs(app: TestApp) {
+    let master = test_master_key();
+    // Two signing keys and a client_secret_jwt key.
+    portcullis::token::rotate(
+        &mut app.pool.get().unwrap(),
+        portcullis::clock::Clock::system().now(),
+        0,
+        &app.state.master_key,
+    )
+    .unwrap();
+    let hmac = app.create_client_with(NewClient {
+        name: "HMAC".into(),
+        auth_method: Some(AuthMethod::ClientSecretJwt),
+        ..Default::default()
+    });
+    let c = app.create_client("Plain", &[]);
+    let mut conn = app.pool.get().unwrap();
+    let rows = signing_key_rows(&mut conn);
+    assert_eq!(rows.len(), 2);
+    let copy = database_copy(&app.db);
+    for (kid, stored) in &rows {
+        assert!(stored.starts_with("v1:"), "sealed: {stored}");
+        for candidate in [stored.as_str(), &stored[3..]] {
+            for decoded in [
+                STANDARD.decode(candidate),
+                URL_SAFE_NO_PAD.decode(candidate),
+            ] {
+                assert!(
+                    !decoded.is_ok_and(|d| is_es256_private_key(&d)),
+                    "the row is a usable key"
+                );
             }
-            // It is the key, sealed for its row: the master key opens it, and its plaintext
-            // is nowhere in the copy.
-            let der = master.open(Aad::signing_key(kid), stored).unwrap();
-            assert!(is_es256_private_key(&der));
-            assert!(!contains(&copy, &der), "DER private key in the database");
-            assert!(!contains(&copy, STANDARD.encode(&*der).as_bytes()), "base64 private key in the database");
-            assert!(master.open(Aad::signing_key("another-kid"), stored).is_err(), "bound to its row");
         }
-        let stored = hmac_row(&mut conn, &hmac.client_id);
-        assert!(stored.starts_with("v1:"));
-        assert!(!contains(&copy, hmac.secret.as_bytes()), "client_secret_jwt key in the database");
-        drop(conn);
-
-        // The server signs and verifies as before.
-        let resp = app.token_basic(&c.client_id, &c.secret, &[("grant_type", "client_credentials")]).await;
-        assert_eq!(resp.status(), 200);
-        let token: serde_json::Value = resp.json().await.unwrap();
-        crate::token::verify_jwt(&app, token["access_token"].as_str().unwrap()).await;
-        let resp = app.token_with_assertion(&hs256_assertion(&hmac.secret, &hmac.client_id, &app.issuer)).await;
-        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        // It is the key, sealed for its row: the master key opens it, and its plaintext
+        // is nowhere in the copy.
+        let der = master.open(Aad::signing_key(kid), stored).unwrap();
+        assert!(is_es256_private_key(&der));
+        assert!(!contains(&copy, &der), "DER private key in the database");
+        assert!(
+            !contains(&copy, STANDARD.encode(&*der).as_bytes()),
+            "base64 private key in the database"
+        );
+        assert!(
+            master
+                .open(Aad::signing_key("another-kid"), stored)
+                .is_err(),
+            "bound to its row"
+        );
     }
+    let stored = hmac_row(&mut conn, &hmac.client_id);
+    assert!(stored.starts_with("v1:"));
+    assert!(
+        !contains(&copy, hmac.secret.as_bytes()),
+        "client_secret_jwt key in the database"
+    );
+    drop(conn);
 
-    async fn the_wrong_master_key_is_refused_at_start_with_a_clear_error(app) {
-        let (_, wrong) = other_key();
-        let mut settings = Settings::for_tests(&app.db.url);
-        settings.master_key = Some(wrong);
-        let err = build_error(settings);
-        assert!(err.contains("does not open signing key") && err.contains("PORTCULLIS_MASTER_KEY"), "{err}");
-        assert!(!err.contains('\n'), "one line: {err}");
-        // The command line says so too, in one line.
-        let (text, _) = other_key();
-        let out = portcullis(&app.db).env("PORTCULLIS_MASTER_KEY", text).args(["keys", "list"]).output().unwrap();
-        assert!(fails(&out).contains("does not open"));
-    }
+    // The server signs and verifies as before.
+    let resp = app
+        .token_basic(
+            &c.client_id,
+            &c.secret,
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let token: serde_json::Value = resp.json().await.unwrap();
+    crate::token::verify_jwt(&app, token["access_token"].as_str().unwrap()).await;
+    let resp = app
+        .token_with_assertion(&hs256_assertion(&hmac.secret, &hmac.client_id, &app.issuer))
+        .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
+
+on_both_backends!(the_wrong_master_key_is_refused_at_start_with_a_clear_error);
+async fn the_wrong_master_key_is_refused_at_start_with_a_clear_error(app: TestApp) {
+    let (_, wrong) = other_key();
+    let mut settings = Settings::for_tests(&app.db.url);
+    settings.master_key = Some(wrong);
+    let err = build_error(settings);
+    assert!(
+        err.contains("does not open signing key") && err.contains("PORTCULLIS_MASTER_KEY"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "one line: {err}");
+    // The command line says so too, in one line.
+    let (text, _) = other_key();
+    let out = portcullis(&app.db)
+        .env("PORTCULLIS_MASTER_KEY", text)
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    assert!(fails(&out).contains("does not open"));
 }
 
 /// A database as portcullis wrote it before sealing: a signing key in plaintext (base64 PKCS#8)
 /// and a client_secret_jwt key in the unversioned format (AAD = the client_id alone).
 async fn old_databases_are_sealed_at_start_and_old_tokens_still_verify(backend: Backend) {
-    let Some(db) = TestDb::new(backend) else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let db = TestDb::new(backend).expect(crate::helpers::NO_POSTGRES);
     let master = test_master_key();
     let issuer = "https://old.example.test";
     let now = portcullis::clock::Clock::system().now();
@@ -284,6 +319,10 @@ async fn old_databases_are_sealed_at_start_and_old_tokens_still_verify_sqlite() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn old_databases_are_sealed_at_start_and_old_tokens_still_verify_postgres() {
     old_databases_are_sealed_at_start_and_old_tokens_still_verify(Backend::Postgres).await;
 }
@@ -336,11 +375,12 @@ fn key_text(path: &std::path::Path) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn postgres_without_a_master_key_refuses_to_start() {
-    let Some(db) = TestDb::new(Backend::Postgres) else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let db = TestDb::new(Backend::Postgres).expect(crate::helpers::NO_POSTGRES);
     let mut settings = Settings::for_tests(&db.url);
     settings.master_key = None;
     let err = build_error(settings);
@@ -359,10 +399,7 @@ async fn postgres_without_a_master_key_refuses_to_start() {
 /// `portcullis master-key rotate`: everything re-sealed with the new key; afterwards only the
 /// new key opens the database.
 async fn master_key_rotation_reseals_everything_and_only_the_new_key_starts(backend: Backend) {
-    let Some(db) = TestDb::new(backend) else {
-        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let db = TestDb::new(backend).expect(crate::helpers::NO_POSTGRES);
     let created = ok(&portcullis(&db)
         .args([
             "client",
@@ -478,6 +515,10 @@ async fn master_key_rotation_reseals_everything_and_only_the_new_key_starts_sqli
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
 async fn master_key_rotation_reseals_everything_and_only_the_new_key_starts_postgres() {
     master_key_rotation_reseals_everything_and_only_the_new_key_starts(Backend::Postgres).await;
 }
