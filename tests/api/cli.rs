@@ -75,36 +75,143 @@ pub(crate) fn secret_from(stdout: &str) -> String {
         .to_string()
 }
 
-async fn cli_end_to_end(backend: Backend) {
-    let db = TestDb::new(backend).expect(crate::helpers::NO_POSTGRES);
-    assert!(ok(&run(&db, &["migrate"])).contains("up to date"));
+/// A migrated database with one client (allowed scope `read`) made by `client create`:
+/// its client_id and the secret printed once.
+fn migrated_with_a_client(db: &TestDb) -> (String, String) {
+    assert!(ok(&run(db, &["migrate"])).contains("up to date"));
     let created: serde_json::Value = serde_json::from_str(&ok(&run(
-        &db,
+        db,
         &[
             "client", "create", "--name", "CLI app", "--scope", "read", "--output", "json",
         ],
     )))
     .unwrap();
     let client_id = created["client"]["client_id"].as_str().unwrap().to_string();
-    let first = created["client_secret"].as_str().unwrap().to_string();
-    assert_eq!(first.len(), 43);
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 43);
+    (client_id, secret)
+}
 
+/// `secret add` with a description and an expiry: the new secret, printed once.
+fn add_secret(db: &TestDb, client_id: &str) -> String {
     let added = ok(&run(
-        &db,
+        db,
         &[
             "secret",
             "add",
-            &client_id,
+            client_id,
             "--description",
             "rotation",
             "--expires",
             "2099-12-31",
         ],
     ));
-    let second = secret_from(&added);
-    assert_ne!(first, second);
     assert!(added.contains("2099-12-31"), "{added}");
+    secret_from(&added)
+}
 
+fn secret_count(db: &TestDb, client_id: &str) -> usize {
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(
+        db,
+        &["secret", "list", client_id, "--output", "json"],
+    )))
+    .unwrap();
+    listed.as_array().unwrap().len()
+}
+
+/// `portcullis serve` on port 0 with debug logging and a 1 s usage flush; killed when dropped.
+struct Served {
+    server: std::process::Child,
+    address: String,
+    log_path: std::path::PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+impl Served {
+    async fn start(db: &TestDb) -> Served {
+        let log_path = db.dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut server = portcullis(db)
+            .arg("serve")
+            .env("PORTCULLIS_BIND", "127.0.0.1:0")
+            .env("PORTCULLIS_LOG_LEVEL", "debug")
+            .env("PORTCULLIS_USAGE_FLUSH_SECONDS", "1")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let address = loop {
+            let text = std::fs::read_to_string(&log_path).unwrap();
+            if let Some(rest) = text.split("listening on http://").nth(1) {
+                break format!("http://{}", rest.split_whitespace().next().unwrap());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "server did not start: {text}"
+            );
+            assert!(
+                server.try_wait().unwrap().is_none(),
+                "server exited: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Served {
+            server,
+            address,
+            log_path,
+        }
+    }
+
+    /// client_credentials with HTTP Basic: the status and the body.
+    async fn token(&self, client_id: &str, secret: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/oauth/token", self.address))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
+    }
+
+    /// Waits (at most 3 s: the client cache polls every second) until `secret` gets `want`.
+    async fn await_status(&self, client_id: &str, secret: &str, want: u16) {
+        let changed = Instant::now();
+        while self.token(client_id, secret).await.0 != want {
+            assert!(
+                changed.elapsed() < Duration::from_secs(3),
+                "the change was not seen within 3 s (cache interval 1 s)"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, a clean exit, and the log.
+    fn stop(mut self) -> String {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.server.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.server.wait().unwrap();
+        assert!(status.success(), "clean exit on SIGTERM: {status}");
+        std::fs::read_to_string(&self.log_path).unwrap()
+    }
+}
+
+crate::on_both_databases!(secrets_are_added_and_listed_by_hint_never_by_value);
+async fn secrets_are_added_and_listed_by_hint_never_by_value(db: TestDb) {
+    let (client_id, first) = migrated_with_a_client(&db);
+    let second = add_secret(&db, &client_id);
+    assert_ne!(first, second);
     let listed = ok(&run(&db, &["secret", "list", &client_id]));
     assert!(
         listed.contains(&first[first.len() - 4..]) && listed.contains(&second[second.len() - 4..]),
@@ -130,58 +237,53 @@ async fn cli_end_to_end(backend: Backend) {
     .unwrap();
     assert_eq!(json_list.as_array().unwrap().len(), 2);
     assert!(json_list[0].get("hash").is_none());
+}
 
-    // Bad input: non-zero exit, one line on stderr, nothing changed.
+// Bad input: non-zero exit, one line on stderr, nothing changed.
+crate::on_both_databases!(bad_input_exits_non_zero_with_one_line_and_changes_nothing);
+async fn bad_input_exits_non_zero_with_one_line_and_changes_nothing(db: TestDb) {
+    let (client_id, _) = migrated_with_a_client(&db);
+    let refused = |args: &[&str], says: &str| {
+        let err = fails(&run(&db, args));
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(
+        &["secret", "add", &client_id, "--value", "too-short"],
+        "at least 16",
+    );
+    refused(
+        &["secret", "add", &client_id, "--expires", "2001-01-01"],
+        "past",
+    );
+    refused(
+        &["secret", "add", &client_id, "--expires", "31.12.2099"],
+        "YYYY-MM-DD",
+    );
+    refused(&["client", "show", "no-such-client"], "no-such-client");
+    refused(&["client", "create", "--name", "cli APP"], "already exists");
+    refused(
+        &[
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
+        "https",
+    );
+    assert_eq!(secret_count(&db, &client_id), 1, "no secret was added");
+    let clients = ok(&run(&db, &["client", "list"]));
     assert!(
-        fails(&run(
-            &db,
-            &["secret", "add", &client_id, "--value", "too-short"]
-        ))
-        .contains("at least 16")
+        clients.contains("CLI app") && !clients.contains("cli APP") && !clients.contains(" x "),
+        "{clients}"
     );
-    assert!(
-        fails(&run(
-            &db,
-            &["secret", "add", &client_id, "--expires", "2001-01-01"]
-        ))
-        .contains("past")
-    );
-    assert!(
-        fails(&run(
-            &db,
-            &["secret", "add", &client_id, "--expires", "31.12.2099"]
-        ))
-        .contains("YYYY-MM-DD")
-    );
-    assert!(fails(&run(&db, &["client", "show", "no-such-client"])).contains("no-such-client"));
-    assert!(
-        fails(&run(&db, &["client", "create", "--name", "cli APP"])).contains("already exists")
-    );
-    assert!(
-        fails(&run(
-            &db,
-            &[
-                "client",
-                "create",
-                "--name",
-                "x",
-                "--redirect-uri",
-                "http://evil.example/cb"
-            ]
-        ))
-        .contains("https")
-    );
-    assert_eq!(
-        ok(&run(
-            &db,
-            &["secret", "list", &client_id, "--output", "json"]
-        ))
-        .matches("\"id\"")
-        .count(),
-        2
-    );
+}
 
-    // Accounts: the password comes from stdin.
+// Accounts: the password comes from stdin, never from the command line.
+crate::on_both_databases!(admin_create_reads_the_password_from_stdin_and_checks_it);
+async fn admin_create_reads_the_password_from_stdin_and_checks_it(db: TestDb) {
+    assert!(ok(&run(&db, &["migrate"])).contains("up to date"));
     assert!(
         ok(&run_with_stdin(
             &db,
@@ -210,52 +312,19 @@ async fn cli_end_to_end(backend: Backend) {
         users.contains("alice") && users.contains("admin") && !users.contains("bob"),
         "{users}"
     );
+}
 
-    // Serve, use both secrets, and see the last use recorded.
-    let log_path = db.dir.path().join("server.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = portcullis(&db)
-        .arg("serve")
-        .env("PORTCULLIS_BIND", "127.0.0.1:0")
-        .env("PORTCULLIS_LOG_LEVEL", "debug")
-        .env("PORTCULLIS_USAGE_FLUSH_SECONDS", "1")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let address = loop {
-        let text = std::fs::read_to_string(&log_path).unwrap();
-        if let Some(rest) = text.split("listening on http://").nth(1) {
-            break format!("http://{}", rest.split_whitespace().next().unwrap());
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "server did not start: {text}"
-        );
-        assert!(
-            server.try_wait().unwrap().is_none(),
-            "server exited: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let http = reqwest::Client::new();
-    let token_url = format!("{address}/oauth/token");
-    let grant = [("grant_type", "client_credentials")];
-    let r = http
-        .post(&token_url)
-        .basic_auth(&client_id, Some(&second))
-        .form(&grant)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let issued: serde_json::Value = r.json().await.unwrap();
-    let access_token = issued["access_token"].as_str().unwrap().to_string();
-    let r = http
-        .post(&token_url)
+// Serve, use both secrets (Basic and form), and see each secret's last use recorded.
+crate::on_both_databases!(a_served_client_uses_either_secret_and_its_last_use_is_recorded);
+async fn a_served_client_uses_either_secret_and_its_last_use_is_recorded(db: TestDb) {
+    let (client_id, first) = migrated_with_a_client(&db);
+    let second = add_secret(&db, &client_id);
+    let served = Served::start(&db).await;
+    assert_eq!(served.token(&client_id, &second).await.0, 200);
+    let r = reqwest::Client::new()
+        .post(format!("{}/oauth/token", served.address))
         .form(&[
-            grant[0],
+            ("grant_type", "client_credentials"),
             ("client_id", &client_id),
             ("client_secret", &first),
         ])
@@ -264,14 +333,7 @@ async fn cli_end_to_end(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
     let wrong = format!("{}x", &second[..42]);
-    let r = http
-        .post(&token_url)
-        .basic_auth(&client_id, Some(&wrong))
-        .form(&grant)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(served.token(&client_id, &wrong).await.0, 401);
 
     let started = Instant::now();
     loop {
@@ -291,41 +353,21 @@ async fn cli_end_to_end(backend: Backend) {
     )))
     .unwrap();
     assert!(shown["last_used"].is_string(), "{shown}");
+}
 
-    // Disable: refused within the client cache's poll interval (1 s by default), although
-    // the client is cached from the requests above and the change comes from another process.
-    let token_status = |secret: String| {
-        let (http, url, id) = (http.clone(), token_url.clone(), client_id.clone());
-        async move {
-            http.post(&url)
-                .basic_auth(&id, Some(&secret))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    let await_status = |want: u16| {
-        let token_status = &token_status;
-        let second = second.clone();
-        async move {
-            let changed = Instant::now();
-            while token_status(second.clone()).await != want {
-                assert!(
-                    changed.elapsed() < Duration::from_secs(3),
-                    "the change was not seen within 3 s (cache interval 1 s)"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
+// Disable, enable and a deleted secret reach a running server within the client cache's poll
+// interval (1 s by default), although the client is cached and the change comes from another
+// process.
+crate::on_both_databases!(cli_changes_reach_a_running_server_within_the_cache_interval);
+async fn cli_changes_reach_a_running_server_within_the_cache_interval(db: TestDb) {
+    let (client_id, first) = migrated_with_a_client(&db);
+    let second = add_secret(&db, &client_id);
+    let served = Served::start(&db).await;
+    assert_eq!(served.token(&client_id, &second).await.0, 200);
     ok(&run(&db, &["client", "disable", &client_id]));
-    await_status(401).await;
+    served.await_status(&client_id, &second, 401).await;
     ok(&run(&db, &["client", "enable", &client_id]));
-    await_status(200).await;
-    // A deleted secret stops working within the interval too.
+    served.await_status(&client_id, &second, 200).await;
     let listed: serde_json::Value = serde_json::from_str(&ok(&run(
         &db,
         &["secret", "list", &client_id, "--output", "json"],
@@ -340,30 +382,40 @@ async fn cli_end_to_end(backend: Backend) {
         .unwrap()["id"]
         .to_string();
     ok(&run(&db, &["secret", "delete", &second_id]));
-    await_status(401).await;
+    served.await_status(&client_id, &second, 401).await;
     assert_eq!(
-        token_status(first.clone()).await,
+        served.token(&client_id, &first).await.0,
         200,
         "the other secret still works"
     );
+}
 
-    // Graceful stop.
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(server.id().to_string())
-        .status()
-        .unwrap();
-    let status = server.wait().unwrap();
-    assert!(status.success(), "clean exit on SIGTERM: {status}");
+// With debug logging on, neither a secret (right or wrong) nor a token reaches the log, and
+// the database holds only hashes; SIGTERM stops the server cleanly.
+crate::on_both_databases!(no_secret_or_token_reaches_the_log_or_the_database);
+async fn no_secret_or_token_reaches_the_log_or_the_database(db: TestDb) {
+    let (client_id, first) = migrated_with_a_client(&db);
+    let second = add_secret(&db, &client_id);
+    let served = Served::start(&db).await;
+    let (status, issued) = served.token(&client_id, &second).await;
+    assert_eq!(status, 200);
+    let access_token = issued["access_token"].as_str().unwrap().to_string();
+    assert_eq!(served.token(&client_id, &first).await.0, 200);
+    let wrong = format!("{}x", &second[..42]);
+    assert_eq!(served.token(&client_id, &wrong).await.0, 401);
+    let log = served.stop();
 
-    // No plaintext secret in the log or the database.
-    let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("request"), "debug logging was on: {log}");
     for secret in [&first, &second, &wrong] {
         assert!(!log.contains(secret.as_str()), "a secret is in the log");
     }
     let signature = access_token.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "an access token is in the log");
+    let dump = ok(&run(
+        &db,
+        &["client", "show", &client_id, "--output", "json"],
+    ));
+    assert!(!dump.contains(&first) && !dump.contains(&second));
     if let Some(path) = &db.sqlite_path {
         let mut bytes = std::fs::read(path).unwrap();
         bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
@@ -374,11 +426,6 @@ async fn cli_end_to_end(backend: Backend) {
             );
         }
     } else {
-        let dump = ok(&run(
-            &db,
-            &["client", "show", &client_id, "--output", "json"],
-        ));
-        assert!(!dump.contains(&first) && !dump.contains(&second));
         use diesel::{Connection, RunQueryDsl};
         #[derive(diesel::QueryableByName)]
         struct Row {
@@ -389,7 +436,7 @@ async fn cli_end_to_end(backend: Backend) {
         let rows: Vec<Row> = diesel::sql_query("SELECT hash FROM client_secrets")
             .load(&mut conn)
             .unwrap();
-        assert_eq!(rows.len(), 1, "one of the two secrets was deleted above");
+        assert_eq!(rows.len(), 2);
         for r in rows {
             assert!(
                 r.hash.starts_with("sha256$")
@@ -398,8 +445,12 @@ async fn cli_end_to_end(backend: Backend) {
             );
         }
     }
+}
 
-    // Signing keys: one signing; a rotated-in key is published first.
+// Signing keys: one signing; a rotated-in key is published first.
+crate::on_both_databases!(keys_rotate_publishes_the_new_key_before_it_signs);
+async fn keys_rotate_publishes_the_new_key_before_it_signs(db: TestDb) {
+    assert!(ok(&run(&db, &["migrate"])).contains("up to date"));
     let keys = ok(&run(&db, &["keys", "list"]));
     assert_eq!(keys.matches("signing").count(), 1, "{keys}");
     assert!(ok(&run(&db, &["keys", "rotate", "--activate-in", "60"])).contains("published now"));
@@ -411,8 +462,11 @@ async fn cli_end_to_end(backend: Backend) {
     assert!(
         fails(&run(&db, &["keys", "rotate", "--activate-in", "999999"])).contains("--activate-in")
     );
+}
 
-    // Policies from the command line.
+crate::on_both_databases!(client_policy_sets_and_clears_the_ip_allowlist_and_rate_limit);
+async fn client_policy_sets_and_clears_the_ip_allowlist_and_rate_limit(db: TestDb) {
+    let (client_id, _) = migrated_with_a_client(&db);
     ok(&run(
         &db,
         &[
@@ -439,6 +493,8 @@ async fn cli_end_to_end(backend: Backend) {
         ))
         .contains("not an IP address")
     );
+    let shown = ok(&run(&db, &["client", "show", &client_id]));
+    assert!(shown.contains("30/minute"), "unchanged: {shown}");
     ok(&run(
         &db,
         &[
@@ -454,24 +510,16 @@ async fn cli_end_to_end(backend: Backend) {
         shown.contains("allowed IPs:   any") && shown.contains("rate limit:    none"),
         "{shown}"
     );
+}
 
-    // Delete: the client and its secrets are gone.
+// Delete: the client and its secrets are gone.
+crate::on_both_databases!(client_delete_removes_the_client_and_its_secrets);
+async fn client_delete_removes_the_client_and_its_secrets(db: TestDb) {
+    let (client_id, _) = migrated_with_a_client(&db);
+    add_secret(&db, &client_id);
     assert!(ok(&run(&db, &["client", "delete", &client_id])).contains("Deleted"));
     assert!(fails(&run(&db, &["secret", "list", &client_id])).contains("no client"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_end_to_end_sqlite() {
-    cli_end_to_end(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(portcullis_test_postgres),
-    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
-)]
-async fn cli_end_to_end_postgres() {
-    cli_end_to_end(Backend::Postgres).await;
+    assert!(fails(&run(&db, &["client", "show", &client_id])).contains(&client_id));
 }
 
 #[test]

@@ -442,6 +442,33 @@ impl TestApp {
     }
 }
 
+/// Runs the async fn `name(db: TestDb)` defined after it on a fresh SQLite database and a
+/// fresh PostgreSQL database (ignored as in `on_both_backends!`), for tests that drive the
+/// binary (the CLI, several processes) rather than an in-process server.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::helpers::TestDb::new($crate::helpers::Backend::Sqlite).unwrap();
+                super::$name(db).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(
+                not(portcullis_test_postgres),
+                ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+            )]
+            async fn postgres() {
+                let db = $crate::helpers::TestDb::new($crate::helpers::Backend::Postgres)
+                    .expect($crate::helpers::NO_POSTGRES);
+                super::$name(db).await
+            }
+        }
+    };
+}
+
 /// Like `on_both_backends!`, with the settings changed first by `customize`
 /// (`on_both_backends_with!(name, |s| s.x = y);`).
 #[macro_export]
