@@ -136,7 +136,7 @@ async fn rotated_keys_are_published_first_then_sign_then_retire(app: TestApp) {
     not(portcullis_test_postgres),
     ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
 )]
-async fn two_instances_share_everything_through_postgres() {
+async fn a_code_issued_by_one_instance_is_redeemed_at_the_other() {
     let a = spawn_app(Backend::Postgres)
         .await
         .expect(crate::helpers::NO_POSTGRES);
@@ -153,7 +153,6 @@ async fn two_instances_share_everything_through_postgres() {
         portcullis::user::Role::User,
     );
 
-    // A code issued by A is redeemed at B.
     let browser = a.browser();
     assert_eq!(
         sign_in(&a, &browser, "zoe", "correct horse battery staple", "/")
@@ -204,8 +203,18 @@ async fn two_instances_share_everything_through_postgres() {
         .await
         .unwrap();
     assert!(t["access_token"].is_string(), "{t}");
+}
 
-    // A token issued at B is introspected and revoked at A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
+async fn a_token_issued_at_one_instance_is_introspected_and_revoked_at_the_other() {
+    let a = spawn_app(Backend::Postgres)
+        .await
+        .expect(crate::helpers::NO_POSTGRES);
+    let b = a.second_instance();
     let svc = a.create_client("Service", &[]);
     let (token, _) = token_kid(&a, &b.address, &svc).await;
     let introspect = |address: String, token: String| {
@@ -234,8 +243,20 @@ async fn two_instances_share_everything_through_postgres() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(introspect(b.address.clone(), token.clone()).await, false);
+}
 
-    // A client disabled through A is refused at B (within the cache interval, 10 ms here).
+// Within the cache interval (10 ms here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
+async fn a_client_disabled_at_one_instance_is_refused_at_the_other() {
+    let a = spawn_app(Backend::Postgres)
+        .await
+        .expect(crate::helpers::NO_POSTGRES);
+    let b = a.second_instance();
+    let svc = a.create_client("Service", &[]);
     assert_eq!(
         a.http
             .post(format!("{}/oauth/token", b.address))
@@ -274,8 +295,18 @@ async fn two_instances_share_everything_through_postgres() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
 
-    // A key rotated at A signs tokens that verify with B's JWKS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(portcullis_test_postgres),
+    ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set"
+)]
+async fn a_key_rotated_at_one_instance_signs_tokens_the_others_jwks_verifies() {
+    let a = spawn_app(Backend::Postgres)
+        .await
+        .expect(crate::helpers::NO_POSTGRES);
+    let b = a.second_instance();
     let kid = portcullis::token::rotate(
         &mut a.pool.get().unwrap(),
         portcullis::clock::Clock::system().now(),
