@@ -361,6 +361,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Ok((master, source))
     })?;
     let out = &mut std::io::stdout().lock();
+    let cache = ClientCache::new(false);
     match cli.command {
         Command::Serve => Ok(()),
         Command::Migrate => {
@@ -372,7 +373,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             .map_err(io)?;
             Ok(())
         }
-        Command::Client(cmd) => client_cmd(&mut conn, cmd, &master, out),
+        Command::Client(cmd) => client_cmd(&mut conn, cmd, &manage_ctx(&cache, &master), out),
         Command::MasterKey(MasterKeyCmd::Rotate { new_key_file }) => {
             rotate_master_key(&mut conn, &master, &source, &new_key_file, out)
         }
@@ -423,7 +424,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
                 "No signing keys.",
             )
         }
-        Command::Secret(cmd) => secret_cmd(&mut conn, cmd, out),
+        Command::Secret(cmd) => secret_cmd(&mut conn, cmd, &manage_ctx(&cache, &master), out),
         Command::Admin(AdminCmd::Create { username, role }) => {
             create_user(&mut conn, &username, role, out)
         }
@@ -662,10 +663,22 @@ const SECRET_HEADERS: [&str; 7] = [
     "CREATED",
 ];
 
+/// The use cases' context for the CLI: a client cache of its own (nothing to drop: running
+/// servers see the change through the cache generation) and the configured master key.
+fn manage_ctx<'a>(
+    cache: &'a ClientCache,
+    master: &'a crate::seal::MasterKey,
+) -> crate::manage::Ctx<'a> {
+    crate::manage::Ctx {
+        clients: cache,
+        master_key: master,
+    }
+}
+
 fn client_cmd(
     conn: &mut AnyConnection,
     cmd: ClientCmd,
-    master: &crate::seal::MasterKey,
+    ctx: &crate::manage::Ctx,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
     let now = clock::Clock::system().now();
@@ -708,14 +721,8 @@ fn client_cmd(
             }
             .validate()
             .map_err(AppError::Invalid)?;
-            let (client, secret_value) = crate::manage::create_client_with(
-                conn,
-                &ClientCache::new(false),
-                master,
-                &Actor::cli(),
-                &new,
-                now,
-            )?;
+            let (client, secret_value) =
+                crate::manage::create_client(conn, ctx, &Actor::cli(), &new, true, now)?;
             if output == Output::Json {
                 return json(
                     out,
@@ -877,8 +884,8 @@ fn client_cmd(
             writeln!(out, "secrets:").map_err(io)?;
             table(out, &SECRET_HEADERS, secret_rows(&secrets, now), "(none)")
         }
-        ClientCmd::Enable { client_id } => set_enabled(conn, &client_id, true, now, out),
-        ClientCmd::Disable { client_id } => set_enabled(conn, &client_id, false, now, out),
+        ClientCmd::Enable { client_id } => set_enabled(conn, ctx, &client_id, true, now, out),
+        ClientCmd::Disable { client_id } => set_enabled(conn, ctx, &client_id, false, now, out),
         ClientCmd::Policy {
             client_id,
             loopback_any_port,
@@ -919,16 +926,7 @@ fn client_cmd(
             }
             .validate()
             .map_err(AppError::Invalid)?;
-            crate::manage::update_client_with(
-                conn,
-                &ClientCache::new(false),
-                master,
-                &Actor::cli(),
-                &c,
-                &settings,
-                c.enabled,
-                now,
-            )?;
+            crate::manage::update_client(conn, ctx, &Actor::cli(), &c, &settings, c.enabled, now)?;
             let allow = if settings.ip_allowlist.is_empty() {
                 "any address".to_string()
             } else {
@@ -948,7 +946,7 @@ fn client_cmd(
         ClientCmd::Delete { client_id } => {
             // The same operation as the admin area and the API: audited, tokens revoked.
             let c = client::store::get(conn, &client_id)?;
-            crate::manage::delete_client(conn, &ClientCache::new(false), &Actor::cli(), &c, now)?;
+            crate::manage::delete_client(conn, ctx, &Actor::cli(), &c, now)?;
             writeln!(
                 out,
                 "Deleted client '{}' ({client_id}) with its secrets, redirect URIs and tokens.",
@@ -961,20 +959,14 @@ fn client_cmd(
 
 fn set_enabled(
     conn: &mut AnyConnection,
+    ctx: &crate::manage::Ctx,
     client_id: &str,
     enabled: bool,
     now: i64,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
     let c = client::store::get(conn, client_id)?;
-    crate::manage::set_enabled(
-        conn,
-        &ClientCache::new(false),
-        &Actor::cli(),
-        &c,
-        enabled,
-        now,
-    )?;
+    crate::manage::set_enabled(conn, ctx, &Actor::cli(), &c, enabled, now)?;
     writeln!(
         out,
         "Client {client_id} is {}.",
@@ -986,6 +978,7 @@ fn set_enabled(
 fn secret_cmd(
     conn: &mut AnyConnection,
     cmd: SecretCmd,
+    ctx: &crate::manage::Ctx,
     out: &mut impl Write,
 ) -> Result<(), AppError> {
     let now = clock::Clock::system().now();
@@ -1009,7 +1002,7 @@ fn secret_cmd(
             };
             let (row, generated) = crate::manage::add_secret(
                 conn,
-                &ClientCache::new(false),
+                ctx,
                 &Actor::cli(),
                 &c,
                 &crate::manage::SecretInput {
@@ -1072,14 +1065,7 @@ fn secret_cmd(
                 return Err(AppError::NotFound(format!("no secret with ID {secret_id}")));
             };
             let c = client::store::get(conn, &client_id)?;
-            crate::manage::delete_secret(
-                conn,
-                &ClientCache::new(false),
-                &Actor::cli(),
-                &c,
-                &row,
-                now,
-            )?;
+            crate::manage::delete_secret(conn, ctx, &Actor::cli(), &c, &row, now)?;
             writeln!(out, "Deleted secret {secret_id}; it no longer works.").map_err(io)
         }
     }

@@ -87,6 +87,16 @@ pub struct AppState {
     pub clock: clock::Clock,
 }
 
+impl AppState {
+    /// What the use cases in [`manage`] need from this server.
+    pub fn manage(&self) -> manage::Ctx<'_> {
+        manage::Ctx {
+            clients: &self.clients,
+            master_key: &self.master_key,
+        }
+    }
+}
+
 /// Opens the pool and brings the database up to date: migrations, the master key
 /// ([`seal::master_key`]), then [`bootstrap`] (all under PostgreSQL's advisory lock, so that
 /// instances starting together do not race). Returns the pool and the master key.

@@ -288,50 +288,6 @@ pub fn load_for_auth(
     Ok(client.map(|c| (c, secrets)))
 }
 
-/// Registers a validated client: inserts it with its redirect URIs and, for a confidential
-/// client, its first credential, in one transaction: a generated secret, or for
-/// client_secret_jwt the shared HMAC key (sealed with the master key),
-/// or nothing for private_key_jwt. Returns the client and the value to show once.
-pub fn register(
-    conn: &mut AnyConnection,
-    new: &NewClient,
-    now: i64,
-    master: &crate::seal::MasterKey,
-) -> Result<(Client, Option<String>), AppError> {
-    use crate::client::AuthMethod;
-    let client_id = crate::crypto::generate_id()?;
-    if new.auth_method == Some(AuthMethod::ClientSecretJwt) {
-        let hmac = new_hmac_key(master, &client_id)?;
-        return crate::db::transaction(conn, |conn| {
-            let client = insert(conn, new, &client_id, now)?;
-            set_hmac_key(conn, client.id, Some(&hmac.1))?;
-            Ok((client, Some(hmac.0)))
-        });
-    }
-    let prepared = if new.public || new.auth_method == Some(AuthMethod::PrivateKeyJwt) {
-        None
-    } else {
-        Some(crate::secret::prepare(None)?)
-    };
-    crate::db::transaction(conn, |conn| {
-        let client = insert(conn, new, &client_id, now)?;
-        let mut value = None;
-        if let Some(p) = prepared {
-            crate::secret::store::insert(
-                conn,
-                client.id,
-                "Initial secret",
-                &p.hash,
-                &p.hint,
-                None,
-                now,
-            )?;
-            value = p.generated;
-        }
-        Ok((client, value))
-    })
-}
-
 /// The counter that triggers increment on every change to clients, secrets and redirect URIs
 /// (migration 2026-11-23-000003): when it moves, cached clients are stale.
 pub fn generation(conn: &mut AnyConnection) -> Result<i64, AppError> {
@@ -724,19 +680,6 @@ pub fn use_assertion_jti(
         Err(e) if e.is_unique_violation() => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// A new client_secret_jwt key: (the value to show once, its sealed form to store).
-pub fn new_hmac_key(
-    master: &crate::seal::MasterKey,
-    client_id: &str,
-) -> Result<(String, String), AppError> {
-    let value = crate::crypto::generate_secret()?;
-    let sealed = master.seal(
-        crate::seal::Aad::client_hmac_key(client_id),
-        value.as_bytes(),
-    )?;
-    Ok((value, sealed))
 }
 
 /// Stores (or with None removes) a client's sealed client_secret_jwt key.

@@ -739,3 +739,44 @@ async fn the_admin_token_lifetime_is_configurable() {
         .unwrap();
     assert_eq!(t["expires_in"], 60);
 }
+
+// Created disabled is one change: one transaction, one audit event that says so, and a client
+// the token endpoint refuses from the start.
+on_both_backends!(a_client_created_disabled_is_one_audited_change);
+async fn a_client_created_disabled_is_one_audited_change(app: TestApp) {
+    let admin = app.api_token("Terraform", "portcullis:admin").await;
+    let resp = app
+        .http
+        .post(app.api("/clients"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "Not yet", "scopes": ["read"], "enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let created: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(created["client"]["enabled"], false, "{created}");
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    app.await_client_cache();
+    assert_oauth_error(
+        app.token_basic(&id, &secret, &[GRANT_CC]).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let audit: serde_json::Value = app
+        .http
+        .get(app.api(&format!("/audit-events?client_id={id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{audit}");
+    assert_eq!(items[0]["action"], "client.create");
+    assert_eq!(items[0]["details"], "confidential; disabled", "{audit}");
+}

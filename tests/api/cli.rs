@@ -642,7 +642,8 @@ async fn cli_changes_are_the_admin_areas_changes_audited_with_the_os_user(app: T
         [
             ("client.delete", "cli:alice"),
             ("client.enable", "cli:alice"),
-            ("client.disable", "cli:alice")
+            ("client.disable", "cli:alice"),
+            ("client.create", "test-fixture")
         ]
     );
     assert!(events.iter().all(|e| e.remote_addr == "local"));

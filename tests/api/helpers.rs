@@ -168,6 +168,15 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Who seeds test fixtures, in the audit log: fixtures go through the same use cases
+/// (`portcullis::manage`) as the admin area, the JSON API and the CLI.
+pub fn fixture() -> portcullis::manage::Actor {
+    portcullis::manage::Actor {
+        username: "test-fixture".into(),
+        remote_addr: "local".into(),
+    }
+}
+
 /// A registered client as a test sees it.
 pub struct TestClient {
     pub client_id: String,
@@ -192,11 +201,13 @@ impl TestApp {
     pub fn create_client_with(&self, new: NewClient) -> TestClient {
         let new = new.validate().unwrap();
         let mut conn = self.pool.get().unwrap();
-        let (client, secret) = portcullis::client::store::register(
+        let (client, secret) = portcullis::manage::create_client(
             &mut conn,
+            &self.state.manage(),
+            &fixture(),
             &new,
+            true,
             self.state.clock.now(),
-            &self.state.master_key,
         )
         .unwrap();
         let secret_id = portcullis::secret::store::list(&mut conn, client.id)
@@ -222,23 +233,23 @@ impl TestApp {
         let client = portcullis::client::store::find(&mut conn, client_id)
             .unwrap()
             .unwrap();
-        let prepared = portcullis::secret::prepare(value).unwrap();
-        let row = portcullis::secret::store::insert(
+        let (row, generated) = portcullis::manage::add_secret(
             &mut conn,
-            client.id,
-            "test",
-            &prepared.hash,
-            &prepared.hint,
-            expires_at,
+            &self.state.manage(),
+            &fixture(),
+            &client,
+            &portcullis::manage::SecretInput {
+                description: "test",
+                expires_at,
+                value,
+            },
             self.state.clock.now(),
         )
         .unwrap();
         self.await_client_cache();
         (
             row.id,
-            prepared
-                .generated
-                .unwrap_or_else(|| value.unwrap().to_string()),
+            generated.unwrap_or_else(|| value.unwrap().to_string()),
         )
     }
 

@@ -359,11 +359,16 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
         }
         .validate()
         .unwrap();
-        let (client, secret) = portcullis::client::store::register(
+        let (client, secret) = portcullis::manage::create_client(
             &mut conn,
+            &portcullis::manage::Ctx {
+                clients: &portcullis::client::cache::ClientCache::new(false),
+                master_key: &key,
+            },
+            &crate::helpers::fixture(),
             &new,
+            true,
             portcullis::clock::Clock::system().now(),
-            &key,
         )
         .unwrap();
         (client, secret.unwrap())

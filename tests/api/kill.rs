@@ -196,11 +196,16 @@ async fn a_killed_instance_loses_no_token_and_the_survivor_serves_on() {
             )
         })
         .unwrap();
-        let (client, secret) = portcullis::client::store::register(
+        let (client, secret) = portcullis::manage::create_client(
             &mut conn,
+            &portcullis::manage::Ctx {
+                clients: &portcullis::client::cache::ClientCache::new(false),
+                master_key: &key,
+            },
+            &crate::helpers::fixture(),
             &new.validate().unwrap(),
+            true,
             portcullis::clock::Clock::system().now(),
-            &key,
         )
         .unwrap();
         TestClient {

@@ -222,8 +222,18 @@ async fn old_databases_are_sealed_at_start_and_old_tokens_still_verify(backend: 
         }
         .validate()
         .unwrap();
-        let (client, _) =
-            portcullis::client::store::register(&mut conn, &new, now, &master).unwrap();
+        let (client, _) = portcullis::manage::create_client(
+            &mut conn,
+            &portcullis::manage::Ctx {
+                clients: &portcullis::client::cache::ClientCache::new(false),
+                master_key: &master,
+            },
+            &crate::helpers::fixture(),
+            &new,
+            true,
+            now,
+        )
+        .unwrap();
         // The format before sealing was versioned: AES-256-GCM, AAD = client_id.
         let key = aws_lc_rs::aead::LessSafeKey::new(
             aws_lc_rs::aead::UnboundKey::new(

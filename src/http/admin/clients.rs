@@ -508,11 +508,7 @@ pub async fn create(
     let actor = admin.actor.clone();
     let now = state.clock.now();
     let created = crate::db::run(&state.pool, move |conn| {
-        let (client, secret) = manage::create_client(conn, &st, &actor, &new, now)?;
-        if !enabled {
-            manage::set_enabled(conn, &st.clients, &actor, &client, false, now)?;
-        }
-        Ok((client, secret))
+        manage::create_client(conn, &st.manage(), &actor, &new, enabled, now)
     })
     .await;
     Ok(match created {
@@ -594,7 +590,7 @@ pub async fn update(
     let (st, actor, c) = (state.clone(), admin.actor.clone(), client.clone());
     let now = state.clock.now();
     let saved = crate::db::run(&state.pool, move |conn| {
-        manage::update_client(conn, &st, &actor, &c, &settings, enabled, now)
+        manage::update_client(conn, &st.manage(), &actor, &c, &settings, enabled, now)
     })
     .await;
     Ok(match saved {
@@ -648,7 +644,7 @@ pub async fn set_enabled(
     let (st, c) = (state.clone(), client.clone());
     let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::set_enabled(conn, &st.clients, &admin.actor, &c, enabled, now)
+        manage::set_enabled(conn, &st.manage(), &admin.actor, &c, enabled, now)
     })
     .await;
     Ok(match result {
@@ -709,7 +705,7 @@ pub async fn delete(
     let (st, c) = (state.clone(), client.clone());
     let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::delete_client(conn, &st.clients, &admin.actor, &c, now)
+        manage::delete_client(conn, &st.manage(), &admin.actor, &c, now)
     })
     .await;
     Ok(match result {
@@ -803,7 +799,7 @@ pub async fn add_redirect_uri(
     );
     let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::add_redirect_uri(conn, &st.clients, &actor, &c, &uri, now)
+        manage::add_redirect_uri(conn, &st.manage(), &actor, &c, &uri, now)
     })
     .await;
     let target = format!("/admin/clients/{}/redirect-uris", client.client_id);
@@ -843,7 +839,7 @@ pub async fn remove_redirect_uri(
     let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
     let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::remove_redirect_uri(conn, &st.clients, &actor, &c, uri_id, now)
+        manage::remove_redirect_uri(conn, &st.manage(), &actor, &c, uri_id, now)
     })
     .await;
     let target = format!("/admin/clients/{}/redirect-uris", client.client_id);

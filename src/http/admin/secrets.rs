@@ -236,7 +236,7 @@ pub async fn add(
             expires_at,
             value: value.as_deref(),
         };
-        manage::add_secret(conn, &st.clients, &actor, &c, &input, now)
+        manage::add_secret(conn, &st.manage(), &actor, &c, &input, now)
     })
     .await;
     let target = format!("/admin/clients/{}/secrets", client.client_id);
@@ -359,7 +359,7 @@ pub async fn update(
             expires_at,
             value: None,
         };
-        manage::update_secret(conn, &st.clients, &actor, &c, &s, &input, now)
+        manage::update_secret(conn, &st.manage(), &actor, &c, &s, &input, now)
     })
     .await;
     Ok(match result {
@@ -426,7 +426,7 @@ pub async fn delete(
     let (st, c, s) = (state.clone(), client.clone(), secret.clone());
     let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        manage::delete_secret(conn, &st.clients, &admin.actor, &c, &s, now)
+        manage::delete_secret(conn, &st.manage(), &admin.actor, &c, &s, now)
     })
     .await;
     Ok(match result {

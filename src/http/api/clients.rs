@@ -289,10 +289,8 @@ pub async fn create(
     let st = state.clone();
     let now = state.clock.now();
     let (client, secret) = crate::db::run(&state.pool, move |conn| {
-        let (client, secret) = manage::create_client(conn, &st, &actor, &new, now)?;
-        if !enabled {
-            manage::set_enabled(conn, &st.clients, &actor, &client, false, now)?;
-        }
+        let (client, secret) =
+            manage::create_client(conn, &st.manage(), &actor, &new, enabled, now)?;
         Ok((crate::client::store::get(conn, &client.client_id)?, secret))
     })
     .await
@@ -336,7 +334,8 @@ pub async fn update(
     let now = state.clock.now();
     let (client, key) = on_client(&state, id, move |conn, client| {
         let (settings, enabled) = body.into_new(Some(&client))?;
-        let key = manage::update_client(conn, &st, &actor, &client, &settings, enabled, now)?;
+        let key =
+            manage::update_client(conn, &st.manage(), &actor, &client, &settings, enabled, now)?;
         Ok((crate::client::store::get(conn, &client.client_id)?, key))
     })
     .await?;
@@ -362,7 +361,7 @@ pub async fn delete(
     let (st, id) = (state.clone(), path.into_inner());
     let now = state.clock.now();
     on_client(&state, id, move |conn, client| {
-        manage::delete_client(conn, &st.clients, &actor, &client, now)
+        manage::delete_client(conn, &st.manage(), &actor, &client, now)
     })
     .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
@@ -378,7 +377,7 @@ async fn set_enabled(
     let st = state.clone();
     let now = state.clock.now();
     let client = on_client(&state, id, move |conn, client| {
-        manage::set_enabled(conn, &st.clients, &actor, &client, enabled, now)?;
+        manage::set_enabled(conn, &st.manage(), &actor, &client, enabled, now)?;
         crate::client::store::get(conn, &client.client_id)
     })
     .await?;
@@ -459,7 +458,7 @@ pub async fn add_redirect_uri(
     let (st, id, uri) = (state.clone(), path.into_inner(), body.into_inner().uri);
     let now = state.clock.now();
     let uris = on_client(&state, id, move |conn, client| {
-        manage::add_redirect_uri(conn, &st.clients, &actor, &client, &uri, now)?;
+        manage::add_redirect_uri(conn, &st.manage(), &actor, &client, &uri, now)?;
         crate::client::store::redirect_uris(conn, client.id)
     })
     .await?;
@@ -483,7 +482,7 @@ pub async fn remove_redirect_uri(
     let (st, (id, uri_id)) = (state.clone(), path.into_inner());
     let now = state.clock.now();
     on_client(&state, id, move |conn, client| {
-        manage::remove_redirect_uri(conn, &st.clients, &actor, &client, uri_id, now)
+        manage::remove_redirect_uri(conn, &st.manage(), &actor, &client, uri_id, now)
     })
     .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
@@ -579,7 +578,7 @@ pub async fn add_secret(
             expires_at,
             value: body.value.as_deref(),
         };
-        manage::add_secret(conn, &st.clients, &actor, &client, &input, now)
+        manage::add_secret(conn, &st.manage(), &actor, &client, &input, now)
     })
     .await?;
     Ok(json(
@@ -606,7 +605,7 @@ pub async fn delete_secret(
     on_client(&state, id, move |conn, client| {
         let secret = crate::secret::store::find(conn, client.id, secret_id)?
             .ok_or_else(|| AppError::NotFound("this client has no such secret".into()))?;
-        manage::delete_secret(conn, &st.clients, &actor, &client, &secret, now)
+        manage::delete_secret(conn, &st.manage(), &actor, &client, &secret, now)
     })
     .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())

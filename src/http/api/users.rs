@@ -133,16 +133,10 @@ pub async fn update(
     let (id, body) = (path.into_inner(), body.into_inner());
     let new_role = body.role.as_deref().map(role).transpose()?;
     let now = state.clock.now();
+    let keep_app_access = !body.revoke_app_access.unwrap_or(true);
     let user = crate::db::run(&state.pool, move |conn| {
-        if let Some(r) = new_role {
-            manage::change_role(conn, &actor, id, r, now)?;
-        }
-        if let Some(p) = &body.password {
-            let keep_app_access = !body.revoke_app_access.unwrap_or(true);
-            manage::reset_password(conn, &actor, id, p, keep_app_access, now)?;
-        }
-        crate::user::store::find(conn, id)?
-            .ok_or_else(|| AppError::NotFound("there is no such user".into()))
+        let password = body.password.as_deref();
+        manage::update_user(conn, &actor, id, new_role, password, keep_app_access, now)
     })
     .await
     .map_err(fail)?;

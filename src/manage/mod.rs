@@ -1,0 +1,85 @@
+//! The use cases: every change an admin makes, from the admin area, the JSON API or the CLI
+//! (all three call these functions and nothing below them for a change). Each change is one
+//! transaction with its audit event (actor: the admin user, the API client, or `cli:<OS user>`)
+//! and its token revocations; a change to a client drops the local client cache right after,
+//! so that this instance applies it at once (others within `PORTCULLIS_CLIENT_CACHE_MS`).
+
+mod clients;
+mod secrets;
+mod users;
+
+pub use clients::*;
+pub use secrets::*;
+pub use users::*;
+
+use crate::audit::NewEvent;
+use crate::client::Client;
+use crate::client::cache::ClientCache;
+use crate::db::AnyConnection;
+use crate::error::AppError;
+
+/// Who acts, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Username.
+    pub username: String,
+    /// Remote address of the request.
+    pub remote_addr: String,
+}
+
+impl Actor {
+    /// The person running the CLI: `cli:<OS user>` from `local`.
+    pub fn cli() -> Actor {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+            .filter(|u| !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_graphic()))
+            .unwrap_or_else(|| "unknown".into());
+        Actor {
+            username: format!("cli:{user}"),
+            remote_addr: "local".into(),
+        }
+    }
+
+    pub(super) fn record(
+        &self,
+        conn: &mut AnyConnection,
+        action: &str,
+        client: Option<&Client>,
+        target: &str,
+        details: &str,
+        now: i64,
+    ) -> Result<(), AppError> {
+        crate::audit::store::record(
+            conn,
+            &NewEvent {
+                actor: &self.username,
+                action,
+                client_id: client.map(|c| c.client_id.as_str()),
+                target,
+                details,
+                remote_addr: &self.remote_addr,
+            },
+            now,
+        )
+    }
+}
+
+/// What the use cases need besides a connection: the client cache they drop after a change,
+/// and the master key that seals a new client_secret_jwt key. The server builds it from its
+/// state (`AppState::manage`), the CLI from a cache of its own and the configured key.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Dropped after every change to a client, its secrets or its redirect URIs.
+    pub clients: &'a ClientCache,
+    /// Seals client_secret_jwt keys.
+    pub master_key: &'a crate::seal::MasterKey,
+}
+
+/// Drops the cached clients once `result` committed.
+fn changed<T>(ctx: &Ctx, result: Result<T, AppError>) -> Result<T, AppError> {
+    if result.is_ok() {
+        ctx.clients.clear();
+    }
+    result
+}
