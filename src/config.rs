@@ -49,6 +49,9 @@ pub struct Settings {
     pub workers: usize,
     /// `PORTCULLIS_USAGE_FLUSH_SECONDS`: how often batched last-used times are written.
     pub usage_flush_interval: Duration,
+    /// `PORTCULLIS_AUDIT_RETENTION_DAYS`: audit events older than this many days are deleted
+    /// by the periodic purge.
+    pub audit_retention_days: i64,
     /// `PORTCULLIS_CLIENT_CACHE_MS`: how often cached clients are checked for changes made
     /// elsewhere; zero turns the cache off.
     pub client_cache_interval: Duration,
@@ -102,6 +105,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("db_pool_size", "10"),
     ("workers", "0"),
     ("usage_flush_seconds", "60"),
+    ("audit_retention_days", "365"),
     ("client_cache_ms", "1000"),
     ("db_timeout_ms", "2000"),
     ("cache_stale_max_ms", "30000"),
@@ -282,6 +286,9 @@ impl Settings {
         let usage_flush_interval =
             Duration::from_secs(parse_positive(v, 3600).map_err(|m| fail(src, m))?);
 
+        let (v, src) = get("audit_retention_days");
+        let audit_retention_days = parse_positive(v, 36_500).map_err(|m| fail(src, m))? as i64;
+
         let (v, src) = get("client_cache_ms");
         let client_cache_interval = match v.parse::<u64>() {
             Ok(ms) if ms <= 60_000 => Duration::from_millis(ms),
@@ -397,6 +404,7 @@ impl Settings {
             db_pool_size,
             workers,
             usage_flush_interval,
+            audit_retention_days,
             client_cache_interval,
             db_timeout,
             cache_stale_max,
@@ -527,6 +535,20 @@ mod tests {
             ("PORTCULLIS_DB_TIMEOUT_MS", "soon"),
             ("PORTCULLIS_CACHE_STALE_MAX_MS", "-1"),
         ] {
+            let e =
+                Settings::from_sources(None, |k| (k == name).then(|| bad.to_string())).unwrap_err();
+            assert!(e.0.contains(name), "{e}");
+        }
+    }
+
+    #[test]
+    fn audit_retention_has_a_default_and_bounds() {
+        let s = Settings::from_sources(None, |_| None).unwrap();
+        assert_eq!(s.audit_retention_days, 365);
+        let name = "PORTCULLIS_AUDIT_RETENTION_DAYS";
+        let s = Settings::from_sources(None, |k| (k == name).then(|| "30".to_string())).unwrap();
+        assert_eq!(s.audit_retention_days, 30);
+        for bad in ["0", "36501", "forever"] {
             let e =
                 Settings::from_sources(None, |k| (k == name).then(|| bad.to_string())).unwrap_err();
             assert!(e.0.contains(name), "{e}");

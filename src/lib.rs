@@ -73,6 +73,8 @@ pub struct AppState {
     pub usage: usage::UsageRecorder,
     /// How often they are written, in seconds (shown in the admin area).
     pub usage_flush_seconds: u64,
+    /// How long audit events are kept, in seconds (`PORTCULLIS_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_seconds: i64,
     /// The page templates.
     pub pages: http::render::Pages,
     /// Failed-login counts per username.
@@ -229,6 +231,7 @@ impl Application {
             client_ip_header: settings.client_ip_header.clone(),
             usage: usage::UsageRecorder::default(),
             usage_flush_seconds: settings.usage_flush_interval.as_secs(),
+            audit_retention_seconds: settings.audit_retention_days * 86_400,
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
             master_key,
@@ -371,8 +374,9 @@ impl Application {
     }
 }
 
-/// Writes the batched last-used times, and deletes expired codes, token families and
-/// revocation entries (nothing refers to them once they have expired).
+/// Writes the batched last-used times, and deletes expired codes, refresh tokens, token
+/// families, revocation entries and sessions (nothing refers to them once they have expired)
+/// and audit events past their retention.
 fn flush(state: &AppState) -> Result<(), AppError> {
     let mut conn = state.pool.get()?;
     if !state.usage.is_empty() {
@@ -381,6 +385,7 @@ fn flush(state: &AppState) -> Result<(), AppError> {
     let now = state.clock.now();
     token::store::purge_expired(&mut conn, now)?;
     user::sessions::purge_expired(&mut conn, &state.sessions, now)?;
+    audit::store::purge_before(&mut conn, now.saturating_sub(state.audit_retention_seconds))?;
     let longest = token::store::longest_access_ttl(&mut conn, state.access_token_ttl)?;
     for kid in token::retire_superseded(&mut conn, now, longest)? {
         tracing::info!(%kid, "retired a signing key: no unexpired token was signed with it");

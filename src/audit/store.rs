@@ -23,6 +23,12 @@ pub fn record(conn: &mut AnyConnection, e: &NewEvent, now: i64) -> Result<(), Ap
     Ok(())
 }
 
+/// Deletes the events recorded before `cutoff` (`PORTCULLIS_AUDIT_RETENTION_DAYS`, run by the
+/// periodic purge). Returns how many.
+pub fn purge_before(conn: &mut AnyConnection, cutoff: i64) -> Result<usize, AppError> {
+    Ok(diesel::delete(audit_events::table.filter(audit_events::at.lt(cutoff))).execute(conn)?)
+}
+
 /// id, at, actor, action, client_id, target, details, remote_addr.
 type EventRow = (
     i64,

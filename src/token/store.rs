@@ -451,11 +451,20 @@ pub fn is_jti_revoked(conn: &mut AnyConnection, jti: &str) -> Result<bool, AppEr
         .is_some())
 }
 
-/// Deletes what can no longer matter: revocation entries of expired tokens, and token
-/// families (codes, refresh tokens) past their last expiry. Returns the rows deleted.
+/// Deletes what can no longer matter: revocation entries of expired tokens, expired refresh
+/// tokens (also in families still in use), and token families (codes, refresh tokens) past
+/// their last expiry. Returns the rows deleted.
+///
+/// An expired refresh token is refused whatever its row says (RFC 6749 5.2 `invalid_grant`),
+/// so its row only served reuse detection (RFC 9700 4.14.2): a rotated token replayed before
+/// its own expiry revokes its family; after it, it is unknown. Without this, a family that
+/// keeps refreshing (its `expires_at` moves with each rotation) would keep every token it ever
+/// rotated.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> Result<usize, AppError> {
     let a = diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(now)))
         .execute(conn)?;
-    let b = diesel::delete(grants::table.filter(grants::expires_at.le(now))).execute(conn)?;
-    Ok(a + b)
+    let b = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.le(now)))
+        .execute(conn)?;
+    let c = diesel::delete(grants::table.filter(grants::expires_at.le(now))).execute(conn)?;
+    Ok(a + b + c)
 }

@@ -108,17 +108,16 @@ async fn pipe(
                         return;
                     }
                     Chunk::ForwardAndCut => {
-                        // PostgreSQL runs the chunk and its answer never reaches the server.
+                        // PostgreSQL runs the chunk and its answer never reaches the server:
+                        // the cut comes once the answer is here (so the chunk has run, however
+                        // slowly PostgreSQL was scheduled), and the answer is dropped.
                         let _ = server.write_all(chunk).await;
-                        shared.cut();
-                        drop(client);
-                        // Closed gracefully, after PostgreSQL answered: a socket closed with
-                        // its peer's answer unread sends a reset, which can overtake the chunk.
-                        let _ = server.shutdown().await;
-                        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                            while matches!(server.read(&mut down).await, Ok(n) if n > 0) {}
-                        })
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(10),
+                            server.read(&mut down),
+                        )
                         .await;
+                        shared.cut();
                         return;
                     }
                 }

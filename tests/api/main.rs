@@ -20,6 +20,7 @@ mod jwt_auth;
 mod kill;
 mod login;
 mod policies;
+mod retention;
 mod schema;
 mod sealing;
 mod sessions;
