@@ -134,11 +134,6 @@ fn env_name(key: &str) -> String {
 }
 
 impl Settings {
-    /// Loads the settings from the process environment and an optional TOML file.
-    pub fn load(config_file: Option<&Path>) -> Result<Settings, ConfigError> {
-        Settings::from_sources(config_file, |k| std::env::var(k).ok())
-    }
-
     /// Loads the settings from a TOML file (optional) and an environment lookup.
     pub fn from_sources(
         config_file: Option<&Path>,

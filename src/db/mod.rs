@@ -14,7 +14,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::error::AppError;
 
 /// A connection to either backend. PostgreSQL must be the first variant: SQLite accepts any
-/// string as a URL (see STACK.md).
+/// string as a URL, so `MultiConnection` would otherwise open every URL as a SQLite file.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
     /// A PostgreSQL connection (several stateless instances behind a load balancer).
@@ -25,8 +25,6 @@ pub enum AnyConnection {
 
 /// The connection pool shared by the HTTP server and background tasks.
 pub type Pool = r2d2::Pool<Manager>;
-/// A connection checked out of the pool.
-pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod cors;
 pub mod health;
 pub mod login;
+pub mod middleware;
 pub mod oauth;
 pub mod render;
 pub mod session;

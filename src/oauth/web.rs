@@ -1,7 +1,8 @@
-//! Our `WebRequest`/`WebResponse` for oxide-auth, and the request checks it does not make.
+//! The token, introspection and revocation requests as parsed from HTTP ([`ClientRequest`],
+//! [`TokenRequest`]), our response type ([`OAuthResponse`]), and the request checks
+//! oxide-auth does not make.
 //!
-//! oxide-auth 0.6.1 deviates from the RFCs in ways corrected here and in `grants` (see
-//! STACK.md):
+//! oxide-auth 0.6.1 deviates from the RFCs in ways corrected here and in `grants`:
 //! - error JSON uses `description`/`uri`; RFC 6749 5.2 says `error_description`/`error_uri`:
 //!   we write every response body ourselves;
 //! - scope strings come out in hash-set order; we sort them;

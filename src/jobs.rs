@@ -1,0 +1,85 @@
+//! Background jobs of a running server: the periodic flush and purge ([`flush`]), and the poll
+//! that follows changes made elsewhere ([`watch_changes`]).
+
+use actix_web::web;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::{audit, client, token, user};
+
+/// Writes the batched last-used times, and deletes expired codes, refresh tokens, token
+/// families, revocation entries and sessions (nothing refers to them once they have expired)
+/// and audit events past their retention.
+pub(crate) fn flush(state: &AppState) -> Result<(), AppError> {
+    let mut conn = state.pool.get()?;
+    if !state.usage.is_empty() {
+        state.usage.flush(&mut conn)?;
+    }
+    let now = state.clock.now();
+    token::store::purge_expired(&mut conn, now)?;
+    user::sessions::purge_expired(&mut conn, &state.sessions, now)?;
+    audit::store::purge_before(&mut conn, now.saturating_sub(state.audit_retention_seconds))?;
+    let longest = token::store::longest_access_ttl(&mut conn, state.access_token_ttl)?;
+    for kid in token::retire_superseded(&mut conn, now, longest)? {
+        tracing::info!(%kid, "retired a signing key: no unexpired token was signed with it");
+    }
+    Ok(())
+}
+
+pub(crate) async fn flush_periodically(state: web::Data<AppState>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        match tokio::task::spawn_blocking(move || flush(&s)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not write last-used times; will retry"),
+            Err(e) => tracing::warn!(error = %e, "last-used flush task failed"),
+        }
+    }
+}
+
+/// Polls `cache_generation`: drops cached clients when another writer changed one (see
+/// [`client::cache`]) and reloads the signing keys when they changed, so a change anywhere is
+/// seen here within one interval.
+pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        let read = tokio::task::spawn_blocking(move || -> Result<i64, AppError> {
+            let mut conn = s.pool.get()?;
+            // Signing keys follow the same way (a rotation at another instance).
+            if s.keys.follow(&mut conn)? {
+                tracing::info!("signing keys changed; reloaded");
+            }
+            let generation = client::store::generation(&mut conn)?;
+            // The CORS origins follow the clients, before the new generation is recorded.
+            if generation > s.clients.seen() {
+                let uris = client::store::enabled_redirect_uris(&mut conn)?;
+                s.cors_origins.replace(uris.iter().map(String::as_str));
+            }
+            Ok(generation)
+        })
+        .await;
+        match read {
+            Ok(Ok(generation)) => {
+                if state.clients.observe(generation) {
+                    tracing::debug!(generation, "clients changed; cache dropped");
+                }
+            }
+            // The cached clients keep being served for PORTCULLIS_CACHE_STALE_MAX_MS after the
+            // last successful poll (client_credentials needs no database), then refused: see
+            // client::cache.
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    error = %e,
+                    "could not check for client changes; serving cached clients for at most PORTCULLIS_CACHE_STALE_MAX_MS"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "client change check failed"),
+        }
+    }
+}
