@@ -29,7 +29,12 @@ pub fn prepare_database(settings: &Settings) -> Result<(Pool, seal::MasterKey), 
     })?;
     let mut conn = pool.get()?;
     let (key, created) = db::migrate_and(&mut conn, |conn| {
-        let (key, source) = seal::master_key(settings, conn)?;
+        let (key, source) = seal::master_key(
+            settings.master_key.as_ref(),
+            settings.master_key_file.as_deref(),
+            &settings.database_url,
+            conn,
+        )?;
         Ok((
             key.clone(),
             bootstrap(conn, &key, &source, settings.clock.now())?,

@@ -356,7 +356,12 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     // The master key is decided by the same function as for `serve` (a SQLite database gets
     // its key file here on first use), and stored keys are sealed and checked with it.
     let (master, source) = db::migrate_and(&mut conn, |conn| {
-        let (master, source) = crate::seal::master_key(&settings, conn)?;
+        let (master, source) = crate::seal::master_key(
+            settings.master_key.as_ref(),
+            settings.master_key_file.as_deref(),
+            &settings.database_url,
+            conn,
+        )?;
         crate::bootstrap(conn, &master, &source, crate::clock::Clock::system().now())?;
         Ok((master, source))
     })?;

@@ -19,7 +19,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use diesel::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::config::Settings;
 use crate::db::{AnyConnection, DbUrl};
 use crate::error::AppError;
 
@@ -218,17 +217,22 @@ pub fn key_file_beside(database: &str) -> PathBuf {
 ///    on first start; if the database already holds sealed values, a missing file is an
 ///    error (a new key could not open them);
 /// 4. neither, on PostgreSQL: an error, since every instance must share the key.
+///
+/// `configured` and `key_file` are the settings `PORTCULLIS_MASTER_KEY` and
+/// `PORTCULLIS_MASTER_KEY_FILE`; `database` is `PORTCULLIS_DATABASE_URL`.
 pub fn master_key(
-    settings: &Settings,
+    configured: Option<&MasterKey>,
+    key_file: Option<&Path>,
+    database: &DbUrl,
     conn: &mut AnyConnection,
 ) -> Result<(MasterKey, KeySource), AppError> {
-    if let Some(key) = &settings.master_key {
+    if let Some(key) = configured {
         return Ok((key.clone(), KeySource::Setting));
     }
-    if let Some(path) = &settings.master_key_file {
-        return Ok((read_key_file(path)?, KeySource::File(path.clone())));
+    if let Some(path) = key_file {
+        return Ok((read_key_file(path)?, KeySource::File(path.to_path_buf())));
     }
-    let path = match &settings.database_url {
+    let path = match database {
         DbUrl::Postgres(_) => {
             return Err(AppError::Invalid(
                 "PostgreSQL needs PORTCULLIS_MASTER_KEY or PORTCULLIS_MASTER_KEY_FILE: every instance must share it (generate one with: head -c 32 /dev/urandom | base64)".into(),

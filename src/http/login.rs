@@ -190,17 +190,11 @@ pub async fn login(
     }
 }
 
-/// Form carrying only the CSRF token.
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /logout`.
 pub async fn logout(
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<CsrfForm>,
+    form: web::Form<session::CsrfOnly>,
 ) -> HttpResponse {
     if !session::csrf_ok(&session, form.csrf_token.as_deref()) {
         return csrf_failed(&state, &session);

@@ -287,6 +287,13 @@ pub fn csrf_token(session: &Session) -> String {
     token
 }
 
+/// A form with only the CSRF token (sign-out, deletes, enable/disable, ...).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    /// The session's CSRF token.
+    pub csrf_token: Option<String>,
+}
+
 /// True when `submitted` is the session's CSRF token (constant-time comparison).
 pub fn csrf_ok(session: &Session, submitted: Option<&str>) -> bool {
     match (session.get::<String>(CSRF_KEY).ok().flatten(), submitted) {

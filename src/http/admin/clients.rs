@@ -7,6 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use crate::http::session::CsrfOnly;
+
 use super::{
     Access, Admin, OrPage, Page, context, done, failed, load_client, require, require_post,
 };
@@ -513,7 +515,7 @@ pub async fn create(
     .await;
     Ok(match created {
         Ok((client, Some(secret))) => {
-            secrets::shown(&state, &session, &admin, &client, &secret, "Client created")
+            super::secret_shown(&state, &session, &admin, &client, &secret, "Client created")
         }
         Ok((client, None)) => done(
             &session,
@@ -532,8 +534,6 @@ pub async fn create(
         Err(e) => failed(&state, &session, &e),
     })
 }
-
-use super::secrets;
 
 /// `GET /admin/clients/{client_id}`: the Settings tab.
 pub async fn show(
@@ -594,7 +594,7 @@ pub async fn update(
     })
     .await;
     Ok(match saved {
-        Ok(Some(hmac_key)) => secrets::shown(
+        Ok(Some(hmac_key)) => super::secret_shown(
             &state,
             &session,
             &admin,
@@ -618,13 +618,6 @@ pub async fn update(
         ),
         Err(e) => failed(&state, &session, &e),
     })
-}
-
-/// A form with only the CSRF token.
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    /// The session's CSRF token.
-    pub csrf_token: Option<String>,
 }
 
 /// `POST /admin/clients/{client_id}/enable` and `.../disable`.

@@ -251,3 +251,23 @@ pub async fn script() -> HttpResponse {
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(crate::http::render::ADMIN_SCRIPT)
 }
+
+/// The one-time page with a new secret's value (and a copy button).
+pub fn secret_shown(
+    state: &AppState,
+    session: &Session,
+    admin: &Admin,
+    client: &Client,
+    value: &str,
+    heading: &str,
+) -> HttpResponse {
+    let mut ctx = context(session, admin, "clients");
+    ctx.insert("client", client);
+    ctx.insert("tab", "secrets");
+    ctx.insert("heading", heading);
+    ctx.insert("secret_value", value);
+    ctx.insert("token_endpoint", &format!("{}/oauth/token", state.issuer));
+    state
+        .pages
+        .render(StatusCode::OK, "admin/secret_shown.html", &ctx)
+}

@@ -5,11 +5,11 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::clients::CsrfOnly;
 use super::{Access, Admin, OrPage, Page, context, load_client, require, require_post};
 use crate::AppState;
 use crate::client::{Client, GrantType};
 use crate::error::AppError;
+use crate::http::session::CsrfOnly;
 use crate::manage;
 use crate::oauth::authorize::describe_scope;
 

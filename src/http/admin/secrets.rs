@@ -8,35 +8,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::clients::CsrfOnly;
 use super::{
     Access, Admin, OrPage, Page, context, done, failed, load_client, require, require_post,
 };
 use crate::AppState;
 use crate::client::{Client, EXPIRY_WARNING_SECONDS};
 use crate::error::AppError;
+use crate::http::session::CsrfOnly;
 use crate::manage;
 use crate::secret::store::SecretRow;
-
-/// The one-time page with a new secret's value (and a copy button).
-pub fn shown(
-    state: &AppState,
-    session: &Session,
-    admin: &Admin,
-    client: &Client,
-    value: &str,
-    heading: &str,
-) -> HttpResponse {
-    let mut ctx = context(session, admin, "clients");
-    ctx.insert("client", client);
-    ctx.insert("tab", "secrets");
-    ctx.insert("heading", heading);
-    ctx.insert("secret_value", value);
-    ctx.insert("token_endpoint", &format!("{}/oauth/token", state.issuer));
-    state
-        .pages
-        .render(StatusCode::OK, "admin/secret_shown.html", &ctx)
-}
 
 async fn client_and_secrets(
     state: &web::Data<AppState>,
@@ -241,7 +221,7 @@ pub async fn add(
     .await;
     let target = format!("/admin/clients/{}/secrets", client.client_id);
     Ok(match added {
-        Ok((_, Some(generated))) => shown(
+        Ok((_, Some(generated))) => super::secret_shown(
             &state,
             &session,
             &admin,

@@ -6,10 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
-use super::clients::CsrfOnly;
 use super::{Access, Admin, OrPage, Page, context, done, require, require_post};
 use crate::AppState;
 use crate::error::AppError;
+use crate::http::session::CsrfOnly;
 use crate::manage;
 use crate::user::Role;
 
