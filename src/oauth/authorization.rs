@@ -3,6 +3,7 @@
 //! and issues the code through oxide-auth's authorization flow with our registrar,
 //! authorizer and PKCE extension.
 
+use crate::oauth::error::ErrorCode;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -116,7 +117,7 @@ pub fn begin(
         if prompt.none {
             // OpenID Connect Core 3.1.2.6: no page may be shown, and sign-in is needed.
             return Ok(Step::Refused(checked.refuse(
-                "login_required",
+                ErrorCode::LoginRequired,
                 "the user is not signed in, and prompt=none forbids showing the sign-in page",
             )));
         }
@@ -134,7 +135,7 @@ pub fn begin(
     if prompt.none {
         // OpenID Connect Core 3.1.2.6: the consent page would be needed.
         return Ok(Step::Refused(checked.refuse(
-            "consent_required",
+            ErrorCode::ConsentRequired,
             "the user must approve this request, and prompt=none forbids showing the consent page",
         )));
     }
@@ -169,7 +170,7 @@ pub fn decide(
         // RFC 6749 4.1.2.1: the resource owner denied the request.
         return Ok(Step::Refused(Refusal::Redirect {
             redirect_uri: checked.redirect_uri,
-            error: "access_denied",
+            error: ErrorCode::AccessDenied,
             description: "the user denied the request".into(),
             state: checked.state,
         }));

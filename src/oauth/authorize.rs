@@ -8,6 +8,7 @@
 //!   (RFC 6749 4.1.2.1).
 
 use crate::client::{Client, GrantType};
+use crate::oauth::error::ErrorCode;
 
 /// Why an authorization request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub enum Refusal {
         /// The registered redirect URI to send the error to.
         redirect_uri: String,
         /// RFC 6749 4.1.2.1 error code.
-        error: &'static str,
+        error: ErrorCode,
         /// Human-readable description.
         description: String,
         /// The client's `state`, echoed unchanged.
@@ -52,7 +53,7 @@ impl Refusal {
         let mut url = url::Url::parse(redirect_uri).ok()?;
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("error", error);
+            q.append_pair("error", error.as_str());
             q.append_pair("error_description", description);
             if let Some(s) = state {
                 q.append_pair("state", s);
@@ -169,7 +170,7 @@ pub struct Checked {
 
 impl Checked {
     /// A refusal sent back to the client (RFC 6749 4.1.2.1).
-    pub fn refuse(&self, error: &'static str, description: &str) -> Refusal {
+    pub fn refuse(&self, error: ErrorCode, description: &str) -> Refusal {
         Refusal::Redirect {
             redirect_uri: self.redirect_uri.clone(),
             error,
@@ -212,7 +213,7 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
         }));
     };
     let state = params.state.clone();
-    let refuse = |error: &'static str, description: String| Refusal::Redirect {
+    let refuse = |error: ErrorCode, description: String| Refusal::Redirect {
         redirect_uri: redirect_uri.clone(),
         error,
         description,
@@ -222,20 +223,20 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
         Some("code") => {}
         None => {
             return Err(refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "response_type is required".into(),
             ));
         }
         Some(other) => {
             return Err(refuse(
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 format!("response_type '{other}' is not supported; use 'code'"),
             ));
         }
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(refuse(
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             "this client may not use the authorization code grant".into(),
         ));
     }
@@ -247,7 +248,7 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
     ) {
         (None, None) if client.public => {
             return Err(refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "code_challenge is required: public clients must use PKCE with S256 (RFC 7636)"
                     .into(),
             ));
@@ -255,34 +256,34 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
         (None, None) => None,
         (None, Some(_)) => {
             return Err(refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "code_challenge_method was sent without code_challenge".into(),
             ));
         }
         (Some(_), None | Some("plain")) => {
             return Err(refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "code_challenge_method must be S256; plain is not supported (RFC 7636 4.4.1)"
                     .into(),
             ));
         }
         (Some(_), Some(m)) if m != "S256" => {
             return Err(refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("code_challenge_method '{m}' is not supported; use S256"),
             ));
         }
         (Some(c), Some(_)) if !is_pkce_value(c) => {
             return Err(refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.2)"
                     .into(),
             ));
         }
         (Some(c), Some(_)) => Some(c.to_string()),
     };
-    let prompt =
-        Prompt::parse(params.prompt.as_deref()).map_err(|d| refuse("invalid_request", d))?;
+    let prompt = Prompt::parse(params.prompt.as_deref())
+        .map_err(|d| refuse(ErrorCode::InvalidRequest, d))?;
     // RFC 6749 3.3: no scope = the client's default: its allowed scopes that a person may
     // grant (never `portcullis:*`, see `token::grantable_by_person`).
     let mut scopes: Vec<String> = match params.scope.as_deref().map(str::trim) {
@@ -298,13 +299,13 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
                 // RFC 6749 4.1.2.1 `invalid_scope`: server scopes are never granted here.
                 if !crate::token::grantable_by_person(s) {
                     return Err(refuse(
-                        "invalid_scope",
+                        ErrorCode::InvalidScope,
                         format!("scope '{s}' cannot be granted through the authorization endpoint"),
                     ));
                 }
                 if !client.allowed_scopes.iter().any(|a| a == s) {
                     return Err(refuse(
-                        "invalid_scope",
+                        ErrorCode::InvalidScope,
                         format!("scope '{s}' is not allowed for this client"),
                     ));
                 }
@@ -400,7 +401,7 @@ mod tests {
 
     fn redirect_error(r: Result<Checked, Refusal>) -> &'static str {
         match r {
-            Err(Refusal::Redirect { error, .. }) => error,
+            Err(Refusal::Redirect { error, .. }) => error.as_str(),
             other => panic!("expected a redirect, got {other:?}"),
         }
     }

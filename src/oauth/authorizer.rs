@@ -6,6 +6,7 @@
 //! the PKCE challenge. The row stays after redemption as the head of the family of tokens
 //! issued from it, so that a replayed code revokes them (RFC 6749 4.1.2).
 
+use crate::oauth::error::ErrorCode;
 use std::borrow::Cow;
 use std::cell::RefCell;
 
@@ -50,8 +51,11 @@ pub struct DbAuthorizer<'a> {
 
 impl DbAuthorizer<'_> {
     fn refuse(&self, description: &str) -> Result<Option<Grant>, ()> {
-        *self.outcome.failure.borrow_mut() =
-            Some(OAuthResponse::error(400, "invalid_grant", description));
+        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::error(
+            400,
+            ErrorCode::InvalidGrant,
+            description,
+        ));
         Ok(None)
     }
 
@@ -109,7 +113,7 @@ impl Authorizer for DbAuthorizer<'_> {
             // RFC 6749 5.2 (an admin took the grant type away after the code was issued).
             *self.outcome.failure.borrow_mut() = Some(OAuthResponse::error(
                 400,
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 "this client may not use the authorization_code grant",
             ));
             return Ok(None);
@@ -201,7 +205,7 @@ pub struct PkceVerifier<'a> {
 }
 
 impl PkceVerifier<'_> {
-    fn refuse(&self, error: &str, description: &str) -> Result<Extensions, ()> {
+    fn refuse(&self, error: ErrorCode, description: &str) -> Result<Extensions, ()> {
         *self.outcome.failure.borrow_mut() = Some(OAuthResponse::error(400, error, description));
         Err(())
     }
@@ -226,28 +230,28 @@ impl accesstoken::Extension for PkceVerifier<'_> {
             // RFC 9700 2.1.1: a verifier for a code issued without a challenge is a downgrade
             // attempt and is refused.
             (None, Some(_)) => self.refuse(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "code_verifier was sent, but the authorization request had no code_challenge (RFC 9700 2.1.1)",
             ),
             (None, None) if public => self.refuse(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "public clients must use PKCE (RFC 7636)",
             ),
             (None, None) => Ok(Extensions::new()),
             (Some(_), None) => self.refuse(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "code_verifier is required: the authorization request used PKCE (RFC 7636 4.5)",
             ),
             // RFC 7636 4.1: 43 to 128 unreserved characters.
             (Some(_), Some(v)) if !is_pkce_value(v) => self.refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.1)",
             ),
             (Some(_), Some(_)) => match pkce.verify(stored, verifier) {
                 Ok(()) => Ok(Extensions::new()),
                 // RFC 7636 4.6: "invalid_grant".
                 Err(()) => self.refuse(
-                    "invalid_grant",
+                    ErrorCode::InvalidGrant,
                     "code_verifier does not match the code_challenge (RFC 7636 4.6)",
                 ),
             },

@@ -4,6 +4,7 @@
 //! refusal gets the RFC 6749 5.2 error that fits; where oxide-auth's own error differs (a wrong
 //! PKCE verifier, a replayed code), the adapter that refused recorded the right one.
 
+use crate::oauth::error::ErrorCode;
 use std::borrow::Cow;
 use std::cell::RefCell;
 
@@ -224,26 +225,27 @@ impl refresh::Endpoint for RefreshEndpoint<'_> {
 fn described(kind: AccessTokenErrorType) -> OAuthResponse {
     let (error, description) = match kind {
         AccessTokenErrorType::InvalidRequest => (
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "the request is missing a required parameter or is malformed",
         ),
         AccessTokenErrorType::InvalidClient => {
             return OAuthResponse::invalid_client("client authentication failed", false);
         }
         AccessTokenErrorType::InvalidGrant => (
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "the grant is invalid, expired, revoked, or was issued to another client",
         ),
         AccessTokenErrorType::UnauthorizedClient => (
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             "this client may not use this grant type",
         ),
-        AccessTokenErrorType::UnsupportedGrantType => {
-            ("unsupported_grant_type", "this grant type is not supported")
-        }
+        AccessTokenErrorType::UnsupportedGrantType => (
+            ErrorCode::UnsupportedGrantType,
+            "this grant type is not supported",
+        ),
         // RFC 6749 6: the requested scope may only narrow the original grant.
         AccessTokenErrorType::InvalidScope => (
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "the requested scope exceeds the scope originally granted (RFC 6749 6)",
         ),
     };

@@ -1,6 +1,7 @@
 //! oxide-auth's `Issuer`: signs RFC 9068 JWT access tokens, and for the authorization code
 //! and refresh grants issues and rotates refresh tokens (RFC 6749 6, RFC 9700 4.14.2).
 
+use crate::oauth::error::ErrorCode;
 use std::cell::RefCell;
 
 use oxide_auth::primitives::grant::{Extensions, Grant};
@@ -36,7 +37,7 @@ struct FreshRefresh {
 }
 
 impl<'a> JwtIssuer<'a> {
-    fn fail(&self, error: &str, description: &str) {
+    fn fail(&self, error: ErrorCode, description: &str) {
         *self.outcome.failure.borrow_mut() = Some(OAuthResponse::error(400, error, description));
     }
 
@@ -153,7 +154,10 @@ impl Issuer for JwtIssuer<'_> {
                 // gets its tokens, but they are already revoked (RFC 6749 4.1.2).
                 Ok(Recorded::Active | Recorded::Revoked) => {}
                 Ok(Recorded::Gone) => {
-                    self.fail("invalid_grant", "the authorization code is no longer valid");
+                    self.fail(
+                        ErrorCode::InvalidGrant,
+                        "the authorization code is no longer valid",
+                    );
                     return Err(());
                 }
                 Err(e) => {
@@ -187,7 +191,7 @@ impl Issuer for JwtIssuer<'_> {
         if !allowed {
             // RFC 6749 5.2.
             self.fail(
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 "this client may not use the refresh_token grant",
             );
             return Err(());
@@ -221,7 +225,7 @@ impl Issuer for JwtIssuer<'_> {
                 }
                 drop(conn);
                 self.fail(
-                    "invalid_grant",
+                    ErrorCode::InvalidGrant,
                     "this refresh token was already used; every token issued from it is revoked (RFC 9700 4.14.2)",
                 );
                 return Err(());
@@ -261,7 +265,7 @@ impl Issuer for JwtIssuer<'_> {
             }
         };
         let refuse = |description: &str| {
-            self.fail("invalid_grant", description);
+            self.fail(ErrorCode::InvalidGrant, description);
             Ok(None)
         };
         let Some(mut row) = row else {

@@ -4,12 +4,14 @@ pub mod authorization;
 pub mod authorize;
 pub mod authorizer;
 pub mod client_auth;
+pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod issuer;
 pub mod registrar;
 pub mod web;
 
+use crate::oauth::error::ErrorCode;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
@@ -129,7 +131,7 @@ impl From<diesel::result::Error> for RolledBack {
 pub fn unsupported_grant_type() -> OAuthResponse {
     OAuthResponse::error(
         400,
-        "unsupported_grant_type",
+        ErrorCode::UnsupportedGrantType,
         "this grant type is not supported",
     )
 }

@@ -1,5 +1,6 @@
 //! oxide-auth's `Registrar` over the database.
 
+use crate::oauth::error::ErrorCode;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -126,7 +127,7 @@ impl Registrar for DbRegistrar<'_> {
         if !client.allows_grant(self.grant) {
             return Err(self.fail(OAuthResponse::error(
                 400,
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 &format!("this client may not use the {} grant", self.grant.as_str()),
             )));
         }
@@ -149,7 +150,7 @@ impl Registrar for DbRegistrar<'_> {
                     if !client.allowed_scopes.iter().any(|a| a == s) || !grantable(s) {
                         return Err(self.fail(OAuthResponse::error(
                             400,
-                            "invalid_scope",
+                            ErrorCode::InvalidScope,
                             &format!("scope '{s}' is not allowed for this client"),
                         )));
                     }

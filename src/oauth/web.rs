@@ -11,6 +11,7 @@
 //! - duplicated parameters, a missing client authentication and non-form bodies do not get
 //!   the error codes RFC 6749 5.2 names: [`TokenRequest::parse`] answers them first.
 
+use crate::oauth::error::ErrorCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -33,7 +34,7 @@ pub struct OAuthResponse {
 
 impl OAuthResponse {
     /// An RFC 6749 5.2 error response.
-    pub fn error(status: u16, error: &str, description: &str) -> OAuthResponse {
+    pub fn error(status: u16, error: ErrorCode, description: &str) -> OAuthResponse {
         OAuthResponse {
             status,
             body: serde_json::json!({ "error": error, "error_description": description })
@@ -44,14 +45,14 @@ impl OAuthResponse {
 
     /// 400 `invalid_request`.
     pub fn invalid_request(description: &str) -> OAuthResponse {
-        OAuthResponse::error(400, "invalid_request", description)
+        OAuthResponse::error(400, ErrorCode::InvalidRequest, description)
     }
 
     /// 401 `invalid_client`, with the Basic challenge when the client used Basic.
     pub fn invalid_client(description: &str, basic: bool) -> OAuthResponse {
         OAuthResponse {
             basic_challenge: basic,
-            ..OAuthResponse::error(401, "invalid_client", description)
+            ..OAuthResponse::error(401, ErrorCode::InvalidClient, description)
         }
     }
 
@@ -63,7 +64,7 @@ impl OAuthResponse {
             retry_after: Some(retry_after),
             ..OAuthResponse::error(
                 503,
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable,
                 "the server is busy or its database is unavailable; retry later",
             )
         }
@@ -73,7 +74,7 @@ impl OAuthResponse {
     pub fn too_many_requests(description: &str, retry_after: u64) -> OAuthResponse {
         OAuthResponse {
             retry_after: Some(retry_after),
-            ..OAuthResponse::error(429, "too_many_requests", description)
+            ..OAuthResponse::error(429, ErrorCode::TooManyRequests, description)
         }
     }
 
@@ -92,7 +93,7 @@ impl OAuthResponse {
     pub fn server_error() -> OAuthResponse {
         OAuthResponse::error(
             500,
-            "server_error",
+            ErrorCode::ServerError,
             "the server could not complete the request",
         )
     }
@@ -386,7 +387,7 @@ impl TokenRequest {
             Some((_, g)) if !SUPPORTED_GRANT_TYPES.contains(&g.as_str()) => {
                 return Err(OAuthResponse::error(
                     400,
-                    "unsupported_grant_type",
+                    ErrorCode::UnsupportedGrantType,
                     &format!(
                         "grant_type '{g}' is not supported; supported: {}",
                         SUPPORTED_GRANT_TYPES.join(", ")
@@ -398,7 +399,7 @@ impl TokenRequest {
         if let Some((_, scope)) = params.iter().find(|(k, _)| k == "scope") {
             for s in scope.split(' ').filter(|s| !s.is_empty()) {
                 if let Err(msg) = crate::client::validate_scope(s) {
-                    return Err(OAuthResponse::error(400, "invalid_scope", &msg));
+                    return Err(OAuthResponse::error(400, ErrorCode::InvalidScope, &msg));
                 }
             }
         }

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::AppState;
 use crate::error::AppError;
 use crate::manage::Actor;
+use crate::oauth::error::ErrorCode;
 
 /// Scope that allows every API call.
 pub const SCOPE_ADMIN: &str = "portcullis:admin";
@@ -65,7 +66,7 @@ pub fn fail(e: AppError) -> actix_web::Error {
             tracing::error!(error = %other, "admin API request failed: database unavailable");
             let mut resp = error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable.as_str(),
                 "the database is unavailable; retry later",
             );
             resp.headers_mut().insert(
@@ -127,8 +128,14 @@ pub async fn caller(
     let challenge =
         |code: &str, extra: &str| format!("Bearer realm=\"portcullis\", error=\"{code}\"{extra}");
     let unauthorized = |message: &str| {
-        let mut resp = error(StatusCode::UNAUTHORIZED, "invalid_token", message);
-        if let Ok(v) = header::HeaderValue::from_str(&challenge("invalid_token", "")) {
+        let mut resp = error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken.as_str(),
+            message,
+        );
+        if let Ok(v) =
+            header::HeaderValue::from_str(&challenge(ErrorCode::InvalidToken.as_str(), ""))
+        {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         stop(resp)
@@ -186,7 +193,7 @@ pub async fn caller(
         };
         let mut resp = error(
             StatusCode::FORBIDDEN,
-            "insufficient_scope",
+            ErrorCode::InsufficientScope.as_str(),
             &format!(
                 "this call needs the scope {}",
                 if need == Need::Write {
@@ -197,7 +204,7 @@ pub async fn caller(
             ),
         );
         if let Ok(v) = header::HeaderValue::from_str(&challenge(
-            "insufficient_scope",
+            ErrorCode::InsufficientScope.as_str(),
             &format!(", scope=\"{wanted}\""),
         )) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
