@@ -92,8 +92,8 @@ for t in $targets; do
   if [ "$rc" -eq 0 ]; then
     res=ok
   else
-    new=$(comm -13 <(echo "$before") <(find "artifacts/$t" -maxdepth 1 -type f ! -name last-run.log | sort) | tr '\n' ' ')
-    res="CRASH (exit $rc) artifact: ${new:-none written} log: fuzz/$log"
+    new=$(comm -13 <(echo "$before") <(find "artifacts/$t" -maxdepth 1 -type f ! -name last-run.log | sort) | sed 's|^|fuzz/|' | tr '\n' ' ')
+    res="CRASH (exit $rc) artifact: ${new:-none written }log: fuzz/$log"
     failed+=("$t")
   fi
   printf '%-18s %14s %8s %s\n' "$t" "$execs" "$size" "$res"
@@ -104,7 +104,7 @@ if [ ${#failed[@]} -gt 0 ]; then
   for t in "${failed[@]}"; do
     echo "---- $t (fuzz/artifacts/$t/last-run.log, last 30 lines)" >&2
     tail -n 30 "artifacts/$t/last-run.log" >&2
-    echo "reproduce: $bin_dir/$t fuzz/artifacts/$t/<crash-file>" >&2
+    echo "reproduce: RUST_BACKTRACE=1 $bin_dir/$t fuzz/artifacts/$t/<crash-file> (see fuzz/README.md)" >&2
   done
   exit 1
 fi
