@@ -148,7 +148,7 @@ impl Application {
             client_ip_header: settings.client_ip_header.clone(),
             usage: usage::UsageRecorder::default(),
             usage_flush_seconds: settings.usage_flush_interval.as_secs(),
-            audit_retention_seconds: settings.audit_retention_days * 86_400,
+            audit_retention_seconds: settings.audit_retention_days * crate::limits::DAY,
             pages,
             login_throttle: user::throttle::LoginThrottle::default(),
             master_key,

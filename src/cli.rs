@@ -383,11 +383,9 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             rotate_master_key(&mut conn, &master, &source, &new_key_file, out)
         }
         Command::Keys(KeysCmd::Rotate { activate_in }) => {
-            if !(0..=86_400).contains(&activate_in) {
-                return Err(AppError::Invalid(
-                    "--activate-in must be from 0 to 86400 seconds".into(),
-                ));
-            }
+            crate::limits::KEY_ACTIVATION_DELAY
+                .check(activate_in)
+                .map_err(AppError::Invalid)?;
             let now = clock::Clock::system().now();
             let kid = crate::token::rotate(&mut conn, now, activate_in, &master)?;
             writeln!(

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::db::DbUrl;
+use crate::limits;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,13 +237,15 @@ impl Settings {
         }
 
         let (v, src) = get("access_token_ttl");
-        let access_token_ttl = parse_positive(v, 86_400 * 365).map_err(|m| fail(src, m))? as i64;
+        let access_token_ttl =
+            parse_limit(v, &limits::ACCESS_TOKEN_TTL).map_err(|m| fail(src, m))?;
 
         let (v, src) = get("refresh_token_ttl");
-        let refresh_token_ttl = parse_positive(v, 86_400 * 3650).map_err(|m| fail(src, m))? as i64;
+        let refresh_token_ttl =
+            parse_limit(v, &limits::REFRESH_TOKEN_TTL).map_err(|m| fail(src, m))?;
 
         let (v, src) = get("admin_token_ttl");
-        let admin_token_ttl = parse_positive(v, 86_400).map_err(|m| fail(src, m))? as i64;
+        let admin_token_ttl = parse_limit(v, &limits::ADMIN_TOKEN_TTL).map_err(|m| fail(src, m))?;
 
         let (v, src) = get("log_level");
         if tracing_subscriber::EnvFilter::try_new(v).is_err() {
@@ -439,6 +442,14 @@ fn parse_bool(v: &str) -> Result<bool, String> {
         "false" | "0" | "no" | "off" | "" => Ok(false),
         _ => Err(format!("'{v}' is neither 'true' nor 'false'")),
     }
+}
+
+/// A number of seconds within one of the [`limits`].
+fn parse_limit(v: &str, limit: &limits::Limit) -> Result<i64, String> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| format!("'{v}' is not a whole number of seconds"))?;
+    limit.check(n).map_err(|m| format!("'{v}': {m}"))
 }
 
 fn parse_positive(v: &str, max: u64) -> Result<u64, String> {

@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod limits;
 pub mod manage;
 pub mod memory;
 pub mod metrics;

@@ -26,7 +26,7 @@ impl Pending {
 
 /// Days since the Unix epoch (UTC).
 pub fn day_of(ts: i64) -> i64 {
-    ts.div_euclid(86_400)
+    ts.div_euclid(crate::limits::DAY)
 }
 
 /// In-memory last-used times waiting to be written.

@@ -403,17 +403,11 @@ impl NewClient {
             // RFC 6749 4.4: the client credentials grant is for confidential clients only.
             return Err("a public client cannot use client_credentials (it has no secret)".into());
         }
-        if self
-            .access_token_ttl
-            .is_some_and(|t| !(60..=86_400).contains(&t))
-        {
-            return Err("access token lifetime must be from 60 to 86400 seconds".into());
+        if let Some(t) = self.access_token_ttl {
+            crate::limits::ACCESS_TOKEN_TTL.check(t)?;
         }
-        if self
-            .refresh_token_ttl
-            .is_some_and(|t| !(60..=86_400 * 365).contains(&t))
-        {
-            return Err("refresh token lifetime must be from 60 seconds to 365 days".into());
+        if let Some(t) = self.refresh_token_ttl {
+            crate::limits::REFRESH_TOKEN_TTL.check(t)?;
         }
         let mut nets = Vec::new();
         for entry in self
@@ -706,7 +700,7 @@ pub struct ClientSummary {
 }
 
 /// How far ahead an expiring secret is flagged in the clients list.
-pub const EXPIRY_WARNING_SECONDS: i64 = 14 * 86_400;
+pub const EXPIRY_WARNING_SECONDS: i64 = 14 * crate::limits::DAY;
 
 /// Parses an allowlist entry: an IP address (a host) or a CIDR range, IPv4 or IPv6.
 pub fn parse_ip_net(entry: &str) -> Result<ipnet::IpNet, String> {

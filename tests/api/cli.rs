@@ -648,3 +648,47 @@ async fn cli_changes_are_the_admin_areas_changes_audited_with_the_os_user(app: T
     );
     assert!(events.iter().all(|e| e.remote_addr == "local"));
 }
+
+// One table of limits (portcullis::limits): the server's default lifetimes accept exactly the
+// bounds a client's own lifetimes accept.
+#[test]
+fn token_lifetime_settings_have_the_bounds_of_a_clients_own() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    for (setting, value) in [
+        ("PORTCULLIS_ACCESS_TOKEN_TTL", "86401"),
+        ("PORTCULLIS_ACCESS_TOKEN_TTL", "59"),
+        ("PORTCULLIS_REFRESH_TOKEN_TTL", "31536001"),
+    ] {
+        let out = portcullis(&db)
+            .arg("migrate")
+            .env(setting, value)
+            .output()
+            .unwrap();
+        let err = fails(&out);
+        assert!(
+            err.contains(setting) && err.contains("lifetime must be from"),
+            "{setting}={value}: {err}"
+        );
+    }
+    for (setting, value) in [
+        ("PORTCULLIS_ACCESS_TOKEN_TTL", "86400"),
+        ("PORTCULLIS_REFRESH_TOKEN_TTL", "31536000"),
+    ] {
+        let out = portcullis(&db)
+            .arg("migrate")
+            .env(setting, value)
+            .output()
+            .unwrap();
+        ok(&out);
+    }
+    let too_long = portcullis::client::NewClient {
+        name: "app".into(),
+        access_token_ttl: Some(86_401),
+        ..Default::default()
+    }
+    .validate();
+    assert_eq!(
+        too_long.err().as_deref(),
+        Some("access token lifetime must be from 60 to 86400 seconds")
+    );
+}

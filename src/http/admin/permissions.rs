@@ -151,7 +151,7 @@ pub async fn usage(
             let h = n * (base - 20) / max;
             serde_json::json!({
                 "x": i as i64 * slot + 2, "y": base - h, "w": slot - 4, "h": h,
-                "date": crate::clock::date(day * 86_400), "count": n,
+                "date": crate::clock::date(day * crate::limits::DAY), "count": n,
             })
         })
         .collect();
@@ -160,7 +160,7 @@ pub async fn usage(
         .map(|&i| {
             serde_json::json!({
                 "x": i as i64 * slot + slot / 2, "y": height - 4,
-                "text": crate::clock::date(per_day[i].0 * 86_400),
+                "text": crate::clock::date(per_day[i].0 * crate::limits::DAY),
             })
         })
         .collect();

@@ -670,7 +670,7 @@ pub async fn usage(
     let days: Vec<(String, i64)> = (today - 29..=today)
         .map(|d| {
             (
-                crate::clock::date(d * 86_400),
+                crate::clock::date(d * crate::limits::DAY),
                 counts.iter().find(|c| c.0 == d).map_or(0, |c| c.1),
             )
         })
