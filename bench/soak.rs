@@ -229,9 +229,18 @@ impl Shared {
         None
     }
 
-    async fn token(&self, who: &(String, String), form: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+    async fn token(
+        &self,
+        who: &(String, String),
+        form: &[(&str, &str)],
+    ) -> Result<serde_json::Value, String> {
         let resp = self
-            .send(self.http.post(self.url("/oauth/token")).basic_auth(&who.0, Some(&who.1)).form(form))
+            .send(
+                self.http
+                    .post(self.url("/oauth/token"))
+                    .basic_auth(&who.0, Some(&who.1))
+                    .form(form),
+            )
             .await?;
         if resp.status() != 200 {
             return Err(status_err("", resp.status()));
@@ -240,7 +249,9 @@ impl Shared {
     }
 
     async fn client_credentials(&self) -> Outcome {
-        self.token(&self.cfg.cc, &[("grant_type", "client_credentials")]).await.map(drop)
+        self.token(&self.cfg.cc, &[("grant_type", "client_credentials")])
+            .await
+            .map(drop)
     }
 
     async fn refresh(&self, browser: &mut Browser) -> (Kind, Outcome) {
@@ -249,7 +260,10 @@ impl Shared {
             return (Kind::Code, self.code_flow(browser).await);
         };
         let t = self
-            .token(&self.cfg.web, &[("grant_type", "refresh_token"), ("refresh_token", &r)])
+            .token(
+                &self.cfg.web,
+                &[("grant_type", "refresh_token"), ("refresh_token", &r)],
+            )
             .await;
         (Kind::Refresh, t.map(|t| self.keep_tokens(&t)))
     }
@@ -260,7 +274,12 @@ impl Shared {
         };
         let web = &self.cfg.web;
         let outcome = match self
-            .send(self.http.post(self.url("/oauth/revoke")).basic_auth(&web.0, Some(&web.1)).form(&[("token", &r)]))
+            .send(
+                self.http
+                    .post(self.url("/oauth/revoke"))
+                    .basic_auth(&web.0, Some(&web.1))
+                    .form(&[("token", &r)]),
+            )
             .await
         {
             Ok(resp) if resp.status() == 200 => Ok(()),
@@ -282,13 +301,22 @@ impl Shared {
         let token = token.unwrap_or_else(|| "not-a-token".to_string());
         let web = &self.cfg.web;
         let resp = self
-            .send(self.http.post(self.url("/oauth/introspect")).basic_auth(&web.0, Some(&web.1)).form(&[("token", &token)]))
+            .send(
+                self.http
+                    .post(self.url("/oauth/introspect"))
+                    .basic_auth(&web.0, Some(&web.1))
+                    .form(&[("token", &token)]),
+            )
             .await?;
         if resp.status() != 200 {
             return Err(status_err("", resp.status()));
         }
         let body: serde_json::Value = resp.json().await.map_err(|_| "body".to_string())?;
-        if body["active"].is_boolean() { Ok(()) } else { Err("no-active".into()) }
+        if body["active"].is_boolean() {
+            Ok(())
+        } else {
+            Err("no-active".into())
+        }
     }
 
     async fn admin_bearer(&self) -> Result<String, String> {
@@ -298,7 +326,9 @@ impl Shared {
         {
             return Ok(t.clone());
         }
-        let t = self.token(&self.cfg.admin, &[("grant_type", "client_credentials")]).await?;
+        let t = self
+            .token(&self.cfg.admin, &[("grant_type", "client_credentials")])
+            .await?;
         let expires_in = t["expires_in"].as_u64().ok_or("no-expires-in")?;
         let t = t["access_token"].as_str().ok_or("no-token")?.to_string();
         let renew_at = Instant::now() + Duration::from_secs(expires_in.saturating_sub(60).max(1));
@@ -315,15 +345,27 @@ impl Shared {
         let (req, want) = match (n % 2, n / 2 % 3) {
             (0, 0) => (self.http.get(api("/clients?per_page=25".into())), 200),
             (0, 1) => (self.http.get(api("/audit-events?per_page=25".into())), 200),
-            (0, _) => (self.http.get(api(format!("/clients/{scratch}/secrets"))), 200),
+            (0, _) => (
+                self.http.get(api(format!("/clients/{scratch}/secrets"))),
+                200,
+            ),
             _ => {
                 // Writes alternate: add a secret, delete it.
                 let delete = self.added_secrets.lock().unwrap().pop_front();
                 match delete {
-                    Some(id) => (self.http.delete(api(format!("/clients/{scratch}/secrets/{id}"))), 204),
+                    Some(id) => (
+                        self.http
+                            .delete(api(format!("/clients/{scratch}/secrets/{id}"))),
+                        204,
+                    ),
                     None => {
                         let body = serde_json::json!({"description": "soak"});
-                        (self.http.post(api(format!("/clients/{scratch}/secrets"))).json(&body), 201)
+                        (
+                            self.http
+                                .post(api(format!("/clients/{scratch}/secrets")))
+                                .json(&body),
+                            201,
+                        )
                     }
                 }
             }
@@ -345,7 +387,8 @@ impl Shared {
     /// RFC 7636 S256).
     async fn code_flow(&self, browser: &mut Browser) -> Outcome {
         browser.flows += 1;
-        if (browser.flows - 1) % self.cfg.new_session_every.max(1) == 0 || browser.client.is_none() {
+        if (browser.flows - 1) % self.cfg.new_session_every.max(1) == 0 || browser.client.is_none()
+        {
             // A new browser: no session, so a sign-in with the next user. The old session is
             // abandoned, to be purged after the idle timeout.
             browser.client = Some(new_browser());
@@ -419,7 +462,11 @@ impl Shared {
                 let html = resp.text().await.map_err(|_| "body")?;
                 let csrf = form_value(&html, "csrf_token").ok_or("no-csrf")?;
                 resp = self
-                    .send(client.post(&authorize).form(&[("csrf_token", csrf.as_str()), ("decision", "allow")]))
+                    .send(
+                        client
+                            .post(&authorize)
+                            .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")]),
+                    )
                     .await?;
             } else {
                 return Err(status_err("authorize", status));
@@ -519,7 +566,9 @@ fn process_sample(pid: u32) -> (u64, u64, u64) {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
     let ticks = stat
@@ -670,7 +719,13 @@ async fn main() {
     for w in 0..concurrency {
         // Staggered, so the workers' ticks spread over the interval.
         let start = t0 + every.mul_f64(w as f64 / concurrency as f64);
-        workers.push(tokio::spawn(worker(sh.clone(), w as u64, start, deadline, every)));
+        workers.push(tokio::spawn(worker(
+            sh.clone(),
+            w as u64,
+            start,
+            deadline,
+            every,
+        )));
     }
     let sampling = tokio::spawn(sampler(sh.clone(), started, deadline));
     for w in workers {

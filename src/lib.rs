@@ -375,10 +375,7 @@ fn flush(state: &AppState) -> Result<(), AppError> {
     let now = state.clock.now();
     token::store::purge_expired(&mut conn, now)?;
     user::sessions::purge_expired(&mut conn, &state.sessions, now)?;
-    audit::store::purge_before(
-        &mut conn,
-        now.saturating_sub(state.audit_retention_seconds),
-    )?;
+    audit::store::purge_before(&mut conn, now.saturating_sub(state.audit_retention_seconds))?;
     let longest = token::store::longest_access_ttl(&mut conn, state.access_token_ttl)?;
     for kid in token::retire_superseded(&mut conn, now, longest)? {
         tracing::info!(%kid, "retired a signing key: no unexpired token was signed with it");
