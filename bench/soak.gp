@@ -2,10 +2,11 @@
 # sizes.   gnuplot -e "csv='target/soak/soak.csv'; png='docs/soak.png'" bench/soak.gp
 if (!exists("csv")) csv = 'target/soak/soak.csv'
 if (!exists("png")) png = 'docs/soak.png'
-set terminal pngcairo size 1200,900 font ",10"
+set terminal pngcairo size 1200,1000 font ",10" noenhanced
 set output png
 set datafile separator ","
-set key top left horizontal font ",9"
+set key below horizontal font ",9"
+set xrange [0:*]
 set grid
 set xlabel "minutes"
 set multiplot layout 2,2 title "portcullis soak: release server on PostgreSQL, mixed load, 10-s samples"
