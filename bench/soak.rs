@@ -291,7 +291,7 @@ impl Shared {
 
     async fn introspect(&self, n: u64) -> Outcome {
         // Alternately a recent access token and a live refresh token of the web app.
-        let token = if n % 2 == 0 {
+        let token = if n.is_multiple_of(2) {
             let pool = self.access_pool.lock().unwrap();
             pool.get(n as usize % pool.len().max(1)).cloned()
         } else {
@@ -387,7 +387,8 @@ impl Shared {
     /// RFC 7636 S256).
     async fn code_flow(&self, browser: &mut Browser) -> Outcome {
         browser.flows += 1;
-        if (browser.flows - 1) % self.cfg.new_session_every.max(1) == 0 || browser.client.is_none()
+        if (browser.flows - 1).is_multiple_of(self.cfg.new_session_every.max(1))
+            || browser.client.is_none()
         {
             // A new browser: no session, so a sign-in with the next user. The old session is
             // abandoned, to be purged after the idle timeout.
