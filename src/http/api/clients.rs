@@ -2,15 +2,16 @@
 //! Each one checks the caller, calls one domain function and answers JSON.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiResult, Need, caller, fail, json};
+use super::{ApiResult, Reader, Writer, fail, json};
 use crate::AppState;
 use crate::client::{AuthMethod, Client, GrantType, ListQuery, NewClient, PAGE_SIZES, SortKey};
 use crate::error::AppError;
 use crate::manage;
+use crate::manage::Actor;
 
 /// [`crate::http::with_client`] with API errors.
 async fn on_client<T: Send + 'static>(
@@ -223,11 +224,10 @@ fn client_page_sizes() -> utoipa::openapi::schema::Object {
     responses((status = 200, body = ClientPage)),
     security(("bearer" = ["portcullis:read"])))]
 pub async fn list(
+    _: Reader,
     state: web::Data<AppState>,
-    req: HttpRequest,
     params: web::Query<ListParams>,
 ) -> ApiResult {
-    caller(&state, &req, Need::Read).await?;
     let paging = super::paging(
         params.page,
         params.per_page,
@@ -280,11 +280,10 @@ pub async fn list(
     responses((status = 201, body = ClientCreated), (status = 400, body = super::ApiError)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn create(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     body: web::Json<ClientIn>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let (new, enabled) = body.into_inner().into_new(None).map_err(fail)?;
     let st = state.clone();
     let now = state.clock.now();
@@ -308,12 +307,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}", params(("client_id" = String, Path)),
     responses((status = 200, body = ClientOut), (status = 404, body = super::ApiError)),
     security(("bearer" = ["portcullis:read"])))]
-pub async fn get(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> ApiResult {
-    caller(&state, &req, Need::Read).await?;
+pub async fn get(_: Reader, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
     let id = path.into_inner();
     let client = on_client(&state, id, |_, client| Ok(client)).await?;
     Ok(json(StatusCode::OK, &ClientOut::from(&client)))
@@ -324,12 +318,11 @@ pub async fn get(
     responses((status = 200, body = ClientCreated), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn update(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<ClientIn>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
     let now = state.clock.now();
     let (client, key) = on_client(&state, id, move |conn, client| {
@@ -353,11 +346,10 @@ pub async fn update(
     responses((status = 204), (status = 404, body = super::ApiError)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn delete(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let (st, id) = (state.clone(), path.into_inner());
     let now = state.clock.now();
     on_client(&state, id, move |conn, client| {
@@ -369,11 +361,10 @@ pub async fn delete(
 
 async fn set_enabled(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    actor: Actor,
     id: String,
     enabled: bool,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let st = state.clone();
     let now = state.clock.now();
     let client = on_client(&state, id, move |conn, client| {
@@ -388,22 +379,22 @@ async fn set_enabled(
 #[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/enable", params(("client_id" = String, Path)),
     responses((status = 200, body = ClientOut)), security(("bearer" = ["portcullis:admin"])))]
 pub async fn enable(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> ApiResult {
-    set_enabled(state, req, path.into_inner(), true).await
+    set_enabled(state, actor, path.into_inner(), true).await
 }
 
 /// `POST /admin/api/v1/clients/{client_id}/disable`
 #[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/disable", params(("client_id" = String, Path)),
     responses((status = 200, body = ClientOut)), security(("bearer" = ["portcullis:admin"])))]
 pub async fn disable(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> ApiResult {
-    set_enabled(state, req, path.into_inner(), false).await
+    set_enabled(state, actor, path.into_inner(), false).await
 }
 
 /// A registered redirect URI.
@@ -428,11 +419,10 @@ pub struct RedirectUriIn {
 #[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/redirect-uris", params(("client_id" = String, Path)),
     responses((status = 200, body = Vec<RedirectUriOut>)), security(("bearer" = ["portcullis:read"])))]
 pub async fn list_redirect_uris(
+    _: Reader,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> ApiResult {
-    caller(&state, &req, Need::Read).await?;
     let id = path.into_inner();
     let uris = on_client(&state, id, move |conn, client| {
         crate::client::store::redirect_uris(conn, client.id)
@@ -449,12 +439,11 @@ pub async fn list_redirect_uris(
 #[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/redirect-uris", params(("client_id" = String, Path)), request_body = RedirectUriIn,
     responses((status = 201, body = Vec<RedirectUriOut>), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
 pub async fn add_redirect_uri(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<RedirectUriIn>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, uri) = (state.clone(), path.into_inner(), body.into_inner().uri);
     let now = state.clock.now();
     let uris = on_client(&state, id, move |conn, client| {
@@ -474,11 +463,10 @@ pub async fn add_redirect_uri(
     params(("client_id" = String, Path), ("uri_id" = i64, Path)),
     responses((status = 204), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
 pub async fn remove_redirect_uri(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, i64)>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let (st, (id, uri_id)) = (state.clone(), path.into_inner());
     let now = state.clock.now();
     on_client(&state, id, move |conn, client| {
@@ -542,11 +530,10 @@ pub struct SecretCreated {
 #[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/secrets", params(("client_id" = String, Path)),
     responses((status = 200, body = Vec<SecretOut>)), security(("bearer" = ["portcullis:read"])))]
 pub async fn list_secrets(
+    _: Reader,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> ApiResult {
-    caller(&state, &req, Need::Read).await?;
     let id = path.into_inner();
     let secrets = on_client(&state, id, move |conn, client| {
         crate::secret::store::list(conn, client.id)
@@ -560,12 +547,11 @@ pub async fn list_secrets(
 #[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/secrets", params(("client_id" = String, Path)), request_body = SecretIn,
     responses((status = 201, body = SecretCreated), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
 pub async fn add_secret(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<SecretIn>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
     let now = state.clock.now();
     let (row, value) = on_client(&state, id, move |conn, client| {
@@ -595,11 +581,10 @@ pub async fn add_secret(
     params(("client_id" = String, Path), ("secret_id" = i64, Path)),
     responses((status = 204), (status = 404, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
 pub async fn delete_secret(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, i64)>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let (st, (id, secret_id)) = (state.clone(), path.into_inner());
     let now = state.clock.now();
     on_client(&state, id, move |conn, client| {
@@ -652,12 +637,7 @@ fn usage_days() -> utoipa::openapi::schema::Array {
 /// `GET /admin/api/v1/clients/{client_id}/usage`
 #[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/usage", params(("client_id" = String, Path)),
     responses((status = 200, body = Usage)), security(("bearer" = ["portcullis:read"])))]
-pub async fn usage(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> ApiResult {
-    caller(&state, &req, Need::Read).await?;
+pub async fn usage(_: Reader, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
     let id = path.into_inner();
     let today = crate::usage::day_of(state.clock.now());
     let (counts, all_time) = on_client(&state, id, move |conn, client| {
@@ -728,11 +708,10 @@ pub struct AuditParams {
 #[utoipa::path(get, path = "/admin/api/v1/audit-events", params(AuditParams),
     responses((status = 200, body = AuditPage)), security(("bearer" = ["portcullis:read"])))]
 pub async fn audit_events(
+    _: Reader,
     state: web::Data<AppState>,
-    req: HttpRequest,
     params: web::Query<AuditParams>,
 ) -> ApiResult {
-    caller(&state, &req, Need::Read).await?;
     let filter = crate::audit::store::AuditFilter {
         client_id: params.client_id.clone(),
         actor: params.actor.clone(),

@@ -10,9 +10,11 @@ pub mod clients;
 pub mod openapi;
 pub mod users;
 
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::AppState;
@@ -117,6 +119,47 @@ pub enum Need {
     Read,
     /// `portcullis:admin`.
     Write,
+}
+
+/// An API caller allowed to read (`portcullis:read` or `portcullis:admin`), checked by
+/// [`caller`] before the handler runs; the caller, for the audit log.
+pub struct Reader(pub Actor);
+
+/// An API caller allowed to change things (`portcullis:admin`), checked by [`caller`] before
+/// the handler runs; the caller, for the audit log.
+pub struct Writer(pub Actor);
+
+fn extract(
+    req: &HttpRequest,
+    need: Need,
+) -> LocalBoxFuture<'static, Result<Actor, actix_web::Error>> {
+    let req = req.clone();
+    Box::pin(async move {
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return Err(fail(AppError::Internal("no application state".into())));
+        };
+        caller(&state, &req, need).await
+    })
+}
+
+impl FromRequest for Reader {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Reader, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let actor = extract(req, Need::Read);
+        Box::pin(async move { actor.await.map(Reader) })
+    }
+}
+
+impl FromRequest for Writer {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Writer, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let actor = extract(req, Need::Write);
+        Box::pin(async move { actor.await.map(Writer) })
+    }
 }
 
 /// Checks the bearer token (RFC 6750 2.1) and its scope; the caller, for the audit log.

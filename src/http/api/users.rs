@@ -2,11 +2,11 @@
 //! admin can be neither demoted nor deleted.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiResult, Need, caller, fail, json};
+use super::{ApiResult, Writer, fail, json};
 use crate::AppState;
 use crate::error::AppError;
 use crate::manage;
@@ -88,9 +88,8 @@ fn role(s: &str) -> Result<Role, actix_web::Error> {
 /// `GET /admin/api/v1/users`
 #[utoipa::path(get, path = "/admin/api/v1/users",
     responses((status = 200, body = Vec<UserOut>)), security(("bearer" = ["portcullis:admin"])))]
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
+pub async fn list(_: Writer, state: web::Data<AppState>) -> ApiResult {
     // Accounts are for admins only, as in the admin area.
-    caller(&state, &req, Need::Write).await?;
     let users = crate::db::run(&state.pool, crate::user::store::list)
         .await
         .map_err(fail)?;
@@ -103,11 +102,10 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     responses((status = 201, body = UserOut), (status = 400, body = super::ApiError), (status = 409, body = super::ApiError)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn create(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     body: web::Json<UserIn>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let body = body.into_inner();
     let role = role(&body.role)?;
     let now = state.clock.now();
@@ -124,12 +122,11 @@ pub async fn create(
     responses((status = 200, body = UserOut), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn update(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<i64>,
     body: web::Json<UserChange>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let (id, body) = (path.into_inner(), body.into_inner());
     let new_role = body.role.as_deref().map(role).transpose()?;
     let now = state.clock.now();
@@ -148,11 +145,10 @@ pub async fn update(
     responses((status = 204), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn delete(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<i64>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let id = path.into_inner();
     let now = state.clock.now();
     crate::db::run(&state.pool, move |conn| {
@@ -168,11 +164,10 @@ pub async fn delete(
     responses((status = 200, body = SessionsEnded), (status = 404, body = super::ApiError)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn end_sessions(
+    Writer(actor): Writer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<i64>,
 ) -> ApiResult {
-    let actor = caller(&state, &req, Need::Write).await?;
     let id = path.into_inner();
     let now = state.clock.now();
     let (_, ended) = crate::db::run(&state.pool, move |conn| {
