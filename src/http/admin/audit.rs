@@ -2,10 +2,11 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::Deserialize;
 
-use super::{Access, OrPage, Page, context, require};
+use super::Viewer;
+use super::{OrPage, Page, context};
 use crate::AppState;
 use crate::audit::store::AuditFilter;
 
@@ -33,12 +34,11 @@ fn href(filter: &AuditFilter, page: i64) -> String {
 
 /// `GET /admin/audit`.
 pub async fn page(
+    Viewer(admin): Viewer,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     params: web::Query<AuditParams>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Read).await?;
     let nonempty = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)

@@ -9,9 +9,8 @@ use serde::Deserialize;
 
 use crate::http::session::CsrfOnly;
 
-use super::{
-    Access, Admin, OrPage, Page, context, done, failed, load_client, require, require_post,
-};
+use super::{Admin, OrPage, Page, context, done, failed, load_client, require_post};
+use super::{Editor, Viewer};
 use crate::AppState;
 use crate::client::{Client, ClientSummary, GrantType, ListQuery, NewClient, PAGE_SIZES, SortKey};
 use crate::error::AppError;
@@ -108,12 +107,11 @@ fn row_json(s: &ClientSummary) -> serde_json::Value {
 
 /// `GET /admin/clients`.
 pub async fn list(
+    Viewer(admin): Viewer,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     params: web::Query<ListParams>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Read).await?;
     let q = params.to_query().or_page(&state, &session)?;
     let (query, now) = (q.clone(), state.clock.now());
     let page = crate::db::run(&state.pool, move |conn| {
@@ -464,8 +462,7 @@ fn form_page(
 }
 
 /// `GET /admin/clients/new`.
-pub async fn new(state: web::Data<AppState>, session: Session, req: HttpRequest) -> Page {
-    let admin = require(&state, &session, &req, Access::Write).await?;
+pub async fn new(Editor(admin): Editor, state: web::Data<AppState>, session: Session) -> Page {
     let form = ClientForm {
         kind: "confidential".into(),
         grant_type: vec![GrantType::ClientCredentials.as_str().into()],
@@ -537,12 +534,11 @@ pub async fn create(
 
 /// `GET /admin/clients/{client_id}`: the Settings tab.
 pub async fn show(
+    Viewer(admin): Viewer,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Read).await?;
     Ok(match load_client(&state, path.into_inner()).await {
         Ok(client) => {
             let form = ClientForm::of(&client);
@@ -656,12 +652,11 @@ pub async fn set_enabled(
 
 /// `GET /admin/clients/{client_id}/delete`: the confirmation page.
 pub async fn confirm_delete(
+    Editor(admin): Editor,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Write).await?;
     let client = load_client(&state, path.into_inner())
         .await
         .or_page(&state, &session)?;
@@ -752,12 +747,11 @@ async fn client_and_uris(
 
 /// `GET /admin/clients/{client_id}/redirect-uris`.
 pub async fn redirect_uris(
+    Viewer(admin): Viewer,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Read).await?;
     Ok(match client_and_uris(&state, path.into_inner()).await {
         Ok((client, uris)) => uris_page(&state, &session, &admin, &client, &uris, "", None),
         Err(e) => failed(&state, &session, &e),

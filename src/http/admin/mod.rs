@@ -9,8 +9,10 @@ pub mod secrets;
 pub mod users;
 
 use actix_session::Session;
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
 use tera::Context;
 
 use crate::AppState;
@@ -125,6 +127,50 @@ pub async fn require(
             },
             user,
         }),
+    }
+}
+
+/// A signed-in user who may look at the admin area (`admin` or `readonly`), checked by
+/// [`require`] before the handler runs.
+pub struct Viewer(pub Admin);
+
+/// A signed-in `admin`, checked by [`require`] before the handler runs (the pages of forms;
+/// the form's POST checks its CSRF token with [`require_post`]).
+pub struct Editor(pub Admin);
+
+fn extract_admin(
+    req: &HttpRequest,
+    access: Access,
+) -> LocalBoxFuture<'static, Result<Admin, actix_web::Error>> {
+    let req = req.clone();
+    Box::pin(async move {
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return Err(actix_web::error::ErrorInternalServerError(
+                "no application state",
+            ));
+        };
+        let session = Session::extract(&req).await?;
+        require(&state, &session, &req, access).await
+    })
+}
+
+impl FromRequest for Viewer {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Viewer, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let admin = extract_admin(req, Access::Read);
+        Box::pin(async move { admin.await.map(Viewer) })
+    }
+}
+
+impl FromRequest for Editor {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Editor, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let admin = extract_admin(req, Access::Write);
+        Box::pin(async move { admin.await.map(Editor) })
     }
 }
 

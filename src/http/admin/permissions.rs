@@ -5,7 +5,8 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{Access, Admin, OrPage, Page, context, load_client, require, require_post};
+use super::Viewer;
+use super::{Admin, OrPage, Page, context, load_client, require_post};
 use crate::AppState;
 use crate::client::{Client, GrantType};
 use crate::error::AppError;
@@ -76,12 +77,11 @@ fn permissions_page(
 
 /// `GET /admin/clients/{client_id}/permissions`.
 pub async fn permissions(
+    Viewer(admin): Viewer,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Read).await?;
     let client = load_client(&state, path.into_inner())
         .await
         .or_page(&state, &session)?;
@@ -120,12 +120,11 @@ const DAYS: i64 = 30;
 
 /// `GET /admin/clients/{client_id}/usage`.
 pub async fn usage(
+    Viewer(admin): Viewer,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Read).await?;
     let client_id = path.into_inner();
     let today = crate::usage::day_of(state.clock.now());
     let (client, counts, all_time) =

@@ -8,9 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{
-    Access, Admin, OrPage, Page, context, done, failed, load_client, require, require_post,
-};
+use super::{Admin, OrPage, Page, context, done, failed, load_client, require_post};
+use super::{Editor, Viewer};
 use crate::AppState;
 use crate::client::{Client, EXPIRY_WARNING_SECONDS};
 use crate::error::AppError;
@@ -31,12 +30,11 @@ async fn client_and_secrets(
 
 /// `GET /admin/clients/{client_id}/secrets`.
 pub async fn list(
+    Viewer(admin): Viewer,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Read).await?;
     let (client, secrets) = client_and_secrets(&state, path.into_inner())
         .await
         .or_page(&state, &session)?;
@@ -167,12 +165,11 @@ fn form_page(
 
 /// `GET /admin/clients/{client_id}/secrets/new`.
 pub async fn new(
+    Editor(admin): Editor,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Write).await?;
     Ok(match load_client(&state, path.into_inner()).await {
         Ok(client) => form_page(
             &state,
@@ -265,12 +262,11 @@ async fn client_and_secret(
 
 /// `GET /admin/clients/{client_id}/secrets/{id}/edit`.
 pub async fn edit(
+    Editor(admin): Editor,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<(String, i64)>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Write).await?;
     let (client_id, secret_id) = path.into_inner();
     Ok(
         match client_and_secret(&state, client_id, secret_id).await {
@@ -354,12 +350,11 @@ pub async fn update(
 
 /// `GET /admin/clients/{client_id}/secrets/{id}/delete`: the confirmation step.
 pub async fn confirm_delete(
+    Editor(admin): Editor,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<(String, i64)>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Write).await?;
     let (client_id, secret_id) = path.into_inner();
     let (client, secret) = client_and_secret(&state, client_id, secret_id)
         .await

@@ -6,7 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
-use super::{Access, Admin, OrPage, Page, context, done, require, require_post};
+use super::Editor;
+use super::{Admin, OrPage, Page, context, done, require_post};
 use crate::AppState;
 use crate::error::AppError;
 use crate::http::session::CsrfOnly;
@@ -69,8 +70,7 @@ async fn users_page(
 }
 
 /// `GET /admin/users`.
-pub async fn list(state: web::Data<AppState>, session: Session, req: HttpRequest) -> Page {
-    let admin = require(&state, &session, &req, Access::Write).await?;
+pub async fn list(Editor(admin): Editor, state: web::Data<AppState>, session: Session) -> Page {
     users_page(&state, &session, &admin, None, ("", "user")).await
 }
 
@@ -244,12 +244,11 @@ pub async fn sign_out_everywhere(
 
 /// `GET /admin/users/{id}/delete`: the confirmation step.
 pub async fn confirm_delete(
+    Editor(admin): Editor,
     state: web::Data<AppState>,
     session: Session,
-    req: HttpRequest,
     path: web::Path<i64>,
 ) -> Page {
-    let admin = require(&state, &session, &req, Access::Write).await?;
     let id = path.into_inner();
     let user = crate::db::run(&state.pool, move |conn| {
         crate::user::store::find(conn, id)?
