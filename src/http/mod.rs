@@ -73,7 +73,7 @@ pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
 
 /// The admin area (inside the session scope).
 fn admin_routes(cfg: &mut web::ServiceConfig) {
-    use admin::{audit, clients, permissions, secrets, users};
+    use admin::{audit, clients, permissions, redirect_uris, secrets, users};
     cfg.route("/admin", web::get().to(admin::index))
         .route("/admin/login", web::get().to(admin::login))
         .route("/admin/audit", web::get().to(audit::page))
@@ -127,15 +127,15 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/admin/clients/{client_id}/redirect-uris",
-            web::get().to(clients::redirect_uris),
+            web::get().to(redirect_uris::list),
         )
         .route(
             "/admin/clients/{client_id}/redirect-uris",
-            web::post().to(clients::add_redirect_uri),
+            web::post().to(redirect_uris::add),
         )
         .route(
             "/admin/clients/{client_id}/redirect-uris/{id}/delete",
-            web::post().to(clients::remove_redirect_uri),
+            web::post().to(redirect_uris::remove),
         )
         .route(
             "/admin/clients/{client_id}/secrets",

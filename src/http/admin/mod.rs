@@ -3,8 +3,10 @@
 //! `readonly`, is refused with 403 whatever the page showed.
 
 pub mod audit;
+pub mod client_form;
 pub mod clients;
 pub mod permissions;
+pub mod redirect_uris;
 pub mod secrets;
 pub mod users;
 
