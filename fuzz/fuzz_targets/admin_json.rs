@@ -5,7 +5,9 @@
 #[path = "common.rs"]
 mod common;
 use libfuzzer_sys::fuzz_target;
-use portcullis::http::api::clients::{ClientIn, RedirectUriIn, SecretIn};
+use portcullis::http::api::clients::ClientIn;
+use portcullis::http::api::redirect_uris::RedirectUriIn;
+use portcullis::http::api::secrets::SecretIn;
 use portcullis::http::api::users::{UserChange, UserIn};
 
 fuzz_target!(|data: &[u8]| {

@@ -6,8 +6,12 @@
 //! audience and not be revoked. Errors have one shape: `{"error": CODE, "message": TEXT}`,
 //! with the RFC 6750 3 `WWW-Authenticate` challenge on 401 and 403.
 
+pub mod audit;
 pub mod clients;
 pub mod openapi;
+pub mod redirect_uris;
+pub mod secrets;
+pub mod usage;
 pub mod users;
 
 use actix_web::dev::Payload;
@@ -322,14 +326,14 @@ api_routes! {
     delete "/admin/api/v1/clients/{client_id}" => clients::delete,
     post "/admin/api/v1/clients/{client_id}/enable" => clients::enable,
     post "/admin/api/v1/clients/{client_id}/disable" => clients::disable,
-    get "/admin/api/v1/clients/{client_id}/redirect-uris" => clients::list_redirect_uris,
-    post "/admin/api/v1/clients/{client_id}/redirect-uris" => clients::add_redirect_uri,
-    delete "/admin/api/v1/clients/{client_id}/redirect-uris/{uri_id}" => clients::remove_redirect_uri,
-    get "/admin/api/v1/clients/{client_id}/secrets" => clients::list_secrets,
-    post "/admin/api/v1/clients/{client_id}/secrets" => clients::add_secret,
-    delete "/admin/api/v1/clients/{client_id}/secrets/{secret_id}" => clients::delete_secret,
-    get "/admin/api/v1/clients/{client_id}/usage" => clients::usage,
-    get "/admin/api/v1/audit-events" => clients::audit_events,
+    get "/admin/api/v1/clients/{client_id}/redirect-uris" => redirect_uris::list_redirect_uris,
+    post "/admin/api/v1/clients/{client_id}/redirect-uris" => redirect_uris::add_redirect_uri,
+    delete "/admin/api/v1/clients/{client_id}/redirect-uris/{uri_id}" => redirect_uris::remove_redirect_uri,
+    get "/admin/api/v1/clients/{client_id}/secrets" => secrets::list_secrets,
+    post "/admin/api/v1/clients/{client_id}/secrets" => secrets::add_secret,
+    delete "/admin/api/v1/clients/{client_id}/secrets/{secret_id}" => secrets::delete_secret,
+    get "/admin/api/v1/clients/{client_id}/usage" => usage::usage,
+    get "/admin/api/v1/audit-events" => audit::audit_events,
     get "/admin/api/v1/users" => users::list,
     post "/admin/api/v1/users" => users::create,
     patch "/admin/api/v1/users/{id}" => users::update,
@@ -363,4 +367,17 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(openapi::ApiDoc::openapi())
+}
+
+/// [`crate::http::with_client`] with API errors.
+pub(super) async fn on_client<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    client_id: String,
+    f: impl FnOnce(&mut crate::db::AnyConnection, crate::client::Client) -> Result<T, AppError>
+    + Send
+    + 'static,
+) -> Result<T, actix_web::Error> {
+    crate::http::with_client(state, client_id, f)
+        .await
+        .map_err(fail)
 }

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{clients, users};
+use super::{audit, clients, redirect_uris, secrets, usage, users};
 
 /// The admin API.
 #[derive(OpenApi)]
@@ -16,9 +16,9 @@ use super::{clients, users};
     paths(
         clients::list, clients::create, clients::get, clients::update, clients::delete,
         clients::enable, clients::disable,
-        clients::list_redirect_uris, clients::add_redirect_uri, clients::remove_redirect_uri,
-        clients::list_secrets, clients::add_secret, clients::delete_secret,
-        clients::usage, clients::audit_events,
+        redirect_uris::list_redirect_uris, redirect_uris::add_redirect_uri, redirect_uris::remove_redirect_uri,
+        secrets::list_secrets, secrets::add_secret, secrets::delete_secret,
+        usage::usage, audit::audit_events,
         users::list, users::create, users::update, users::delete, users::end_sessions,
     ),
     components(schemas(super::ApiError)),
