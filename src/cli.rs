@@ -722,8 +722,7 @@ fn client_cmd(
                 jwks,
                 ..NewClient::default()
             }
-            .validate()
-            .map_err(AppError::Invalid)?;
+            .validate()?;
             let (client, secret_value) =
                 crate::manage::create_client(conn, ctx, &Actor::cli(), &new, true, now)?;
             if output == Output::Json {
@@ -927,8 +926,7 @@ fn client_cmd(
                 auth_method: c.auth_method,
                 jwks: c.jwks.clone(),
             }
-            .validate()
-            .map_err(AppError::Invalid)?;
+            .validate()?;
             crate::manage::update_client(conn, ctx, &Actor::cli(), &c, &settings, c.enabled, now)?;
             let allow = if settings.ip_allowlist.is_empty() {
                 "any address".to_string()

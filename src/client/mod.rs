@@ -356,27 +356,106 @@ pub fn validate_logo_url(uri: &str) -> Result<String, String> {
     Ok(parsed.to_string())
 }
 
+/// A field of a client's settings, as forms and error messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientField {
+    /// The display name.
+    Name,
+    /// The description.
+    Description,
+    /// The logo URL.
+    LogoUrl,
+    /// The allowed scopes.
+    Scopes,
+    /// The redirect URIs.
+    RedirectUris,
+    /// The allowed grant types (and rules that span them).
+    GrantTypes,
+    /// The client's own access-token lifetime.
+    AccessTokenTtl,
+    /// The client's own refresh-token lifetime.
+    RefreshTokenTtl,
+    /// The IP allowlist.
+    IpAllowlist,
+    /// The token endpoint authentication method.
+    AuthMethod,
+    /// The keys of a private_key_jwt client.
+    Jwks,
+    /// The rate limit.
+    RateLimit,
+}
+
+impl ClientField {
+    /// The field's name in the admin form and the JSON API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientField::Name => "name",
+            ClientField::Description => "description",
+            ClientField::LogoUrl => "logo_url",
+            ClientField::Scopes => "scopes",
+            ClientField::RedirectUris => "redirect_uris",
+            ClientField::GrantTypes => "grant_types",
+            ClientField::AccessTokenTtl => "access_token_ttl",
+            ClientField::RefreshTokenTtl => "refresh_token_ttl",
+            ClientField::IpAllowlist => "ip_allowlist",
+            ClientField::AuthMethod => "auth_method",
+            ClientField::Jwks => "jwks",
+            ClientField::RateLimit => "rate_limit",
+        }
+    }
+}
+
+/// Why a client's settings were refused: the field to show it beside, and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field at fault (for a rule spanning fields, the one to change).
+    pub field: ClientField,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<FieldError> for crate::error::AppError {
+    fn from(e: FieldError) -> Self {
+        crate::error::AppError::Invalid(e.message)
+    }
+}
+
+/// Attaches `field` to a validation message.
+fn at(field: ClientField) -> impl Fn(String) -> FieldError {
+    move |message| FieldError { field, message }
+}
+
 impl NewClient {
     /// Validates and normalizes the input: trims, deduplicates and sorts scopes and grant
-    /// types, and fills in the default grant types.
-    pub fn validate(mut self) -> Result<NewClient, String> {
-        self.name = validate_name(&self.name)?;
+    /// types, and fills in the default grant types. The one place a client's settings are
+    /// judged, whichever face they come from; the error names its field.
+    pub fn validate(mut self) -> Result<NewClient, FieldError> {
+        use ClientField as F;
+        self.name = validate_name(&self.name).map_err(at(F::Name))?;
         self.description = self.description.trim().to_string();
         crate::text::check_multi_line("description", &self.description)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| at(F::Description)(e.to_string()))?;
         if let Some(jwks) = &self.jwks {
-            crate::text::check_multi_line("jwks", jwks).map_err(|e| e.to_string())?;
+            crate::text::check_multi_line("jwks", jwks).map_err(|e| at(F::Jwks)(e.to_string()))?;
         }
         if self.description.chars().count() > 1000 {
-            return Err("description must be at most 1000 characters".into());
+            return Err(at(F::Description)(
+                "description must be at most 1000 characters".into(),
+            ));
         }
         self.logo_url = match self.logo_url.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(u) => Some(validate_logo_url(u)?),
+            Some(u) => Some(validate_logo_url(u).map_err(at(F::LogoUrl))?),
         };
         let mut scopes = Vec::new();
         for s in self.scopes.iter().flat_map(|s| s.split_whitespace()) {
-            validate_scope(s)?;
+            validate_scope(s).map_err(at(F::Scopes))?;
             scopes.push(s.to_string());
         }
         scopes.sort();
@@ -384,7 +463,7 @@ impl NewClient {
         self.scopes = scopes;
         let mut uris = Vec::new();
         for u in &self.redirect_uris {
-            uris.push(validate_redirect_uri(u)?);
+            uris.push(validate_redirect_uri(u).map_err(at(F::RedirectUris))?);
         }
         uris.dedup();
         self.redirect_uris = uris;
@@ -401,13 +480,19 @@ impl NewClient {
         self.grant_types.dedup();
         if self.public && self.grant_types.contains(&GrantType::ClientCredentials) {
             // RFC 6749 4.4: the client credentials grant is for confidential clients only.
-            return Err("a public client cannot use client_credentials (it has no secret)".into());
+            return Err(at(F::GrantTypes)(
+                "a public client cannot use client_credentials (it has no secret)".into(),
+            ));
         }
         if let Some(t) = self.access_token_ttl {
-            crate::limits::ACCESS_TOKEN_TTL.check(t)?;
+            crate::limits::ACCESS_TOKEN_TTL
+                .check(t)
+                .map_err(at(F::AccessTokenTtl))?;
         }
         if let Some(t) = self.refresh_token_ttl {
-            crate::limits::REFRESH_TOKEN_TTL.check(t)?;
+            crate::limits::REFRESH_TOKEN_TTL
+                .check(t)
+                .map_err(at(F::RefreshTokenTtl))?;
         }
         let mut nets = Vec::new();
         for entry in self
@@ -417,7 +502,7 @@ impl NewClient {
         {
             let entry = entry.trim();
             if !entry.is_empty() {
-                nets.push(parse_ip_net(entry)?.to_string());
+                nets.push(parse_ip_net(entry).map_err(at(F::IpAllowlist))?.to_string());
             }
         }
         nets.dedup();
@@ -428,27 +513,31 @@ impl NewClient {
             .map(|j| j.trim().to_string())
             .filter(|j| !j.is_empty());
         if let Some(j) = &self.jwks {
-            assertion::validate_keys(j)?;
+            assertion::validate_keys(j).map_err(at(F::Jwks))?;
         }
         if self.public && self.auth_method.is_some() {
-            return Err(
+            return Err(at(F::AuthMethod)(
                 "a public client authenticates with its client_id alone (method none)".into(),
-            );
+            ));
         }
         if self.auth_method == Some(AuthMethod::PrivateKeyJwt) && self.jwks.is_none() {
-            return Err(
+            return Err(at(F::Jwks)(
                 "private_key_jwt needs the client's public keys (a JWKS document or PEM)".into(),
-            );
+            ));
         }
         if self
             .rate_limit_per_minute
             .is_some_and(|r| !(1..=1_000_000).contains(&r))
         {
-            return Err("rate limit must be from 1 to 1000000 requests per minute".into());
+            return Err(at(F::RateLimit)(
+                "rate limit must be from 1 to 1000000 requests per minute".into(),
+            ));
         }
         if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
         {
-            return Err("authorization_code needs at least one redirect URI".into());
+            return Err(at(F::GrantTypes)(
+                "authorization_code needs at least one redirect URI".into(),
+            ));
         }
         Ok(self)
     }

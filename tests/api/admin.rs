@@ -1095,3 +1095,60 @@ async fn policies_are_edited_in_the_settings_form(app: TestApp) {
     assert_eq!(token_status(&app, &client_id, &secret).await, 200);
     assert_eq!(token_status(&app, &client_id, &secret).await, 429);
 }
+
+// A rule judged by NewClient::validate (the one place, shared with the API and the CLI) is
+// shown beside the field it names, not only above the form.
+on_both_backends!(a_rule_spanning_fields_is_shown_beside_the_field_to_change);
+async fn a_rule_spanning_fields_is_shown_beside_the_field_to_change(app: TestApp) {
+    let admin = signed_in_as(&app, "ada", Role::Admin).await;
+    let token = csrf(&app, &admin).await;
+    for (form, field, says) in [
+        (
+            vec![
+                ("kind", "public"),
+                ("name", "Native"),
+                ("redirect_uris", "https://app.example.com/cb"),
+                ("grant_type", "client_credentials"),
+            ],
+            "grant_types",
+            "cannot use client_credentials",
+        ),
+        (
+            vec![
+                ("name", "Long lived"),
+                ("grant_type", "client_credentials"),
+                ("access_token_ttl", "86401"),
+            ],
+            "access_token_ttl",
+            "access token lifetime must be from 60 to 86400 seconds",
+        ),
+        (
+            vec![
+                ("name", "Keyless"),
+                ("grant_type", "client_credentials"),
+                ("auth_method", "private_key_jwt"),
+            ],
+            "jwks",
+            "needs the client",
+        ),
+    ] {
+        let mut fields = vec![("csrf_token", token.as_str())];
+        fields.extend(form);
+        let resp = post(&app, &admin, "/admin/clients", &fields).await;
+        assert_eq!(resp.status(), 400, "{field}");
+        let html = resp.text().await.unwrap();
+        // The message sits in the field's own error element, after the field's input.
+        let input = html
+            .find(&format!("name=\"{}", field.trim_end_matches('s')))
+            .unwrap_or_else(|| panic!("no {field} input: {html}"));
+        let error = html[input..]
+            .find("class=\"fielderror\"")
+            .map(|i| input + i)
+            .unwrap_or_else(|| panic!("no error after {field}: {html}"));
+        assert!(
+            html[error..].split("</div>").next().unwrap().contains(says),
+            "{field}: {}",
+            &html[error..error + 200.min(html.len() - error)]
+        );
+    }
+}

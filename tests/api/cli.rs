@@ -687,8 +687,10 @@ fn token_lifetime_settings_have_the_bounds_of_a_clients_own() {
         ..Default::default()
     }
     .validate();
+    let err = too_long.unwrap_err();
+    assert_eq!(err.field, portcullis::client::ClientField::AccessTokenTtl);
     assert_eq!(
-        too_long.err().as_deref(),
-        Some("access token lifetime must be from 60 to 86400 seconds")
+        err.message,
+        "access token lifetime must be from 60 to 86400 seconds"
     );
 }

@@ -208,32 +208,11 @@ impl ClientForm {
             auth_method: crate::client::AuthMethod::parse(&self.auth_method),
             jwks: Some(self.jwks.clone()),
         };
-        // The remaining rules span fields (grant types against kind and redirect URIs,
-        // lifetimes): shown above the form.
+        // The remaining rules (some span fields: grant types against kind and redirect URIs)
+        // are judged once, by NewClient::validate, whose error names the field to show it by.
         match new.validate() {
             Ok(valid) => Ok((valid, self.enabled.is_some())),
-            Err(e) => {
-                let field = if e.contains("lifetime") {
-                    if e.contains("refresh") {
-                        "refresh_token_ttl"
-                    } else {
-                        "access_token_ttl"
-                    }
-                } else if e.contains("grant") || e.contains("client_credentials") {
-                    "grant_types"
-                } else if e.contains("description") {
-                    "description"
-                } else if e.contains("rate limit") {
-                    "rate_limit"
-                } else if e.contains("JWKS") || e.contains("PEM") || e.contains("key") {
-                    "jwks"
-                } else if e.contains("method none") {
-                    "auth_method"
-                } else {
-                    "form"
-                };
-                Err(HashMap::from([(field, e)]))
-            }
+            Err(e) => Err(HashMap::from([(e.field.as_str(), e.message)])),
         }
     }
 }

@@ -147,8 +147,7 @@ impl ClientIn {
             auth_method,
             jwks: self.jwks,
         }
-        .validate()
-        .map_err(AppError::Invalid)?;
+        .validate()?;
         Ok((new, self.enabled.unwrap_or(true)))
     }
 }
