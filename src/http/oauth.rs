@@ -7,9 +7,7 @@ use futures_util::StreamExt;
 use crate::AppState;
 use crate::client::GrantType;
 use crate::oauth::client_auth::{self, Endpoint};
-use crate::oauth::web::{
-    ClientRequest, MAX_BODY_BYTES, OAuthResponse, SUPPORTED_GRANT_TYPES, TokenRequest,
-};
+use crate::oauth::web::{ClientRequest, MAX_BODY_BYTES, OAuthResponse, TokenRequest};
 
 /// Renders an OAuth response. Token responses and errors are never cached (RFC 6749 5.1, 5.2).
 pub fn render(resp: OAuthResponse) -> HttpResponse {
@@ -54,9 +52,7 @@ pub async fn token(
         Ok(r) => r,
         Err(resp) => return render(resp),
     };
-    let Some(grant) = GrantType::parse(&request.grant_type) else {
-        return render(crate::oauth::unsupported_grant_type());
-    };
+    let grant = request.grant_type;
     // The client authenticates before anything else happens (RFC 6749 3.2.1).
     let authenticated =
         match client_auth::authenticate(&state, &request.auth, request.client_ip, Endpoint::Token)
@@ -235,7 +231,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "revocation_endpoint": format!("{issuer}/oauth/revoke"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": SUPPORTED_GRANT_TYPES,
+            "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
             // `none`: public clients send only their client_id (RFC 6749 2.1, 3.2.1);
             // private_key_jwt: RFC 7523 2.2 (RFC 8414 2 lists the signing algorithms).
             "token_endpoint_auth_methods_supported": token_methods,

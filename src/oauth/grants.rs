@@ -69,7 +69,7 @@ impl accesstoken::Request for FlowRequest<'_> {
     }
 
     fn grant_type(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.0.grant_type))
+        Some(Cow::Borrowed(self.0.grant_type.as_str()))
     }
 
     fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
@@ -100,7 +100,7 @@ impl refresh::Request for FlowRequest<'_> {
     }
 
     fn grant_type(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.0.grant_type))
+        Some(Cow::Borrowed(self.0.grant_type.as_str()))
     }
 
     /// oxide-auth's refresh flow reads only this: we give it Basic and client_secret_post
@@ -144,7 +144,7 @@ impl cc::Request for FlowRequest<'_> {
     }
 
     fn grant_type(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.0.grant_type))
+        Some(Cow::Borrowed(self.0.grant_type.as_str()))
     }
 
     fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
@@ -265,7 +265,7 @@ fn respond(
     let issued = outcome.issued.borrow();
     let mut response = match (ok, issued.as_ref()) {
         (true, Some(issued)) => {
-            state.metrics.token_issued(&req.grant_type);
+            state.metrics.token_issued(req.grant_type.as_str());
             if let Some(cached) = outcome.client.borrow().as_ref() {
                 state
                     .usage

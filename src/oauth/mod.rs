@@ -11,7 +11,6 @@ pub mod issuer;
 pub mod registrar;
 pub mod web;
 
-use crate::oauth::error::ErrorCode;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
@@ -85,14 +84,10 @@ pub fn token_with_database(
     conn: &mut AnyConnection,
     (req, authenticated): &(TokenRequest, client_auth::Authenticated),
 ) -> OAuthResponse {
-    let grant = GrantType::parse(&req.grant_type);
-    let exchange = |conn: &mut AnyConnection| match grant {
-        Some(GrantType::AuthorizationCode) => {
-            grants::authorization_code(state, conn, req, authenticated)
-        }
-        Some(GrantType::RefreshToken) => grants::refresh_token(state, conn, req, authenticated),
-        Some(GrantType::ClientCredentials) => grants::client_credentials(state, authenticated, req),
-        None => unsupported_grant_type(),
+    let exchange = |conn: &mut AnyConnection| match req.grant_type {
+        GrantType::AuthorizationCode => grants::authorization_code(state, conn, req, authenticated),
+        GrantType::RefreshToken => grants::refresh_token(state, conn, req, authenticated),
+        GrantType::ClientCredentials => grants::client_credentials(state, authenticated, req),
     };
     let result = crate::db::transaction(conn, |conn| {
         let response = exchange(conn);
@@ -125,13 +120,4 @@ impl From<diesel::result::Error> for RolledBack {
     fn from(e: diesel::result::Error) -> Self {
         RolledBack::Database(e.into())
     }
-}
-
-/// RFC 6749 5.2 `unsupported_grant_type`.
-pub fn unsupported_grant_type() -> OAuthResponse {
-    OAuthResponse::error(
-        400,
-        ErrorCode::UnsupportedGrantType,
-        "this grant type is not supported",
-    )
 }

@@ -11,6 +11,7 @@
 //! - duplicated parameters, a missing client authentication and non-form bodies do not get
 //!   the error codes RFC 6749 5.2 names: [`TokenRequest::parse`] answers them first.
 
+use crate::client::GrantType;
 use crate::oauth::error::ErrorCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -338,8 +339,8 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 /// A token request that passed the checks common to every grant type.
 pub struct TokenRequest {
-    /// The `grant_type` parameter.
-    pub grant_type: String,
+    /// The `grant_type` parameter, one the token endpoint knows.
+    pub grant_type: GrantType,
     /// Every parameter except the client credentials, each present once.
     pub params: Vec<(String, String)>,
     /// The client's authentication.
@@ -356,10 +357,6 @@ impl std::fmt::Debug for TokenRequest {
             .finish_non_exhaustive()
     }
 }
-
-/// Grant types the token endpoint knows; others are `unsupported_grant_type`.
-pub const SUPPORTED_GRANT_TYPES: &[&str] =
-    &["authorization_code", "client_credentials", "refresh_token"];
 
 impl TokenRequest {
     /// Checks the request as RFC 6749 3.2 and 5.2 require, before any grant-specific work.
@@ -384,17 +381,21 @@ impl TokenRequest {
                     "missing parameter: grant_type (RFC 6749 4.4.2)",
                 ));
             }
-            Some((_, g)) if !SUPPORTED_GRANT_TYPES.contains(&g.as_str()) => {
-                return Err(OAuthResponse::error(
-                    400,
-                    ErrorCode::UnsupportedGrantType,
-                    &format!(
-                        "grant_type '{g}' is not supported; supported: {}",
-                        SUPPORTED_GRANT_TYPES.join(", ")
-                    ),
-                ));
-            }
-            Some((_, g)) => g.clone(),
+            // RFC 6749 5.2: a grant type the server does not know.
+            Some((_, g)) => match GrantType::parse(g) {
+                Some(grant) => grant,
+                None => {
+                    let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                    return Err(OAuthResponse::error(
+                        400,
+                        ErrorCode::UnsupportedGrantType,
+                        &format!(
+                            "grant_type '{g}' is not supported; supported: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            },
         };
         if let Some((_, scope)) = params.iter().find(|(k, _)| k == "scope") {
             for s in scope.split(' ').filter(|s| !s.is_empty()) {
