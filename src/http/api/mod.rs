@@ -167,7 +167,7 @@ impl FromRequest for Writer {
 }
 
 /// Checks the bearer token (RFC 6750 2.1) and its scope; the caller, for the audit log.
-pub async fn caller(
+async fn caller(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     need: Need,
