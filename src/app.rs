@@ -90,7 +90,7 @@ impl Application {
         // Not stored anywhere: derived from the master key, so a copy of the database cannot
         // forge a cookie (and a forged cookie would still need a live session id).
         let cookie_key = master_key.cookie_key();
-        let pages = http::render::Pages::load().map_err(AppError::Internal)?;
+        let pages = web::Data::new(http::render::Pages::load().map_err(AppError::Internal)?);
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| AppError::Internal(format!("cannot listen on {}: {e}", settings.bind)))?;
         let addr = listener
@@ -149,7 +149,6 @@ impl Application {
             usage: usage::UsageRecorder::default(),
             usage_flush_seconds: settings.usage_flush_interval.as_secs(),
             audit_retention_seconds: settings.audit_retention_days * crate::limits::DAY,
-            pages,
             login_throttle: user::throttle::LoginThrottle::default(),
             master_key,
             sessions: user::sessions::SessionPolicy {
@@ -192,6 +191,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(server_state.clone())
+                .app_data(pages.clone())
                 .wrap(
                     middleware::DefaultHeaders::new()
                         .add(("X-Content-Type-Options", "nosniff"))

@@ -2,7 +2,7 @@
 //! and counters ([`AppState`]).
 
 use crate::db::Pool;
-use crate::{argon2_pool, client, clock, http, manage, metrics, seal, secret, token, usage, user};
+use crate::{argon2_pool, client, clock, manage, metrics, seal, secret, token, usage, user};
 
 /// State shared by every request.
 pub struct AppState {
@@ -46,8 +46,6 @@ pub struct AppState {
     pub usage_flush_seconds: u64,
     /// How long audit events are kept, in seconds (`PORTCULLIS_AUDIT_RETENTION_DAYS`).
     pub audit_retention_seconds: i64,
-    /// The page templates.
-    pub pages: http::render::Pages,
     /// Failed-login counts per username.
     pub login_throttle: user::throttle::LoginThrottle,
     /// Prometheus metrics.

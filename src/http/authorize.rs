@@ -9,7 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::http::login::{base_context, csrf_failed, current_user, see_other};
+use crate::http::login::{base_context, current_user, see_other};
+use crate::http::render::Pages;
 use crate::http::session;
 use crate::oauth::authorization::{self, ConsentPage, Step};
 use crate::oauth::authorize::{AuthorizeParams, Refusal, describe_scope};
@@ -22,12 +23,12 @@ fn found(location: &url::Url) -> HttpResponse {
         .finish()
 }
 
-fn unavailable(state: &AppState, session: &Session, e: &crate::error::AppError) -> HttpResponse {
+fn unavailable(pages: &Pages, session: &Session, e: &crate::error::AppError) -> HttpResponse {
     if e.is_unavailable() {
-        return crate::http::render::unavailable_page(state, base_context(session, None), e);
+        return crate::http::render::unavailable_page(pages, base_context(session, None), e);
     }
     tracing::error!(error = %e, "authorization request failed");
-    state.pages.error(
+    pages.error(
         StatusCode::SERVICE_UNAVAILABLE,
         "Something went wrong",
         "The server could not handle this request right now. Try again in a moment.",
@@ -35,19 +36,19 @@ fn unavailable(state: &AppState, session: &Session, e: &crate::error::AppError) 
     )
 }
 
-fn refused(state: &AppState, session: &Session, refusal: Refusal) -> HttpResponse {
+fn refused(state: &AppState, pages: &Pages, session: &Session, refusal: Refusal) -> HttpResponse {
     match refusal.location(&state.issuer) {
         Some(url) => found(&url),
         // RFC 6749 4.1.2.1: without a trusted redirect URI, tell the user, never redirect.
         None => {
             let Refusal::Page(message) = refusal else {
                 return unavailable(
-                    state,
+                    pages,
                     session,
                     &crate::error::AppError::Internal("refusal without a location".into()),
                 );
             };
-            state.pages.error(
+            pages.error(
                 StatusCode::BAD_REQUEST,
                 "This authorization request cannot be completed",
                 &message,
@@ -58,7 +59,7 @@ fn refused(state: &AppState, session: &Session, refusal: Refusal) -> HttpRespons
 }
 
 fn consent_page(
-    state: &AppState,
+    pages: &Pages,
     session: &Session,
     username: &str,
     query: &str,
@@ -92,7 +93,7 @@ fn consent_page(
         .unwrap_or_default();
     ctx.insert("redirect_host", &host);
     ctx.insert("form_action", &format!("/oauth/authorize?{query}"));
-    state.pages.render(StatusCode::OK, "consent.html", &ctx)
+    pages.render(StatusCode::OK, "consent.html", &ctx)
 }
 
 /// To the sign-in page, and back to this request afterwards; `again`: show the page even to a
@@ -111,16 +112,17 @@ fn sign_in_first(query: &str, again: bool) -> HttpResponse {
 pub async fn authorize(
     req: HttpRequest,
     state: web::Data<AppState>,
+    pages: web::Data<Pages>,
     session: Session,
 ) -> HttpResponse {
     let query = req.query_string().to_string();
     let params = match AuthorizeParams::parse(&query) {
         Ok(p) => p,
-        Err(refusal) => return refused(&state, &session, refusal),
+        Err(refusal) => return refused(&state, &pages, &session, refusal),
     };
     let user = match current_user(&state, &session).await {
         Ok(u) => u,
-        Err(e) => return unavailable(&state, &session, &e),
+        Err(e) => return unavailable(&pages, &session, &e),
     };
     let user_id = user.as_ref().map(|u| u.id);
     let signed_in_just_now = user_id.is_some()
@@ -135,45 +137,43 @@ pub async fn authorize(
     })
     .await;
     match step {
-        Ok(Step::Refused(refusal)) => refused(&state, &session, refusal),
+        Ok(Step::Refused(refusal)) => refused(&state, &pages, &session, refusal),
         Ok(Step::SignIn { again }) => sign_in_first(&query, again),
         Ok(Step::Consent(page)) => {
             let username = user.map(|u| u.username).unwrap_or_default();
-            consent_page(&state, &session, &username, &query, &page)
+            consent_page(&pages, &session, &username, &query, &page)
         }
         Ok(Step::Redirect(url)) => found(&url),
-        Err(e) => unavailable(&state, &session, &e),
+        Err(e) => unavailable(&pages, &session, &e),
     }
 }
 
 /// The consent form.
 #[derive(Deserialize)]
 pub struct ConsentForm {
-    csrf_token: Option<String>,
     #[serde(default, deserialize_with = "crate::text::opt_line")]
     decision: Option<String>,
 }
 
-/// `POST /oauth/authorize`: the user's Allow or Deny, for the request in the query string.
+/// `POST /oauth/authorize`: the user's Allow or Deny, for the request in the query string
+/// (its CSRF token checked before, by [`crate::http::pages::guard`]).
 pub async fn decide(
     req: HttpRequest,
     state: web::Data<AppState>,
+    pages: web::Data<Pages>,
     session: Session,
     form: web::Form<ConsentForm>,
 ) -> HttpResponse {
-    if !session::csrf_ok(&session, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, &session);
-    }
     let query = req.query_string().to_string();
     let params = match AuthorizeParams::parse(&query) {
         Ok(p) => p,
-        Err(refusal) => return refused(&state, &session, refusal),
+        Err(refusal) => return refused(&state, &pages, &session, refusal),
     };
     let allow = match form.decision.as_deref() {
         Some("allow") => true,
         Some("deny") => false,
         _ => {
-            return state.pages.error(
+            return pages.error(
                 StatusCode::BAD_REQUEST,
                 "No decision",
                 "Choose Allow or Deny.",
@@ -184,7 +184,7 @@ pub async fn decide(
     let user = match current_user(&state, &session).await {
         Ok(Some(u)) => u,
         Ok(None) => return sign_in_first(&query, false),
-        Err(e) => return unavailable(&state, &session, &e),
+        Err(e) => return unavailable(&pages, &session, &e),
     };
     // One use: the same answer cannot be posted twice.
     let binding = session::take_pending_consent(&session);
@@ -194,13 +194,13 @@ pub async fn decide(
     })
     .await;
     match step {
-        Ok(Step::Refused(refusal)) => refused(&state, &session, refusal),
+        Ok(Step::Refused(refusal)) => refused(&state, &pages, &session, refusal),
         Ok(Step::Redirect(url)) => found(&url),
         Ok(Step::SignIn { .. } | Step::Consent(_)) => unavailable(
-            &state,
+            &pages,
             &session,
             &crate::error::AppError::Internal("unexpected authorization step".into()),
         ),
-        Err(e) => unavailable(&state, &session, &e),
+        Err(e) => unavailable(&pages, &session, &e),
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use tera::Context;
 
 use crate::AppState;
+use crate::http::render::Pages;
 use crate::http::session;
 
 /// The page context every page shares: the signed-in user's name and the CSRF token.
@@ -64,6 +65,7 @@ pub struct LoginQuery {
 /// `GET /login`.
 pub async fn login_page(
     state: web::Data<AppState>,
+    pages: web::Data<Pages>,
     session: Session,
     query: web::Query<LoginQuery>,
 ) -> HttpResponse {
@@ -72,12 +74,12 @@ pub async fn login_page(
     if user.is_some() && query.prompt.as_deref() != Some("login") {
         return see_other(&next);
     }
-    login_form(&state, &session, StatusCode::OK, &next, "", None)
+    login_form(&pages, &session, StatusCode::OK, &next, "", None)
 }
 
 /// The sign-in form, with the typed username kept (never the password) and an error above it.
 fn login_form(
-    state: &AppState,
+    pages: &Pages,
     session: &Session,
     status: StatusCode,
     next: &str,
@@ -90,7 +92,7 @@ fn login_form(
     if let Some(e) = error {
         ctx.insert("error", e);
     }
-    state.pages.render(status, "login.html", &ctx)
+    pages.render(status, "login.html", &ctx)
 }
 
 /// Form of `POST /login`.
@@ -99,26 +101,24 @@ pub struct LoginForm {
     #[serde(deserialize_with = "crate::text::line")]
     username: String,
     password: String,
-    csrf_token: Option<String>,
     #[serde(default, deserialize_with = "crate::text::opt_line")]
     next: Option<String>,
 }
 
-/// `POST /login`: checks CSRF, reserves a failure against the throttle (per username and
-/// address, and per username), then checks the password on the bounded argon2 pool.
+/// `POST /login` (its CSRF token checked before, by [`crate::http::pages::guard`]): reserves
+/// a failure against the throttle (per username and address, and per username), then checks
+/// the password on the bounded argon2 pool.
 pub async fn login(
     state: web::Data<AppState>,
+    pages: web::Data<Pages>,
     session: Session,
     req: actix_web::HttpRequest,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
-    if !session::csrf_ok(&session, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, &session);
-    }
     let render_form = |status: StatusCode, error: &str| {
-        login_form(&state, &session, status, &next, &form.username, Some(error))
+        login_form(&pages, &session, status, &next, &form.username, Some(error))
     };
     let with_retry_after = |mut resp: HttpResponse, wait: i64| {
         if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
@@ -190,24 +190,21 @@ pub async fn login(
     }
 }
 
-/// `POST /logout`.
-pub async fn logout(
-    state: web::Data<AppState>,
-    session: Session,
-    form: web::Form<session::CsrfOnly>,
-) -> HttpResponse {
-    if !session::csrf_ok(&session, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, &session);
-    }
+/// `POST /logout` (its CSRF token checked before, by [`crate::http::pages::guard`]).
+pub async fn logout(session: Session) -> HttpResponse {
     session::log_out(&session);
     see_other("/login")
 }
 
 /// `GET /`: who is signed in.
-pub async fn home(state: web::Data<AppState>, session: Session) -> HttpResponse {
+pub async fn home(
+    state: web::Data<AppState>,
+    pages: web::Data<Pages>,
+    session: Session,
+) -> HttpResponse {
     let user = current_user(&state, &session).await.ok().flatten();
     let ctx = base_context(&session, user.as_ref().map(|u| u.username.as_str()));
-    state.pages.render(StatusCode::OK, "home.html", &ctx)
+    pages.render(StatusCode::OK, "home.html", &ctx)
 }
 
 /// `GET /static/portcullis.css`.
@@ -216,16 +213,6 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(crate::http::render::STYLESHEET)
-}
-
-/// 403 page for a form without a valid CSRF token.
-pub fn csrf_failed(state: &AppState, session: &Session) -> HttpResponse {
-    state.pages.error(
-        StatusCode::FORBIDDEN,
-        "Request refused",
-        "This form has expired or did not come from this site. Go back, reload the page and try again.",
-        base_context(session, None),
-    )
 }
 
 /// 303 See Other to a local path.

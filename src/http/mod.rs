@@ -5,18 +5,22 @@ pub mod admin;
 pub mod api;
 pub mod authorize;
 pub mod cors;
+pub mod extract;
 pub mod health;
 pub mod login;
 pub mod middleware;
 pub mod oauth;
+pub mod pages;
 pub mod render;
 pub mod session;
 
 use actix_session::SessionMiddleware;
 use actix_web::{HttpResponse, web};
 
-/// Every route of the server. The browser pages sit in a scope with the session cookie;
-/// the machine endpoints (token, introspection, revocation, keys, metadata) have no session.
+/// THE route table of the server, nested so that it reads at a glance. The machine endpoints
+/// (token, introspection, revocation, keys, metadata, health) and the JSON admin API have no
+/// session; the browser pages sit in a scope with the session cookie and
+/// [`pages::guard`] (the CSRF token of every POST, the error pages).
 ///
 /// `/metrics` is served here unless `metrics_elsewhere` (`PORTCULLIS_METRICS_BIND`: then only
 /// the separate metrics listener serves it, see [`metrics_routes`]).
@@ -48,11 +52,12 @@ pub fn routes(
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/admin/api/openapi.json", web::get().to(api::openapi_json))
-        .configure(api::routes)
+        .service(web::scope(api::PREFIX).configure(api::routes))
         .route("/static/portcullis.css", web::get().to(login::stylesheet))
         .route("/static/admin.js", web::get().to(admin::script))
         .service(
             web::scope("")
+                .wrap(actix_web::middleware::from_fn(pages::guard))
                 .wrap(sessions)
                 .route("/", web::get().to(login::home))
                 .route("/login", web::get().to(login::login_page))
@@ -60,7 +65,7 @@ pub fn routes(
                 .route("/logout", web::post().to(login::logout))
                 .route("/oauth/authorize", web::get().to(authorize::authorize))
                 .route("/oauth/authorize", web::post().to(authorize::decide))
-                .configure(admin_routes),
+                .service(web::scope("/admin").configure(admin_routes)),
         )
         .default_service(web::to(not_found));
 }
@@ -71,123 +76,67 @@ pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// The admin area (inside the session scope).
+/// The admin area, below `/admin` (inside the session scope).
 fn admin_routes(cfg: &mut web::ServiceConfig) {
-    use admin::{audit, clients, permissions, redirect_uris, secrets, users};
-    cfg.route("/admin", web::get().to(admin::index))
-        .route("/admin/login", web::get().to(admin::login))
-        .route("/admin/audit", web::get().to(audit::page))
-        .route("/admin/users", web::get().to(users::list))
-        .route("/admin/users", web::post().to(users::create))
-        .route("/admin/users/{id}/role", web::post().to(users::change_role))
-        .route(
-            "/admin/users/{id}/password",
-            web::post().to(users::reset_password),
+    use admin::{audit, clients, users};
+    cfg.route("", web::get().to(admin::index))
+        .route("/login", web::get().to(admin::login))
+        .route("/audit", web::get().to(audit::page))
+        .service(
+            web::scope("/users")
+                .route("", web::get().to(users::list))
+                .route("", web::post().to(users::create))
+                .service(
+                    web::scope("/{id}")
+                        .route("/role", web::post().to(users::change_role))
+                        .route("/password", web::post().to(users::reset_password))
+                        .route("/delete", web::get().to(users::confirm_delete))
+                        .route("/delete", web::post().to(users::delete))
+                        .route(
+                            "/sessions/delete",
+                            web::post().to(users::sign_out_everywhere),
+                        ),
+                ),
         )
-        .route(
-            "/admin/users/{id}/delete",
-            web::get().to(users::confirm_delete),
-        )
-        .route("/admin/users/{id}/delete", web::post().to(users::delete))
-        .route(
-            "/admin/users/{id}/sessions/delete",
-            web::post().to(users::sign_out_everywhere),
-        )
-        .route("/admin/clients", web::get().to(clients::list))
-        .route("/admin/clients", web::post().to(clients::create))
-        .route("/admin/clients/new", web::get().to(clients::new))
-        .route("/admin/clients/{client_id}", web::get().to(clients::show))
-        .route(
-            "/admin/clients/{client_id}",
-            web::post().to(clients::update),
-        )
-        .route(
-            "/admin/clients/{client_id}/permissions",
-            web::get().to(permissions::permissions),
-        )
-        .route(
-            "/admin/clients/{client_id}/token",
-            web::post().to(permissions::generate),
-        )
-        .route(
-            "/admin/clients/{client_id}/usage",
-            web::get().to(permissions::usage),
-        )
-        .route(
-            "/admin/clients/{client_id}/{toggle:enable|disable}",
-            web::post().to(clients::set_enabled),
-        )
-        .route(
-            "/admin/clients/{client_id}/delete",
-            web::get().to(clients::confirm_delete),
-        )
-        .route(
-            "/admin/clients/{client_id}/delete",
-            web::post().to(clients::delete),
-        )
-        .route(
-            "/admin/clients/{client_id}/redirect-uris",
-            web::get().to(redirect_uris::list),
-        )
-        .route(
-            "/admin/clients/{client_id}/redirect-uris",
-            web::post().to(redirect_uris::add),
-        )
-        .route(
-            "/admin/clients/{client_id}/redirect-uris/{id}/delete",
-            web::post().to(redirect_uris::remove),
-        )
-        .route(
-            "/admin/clients/{client_id}/secrets",
-            web::get().to(secrets::list),
-        )
-        .route(
-            "/admin/clients/{client_id}/secrets",
-            web::post().to(secrets::add),
-        )
-        .route(
-            "/admin/clients/{client_id}/secrets/new",
-            web::get().to(secrets::new),
-        )
-        .route(
-            "/admin/clients/{client_id}/secrets/{id}",
-            web::post().to(secrets::update),
-        )
-        .route(
-            "/admin/clients/{client_id}/secrets/{id}/edit",
-            web::get().to(secrets::edit),
-        )
-        .route(
-            "/admin/clients/{client_id}/secrets/{id}/delete",
-            web::get().to(secrets::confirm_delete),
-        )
-        .route(
-            "/admin/clients/{client_id}/secrets/{id}/delete",
-            web::post().to(secrets::delete),
+        .service(
+            web::scope("/clients")
+                .route("", web::get().to(clients::list))
+                .route("", web::post().to(clients::create))
+                .route("/new", web::get().to(clients::new))
+                .service(web::scope("/{client_id}").configure(client_routes)),
         );
 }
 
-/// Runs `f` on a blocking thread with the client named by `client_id` (NotFound when there is
-/// none): the first step of every admin page and API call about one client.
-pub async fn with_client<T, F>(
-    state: &crate::AppState,
-    client_id: String,
-    f: F,
-) -> Result<T, crate::error::AppError>
-where
-    F: FnOnce(
-            &mut crate::db::AnyConnection,
-            crate::client::Client,
-        ) -> Result<T, crate::error::AppError>
-        + Send
-        + 'static,
-    T: Send + 'static,
-{
-    crate::db::run(&state.pool, move |conn| {
-        let client = crate::client::store::get(conn, &client_id)?;
-        f(conn, client)
-    })
-    .await
+/// The pages of one client, below `/admin/clients/{client_id}`.
+fn client_routes(cfg: &mut web::ServiceConfig) {
+    use admin::{clients, permissions, redirect_uris, secrets};
+    cfg.route("", web::get().to(clients::show))
+        .route("", web::post().to(clients::update))
+        .route("/permissions", web::get().to(permissions::permissions))
+        .route("/token", web::post().to(permissions::generate))
+        .route("/usage", web::get().to(permissions::usage))
+        .route(
+            "/{toggle:enable|disable}",
+            web::post().to(clients::set_enabled),
+        )
+        .route("/delete", web::get().to(clients::confirm_delete))
+        .route("/delete", web::post().to(clients::delete))
+        .route("/redirect-uris", web::get().to(redirect_uris::list))
+        .route("/redirect-uris", web::post().to(redirect_uris::add))
+        .route(
+            "/redirect-uris/{id}/delete",
+            web::post().to(redirect_uris::remove),
+        )
+        .service(
+            web::scope("/secrets")
+                .route("", web::get().to(secrets::list))
+                .route("", web::post().to(secrets::add))
+                .route("/new", web::get().to(secrets::new))
+                .route("/{id}", web::post().to(secrets::update))
+                .route("/{id}/edit", web::get().to(secrets::edit))
+                .route("/{id}/delete", web::get().to(secrets::confirm_delete))
+                .route("/{id}/delete", web::post().to(secrets::delete)),
+        );
 }
 
 /// The client's address: the peer, or, when the peer is a configured trusted proxy, the last
@@ -242,12 +191,12 @@ pub fn bad_input(req: &actix_web::HttpRequest, message: &str) -> HttpResponse {
     match face(req.path()) {
         Face::Api => api::invalid(message),
         Face::OAuth => oauth::render(crate::oauth::web::OAuthResponse::invalid_request(message)),
-        Face::Page => match req.app_data::<web::Data<crate::AppState>>() {
-            Some(state) => {
+        Face::Page => match req.app_data::<web::Data<render::Pages>>() {
+            Some(pages) => {
                 let mut ctx = tera::Context::new();
                 ctx.insert("csrf_token", "");
                 ctx.insert("hint", "invalid_request");
-                state.pages.error(
+                pages.error(
                     actix_web::http::StatusCode::BAD_REQUEST,
                     "Invalid request",
                     message,

@@ -5,6 +5,8 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use tera::{Context, Tera};
 
+use crate::error::AppError;
+
 /// Every template, by name.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
@@ -117,13 +119,9 @@ impl Pages {
 
 /// The page shown when the database is unavailable ([`crate::error::AppError::is_unavailable`]):
 /// 503 with `Retry-After`, saying that this is temporary.
-pub fn unavailable_page(
-    state: &crate::AppState,
-    ctx: Context,
-    e: &crate::error::AppError,
-) -> HttpResponse {
+pub fn unavailable_page(pages: &Pages, ctx: Context, e: &crate::error::AppError) -> HttpResponse {
     tracing::error!(error = %e, "request failed: database unavailable");
-    let mut resp = state.pages.error(
+    let mut resp = pages.error(
         StatusCode::SERVICE_UNAVAILABLE,
         "Temporarily unavailable",
         "The server cannot reach its database right now. Nothing was changed; try again in a few seconds.",
@@ -134,6 +132,103 @@ pub fn unavailable_page(
         actix_web::http::header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER),
     );
     resp
+}
+
+/// What a browser page answers instead of itself. Handlers and extractors return it (`?` turns
+/// an [`AppError`] into one); [`crate::http::pages::guard`], the session scope's middleware,
+/// renders it as an HTML page with the request's templates and session.
+#[derive(Debug)]
+pub enum PageError {
+    /// A domain error: 404 for a missing thing, 400 for bad input, 503 otherwise (logged).
+    App(AppError),
+    /// Nobody is signed in: 303 to this sign-in page.
+    SignIn(String),
+    /// Signed in, but the role does not allow it: 403 in the user's layout.
+    Forbidden {
+        /// Who is signed in.
+        username: String,
+        /// The page's heading.
+        heading: &'static str,
+        /// What to do about it.
+        message: &'static str,
+    },
+    /// A form POST without the session's CSRF token: 403.
+    Csrf,
+}
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> PageError {
+        PageError::App(e)
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::App(e) => write!(f, "{e}"),
+            PageError::SignIn(_) => f.write_str("not signed in"),
+            PageError::Forbidden { heading, .. } => f.write_str(heading),
+            PageError::Csrf => f.write_str("CSRF token missing or wrong"),
+        }
+    }
+}
+
+impl actix_web::ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::App(AppError::NotFound(_)) => StatusCode::NOT_FOUND,
+            PageError::App(AppError::Invalid(_) | AppError::Conflict(_)) => StatusCode::BAD_REQUEST,
+            PageError::App(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::SignIn(_) => StatusCode::SEE_OTHER,
+            PageError::Forbidden { .. } | PageError::Csrf => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// A bare answer with the right status; the page itself is rendered by
+    /// [`crate::http::pages::guard`], which has the templates and the session.
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::SignIn(location) => crate::http::login::see_other(location),
+            other => page_response(other.status_code()).body(other.to_string()),
+        }
+    }
+}
+
+impl PageError {
+    /// The page for this error.
+    pub fn render(&self, pages: &Pages, session: &actix_session::Session) -> HttpResponse {
+        let base = |user: Option<&str>| crate::http::login::base_context(session, user);
+        match self {
+            PageError::App(AppError::NotFound(m)) => {
+                pages.error(StatusCode::NOT_FOUND, "Not found", m, base(None))
+            }
+            PageError::App(AppError::Invalid(m) | AppError::Conflict(m)) => {
+                pages.error(StatusCode::BAD_REQUEST, "That did not work", m, base(None))
+            }
+            PageError::App(e) if e.is_unavailable() => unavailable_page(pages, base(None), e),
+            PageError::App(e) => {
+                tracing::error!(error = %e, "page request failed");
+                pages.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Something went wrong",
+                    "The server could not complete this request. Try again in a moment.",
+                    base(None),
+                )
+            }
+            PageError::SignIn(location) => crate::http::login::see_other(location),
+            PageError::Forbidden {
+                username,
+                heading,
+                message,
+            } => pages.error(StatusCode::FORBIDDEN, heading, message, base(Some(username))),
+            PageError::Csrf => pages.error(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form has expired or did not come from this site. Go back, reload the page and try again.",
+                base(None),
+            ),
+        }
+    }
 }
 
 /// Headers every HTML page carries: no caching (pages hold CSRF tokens and personal data), no

@@ -140,13 +140,13 @@ pub async fn unavailable_sessions(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let state = req
-        .app_data::<actix_web::web::Data<crate::AppState>>()
+    let pages = req
+        .app_data::<actix_web::web::Data<crate::http::render::Pages>>()
         .cloned();
     match next.call(req).await {
         // actix-session keeps the cause only in the error's Debug output.
-        Err(e) if format!("{e:?}").contains(UNAVAILABLE_MARK) => match state {
-            Some(state) => Err(SessionsUnavailable(state).into()),
+        Err(e) if format!("{e:?}").contains(UNAVAILABLE_MARK) => match pages {
+            Some(pages) => Err(SessionsUnavailable(pages).into()),
             None => Err(e),
         },
         other => other,
@@ -154,7 +154,7 @@ pub async fn unavailable_sessions(
 }
 
 /// The error [`unavailable_sessions`] answers with: it renders the 503 page.
-struct SessionsUnavailable(actix_web::web::Data<crate::AppState>);
+struct SessionsUnavailable(actix_web::web::Data<crate::http::render::Pages>);
 
 impl std::fmt::Debug for SessionsUnavailable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -285,13 +285,6 @@ pub fn csrf_token(session: &Session) -> String {
     let token = crate::crypto::unique_id();
     let _ = session.insert(CSRF_KEY, &token);
     token
-}
-
-/// A form with only the CSRF token (sign-out, deletes, enable/disable, ...).
-#[derive(serde::Deserialize)]
-pub struct CsrfOnly {
-    /// The session's CSRF token.
-    pub csrf_token: Option<String>,
 }
 
 /// True when `submitted` is the session's CSRF token (constant-time comparison).

@@ -1,13 +1,10 @@
 //! The audit log page: newest first, filtered by client and by actor, paginated.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::Deserialize;
 
-use super::Viewer;
-use super::{OrPage, Page, context};
-use crate::AppState;
+use super::{Page, Viewer};
 use crate::audit::store::AuditFilter;
 
 const PER_PAGE: i64 = 50;
@@ -33,12 +30,7 @@ fn href(filter: &AuditFilter, page: i64) -> String {
 }
 
 /// `GET /admin/audit`.
-pub async fn page(
-    Viewer(admin): Viewer,
-    state: web::Data<AppState>,
-    session: Session,
-    params: web::Query<AuditParams>,
-) -> Page {
+pub async fn page(admin: Viewer, params: web::Query<AuditParams>) -> Page {
     let nonempty = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -49,15 +41,12 @@ pub async fn page(
         client_id: nonempty(&params.client),
         actor: nonempty(&params.actor),
     };
-    let paging = crate::db::paging::Paging::parse(params.page.as_deref(), PER_PAGE)
-        .or_page(&state, &session)?;
+    let paging = crate::db::paging::Paging::parse(params.page.as_deref(), PER_PAGE)?;
     let page = paging.page;
     let f = filter.clone();
-    let loaded = crate::db::run(&state.pool, move |conn| {
-        crate::audit::store::page(conn, &f, paging.offset(), paging.per_page)
-    })
-    .await;
-    let (events, total) = loaded.or_page(&state, &session)?;
+    let (events, total) = admin
+        .run(move |conn, _| crate::audit::store::page(conn, &f, paging.offset(), paging.per_page))
+        .await?;
     let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
     let rows: Vec<serde_json::Value> = events
         .iter()
@@ -78,7 +67,7 @@ pub async fn page(
             })
         })
         .collect();
-    let mut ctx = context(&session, &admin, "audit");
+    let mut ctx = admin.context("audit");
     ctx.insert("events", &rows);
     ctx.insert("client_filter", filter.client_id.as_deref().unwrap_or(""));
     ctx.insert("actor_filter", filter.actor.as_deref().unwrap_or(""));
@@ -91,5 +80,5 @@ pub async fn page(
     if page < pages {
         ctx.insert("next_href", &href(&filter, page + 1));
     }
-    Ok(state.pages.render(StatusCode::OK, "admin/audit.html", &ctx))
+    Ok(admin.render(StatusCode::OK, "admin/audit.html", &ctx))
 }

@@ -3,7 +3,11 @@
 
 use std::collections::HashMap;
 
-use crate::client::{Client, GrantType, NewClient};
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
+use super::AdminUser;
+use crate::client::{AuthMethod, Client, GrantType, NewClient};
 
 /// The client form as typed (kept on errors).
 #[derive(Default, serde::Serialize, Clone)]
@@ -23,8 +27,6 @@ pub struct ClientForm {
     pub(super) jwks: String,
     pub(super) loopback_any_port: Option<String>,
     pub(super) enabled: Option<String>,
-    #[serde(skip_serializing)]
-    pub(super) csrf_token: Option<String>,
 }
 
 impl ClientForm {
@@ -50,7 +52,6 @@ impl ClientForm {
                 "jwks" => f.jwks = v,
                 "loopback_any_port" => f.loopback_any_port = Some(v),
                 "enabled" => f.enabled = Some(v),
-                "csrf_token" => f.csrf_token = Some(v),
                 _ => {}
             }
         }
@@ -100,7 +101,6 @@ impl ClientForm {
             jwks: client.jwks.clone().unwrap_or_default(),
             loopback_any_port: client.loopback_any_port.then(|| "on".to_string()),
             enabled: client.enabled.then(|| "on".to_string()),
-            csrf_token: None,
         }
     }
 
@@ -233,4 +233,52 @@ pub(super) fn grant_choices(checked: &[String]) -> Vec<serde_json::Value> {
             })
         })
         .collect()
+}
+
+impl ClientForm {
+    /// The form's page: creating (no `client`) or the Settings tab, with the field errors.
+    pub(super) fn page<A>(
+        &self,
+        admin: &AdminUser<A>,
+        client: Option<&Client>,
+        errors: &HashMap<&'static str, String>,
+    ) -> HttpResponse {
+        let mut ctx = match client {
+            Some(c) => admin.client_context(c, "settings"),
+            None => admin.context("clients"),
+        };
+        ctx.insert("creating", &client.is_none());
+        ctx.insert("form", self);
+        ctx.insert("grant_types", &grant_choices(&self.grant_type));
+        ctx.insert("auth_methods", &auth_methods());
+        ctx.insert("default_access_ttl", &admin.state.access_token_ttl);
+        ctx.insert("default_refresh_ttl", &admin.state.refresh_token_ttl);
+        // Always defined: the template looks up `errors.FIELD`.
+        ctx.insert("errors", errors);
+        let status = if errors.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        admin.render(status, "admin/client_form.html", &ctx)
+    }
+}
+
+/// The choices of the token endpoint authentication method.
+fn auth_methods() -> Vec<serde_json::Value> {
+    std::iter::once(serde_json::json!({
+        "value": "", "label": "client_secret_basic or client_secret_post (a secret)",
+    }))
+    .chain(AuthMethod::ALL.iter().map(|m| {
+        let label = match m {
+            AuthMethod::ClientSecretBasic => "client_secret_basic only",
+            AuthMethod::ClientSecretPost => "client_secret_post only",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt (a JWT signed with the client's key)",
+            AuthMethod::ClientSecretJwt => {
+                "client_secret_jwt (a JWT signed with a shared HMAC key)"
+            }
+        };
+        serde_json::json!({ "value": m.as_str(), "label": label })
+    }))
+    .collect()
 }

@@ -1,29 +1,22 @@
 //! The Permissions tab (scopes and grant types at a glance, "Generate token") and the Usage
 //! tab (tokens per day for 30 days, as a server-rendered SVG chart).
 
-use actix_session::Session;
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web;
 
-use super::Viewer;
-use super::{Admin, OrPage, Page, context, load_client, require_post};
-use crate::AppState;
+use super::{AdminUser, Editor, Page, Viewer};
 use crate::client::{Client, GrantType};
 use crate::error::AppError;
-use crate::http::session::CsrfOnly;
 use crate::manage;
 use crate::oauth::authorize::describe_scope;
 
-fn permissions_page(
-    state: &AppState,
-    session: &Session,
-    admin: &Admin,
+fn permissions_page<A>(
+    admin: &AdminUser<A>,
     client: &Client,
     generated: Option<Result<&manage::GeneratedToken, &str>>,
 ) -> HttpResponse {
-    let mut ctx = context(session, admin, "clients");
-    ctx.insert("client", client);
-    ctx.insert("tab", "permissions");
+    let mut ctx = admin.client_context(client, "permissions");
     let scopes: Vec<serde_json::Value> = client
         .allowed_scopes
         .iter()
@@ -45,7 +38,9 @@ fn permissions_page(
     ctx.insert("grants", &grants);
     ctx.insert(
         "access_ttl",
-        &client.access_token_ttl.unwrap_or(state.access_token_ttl),
+        &client
+            .access_token_ttl
+            .unwrap_or(admin.state.access_token_ttl),
     );
     let mut status = StatusCode::OK;
     match generated {
@@ -72,69 +67,42 @@ fn permissions_page(
         }
         None => {}
     }
-    state.pages.render(status, "admin/permissions.html", &ctx)
+    admin.render(status, "admin/permissions.html", &ctx)
 }
 
 /// `GET /admin/clients/{client_id}/permissions`.
-pub async fn permissions(
-    Viewer(admin): Viewer,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<String>,
-) -> Page {
-    let client = load_client(&state, path.into_inner())
-        .await
-        .or_page(&state, &session)?;
-    Ok(permissions_page(&state, &session, &admin, &client, None))
+pub async fn permissions(admin: Viewer, path: web::Path<String>) -> Page {
+    let client = admin.client(path.into_inner()).await?;
+    Ok(permissions_page(&admin, &client, None))
 }
 
 /// `POST /admin/clients/{client_id}/token`: "Generate token" (admin only). The token is shown
 /// once on the page that answers; it is never stored.
-pub async fn generate(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
-) -> Page {
-    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
-    let client = load_client(&state, path.into_inner())
-        .await
-        .or_page(&state, &session)?;
-    let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
-    let now = state.clock.now();
-    let generated = crate::db::run(&state.pool, move |conn| {
-        manage::generate_token(conn, &st, &actor, &c, now)
-    })
-    .await;
+pub async fn generate(admin: Editor, path: web::Path<String>) -> Page {
+    let client = admin.client(path.into_inner()).await?;
+    let c = client.clone();
+    let generated = admin
+        .run(move |conn, by| manage::generate_token(conn, by.state(), &by.actor, &c, by.now))
+        .await;
     Ok(match generated {
-        Ok(g) => permissions_page(&state, &session, &admin, &client, Some(Ok(&g))),
-        Err(AppError::Invalid(m)) => {
-            permissions_page(&state, &session, &admin, &client, Some(Err(&m)))
-        }
-        Err(e) => super::failed(&state, &session, &e),
+        Ok(g) => permissions_page(&admin, &client, Some(Ok(&g))),
+        Err(AppError::Invalid(m)) => permissions_page(&admin, &client, Some(Err(&m))),
+        Err(e) => return Err(e.into()),
     })
 }
 
 const DAYS: i64 = 30;
 
 /// `GET /admin/clients/{client_id}/usage`.
-pub async fn usage(
-    Viewer(admin): Viewer,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<String>,
-) -> Page {
-    let client_id = path.into_inner();
-    let today = crate::usage::day_of(state.clock.now());
-    let (client, counts, all_time) =
-        crate::http::with_client(&state, client_id, move |conn, client| {
+pub async fn usage(admin: Viewer, path: web::Path<String>) -> Page {
+    let today = crate::usage::day_of(admin.now());
+    let (client, counts, all_time) = admin
+        .on_client(path.into_inner(), move |conn, _, client| {
             let counts = crate::client::store::token_counts(conn, client.id, today - DAYS + 1)?;
             let total = crate::client::store::token_total(conn, client.id)?;
             Ok((client, counts, total))
         })
-        .await
-        .or_page(&state, &session)?;
+        .await?;
     let per_day: Vec<(i64, i64)> = (today - DAYS + 1..=today)
         .map(|d| {
             let n = counts.iter().find(|(day, _)| *day == d).map_or(0, |c| c.1);
@@ -163,9 +131,7 @@ pub async fn usage(
             })
         })
         .collect();
-    let mut ctx = context(&session, &admin, "clients");
-    ctx.insert("client", &client);
-    ctx.insert("tab", "usage");
+    let mut ctx = admin.client_context(&client, "usage");
     ctx.insert("bars", &bars);
     ctx.insert("labels", &labels);
     ctx.insert("width", &width);
@@ -181,6 +147,6 @@ pub async fn usage(
             .last_used_at
             .map_or_else(|| "Never".to_string(), crate::clock::date),
     );
-    ctx.insert("flush_seconds", &state.usage_flush_seconds);
-    Ok(state.pages.render(StatusCode::OK, "admin/usage.html", &ctx))
+    ctx.insert("flush_seconds", &admin.state.usage_flush_seconds);
+    Ok(admin.render(StatusCode::OK, "admin/usage.html", &ctx))
 }

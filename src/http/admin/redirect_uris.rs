@@ -2,30 +2,28 @@
 
 use std::collections::HashMap;
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web;
 use serde::Deserialize;
 
-use super::{Admin, OrPage, Page, Viewer, context, done, failed, load_client, require_post};
-use crate::AppState;
-use crate::client::Client;
+use super::{AdminUser, Editor, Page, Viewer};
 use crate::error::AppError;
-use crate::http::session::CsrfOnly;
 use crate::manage;
 
-fn uris_page(
-    state: &AppState,
-    session: &Session,
-    admin: &Admin,
-    client: &Client,
-    uris: &[(i64, String)],
+/// The Redirect URIs tab, with what was typed and the error beside the field, if any.
+async fn uris_page<A>(
+    admin: &AdminUser<A>,
+    client_id: String,
     typed: &str,
     error: Option<&str>,
-) -> HttpResponse {
-    let mut ctx = context(session, admin, "clients");
-    ctx.insert("client", client);
-    ctx.insert("tab", "redirect_uris");
+) -> Page {
+    let (client, uris) = admin
+        .on_client(client_id, move |conn, _, client| {
+            let uris = crate::client::store::redirect_uris(conn, client.id)?;
+            Ok((client, uris))
+        })
+        .await?;
+    let mut ctx = admin.client_context(&client, "redirect_uris");
     let list: Vec<serde_json::Value> = uris
         .iter()
         .map(|(id, uri)| serde_json::json!({ "id": id, "uri": uri }))
@@ -39,31 +37,12 @@ fn uris_page(
     } else {
         StatusCode::OK
     };
-    state.pages.render(status, "admin/redirect_uris.html", &ctx)
-}
-
-async fn client_and_uris(
-    state: &web::Data<AppState>,
-    client_id: String,
-) -> Result<(Client, Vec<(i64, String)>), AppError> {
-    crate::http::with_client(state, client_id, move |conn, client| {
-        let uris = crate::client::store::redirect_uris(conn, client.id)?;
-        Ok((client, uris))
-    })
-    .await
+    Ok(admin.render(status, "admin/redirect_uris.html", &ctx))
 }
 
 /// `GET /admin/clients/{client_id}/redirect-uris`.
-pub async fn list(
-    Viewer(admin): Viewer,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<String>,
-) -> Page {
-    Ok(match client_and_uris(&state, path.into_inner()).await {
-        Ok((client, uris)) => uris_page(&state, &session, &admin, &client, &uris, "", None),
-        Err(e) => failed(&state, &session, &e),
-    })
+pub async fn list(admin: Viewer, path: web::Path<String>) -> Page {
+    uris_page(&admin, path.into_inner(), "", None).await
 }
 
 /// Form of adding a redirect URI.
@@ -71,83 +50,44 @@ pub async fn list(
 pub struct UriForm {
     #[serde(deserialize_with = "crate::text::line")]
     uri: String,
-    csrf_token: Option<String>,
+}
+
+/// After a change: back to the tab with a notice, or the tab again with the error beside
+/// the field (and what was typed).
+async fn finish(
+    admin: &Editor,
+    client_id: String,
+    changed: Result<(), AppError>,
+    notice: &str,
+    typed: &str,
+) -> Page {
+    match changed {
+        Ok(()) => Ok(admin.done(notice, &format!("/admin/clients/{client_id}/redirect-uris"))),
+        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
+            uris_page(admin, client_id, typed, Some(&m)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /admin/clients/{client_id}/redirect-uris`.
-pub async fn add(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    path: web::Path<String>,
-    form: web::Form<UriForm>,
-) -> Page {
-    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
-    let client = load_client(&state, path.into_inner())
-        .await
-        .or_page(&state, &session)?;
-    let (st, c, actor, uri) = (
-        state.clone(),
-        client.clone(),
-        admin.actor.clone(),
-        form.uri.clone(),
-    );
-    let now = state.clock.now();
-    let result = crate::db::run(&state.pool, move |conn| {
-        manage::add_redirect_uri(conn, &st.manage(), &actor, &c, &uri, now)
-    })
-    .await;
-    let target = format!("/admin/clients/{}/redirect-uris", client.client_id);
-    Ok(match result {
-        Ok(()) => done(&session, "Redirect URI added.", &target),
-        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
-            match client_and_uris(&state, client.client_id.clone()).await {
-                Ok((client, uris)) => uris_page(
-                    &state,
-                    &session,
-                    &admin,
-                    &client,
-                    &uris,
-                    &form.uri,
-                    Some(&m),
-                ),
-                Err(e) => failed(&state, &session, &e),
-            }
-        }
-        Err(e) => failed(&state, &session, &e),
-    })
+pub async fn add(admin: Editor, path: web::Path<String>, form: web::Form<UriForm>) -> Page {
+    let (client_id, uri) = (path.into_inner(), form.uri.clone());
+    let added = admin
+        .on_client(client_id.clone(), move |conn, c, client| {
+            manage::add_redirect_uri(conn, &c.manage(), &c.actor, &client, &uri, c.now)
+        })
+        .await;
+    finish(&admin, client_id, added, "Redirect URI added.", &form.uri).await
 }
 
 /// `POST /admin/clients/{client_id}/redirect-uris/{id}/delete`.
-pub async fn remove(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    path: web::Path<(String, i64)>,
-    form: web::Form<CsrfOnly>,
-) -> Page {
-    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+pub async fn remove(admin: Editor, path: web::Path<(String, i64)>) -> Page {
     let (client_id, uri_id) = path.into_inner();
-    let client = load_client(&state, client_id)
-        .await
-        .or_page(&state, &session)?;
-    let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
-    let now = state.clock.now();
-    let result = crate::db::run(&state.pool, move |conn| {
-        manage::remove_redirect_uri(conn, &st.manage(), &actor, &c, uri_id, now)
-    })
-    .await;
-    let target = format!("/admin/clients/{}/redirect-uris", client.client_id);
-    Ok(match result {
-        Ok(()) => done(&session, "Redirect URI removed.", &target),
-        Err(AppError::Invalid(m)) => {
-            match client_and_uris(&state, client.client_id.clone()).await {
-                Ok((client, uris)) => {
-                    uris_page(&state, &session, &admin, &client, &uris, "", Some(&m))
-                }
-                Err(e) => failed(&state, &session, &e),
-            }
-        }
-        Err(e) => failed(&state, &session, &e),
-    })
+    let removed = admin
+        .on_client(client_id.clone(), move |conn, c, client| {
+            manage::remove_redirect_uri(conn, &c.manage(), &c.actor, &client, uri_id, c.now)
+        })
+        .await;
+    finish(&admin, client_id, removed, "Redirect URI removed.", "").await
 }

@@ -1,16 +1,13 @@
 //! The Users page (admins only): list, add with a role, change role, reset password, delete.
 //! The last admin can be neither demoted nor deleted.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::Deserialize;
 
-use super::Editor;
-use super::{Admin, OrPage, Page, context, done, require_post};
-use crate::AppState;
+use super::{Confirm, Editor, Page};
 use crate::error::AppError;
-use crate::http::session::CsrfOnly;
+use crate::http::extract::Change;
 use crate::manage;
 use crate::user::Role;
 
@@ -25,21 +22,16 @@ fn roles() -> Vec<serde_json::Value> {
     .collect()
 }
 
-async fn users_page(
-    state: &web::Data<AppState>,
-    session: &Session,
-    admin: &Admin,
-    error: Option<&str>,
-    typed: (&str, &str),
-) -> Page {
-    let now = state.clock.now();
-    let (users, sessions) = crate::db::run(&state.pool, move |conn| {
-        let users = crate::user::store::list(conn)?;
-        let sessions = crate::user::sessions::count_by_user(conn, now)?;
-        Ok((users, sessions))
-    })
-    .await
-    .or_page(state, session)?;
+/// The Users page, with the error of a refused change and what was typed.
+async fn users_page(admin: &Editor, error: Option<&str>, typed: (&str, &str)) -> Page {
+    let now = admin.now();
+    let (users, sessions) = admin
+        .run(move |conn, _| {
+            let users = crate::user::store::list(conn)?;
+            let sessions = crate::user::sessions::count_by_user(conn, now)?;
+            Ok((users, sessions))
+        })
+        .await?;
     let rows: Vec<serde_json::Value> = users
         .iter()
         .map(|u| {
@@ -54,7 +46,7 @@ async fn users_page(
             })
         })
         .collect();
-    let mut ctx = context(session, admin, "users");
+    let mut ctx = admin.context("users");
     ctx.insert("users", &rows);
     ctx.insert("roles", &roles());
     ctx.insert("form_username", typed.0);
@@ -66,12 +58,27 @@ async fn users_page(
         }
         None => StatusCode::OK,
     };
-    Ok(state.pages.render(status, "admin/users.html", &ctx))
+    Ok(admin.render(status, "admin/users.html", &ctx))
 }
 
 /// `GET /admin/users`.
-pub async fn list(Editor(admin): Editor, state: web::Data<AppState>, session: Session) -> Page {
-    users_page(&state, &session, &admin, None, ("", "user")).await
+pub async fn list(admin: Editor) -> Page {
+    users_page(&admin, None, ("", "user")).await
+}
+
+/// Runs a change to the users on a blocking thread; what happened, as the page after it
+/// should say: a notice, or the error shown on the list (with what was typed).
+async fn change<F>(admin: &Editor, typed: (&str, &str), f: F) -> Page
+where
+    F: FnOnce(&mut crate::db::AnyConnection, &Change) -> Result<String, AppError> + Send + 'static,
+{
+    match admin.run(f).await {
+        Ok(notice) => Ok(admin.done(&notice, "/admin/users")),
+        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
+            users_page(admin, Some(&m), typed).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Form of adding a user.
@@ -82,59 +89,24 @@ pub struct NewUserForm {
     password: String,
     #[serde(deserialize_with = "crate::text::line")]
     role: String,
-    csrf_token: Option<String>,
 }
 
-/// What happened, as the page after it should say: a notice, or the error shown on the list.
-async fn finish(
-    state: &web::Data<AppState>,
-    session: &Session,
-    admin: &Admin,
-    result: Result<String, AppError>,
-    typed: (&str, &str),
-) -> Page {
-    match result {
-        Ok(notice) => Ok(done(session, &notice, "/admin/users")),
-        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
-            users_page(state, session, admin, Some(&m), typed).await
-        }
-        Err(e) => Ok(super::failed(state, session, &e)),
-    }
+/// The list again, saying to choose a role.
+async fn choose_role(admin: &Editor, username: &str) -> Page {
+    users_page(admin, Some("Choose a role."), (username, "user")).await
 }
 
 /// `POST /admin/users`.
-pub async fn create(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    form: web::Form<NewUserForm>,
-) -> Page {
-    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+pub async fn create(admin: Editor, form: web::Form<NewUserForm>) -> Page {
     let form = form.into_inner();
     let Some(role) = Role::parse(&form.role) else {
-        return users_page(
-            &state,
-            &session,
-            &admin,
-            Some("Choose a role."),
-            (&form.username, "user"),
-        )
-        .await;
+        return choose_role(&admin, &form.username).await;
     };
-    let (actor, username, password) = (admin.actor.clone(), form.username.clone(), form.password);
-    let now = state.clock.now();
-    let result = crate::db::run(&state.pool, move |conn| {
-        manage::create_user(conn, &actor, &username, &password, role, now)
+    let (username, typed_role) = (form.username.clone(), form.role.clone());
+    change(&admin, (&username, &typed_role), move |conn, c| {
+        manage::create_user(conn, &c.actor, &form.username, &form.password, role, c.now)
             .map(|u| format!("User {} added.", u.username))
     })
-    .await;
-    finish(
-        &state,
-        &session,
-        &admin,
-        result,
-        (&form.username, &form.role),
-    )
     .await
 }
 
@@ -143,36 +115,19 @@ pub async fn create(
 pub struct RoleForm {
     #[serde(deserialize_with = "crate::text::line")]
     role: String,
-    csrf_token: Option<String>,
 }
 
 /// `POST /admin/users/{id}/role`.
-pub async fn change_role(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    path: web::Path<i64>,
-    form: web::Form<RoleForm>,
-) -> Page {
-    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
+pub async fn change_role(admin: Editor, path: web::Path<i64>, form: web::Form<RoleForm>) -> Page {
     let Some(role) = Role::parse(&form.role) else {
-        return users_page(
-            &state,
-            &session,
-            &admin,
-            Some("Choose a role."),
-            ("", "user"),
-        )
-        .await;
+        return choose_role(&admin, "").await;
     };
-    let (actor, id) = (admin.actor.clone(), path.into_inner());
-    let now = state.clock.now();
-    let result = crate::db::run(&state.pool, move |conn| {
-        manage::change_role(conn, &actor, id, role, now)
+    let id = path.into_inner();
+    change(&admin, ("", "user"), move |conn, c| {
+        manage::change_role(conn, &c.actor, id, role, c.now)
             .map(|u| format!("{} is now {}.", u.username, role.as_str()))
     })
-    .await;
-    finish(&state, &session, &admin, result, ("", "user")).await
+    .await
 }
 
 /// Form of resetting a password.
@@ -181,87 +136,57 @@ pub struct PasswordForm {
     password: String,
     /// The "also revoke app access" box: ticked by default, absent when unticked.
     revoke_app_access: Option<String>,
-    csrf_token: Option<String>,
 }
 
 /// `POST /admin/users/{id}/password`.
 pub async fn reset_password(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
+    admin: Editor,
     path: web::Path<i64>,
     form: web::Form<PasswordForm>,
 ) -> Page {
-    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
-    let form = form.into_inner();
+    let (id, form) = (path.into_inner(), form.into_inner());
     let keep_app_access = form.revoke_app_access.is_none();
-    let (actor, id, password) = (admin.actor.clone(), path.into_inner(), form.password);
-    let now = state.clock.now();
-    let result = crate::db::run(&state.pool, move |conn| {
-        manage::reset_password(
-            conn,
-            &actor,
-            id,
-            &password,
-            keep_app_access,
-            now,
-        )
-        .map(|u| {
-            if keep_app_access {
-                format!("Password of {} reset; they were signed out everywhere.", u.username)
-            } else {
-                format!(
-                    "Password of {} reset; they were signed out everywhere and their apps lost access.",
-                    u.username
-                )
-            }
+    change(&admin, ("", "user"), move |conn, c| {
+        let u = manage::reset_password(conn, &c.actor, id, &form.password, keep_app_access, c.now)?;
+        Ok(if keep_app_access {
+            format!(
+                "Password of {} reset; they were signed out everywhere.",
+                u.username
+            )
+        } else {
+            format!(
+                "Password of {} reset; they were signed out everywhere and their apps lost access.",
+                u.username
+            )
         })
     })
-    .await;
-    finish(&state, &session, &admin, result, ("", "user")).await
+    .await
 }
 
 /// `POST /admin/users/{id}/sessions/delete`: "sign out everywhere".
-pub async fn sign_out_everywhere(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    path: web::Path<i64>,
-    form: web::Form<CsrfOnly>,
-) -> Page {
-    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
-    let (actor, id) = (admin.actor.clone(), path.into_inner());
-    let now = state.clock.now();
-    let result = crate::db::run(&state.pool, move |conn| {
-        manage::sign_out_everywhere(conn, &actor, id, now).map(|(u, n)| match n {
+pub async fn sign_out_everywhere(admin: Editor, path: web::Path<i64>) -> Page {
+    let id = path.into_inner();
+    change(&admin, ("", "user"), move |conn, c| {
+        manage::sign_out_everywhere(conn, &c.actor, id, c.now).map(|(u, n)| match n {
             1 => format!("{} was signed out of 1 session.", u.username),
             n => format!("{} was signed out of {n} sessions.", u.username),
         })
     })
-    .await;
-    finish(&state, &session, &admin, result, ("", "user")).await
+    .await
 }
 
 /// `GET /admin/users/{id}/delete`: the confirmation step.
-pub async fn confirm_delete(
-    Editor(admin): Editor,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<i64>,
-) -> Page {
+pub async fn confirm_delete(admin: Editor, path: web::Path<i64>) -> Page {
     let id = path.into_inner();
-    let user = crate::db::run(&state.pool, move |conn| {
-        crate::user::store::find(conn, id)?
-            .ok_or_else(|| AppError::NotFound("There is no such user.".into()))
-    })
-    .await
-    .or_page(&state, &session)?;
-    Ok(super::confirm_page(
-        &state,
-        &session,
-        &admin,
+    let user = admin
+        .run(move |conn, _| {
+            crate::user::store::find(conn, id)?
+                .ok_or_else(|| AppError::NotFound("There is no such user.".into()))
+        })
+        .await?;
+    Ok(admin.confirm(
         "users",
-        &super::Confirm {
+        &Confirm {
             heading: format!("Delete {}?", user.username),
             message: format!(
                 "{} ({}) can no longer sign in: their sessions end, their remembered consents are deleted, and every app they authorized loses access at once.",
@@ -276,19 +201,11 @@ pub async fn confirm_delete(
 }
 
 /// `POST /admin/users/{id}/delete`.
-pub async fn delete(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    path: web::Path<i64>,
-    form: web::Form<CsrfOnly>,
-) -> Page {
-    let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
-    let (actor, id) = (admin.actor.clone(), path.into_inner());
-    let now = state.clock.now();
-    let result = crate::db::run(&state.pool, move |conn| {
-        manage::delete_user(conn, &actor, id, now).map(|u| format!("User {} deleted.", u.username))
+pub async fn delete(admin: Editor, path: web::Path<i64>) -> Page {
+    let id = path.into_inner();
+    change(&admin, ("", "user"), move |conn, c| {
+        manage::delete_user(conn, &c.actor, id, c.now)
+            .map(|u| format!("User {} deleted.", u.username))
     })
-    .await;
-    finish(&state, &session, &admin, result, ("", "user")).await
+    .await
 }

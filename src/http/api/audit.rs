@@ -5,8 +5,7 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiResult, Reader, fail, json};
-use crate::AppState;
+use super::{ApiResult, Reader, json};
 
 /// An audit event.
 #[derive(Serialize, ToSchema)]
@@ -49,11 +48,7 @@ pub struct AuditParams {
 /// `GET /admin/api/v1/audit-events`
 #[utoipa::path(get, path = "/admin/api/v1/audit-events", params(AuditParams),
     responses((status = 200, body = AuditPage)), security(("bearer" = ["portcullis:read"])))]
-pub async fn audit_events(
-    _: Reader,
-    state: web::Data<AppState>,
-    params: web::Query<AuditParams>,
-) -> ApiResult {
+pub async fn audit_events(caller: Reader, params: web::Query<AuditParams>) -> ApiResult {
     let filter = crate::audit::store::AuditFilter {
         client_id: params.client_id.clone(),
         actor: params.actor.clone(),
@@ -66,11 +61,9 @@ pub async fn audit_events(
         "from 1 to 100",
     )?;
     let (page, per_page) = (paging.page, paging.per_page);
-    let (events, total) = crate::db::run(&state.pool, move |conn| {
-        crate::audit::store::page(conn, &filter, paging.offset(), per_page)
-    })
-    .await
-    .map_err(fail)?;
+    let (events, total) = caller
+        .run(move |conn, _| crate::audit::store::page(conn, &filter, paging.offset(), per_page))
+        .await?;
     Ok(json(
         StatusCode::OK,
         &AuditPage {

@@ -7,12 +7,10 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiResult, Reader, Writer, fail, json, on_client};
-use crate::AppState;
+use super::{ApiResult, Reader, Writer, json};
 use crate::client::{AuthMethod, Client, GrantType, ListQuery, NewClient, PAGE_SIZES, SortKey};
 use crate::error::AppError;
 use crate::manage;
-use crate::manage::Actor;
 
 /// A client as the API shows it (never a secret).
 #[derive(Serialize, ToSchema)]
@@ -212,11 +210,7 @@ fn client_page_sizes() -> utoipa::openapi::schema::Object {
 #[utoipa::path(get, path = "/admin/api/v1/clients", params(ListParams),
     responses((status = 200, body = ClientPage)),
     security(("bearer" = ["portcullis:read"])))]
-pub async fn list(
-    _: Reader,
-    state: web::Data<AppState>,
-    params: web::Query<ListParams>,
-) -> ApiResult {
+pub async fn list(caller: Reader, params: web::Query<ListParams>) -> ApiResult {
     let paging = super::paging(
         params.page,
         params.per_page,
@@ -239,12 +233,10 @@ pub async fn list(
         page: paging.page,
         per_page: paging.per_page,
     };
-    let (query, now) = (q.clone(), state.clock.now());
-    let (rows, total) = crate::db::run(&state.pool, move |conn| {
-        crate::client::store::list_page(conn, &query, now)
-    })
-    .await
-    .map_err(fail)?;
+    let (query, now) = (q.clone(), caller.now());
+    let (rows, total) = caller
+        .run(move |conn, _| crate::client::store::list_page(conn, &query, now))
+        .await?;
     Ok(json(
         StatusCode::OK,
         &ClientPage {
@@ -266,122 +258,110 @@ pub async fn list(
 
 /// `POST /admin/api/v1/clients`
 #[utoipa::path(post, path = "/admin/api/v1/clients", request_body = ClientIn,
-    responses((status = 201, body = ClientCreated), (status = 400, body = super::ApiError)),
+    responses((status = 201, body = ClientCreated), (status = 400, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
-pub async fn create(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    body: web::Json<ClientIn>,
-) -> ApiResult {
-    let (new, enabled) = body.into_inner().into_new(None).map_err(fail)?;
-    let st = state.clone();
-    let now = state.clock.now();
-    let (client, secret) = crate::db::run(&state.pool, move |conn| {
-        let (client, secret) =
-            manage::create_client(conn, &st.manage(), &actor, &new, enabled, now)?;
-        Ok((crate::client::store::get(conn, &client.client_id)?, secret))
-    })
-    .await
-    .map_err(fail)?;
-    Ok(json(
-        StatusCode::CREATED,
-        &ClientCreated {
-            client: ClientOut::from(&client),
-            client_secret: secret,
-        },
-    ))
+pub async fn create(caller: Writer, body: web::Json<ClientIn>) -> ApiResult {
+    let (new, enabled) = body.into_inner().into_new(None)?;
+    let (client, client_secret) = caller
+        .run(move |conn, c| {
+            let (client, secret) =
+                manage::create_client(conn, &c.manage(), &c.actor, &new, enabled, c.now)?;
+            Ok((reread(conn, &client)?, secret))
+        })
+        .await?;
+    let created = ClientCreated {
+        client,
+        client_secret,
+    };
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+/// The client as stored after a change, for the answer.
+fn reread(conn: &mut crate::db::AnyConnection, client: &Client) -> Result<ClientOut, AppError> {
+    Ok(ClientOut::from(&crate::client::store::get(
+        conn,
+        &client.client_id,
+    )?))
 }
 
 /// `GET /admin/api/v1/clients/{client_id}`
 #[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}", params(("client_id" = String, Path)),
-    responses((status = 200, body = ClientOut), (status = 404, body = super::ApiError)),
+    responses((status = 200, body = ClientOut), (status = 404, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:read"])))]
-pub async fn get(_: Reader, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
-    let id = path.into_inner();
-    let client = on_client(&state, id, |_, client| Ok(client)).await?;
-    Ok(json(StatusCode::OK, &ClientOut::from(&client)))
+pub async fn get(caller: Reader, path: web::Path<String>) -> ApiResult {
+    let client = caller
+        .on_client(path.into_inner(), |_, _, client| {
+            Ok(ClientOut::from(&client))
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &client))
 }
 
 /// `PUT /admin/api/v1/clients/{client_id}`: replace the settings.
 #[utoipa::path(put, path = "/admin/api/v1/clients/{client_id}", params(("client_id" = String, Path)), request_body = ClientIn,
-    responses((status = 200, body = ClientCreated), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
+    responses((status = 200, body = ClientCreated), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn update(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
+    caller: Writer,
     path: web::Path<String>,
     body: web::Json<ClientIn>,
 ) -> ApiResult {
-    let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
-    let now = state.clock.now();
-    let (client, key) = on_client(&state, id, move |conn, client| {
-        let (settings, enabled) = body.into_new(Some(&client))?;
-        let key =
-            manage::update_client(conn, &st.manage(), &actor, &client, &settings, enabled, now)?;
-        Ok((crate::client::store::get(conn, &client.client_id)?, key))
-    })
-    .await?;
-    Ok(json(
-        StatusCode::OK,
-        &ClientCreated {
-            client: ClientOut::from(&client),
-            client_secret: key,
-        },
-    ))
+    let body = body.into_inner();
+    let (client, client_secret) = caller
+        .on_client(path.into_inner(), move |conn, c, client| {
+            let (settings, enabled) = body.into_new(Some(&client))?;
+            let key = manage::update_client(
+                conn,
+                &c.manage(),
+                &c.actor,
+                &client,
+                &settings,
+                enabled,
+                c.now,
+            )?;
+            Ok((reread(conn, &client)?, key))
+        })
+        .await?;
+    let saved = ClientCreated {
+        client,
+        client_secret,
+    };
+    Ok(json(StatusCode::OK, &saved))
 }
 
 /// `DELETE /admin/api/v1/clients/{client_id}`
 #[utoipa::path(delete, path = "/admin/api/v1/clients/{client_id}", params(("client_id" = String, Path)),
-    responses((status = 204), (status = 404, body = super::ApiError)),
+    responses((status = 204), (status = 404, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
-pub async fn delete(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult {
-    let (st, id) = (state.clone(), path.into_inner());
-    let now = state.clock.now();
-    on_client(&state, id, move |conn, client| {
-        manage::delete_client(conn, &st.manage(), &actor, &client, now)
-    })
-    .await?;
+pub async fn delete(caller: Writer, path: web::Path<String>) -> ApiResult {
+    caller
+        .on_client(path.into_inner(), move |conn, c, client| {
+            manage::delete_client(conn, &c.manage(), &c.actor, &client, c.now)
+        })
+        .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }
 
-async fn set_enabled(
-    state: web::Data<AppState>,
-    actor: Actor,
-    id: String,
-    enabled: bool,
-) -> ApiResult {
-    let st = state.clone();
-    let now = state.clock.now();
-    let client = on_client(&state, id, move |conn, client| {
-        manage::set_enabled(conn, &st.manage(), &actor, &client, enabled, now)?;
-        crate::client::store::get(conn, &client.client_id)
-    })
-    .await?;
-    Ok(json(StatusCode::OK, &ClientOut::from(&client)))
+async fn set_enabled(caller: Writer, id: String, enabled: bool) -> ApiResult {
+    let client = caller
+        .on_client(id, move |conn, c, client| {
+            manage::set_enabled(conn, &c.manage(), &c.actor, &client, enabled, c.now)?;
+            reread(conn, &client)
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &client))
 }
 
 /// `POST /admin/api/v1/clients/{client_id}/enable`
 #[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/enable", params(("client_id" = String, Path)),
     responses((status = 200, body = ClientOut)), security(("bearer" = ["portcullis:admin"])))]
-pub async fn enable(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult {
-    set_enabled(state, actor, path.into_inner(), true).await
+pub async fn enable(caller: Writer, path: web::Path<String>) -> ApiResult {
+    set_enabled(caller, path.into_inner(), true).await
 }
 
 /// `POST /admin/api/v1/clients/{client_id}/disable`
 #[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/disable", params(("client_id" = String, Path)),
     responses((status = 200, body = ClientOut)), security(("bearer" = ["portcullis:admin"])))]
-pub async fn disable(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult {
-    set_enabled(state, actor, path.into_inner(), false).await
+pub async fn disable(caller: Writer, path: web::Path<String>) -> ApiResult {
+    set_enabled(caller, path.into_inner(), false).await
 }

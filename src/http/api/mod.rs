@@ -14,11 +14,9 @@ pub mod secrets;
 pub mod usage;
 pub mod users;
 
-use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use futures_util::future::LocalBoxFuture;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::AppState;
@@ -33,7 +31,9 @@ pub const SCOPE_READ: &str = "portcullis:read";
 
 /// The error body of every API error.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ApiError {
+// Named `ApiError` in the OpenAPI document (the error type is [`ApiError`]).
+#[schema(as = ApiError)]
+pub struct ErrorBody {
     /// A stable code: `invalid_token`, `insufficient_scope`, `not_found`, `invalid`,
     /// `conflict`, `method_not_allowed`, `unavailable`.
     pub error: String,
@@ -41,55 +41,105 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// An API answer: the response, or the error response through `?`.
-pub type ApiResult = Result<HttpResponse, actix_web::Error>;
-
-fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ApiError {
-            error: code.into(),
-            message: message.into(),
-        })
+/// Every error of the admin API: a status, the one JSON body ([`ErrorBody`]) and, on 401 and
+/// 403, the RFC 6750 3 challenge. Handlers return `Result<_, ApiError>` and use `?`; a domain
+/// error becomes one through `From`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: String,
+    message: String,
+    /// A header to add (`WWW-Authenticate`, `Retry-After`, `Allow`).
+    header: Option<(header::HeaderName, String)>,
 }
+
+impl ApiError {
+    /// An error with a status, a code and a message.
+    pub fn new(status: StatusCode, code: &str, message: &str) -> ApiError {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            header: None,
+        }
+    }
+
+    /// The same error with one more header.
+    fn with_header(mut self, name: header::HeaderName, value: String) -> ApiError {
+        self.header = Some((name, value));
+        self
+    }
+
+    /// 400 `invalid` with `message`.
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::from(AppError::Invalid(message.into()))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = json(
+            self.status,
+            &ErrorBody {
+                error: self.code.clone(),
+                message: self.message.clone(),
+            },
+        );
+        if let Some((name, value)) = &self.header
+            && let Ok(v) = header::HeaderValue::from_str(value)
+        {
+            resp.headers_mut().insert(name.clone(), v);
+        }
+        resp
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        match e {
+            AppError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", &m),
+            AppError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", &m),
+            AppError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", &m),
+            other if other.is_unavailable() => {
+                tracing::error!(error = %other, "admin API request failed: database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable.as_str(),
+                    "the database is unavailable; retry later",
+                )
+                .with_header(
+                    header::RETRY_AFTER,
+                    crate::error::UNAVAILABLE_RETRY_AFTER.to_string(),
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "admin API request failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the server could not complete the request; retry later",
+                )
+            }
+        }
+    }
+}
+
+/// An API answer: the response, or the error through `?`.
+pub type ApiResult = Result<HttpResponse, ApiError>;
 
 /// 400 `invalid` with `message`: input refused before the handler ran.
 pub fn invalid(message: &str) -> HttpResponse {
-    error(StatusCode::BAD_REQUEST, "invalid", message)
-}
-
-fn stop(response: HttpResponse) -> actix_web::Error {
-    actix_web::error::InternalError::from_response("api request stopped", response).into()
-}
-
-/// Maps domain errors to API errors.
-pub fn fail(e: AppError) -> actix_web::Error {
-    stop(match e {
-        AppError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", &m),
-        AppError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid", &m),
-        AppError::Conflict(m) => error(StatusCode::CONFLICT, "conflict", &m),
-        other if other.is_unavailable() => {
-            tracing::error!(error = %other, "admin API request failed: database unavailable");
-            let mut resp = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::TemporarilyUnavailable.as_str(),
-                "the database is unavailable; retry later",
-            );
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER),
-            );
-            resp
-        }
-        other => {
-            tracing::error!(error = %other, "admin API request failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the server could not complete the request; retry later",
-            )
-        }
-    })
+    actix_web::ResponseError::error_response(&ApiError::invalid(message))
 }
 
 /// The page and page size of an API list call, as the document declares them: `page` from 1
@@ -102,90 +152,35 @@ pub fn paging(
     default_size: i64,
     size_ok: impl Fn(i64) -> bool,
     sizes: &str,
-) -> Result<crate::db::paging::Paging, actix_web::Error> {
+) -> Result<crate::db::paging::Paging, ApiError> {
     if page.is_some_and(|p| p < 1) {
-        return Err(fail(AppError::Invalid(format!(
+        return Err(ApiError::invalid(format!(
             "page must be a whole number from 1 to {}",
             crate::db::paging::MAX_PAGE
-        ))));
+        )));
     }
     let per_page = per_page.unwrap_or(default_size);
     if !size_ok(per_page) {
-        return Err(fail(AppError::Invalid(format!("per_page must be {sizes}"))));
+        return Err(ApiError::invalid(format!("per_page must be {sizes}")));
     }
-    crate::db::paging::Paging::new(page, per_page).map_err(fail)
+    Ok(crate::db::paging::Paging::new(page, per_page)?)
 }
 
-/// What a call needs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// `portcullis:read` or `portcullis:admin`.
-    Read,
-    /// `portcullis:admin`.
-    Write,
-}
+pub use crate::http::extract::{Reader, Writer};
 
-/// An API caller allowed to read (`portcullis:read` or `portcullis:admin`), checked by
-/// [`caller`] before the handler runs; the caller, for the audit log.
-pub struct Reader(pub Actor);
-
-/// An API caller allowed to change things (`portcullis:admin`), checked by [`caller`] before
-/// the handler runs; the caller, for the audit log.
-pub struct Writer(pub Actor);
-
-fn extract(
-    req: &HttpRequest,
-    need: Need,
-) -> LocalBoxFuture<'static, Result<Actor, actix_web::Error>> {
-    let req = req.clone();
-    Box::pin(async move {
-        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-            return Err(fail(AppError::Internal("no application state".into())));
-        };
-        caller(&state, &req, need).await
-    })
-}
-
-impl FromRequest for Reader {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Reader, actix_web::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let actor = extract(req, Need::Read);
-        Box::pin(async move { actor.await.map(Reader) })
-    }
-}
-
-impl FromRequest for Writer {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Writer, actix_web::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let actor = extract(req, Need::Write);
-        Box::pin(async move { actor.await.map(Writer) })
-    }
-}
-
-/// Checks the bearer token (RFC 6750 2.1) and its scope; the caller, for the audit log.
-async fn caller(
+/// Checks the bearer token (RFC 6750 2.1) and its scope (`write`: `portcullis:admin`);
+/// the caller, for the audit log. Only the [`Reader`] and [`Writer`] extractors call it.
+pub(in crate::http) async fn caller(
     state: &web::Data<AppState>,
     req: &HttpRequest,
-    need: Need,
-) -> Result<Actor, actix_web::Error> {
+    write: bool,
+) -> Result<Actor, ApiError> {
     let challenge =
         |code: &str, extra: &str| format!("Bearer realm=\"portcullis\", error=\"{code}\"{extra}");
     let unauthorized = |message: &str| {
-        let mut resp = error(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidToken.as_str(),
-            message,
-        );
-        if let Ok(v) =
-            header::HeaderValue::from_str(&challenge(ErrorCode::InvalidToken.as_str(), ""))
-        {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        stop(resp)
+        let code = ErrorCode::InvalidToken.as_str();
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+            .with_header(header::WWW_AUTHENTICATE, challenge(code, ""))
     };
     let token = req
         .headers()
@@ -219,44 +214,31 @@ async fn caller(
             crate::token::store::is_jti_revoked(conn, &jti)?,
         ))
     })
-    .await
-    .map_err(fail)?;
+    .await?;
     if revoked {
         return Err(unauthorized("the access token was revoked"));
     }
     let granted: Vec<&str> = claims.scope.as_deref().unwrap_or("").split(' ').collect();
-    let scopes = match still_allowed(client.as_deref().map(|c| &c.client), &granted) {
-        Ok(scopes) => scopes,
-        Err(reason) => return Err(unauthorized(reason)),
-    };
-    let allowed =
-        scopes.contains(&SCOPE_ADMIN) || (need == Need::Read && scopes.contains(&SCOPE_READ));
+    let scopes =
+        still_allowed(client.as_deref().map(|c| &c.client), &granted).map_err(unauthorized)?;
+    let allowed = scopes.contains(&SCOPE_ADMIN) || (!write && scopes.contains(&SCOPE_READ));
     if !allowed {
         // RFC 6750 3.1: insufficient_scope is 403, naming the scope needed.
-        let wanted = if need == Need::Write {
-            SCOPE_ADMIN
+        let (needed, wanted) = if write {
+            (SCOPE_ADMIN, SCOPE_ADMIN)
         } else {
-            "portcullis:read portcullis:admin"
+            (SCOPE_READ, "portcullis:read portcullis:admin")
         };
-        let mut resp = error(
+        let code = ErrorCode::InsufficientScope.as_str();
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            ErrorCode::InsufficientScope.as_str(),
-            &format!(
-                "this call needs the scope {}",
-                if need == Need::Write {
-                    SCOPE_ADMIN
-                } else {
-                    SCOPE_READ
-                }
-            ),
-        );
-        if let Ok(v) = header::HeaderValue::from_str(&challenge(
-            ErrorCode::InsufficientScope.as_str(),
-            &format!(", scope=\"{wanted}\""),
-        )) {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        return Err(stop(resp));
+            code,
+            &format!("this call needs the scope {needed}"),
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            challenge(code, &format!(", scope=\"{wanted}\"")),
+        ));
     }
     Ok(Actor {
         username: format!("client:{}", claims.client_id),
@@ -303,14 +285,19 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
         .json(body)
 }
 
-/// Declares every API route once: registers them and lists them (method, path) for the test
-/// that checks the OpenAPI document covers them all.
+/// Where the admin API lives: [`crate::http::routes`] registers [`routes`] in this scope.
+pub const PREFIX: &str = "/admin/api/v1";
+
+/// Declares every API route once (its path below [`PREFIX`]): registers them and lists them
+/// (method, full path) for the 405 answers and for the test that checks the OpenAPI document
+/// covers them all (each handler documents itself with `#[utoipa::path]`).
 macro_rules! api_routes {
     ($($method:ident $path:literal => $handler:path),* $(,)?) => {
-        /// Every route of the admin API, as (method, path).
-        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+        /// Every route of the admin API, as (method, full path).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), concat!("/admin/api/v1", $path))),*];
 
-        /// Registers the admin API routes, then, for each path, a 405 for the other methods.
+        /// Registers the admin API routes in the [`PREFIX`] scope, then, for each path, a 405
+        /// for the other methods.
         pub fn routes(cfg: &mut web::ServiceConfig) {
             cfg$(.route($path, web::$method().to($handler)))*;
             cfg$(.route($path, web::route().to(method_not_allowed)))*;
@@ -319,26 +306,26 @@ macro_rules! api_routes {
 }
 
 api_routes! {
-    get "/admin/api/v1/clients" => clients::list,
-    post "/admin/api/v1/clients" => clients::create,
-    get "/admin/api/v1/clients/{client_id}" => clients::get,
-    put "/admin/api/v1/clients/{client_id}" => clients::update,
-    delete "/admin/api/v1/clients/{client_id}" => clients::delete,
-    post "/admin/api/v1/clients/{client_id}/enable" => clients::enable,
-    post "/admin/api/v1/clients/{client_id}/disable" => clients::disable,
-    get "/admin/api/v1/clients/{client_id}/redirect-uris" => redirect_uris::list_redirect_uris,
-    post "/admin/api/v1/clients/{client_id}/redirect-uris" => redirect_uris::add_redirect_uri,
-    delete "/admin/api/v1/clients/{client_id}/redirect-uris/{uri_id}" => redirect_uris::remove_redirect_uri,
-    get "/admin/api/v1/clients/{client_id}/secrets" => secrets::list_secrets,
-    post "/admin/api/v1/clients/{client_id}/secrets" => secrets::add_secret,
-    delete "/admin/api/v1/clients/{client_id}/secrets/{secret_id}" => secrets::delete_secret,
-    get "/admin/api/v1/clients/{client_id}/usage" => usage::usage,
-    get "/admin/api/v1/audit-events" => audit::audit_events,
-    get "/admin/api/v1/users" => users::list,
-    post "/admin/api/v1/users" => users::create,
-    patch "/admin/api/v1/users/{id}" => users::update,
-    delete "/admin/api/v1/users/{id}" => users::delete,
-    delete "/admin/api/v1/users/{id}/sessions" => users::end_sessions,
+    get "/clients" => clients::list,
+    post "/clients" => clients::create,
+    get "/clients/{client_id}" => clients::get,
+    put "/clients/{client_id}" => clients::update,
+    delete "/clients/{client_id}" => clients::delete,
+    post "/clients/{client_id}/enable" => clients::enable,
+    post "/clients/{client_id}/disable" => clients::disable,
+    get "/clients/{client_id}/redirect-uris" => redirect_uris::list_redirect_uris,
+    post "/clients/{client_id}/redirect-uris" => redirect_uris::add_redirect_uri,
+    delete "/clients/{client_id}/redirect-uris/{uri_id}" => redirect_uris::remove_redirect_uri,
+    get "/clients/{client_id}/secrets" => secrets::list_secrets,
+    post "/clients/{client_id}/secrets" => secrets::add_secret,
+    delete "/clients/{client_id}/secrets/{secret_id}" => secrets::delete_secret,
+    get "/clients/{client_id}/usage" => usage::usage,
+    get "/audit-events" => audit::audit_events,
+    get "/users" => users::list,
+    post "/users" => users::create,
+    patch "/users/{id}" => users::update,
+    delete "/users/{id}" => users::delete,
+    delete "/users/{id}/sessions" => users::end_sessions,
 }
 
 /// A method the path does not serve: RFC 9110 15.5.6 405 with the `Allow` header listing
@@ -350,15 +337,13 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
         .filter(|(_, p)| *p == pattern)
         .map(|(m, _)| m.to_ascii_uppercase())
         .collect();
-    let mut resp = error(
+    let e = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         &format!("this path answers {}", allow.join(", ")),
-    );
-    if let Ok(v) = header::HeaderValue::from_str(&allow.join(", ")) {
-        resp.headers_mut().insert(header::ALLOW, v);
-    }
-    resp
+    )
+    .with_header(header::ALLOW, allow.join(", "));
+    actix_web::ResponseError::error_response(&e)
 }
 
 /// `GET /admin/api/openapi.json`.
@@ -367,17 +352,4 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(openapi::ApiDoc::openapi())
-}
-
-/// [`crate::http::with_client`] with API errors.
-pub(super) async fn on_client<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    client_id: String,
-    f: impl FnOnce(&mut crate::db::AnyConnection, crate::client::Client) -> Result<T, AppError>
-    + Send
-    + 'static,
-) -> Result<T, actix_web::Error> {
-    crate::http::with_client(state, client_id, f)
-        .await
-        .map_err(fail)
 }

@@ -21,7 +21,7 @@ use super::{audit, clients, redirect_uris, secrets, usage, users};
         usage::usage, audit::audit_events,
         users::list, users::create, users::update, users::delete, users::end_sessions,
     ),
-    components(schemas(super::ApiError)),
+    components(schemas(super::ErrorBody)),
     modifiers(&BearerAuth, &ErrorResponses)
 )]
 pub struct ApiDoc;

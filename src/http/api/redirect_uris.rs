@@ -5,8 +5,7 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiResult, Reader, Writer, json, on_client};
-use crate::AppState;
+use super::{ApiResult, Reader, Writer, json};
 use crate::manage;
 
 /// A registered redirect URI.
@@ -30,60 +29,53 @@ pub struct RedirectUriIn {
 /// `GET /admin/api/v1/clients/{client_id}/redirect-uris`
 #[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/redirect-uris", params(("client_id" = String, Path)),
     responses((status = 200, body = Vec<RedirectUriOut>)), security(("bearer" = ["portcullis:read"])))]
-pub async fn list_redirect_uris(
-    _: Reader,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult {
-    let id = path.into_inner();
-    let uris = on_client(&state, id, move |conn, client| {
-        crate::client::store::redirect_uris(conn, client.id)
-    })
-    .await?;
-    let out: Vec<RedirectUriOut> = uris
+pub async fn list_redirect_uris(caller: Reader, path: web::Path<String>) -> ApiResult {
+    let uris = caller
+        .on_client(path.into_inner(), |conn, _, client| uris_of(conn, &client))
+        .await?;
+    Ok(json(StatusCode::OK, &uris))
+}
+
+/// The client's redirect URIs, for the answer.
+fn uris_of(
+    conn: &mut crate::db::AnyConnection,
+    client: &crate::client::Client,
+) -> Result<Vec<RedirectUriOut>, crate::error::AppError> {
+    let uris = crate::client::store::redirect_uris(conn, client.id)?;
+    Ok(uris
         .into_iter()
         .map(|(id, uri)| RedirectUriOut { id, uri })
-        .collect();
-    Ok(json(StatusCode::OK, &out))
+        .collect())
 }
 
 /// `POST /admin/api/v1/clients/{client_id}/redirect-uris`
 #[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/redirect-uris", params(("client_id" = String, Path)), request_body = RedirectUriIn,
-    responses((status = 201, body = Vec<RedirectUriOut>), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
+    responses((status = 201, body = Vec<RedirectUriOut>), (status = 400, body = super::ErrorBody)), security(("bearer" = ["portcullis:admin"])))]
 pub async fn add_redirect_uri(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
+    caller: Writer,
     path: web::Path<String>,
     body: web::Json<RedirectUriIn>,
 ) -> ApiResult {
-    let (st, id, uri) = (state.clone(), path.into_inner(), body.into_inner().uri);
-    let now = state.clock.now();
-    let uris = on_client(&state, id, move |conn, client| {
-        manage::add_redirect_uri(conn, &st.manage(), &actor, &client, &uri, now)?;
-        crate::client::store::redirect_uris(conn, client.id)
-    })
-    .await?;
-    let out: Vec<RedirectUriOut> = uris
-        .into_iter()
-        .map(|(id, uri)| RedirectUriOut { id, uri })
-        .collect();
-    Ok(json(StatusCode::CREATED, &out))
+    let uri = body.into_inner().uri;
+    let uris = caller
+        .on_client(path.into_inner(), move |conn, c, client| {
+            manage::add_redirect_uri(conn, &c.manage(), &c.actor, &client, &uri, c.now)?;
+            uris_of(conn, &client)
+        })
+        .await?;
+    Ok(json(StatusCode::CREATED, &uris))
 }
 
 /// `DELETE /admin/api/v1/clients/{client_id}/redirect-uris/{uri_id}`
 #[utoipa::path(delete, path = "/admin/api/v1/clients/{client_id}/redirect-uris/{uri_id}",
     params(("client_id" = String, Path), ("uri_id" = i64, Path)),
-    responses((status = 204), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
-pub async fn remove_redirect_uri(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    path: web::Path<(String, i64)>,
-) -> ApiResult {
-    let (st, (id, uri_id)) = (state.clone(), path.into_inner());
-    let now = state.clock.now();
-    on_client(&state, id, move |conn, client| {
-        manage::remove_redirect_uri(conn, &st.manage(), &actor, &client, uri_id, now)
-    })
-    .await?;
+    responses((status = 204), (status = 400, body = super::ErrorBody)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn remove_redirect_uri(caller: Writer, path: web::Path<(String, i64)>) -> ApiResult {
+    let (id, uri_id) = path.into_inner();
+    caller
+        .on_client(id, move |conn, c, client| {
+            manage::remove_redirect_uri(conn, &c.manage(), &c.actor, &client, uri_id, c.now)
+        })
+        .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }

@@ -5,8 +5,7 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiResult, Reader, Writer, json, on_client};
-use crate::AppState;
+use super::{ApiResult, Reader, Writer, json};
 use crate::error::AppError;
 use crate::manage;
 
@@ -63,44 +62,39 @@ pub struct SecretCreated {
 /// `GET /admin/api/v1/clients/{client_id}/secrets`
 #[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/secrets", params(("client_id" = String, Path)),
     responses((status = 200, body = Vec<SecretOut>)), security(("bearer" = ["portcullis:read"])))]
-pub async fn list_secrets(
-    _: Reader,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult {
-    let id = path.into_inner();
-    let secrets = on_client(&state, id, move |conn, client| {
-        crate::secret::store::list(conn, client.id)
-    })
-    .await?;
+pub async fn list_secrets(caller: Reader, path: web::Path<String>) -> ApiResult {
+    let secrets = caller
+        .on_client(path.into_inner(), |conn, _, client| {
+            crate::secret::store::list(conn, client.id)
+        })
+        .await?;
     let out: Vec<SecretOut> = secrets.iter().map(SecretOut::from).collect();
     Ok(json(StatusCode::OK, &out))
 }
 
 /// `POST /admin/api/v1/clients/{client_id}/secrets`
 #[utoipa::path(post, path = "/admin/api/v1/clients/{client_id}/secrets", params(("client_id" = String, Path)), request_body = SecretIn,
-    responses((status = 201, body = SecretCreated), (status = 400, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
+    responses((status = 201, body = SecretCreated), (status = 400, body = super::ErrorBody)), security(("bearer" = ["portcullis:admin"])))]
 pub async fn add_secret(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
+    caller: Writer,
     path: web::Path<String>,
     body: web::Json<SecretIn>,
 ) -> ApiResult {
-    let (st, id, body) = (state.clone(), path.into_inner(), body.into_inner());
-    let now = state.clock.now();
-    let (row, value) = on_client(&state, id, move |conn, client| {
-        let expires_at = match body.expires.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(e) => Some(crate::clock::parse_expiry(e, now).map_err(AppError::Invalid)?),
-        };
-        let input = manage::SecretInput {
-            description: &body.description,
-            expires_at,
-            value: body.value.as_deref(),
-        };
-        manage::add_secret(conn, &st.manage(), &actor, &client, &input, now)
-    })
-    .await?;
+    let body = body.into_inner();
+    let (row, value) = caller
+        .on_client(path.into_inner(), move |conn, c, client| {
+            let expires_at = match body.expires.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(e) => Some(crate::clock::parse_expiry(e, c.now).map_err(AppError::Invalid)?),
+            };
+            let input = manage::SecretInput {
+                description: &body.description,
+                expires_at,
+                value: body.value.as_deref(),
+            };
+            manage::add_secret(conn, &c.manage(), &c.actor, &client, &input, c.now)
+        })
+        .await?;
     Ok(json(
         StatusCode::CREATED,
         &SecretCreated {
@@ -113,19 +107,15 @@ pub async fn add_secret(
 /// `DELETE /admin/api/v1/clients/{client_id}/secrets/{secret_id}`
 #[utoipa::path(delete, path = "/admin/api/v1/clients/{client_id}/secrets/{secret_id}",
     params(("client_id" = String, Path), ("secret_id" = i64, Path)),
-    responses((status = 204), (status = 404, body = super::ApiError)), security(("bearer" = ["portcullis:admin"])))]
-pub async fn delete_secret(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    path: web::Path<(String, i64)>,
-) -> ApiResult {
-    let (st, (id, secret_id)) = (state.clone(), path.into_inner());
-    let now = state.clock.now();
-    on_client(&state, id, move |conn, client| {
-        let secret = crate::secret::store::find(conn, client.id, secret_id)?
-            .ok_or_else(|| AppError::NotFound("this client has no such secret".into()))?;
-        manage::delete_secret(conn, &st.manage(), &actor, &client, &secret, now)
-    })
-    .await?;
+    responses((status = 204), (status = 404, body = super::ErrorBody)), security(("bearer" = ["portcullis:admin"])))]
+pub async fn delete_secret(caller: Writer, path: web::Path<(String, i64)>) -> ApiResult {
+    let (id, secret_id) = path.into_inner();
+    caller
+        .on_client(id, move |conn, c, client| {
+            let secret = crate::secret::store::find(conn, client.id, secret_id)?
+                .ok_or_else(|| AppError::NotFound("this client has no such secret".into()))?;
+            manage::delete_secret(conn, &c.manage(), &c.actor, &client, &secret, c.now)
+        })
+        .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }

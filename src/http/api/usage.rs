@@ -5,8 +5,7 @@ use actix_web::web;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiResult, Reader, json, on_client};
-use crate::AppState;
+use super::{ApiResult, Reader, json};
 
 /// Tokens issued per day.
 #[derive(Serialize, ToSchema)]
@@ -49,16 +48,16 @@ fn usage_days() -> utoipa::openapi::schema::Array {
 /// `GET /admin/api/v1/clients/{client_id}/usage`
 #[utoipa::path(get, path = "/admin/api/v1/clients/{client_id}/usage", params(("client_id" = String, Path)),
     responses((status = 200, body = Usage)), security(("bearer" = ["portcullis:read"])))]
-pub async fn usage(_: Reader, state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
-    let id = path.into_inner();
-    let today = crate::usage::day_of(state.clock.now());
-    let (counts, all_time) = on_client(&state, id, move |conn, client| {
-        Ok((
-            crate::client::store::token_counts(conn, client.id, today - 29)?,
-            crate::client::store::token_total(conn, client.id)?,
-        ))
-    })
-    .await?;
+pub async fn usage(caller: Reader, path: web::Path<String>) -> ApiResult {
+    let today = crate::usage::day_of(caller.now());
+    let (counts, all_time) = caller
+        .on_client(path.into_inner(), move |conn, _, client| {
+            Ok((
+                crate::client::store::token_counts(conn, client.id, today - 29)?,
+                crate::client::store::token_total(conn, client.id)?,
+            ))
+        })
+        .await?;
     let days: Vec<(String, i64)> = (today - 29..=today)
         .map(|d| {
             (

@@ -6,9 +6,7 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiResult, Writer, fail, json};
-use crate::AppState;
-use crate::error::AppError;
+use super::{ApiError, ApiResult, Writer, json};
 use crate::manage;
 use crate::user::{Role, User};
 
@@ -77,103 +75,86 @@ pub struct SessionsEnded {
     ended: usize,
 }
 
-fn role(s: &str) -> Result<Role, actix_web::Error> {
+fn role(s: &str) -> Result<Role, ApiError> {
     Role::parse(s).ok_or_else(|| {
-        fail(AppError::Invalid(format!(
-            "unknown role '{s}': use admin, readonly or user"
-        )))
+        ApiError::invalid(format!("unknown role '{s}': use admin, readonly or user"))
     })
 }
 
 /// `GET /admin/api/v1/users`
 #[utoipa::path(get, path = "/admin/api/v1/users",
     responses((status = 200, body = Vec<UserOut>)), security(("bearer" = ["portcullis:admin"])))]
-pub async fn list(_: Writer, state: web::Data<AppState>) -> ApiResult {
+pub async fn list(caller: Writer) -> ApiResult {
     // Accounts are for admins only, as in the admin area.
-    let users = crate::db::run(&state.pool, crate::user::store::list)
-        .await
-        .map_err(fail)?;
+    let users = caller.run(|conn, _| crate::user::store::list(conn)).await?;
     let out: Vec<UserOut> = users.iter().map(UserOut::from).collect();
     Ok(json(StatusCode::OK, &out))
 }
 
 /// `POST /admin/api/v1/users`
 #[utoipa::path(post, path = "/admin/api/v1/users", request_body = UserIn,
-    responses((status = 201, body = UserOut), (status = 400, body = super::ApiError), (status = 409, body = super::ApiError)),
+    responses((status = 201, body = UserOut), (status = 400, body = super::ErrorBody), (status = 409, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
-pub async fn create(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    body: web::Json<UserIn>,
-) -> ApiResult {
+pub async fn create(caller: Writer, body: web::Json<UserIn>) -> ApiResult {
     let body = body.into_inner();
     let role = role(&body.role)?;
-    let now = state.clock.now();
-    let user = crate::db::run(&state.pool, move |conn| {
-        manage::create_user(conn, &actor, &body.username, &body.password, role, now)
-    })
-    .await
-    .map_err(fail)?;
+    let user = caller
+        .run(move |conn, c| {
+            manage::create_user(conn, &c.actor, &body.username, &body.password, role, c.now)
+        })
+        .await?;
     Ok(json(StatusCode::CREATED, &UserOut::from(&user)))
 }
 
 /// `PATCH /admin/api/v1/users/{id}`
 #[utoipa::path(patch, path = "/admin/api/v1/users/{id}", params(("id" = i64, Path)), request_body = UserChange,
-    responses((status = 200, body = UserOut), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
+    responses((status = 200, body = UserOut), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn update(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
+    caller: Writer,
     path: web::Path<i64>,
     body: web::Json<UserChange>,
 ) -> ApiResult {
     let (id, body) = (path.into_inner(), body.into_inner());
     let new_role = body.role.as_deref().map(role).transpose()?;
-    let now = state.clock.now();
     let keep_app_access = !body.revoke_app_access.unwrap_or(true);
-    let user = crate::db::run(&state.pool, move |conn| {
-        let password = body.password.as_deref();
-        manage::update_user(conn, &actor, id, new_role, password, keep_app_access, now)
-    })
-    .await
-    .map_err(fail)?;
+    let user = caller
+        .run(move |conn, c| {
+            let password = body.password.as_deref();
+            manage::update_user(
+                conn,
+                &c.actor,
+                id,
+                new_role,
+                password,
+                keep_app_access,
+                c.now,
+            )
+        })
+        .await?;
     Ok(json(StatusCode::OK, &UserOut::from(&user)))
 }
 
 /// `DELETE /admin/api/v1/users/{id}`
 #[utoipa::path(delete, path = "/admin/api/v1/users/{id}", params(("id" = i64, Path)),
-    responses((status = 204), (status = 400, body = super::ApiError), (status = 404, body = super::ApiError)),
+    responses((status = 204), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
-pub async fn delete(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    path: web::Path<i64>,
-) -> ApiResult {
+pub async fn delete(caller: Writer, path: web::Path<i64>) -> ApiResult {
     let id = path.into_inner();
-    let now = state.clock.now();
-    crate::db::run(&state.pool, move |conn| {
-        manage::delete_user(conn, &actor, id, now)
-    })
-    .await
-    .map_err(fail)?;
+    caller
+        .run(move |conn, c| manage::delete_user(conn, &c.actor, id, c.now))
+        .await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
 }
 
 /// `DELETE /admin/api/v1/users/{id}/sessions`: signs the user out everywhere.
 #[utoipa::path(delete, path = "/admin/api/v1/users/{id}/sessions", params(("id" = i64, Path)),
-    responses((status = 200, body = SessionsEnded), (status = 404, body = super::ApiError)),
+    responses((status = 200, body = SessionsEnded), (status = 404, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
-pub async fn end_sessions(
-    Writer(actor): Writer,
-    state: web::Data<AppState>,
-    path: web::Path<i64>,
-) -> ApiResult {
+pub async fn end_sessions(caller: Writer, path: web::Path<i64>) -> ApiResult {
     let id = path.into_inner();
-    let now = state.clock.now();
-    let (_, ended) = crate::db::run(&state.pool, move |conn| {
-        manage::sign_out_everywhere(conn, &actor, id, now)
-    })
-    .await
-    .map_err(fail)?;
+    let (_, ended) = caller
+        .run(move |conn, c| manage::sign_out_everywhere(conn, &c.actor, id, c.now))
+        .await?;
     Ok(json(StatusCode::OK, &SessionsEnded { ended }))
 }
