@@ -194,7 +194,8 @@ impl<A: Access> FromRequest for ApiCaller<A> {
         let req = req.clone();
         Box::pin(async move {
             let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-                return Err(AppError::Internal("no application state".into()).into());
+                let e = AppError::Internal("no application state".into());
+                return Err(crate::http::api::ApiError::from(e).into());
             };
             let actor = crate::http::api::caller(&state, &req, A::WRITE).await?;
             Ok(ApiCaller {

@@ -52,7 +52,11 @@ pub fn routes(
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/admin/api/openapi.json", web::get().to(api::openapi_json))
-        .service(web::scope(api::PREFIX).configure(api::routes))
+        .service(
+            web::scope(api::PREFIX)
+                .configure(api::routes)
+                .default_service(web::to(api::not_found)),
+        )
         .route("/static/portcullis.css", web::get().to(login::stylesheet))
         .route("/static/admin.js", web::get().to(admin::script))
         .service(

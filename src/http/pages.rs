@@ -15,13 +15,14 @@ use crate::http::render::{PageError, Pages};
 /// The form field that carries the session's CSRF token.
 const CSRF_FIELD: &str = "csrf_token";
 
-/// The middleware: a POST whose form lacks the session's CSRF token is refused with 403
-/// (nothing else runs); an answer carrying a [`PageError`] becomes its page.
+/// The middleware: a POST to a route whose form lacks the session's CSRF token is refused
+/// with 403 (nothing else runs; a POST to no route at all stays a 404); an answer carrying a
+/// [`PageError`] becomes its page.
 pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if req.method() == Method::POST {
+    if req.method() == Method::POST && req.match_pattern().is_some() {
         let body = match req.extract::<web::Bytes>().await {
             Ok(body) => body,
             Err(e) => {

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 
 use super::AdminUser;
 use crate::client::{AuthMethod, Client, GrantType, NewClient};
@@ -255,12 +254,7 @@ impl ClientForm {
         ctx.insert("default_refresh_ttl", &admin.state.refresh_token_ttl);
         // Always defined: the template looks up `errors.FIELD`.
         ctx.insert("errors", errors);
-        let status = if errors.is_empty() {
-            StatusCode::OK
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        admin.render(status, "admin/client_form.html", &ctx)
+        admin.render(super::form_status(errors), "admin/client_form.html", &ctx)
     }
 }
 

@@ -83,6 +83,15 @@ pub(in crate::http) async fn require(
     }
 }
 
+/// The status of a form's page: 200, or 400 when it shows field errors.
+pub fn form_status<K, V>(errors: &std::collections::HashMap<K, V>) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
 /// A confirmation step before something is deleted.
 pub struct Confirm {
     /// The question.

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::Deserialize;
 
@@ -32,12 +31,11 @@ async fn uris_page<A>(
     ctx.insert("form_uri", typed);
     let errors: HashMap<&str, &str> = error.map(|e| ("uri", e)).into_iter().collect();
     ctx.insert("errors", &errors);
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    Ok(admin.render(status, "admin/redirect_uris.html", &ctx))
+    Ok(admin.render(
+        super::form_status(&errors),
+        "admin/redirect_uris.html",
+        &ctx,
+    ))
 }
 
 /// `GET /admin/clients/{client_id}/redirect-uris`.

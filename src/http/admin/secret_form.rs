@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 use serde::Deserialize;
 
 use super::AdminUser;
@@ -110,11 +109,6 @@ impl SecretForm {
         ctx.insert("form", self);
         // Always defined: the template looks up `errors.FIELD`.
         ctx.insert("errors", errors);
-        let status = if errors.is_empty() {
-            StatusCode::OK
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        admin.render(status, "admin/secret_form.html", &ctx)
+        admin.render(super::form_status(errors), "admin/secret_form.html", &ctx)
     }
 }

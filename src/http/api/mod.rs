@@ -346,6 +346,16 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     actix_web::ResponseError::error_response(&e)
 }
 
+/// A path below [`PREFIX`] that names no call: 404 in the API's error shape.
+pub async fn not_found() -> HttpResponse {
+    let e = ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such call; see /admin/api/openapi.json",
+    );
+    actix_web::ResponseError::error_response(&e)
+}
+
 /// `GET /admin/api/openapi.json`.
 pub async fn openapi_json() -> HttpResponse {
     use utoipa::OpenApi;
