@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use actix_session::Session;
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use crate::AppState;
@@ -153,6 +153,9 @@ impl<A: Access> FromRequest for AdminUser<A> {
             let session = Session::extract(&req).await?;
             let (user, actor) =
                 crate::http::admin::require(&state, &session, &req, A::WRITE).await?;
+            // An error page of this request shows the user's layout.
+            req.extensions_mut()
+                .insert(crate::http::render::SignedIn(user.username.clone()));
             Ok(AdminUser {
                 user,
                 acting: Acting { state, actor },

@@ -1,6 +1,6 @@
 //! The browser pages' guard: the one middleware of the session scope (sign-in, sign-out, the
 //! consent form, the admin area). It checks the CSRF token of every POST before any handler
-//! runs, so no form can forget it, and it renders every [`PageError`] a handler or an
+//! runs, so no form can forget it (RFC 6749 10.12 requires it of the consent form), and it renders every [`PageError`] a handler or an
 //! extractor answered with, with the request's templates and session.
 
 use actix_session::SessionExt;
@@ -8,9 +8,9 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 
-use crate::http::render::{PageError, Pages};
+use crate::http::render::{PageError, Pages, SignedIn};
 
 /// The form field that carries the session's CSRF token.
 const CSRF_FIELD: &str = "csrf_token";
@@ -53,8 +53,9 @@ pub async fn guard(
 }
 
 fn render(req: &actix_web::HttpRequest, e: &PageError) -> HttpResponse {
+    let user = req.extensions().get::<SignedIn>().map(|u| u.0.clone());
     match req.app_data::<web::Data<Pages>>() {
-        Some(pages) => e.render(pages, &req.get_session()),
+        Some(pages) => e.render(pages, &req.get_session(), user.as_deref()),
         None => actix_web::ResponseError::error_response(e),
     }
 }

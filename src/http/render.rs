@@ -134,6 +134,11 @@ pub fn unavailable_page(pages: &Pages, ctx: Context, e: &crate::error::AppError)
     resp
 }
 
+/// Who the admin extractor found signed in, kept in the request's extensions so that an error
+/// page of the request shows their layout.
+#[derive(Clone)]
+pub struct SignedIn(pub String);
+
 /// What a browser page answers instead of itself. Handlers and extractors return it (`?` turns
 /// an [`AppError`] into one); [`crate::http::pages::guard`], the session scope's middleware,
 /// renders it as an HTML page with the request's templates and session.
@@ -195,24 +200,29 @@ impl actix_web::ResponseError for PageError {
 }
 
 impl PageError {
-    /// The page for this error.
-    pub fn render(&self, pages: &Pages, session: &actix_session::Session) -> HttpResponse {
+    /// The page for this error, in the layout of `user` (who is signed in, when known).
+    pub fn render(
+        &self,
+        pages: &Pages,
+        session: &actix_session::Session,
+        user: Option<&str>,
+    ) -> HttpResponse {
         let base = |user: Option<&str>| crate::http::login::base_context(session, user);
         match self {
             PageError::App(AppError::NotFound(m)) => {
-                pages.error(StatusCode::NOT_FOUND, "Not found", m, base(None))
+                pages.error(StatusCode::NOT_FOUND, "Not found", m, base(user))
             }
             PageError::App(AppError::Invalid(m) | AppError::Conflict(m)) => {
-                pages.error(StatusCode::BAD_REQUEST, "That did not work", m, base(None))
+                pages.error(StatusCode::BAD_REQUEST, "That did not work", m, base(user))
             }
-            PageError::App(e) if e.is_unavailable() => unavailable_page(pages, base(None), e),
+            PageError::App(e) if e.is_unavailable() => unavailable_page(pages, base(user), e),
             PageError::App(e) => {
                 tracing::error!(error = %e, "page request failed");
                 pages.error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Something went wrong",
                     "The server could not complete this request. Try again in a moment.",
-                    base(None),
+                    base(user),
                 )
             }
             PageError::SignIn(location) => crate::http::login::see_other(location),
