@@ -69,11 +69,11 @@ pub struct PreparedSecret {
 pub fn prepare(value: Option<&str>) -> Result<PreparedSecret, AppError> {
     match value {
         None => {
-            let value = crypto::generate_secret()?;
+            let value = crypto::PlainToken::generate()?;
             Ok(PreparedSecret {
-                hash: crypto::sha256_tagged(value.as_bytes()),
-                hint: crypto::hint(&value),
-                generated: Some(value),
+                hash: value.hashed().into_string(),
+                hint: crypto::hint(value.expose()),
+                generated: Some(value.into_exposed()),
             })
         }
         Some(value) => {
