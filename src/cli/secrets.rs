@@ -10,6 +10,7 @@ use crate::client;
 use crate::clock;
 use crate::db::AnyConnection;
 use crate::error::AppError;
+use crate::ids::SecretId;
 use crate::secret::{self, SecretView};
 
 /// Secret commands.
@@ -43,7 +44,7 @@ pub enum SecretCmd {
     /// Delete a secret; it stops working at once.
     Delete {
         /// The secret's ID (from `secret list`).
-        secret_id: i64,
+        secret_id: SecretId,
     },
 }
 

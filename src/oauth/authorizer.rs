@@ -21,6 +21,7 @@ use super::web::OAuthResponse;
 use crate::client::GrantType;
 use crate::crypto::{HashedToken, PlainToken};
 use crate::db::AnyConnection;
+use crate::ids::UserId;
 use crate::token::store::{self, NewGrant, Redemption};
 
 /// RFC 6749 4.1.2 recommends a maximum lifetime of 10 minutes; RFC 9700 2.1.1 suggests short
@@ -76,7 +77,7 @@ impl Authorizer for DbAuthorizer<'_> {
             .as_ref()
             .map(|c| c.client.id)
             .ok_or(())?;
-        let user_id: i64 = grant.owner_id.parse().map_err(|_| ())?;
+        let user_id: UserId = grant.owner_id.parse().map_err(|_| ())?;
         let code = PlainToken::generate().map_err(|e| self.db_failed(e))?;
         let mut scopes: Vec<&str> = grant.scope.iter().collect();
         scopes.sort_unstable();

@@ -92,15 +92,16 @@ pub fn longest_access_ttl(conn: &mut AnyConnection, server_default: i64) -> Resu
 // ---- Authorization codes, token families, refresh tokens, revocation ----------------------
 
 use crate::db::schema::{clients, grants, refresh_tokens, revoked_tokens};
+use crate::ids::{ClientKey, UserId};
 
 /// A new authorization code (RFC 6749 4.1.2), stored by hash.
 pub struct NewGrant<'a> {
     /// `sha256$...` of the code.
     pub code_hash: &'a HashedToken,
     /// The client's primary key.
-    pub client_pk: i64,
+    pub client_pk: ClientKey,
     /// The user who approved.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The registered redirect URI the code was sent to.
     pub redirect_uri: &'a str,
     /// Whether the authorization request named it (then the token request must, 4.1.3).
@@ -142,7 +143,7 @@ pub struct RedeemedGrant {
     /// The client's public client_id.
     pub client_id: String,
     /// The user who approved.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The redirect URI the code was sent to.
     pub redirect_uri: String,
     /// Whether the authorization request named it.
@@ -254,7 +255,7 @@ pub fn revoke_family(conn: &mut AnyConnection, grant_id: i64, now: i64) -> Resul
 /// and unexpired access tokens, see [`revoke_family`]); returns how many families.
 pub fn revoke_user_families(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     now: i64,
 ) -> Result<usize, AppError> {
     let ids: Vec<i64> = grants::table
@@ -357,7 +358,7 @@ pub struct RefreshRow {
     /// The family's revocation time.
     pub revoked_at: Option<i64>,
     /// The user.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The client's public client_id.
     pub client_id: String,
 }
