@@ -222,7 +222,7 @@ mod tests {
 
     fn client(id: &str) -> Client {
         Client {
-            id: 1,
+            id: crate::ids::ClientKey(1),
             client_id: id.into(),
             name: id.into(),
             description: String::new(),

@@ -5,8 +5,12 @@ pub mod auth_throttle;
 pub mod cache;
 pub mod cors;
 pub mod ratelimit;
+pub mod scope;
 pub mod store;
 
+pub use scope::{ScopeSet, validate_scope};
+
+use crate::ids::ClientKey;
 use serde::Serialize;
 
 /// Grant types a client may be allowed to use (RFC 6749 4.1, 4.4, 6).
@@ -89,7 +93,7 @@ impl AuthMethod {
 pub struct Client {
     /// Internal primary key.
     #[serde(skip)]
-    pub id: i64,
+    pub id: ClientKey,
     /// The public identifier (RFC 6749 2.2).
     pub client_id: String,
     /// Display name, unique (case-insensitively).
@@ -279,24 +283,6 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-/// Checks a scope token: RFC 6749 3.3, `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-pub fn validate_scope(scope: &str) -> Result<(), String> {
-    if scope.is_empty() || scope.len() > 200 {
-        return Err(format!(
-            "invalid scope '{scope}': must be 1 to 200 characters"
-        ));
-    }
-    if !scope
-        .bytes()
-        .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-    {
-        return Err(format!(
-            "invalid scope '{scope}': only printable ASCII without space, '\"' or '\\' (RFC 6749 3.3)"
-        ));
-    }
-    Ok(())
-}
-
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 3.1.2), https or
 /// http on a loopback address (RFC 8252 7.3, RFC 9700 2.6). Returns it as typed (only
 /// surrounding whitespace trimmed), never normalized: it is matched by exact string
@@ -453,14 +439,9 @@ impl NewClient {
             None | Some("") => None,
             Some(u) => Some(validate_logo_url(u).map_err(at(F::LogoUrl))?),
         };
-        let mut scopes = Vec::new();
-        for s in self.scopes.iter().flat_map(|s| s.split_whitespace()) {
-            validate_scope(s).map_err(at(F::Scopes))?;
-            scopes.push(s.to_string());
-        }
-        scopes.sort();
-        scopes.dedup();
-        self.scopes = scopes;
+        self.scopes = ScopeSet::from_tokens(&self.scopes)
+            .map_err(at(F::Scopes))?
+            .to_vec();
         let mut uris = Vec::new();
         for u in &self.redirect_uris {
             uris.push(validate_redirect_uri(u).map_err(at(F::RedirectUris))?);
@@ -601,7 +582,7 @@ mod tests {
 
     fn with_uris(uris: &[&str], any_port: bool) -> Client {
         Client {
-            id: 1,
+            id: ClientKey(1),
             client_id: "c".into(),
             name: "c".into(),
             description: String::new(),

@@ -21,6 +21,7 @@ use crate::client::GrantType;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
 use crate::error::AppError;
+use crate::ids::UserId;
 
 /// What the authorization endpoint does next.
 pub enum Step {
@@ -50,7 +51,7 @@ pub struct ConsentPage {
 
 /// Binds a consent decision to the request it was shown for: user, client, redirect URI,
 /// scopes, state and PKCE challenge. A decision posted for any other request does not match.
-pub fn consent_binding(user_id: i64, client_id: &str, checked: &Checked) -> String {
+pub fn consent_binding(user_id: UserId, client_id: &str, checked: &Checked) -> String {
     let material = serde_json::json!([
         user_id,
         client_id,
@@ -101,7 +102,7 @@ pub fn begin(
     state: &AppState,
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     signed_in_just_now: bool,
 ) -> Result<Step, AppError> {
     let (client, checked) = match checked_request(state, conn, params)? {
@@ -153,7 +154,7 @@ pub fn decide(
     state: &AppState,
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
-    user_id: i64,
+    user_id: UserId,
     binding: Option<&str>,
     allow: bool,
 ) -> Result<Step, AppError> {
@@ -245,7 +246,7 @@ fn issue_code(
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
     checked: &Checked,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<Step, AppError> {
     let now = state.clock.now();
     let outcome = Outcome::default();

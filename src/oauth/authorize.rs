@@ -371,7 +371,7 @@ mod tests {
 
     fn client(public: bool, uris: &[&str]) -> Client {
         Client {
-            id: 1,
+            id: crate::ids::ClientKey(1),
             client_id: "app".into(),
             name: "App".into(),
             description: String::new(),

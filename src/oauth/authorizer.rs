@@ -19,7 +19,9 @@ use super::Outcome;
 use super::authorize::is_pkce_value;
 use super::web::OAuthResponse;
 use crate::client::GrantType;
+use crate::crypto::{HashedToken, PlainToken};
 use crate::db::AnyConnection;
+use crate::ids::UserId;
 use crate::token::store::{self, NewGrant, Redemption};
 
 /// RFC 6749 4.1.2 recommends a maximum lifetime of 10 minutes; RFC 9700 2.1.1 suggests short
@@ -75,8 +77,8 @@ impl Authorizer for DbAuthorizer<'_> {
             .as_ref()
             .map(|c| c.client.id)
             .ok_or(())?;
-        let user_id: i64 = grant.owner_id.parse().map_err(|_| ())?;
-        let code = crate::crypto::generate_secret().map_err(|e| self.db_failed(e))?;
+        let user_id: UserId = grant.owner_id.parse().map_err(|_| ())?;
+        let code = PlainToken::generate().map_err(|e| self.db_failed(e))?;
         let mut scopes: Vec<&str> = grant.scope.iter().collect();
         scopes.sort_unstable();
         let pkce = grant
@@ -86,7 +88,7 @@ impl Authorizer for DbAuthorizer<'_> {
             .and_then(|(_, v)| v.map(str::to_string));
         let redirect_uri = self.redirect_uri.unwrap_or(grant.redirect_uri.as_str());
         let row = NewGrant {
-            code_hash: &crate::crypto::sha256_tagged(code.as_bytes()),
+            code_hash: &code.hashed(),
             client_pk,
             user_id,
             redirect_uri,
@@ -97,7 +99,7 @@ impl Authorizer for DbAuthorizer<'_> {
             now: self.now,
         };
         store::insert_grant(&mut self.conn.borrow_mut(), &row).map_err(|e| self.db_failed(e))?;
-        Ok(code)
+        Ok(code.into_exposed())
     }
 
     /// Redeems a code. Exactly one of any number of concurrent redemptions gets the grant; a
@@ -118,8 +120,11 @@ impl Authorizer for DbAuthorizer<'_> {
             ));
             return Ok(None);
         }
-        let hash = crate::crypto::sha256_tagged(code.as_bytes());
-        let redeemed = store::redeem_code(&mut self.conn.borrow_mut(), &hash, self.now);
+        let redeemed = store::redeem_code(
+            &mut self.conn.borrow_mut(),
+            &HashedToken::of(code),
+            self.now,
+        );
         let grant = match redeemed {
             Ok(Redemption::Won(g)) => g,
             Ok(Redemption::Replayed { grant_id }) => {

@@ -6,6 +6,7 @@ use super::client_auth::Authenticated;
 use super::web::{ClientRequest, OAuthResponse};
 use crate::AppState;
 use crate::client::cache::CachedClient;
+use crate::crypto::HashedToken;
 use crate::db::AnyConnection;
 use crate::error::AppError;
 use crate::token::store;
@@ -45,8 +46,7 @@ fn find(
         }
         return Ok(Found::Nothing);
     }
-    let hash = crate::crypto::sha256_tagged(token.as_bytes());
-    Ok(match store::find_refresh(conn, &hash)? {
+    Ok(match store::find_refresh(conn, &HashedToken::of(token))? {
         Some(row)
             if own(&row.client_id)
                 && row.revoked_at.is_none()

@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::client::GrantType;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
+use crate::ids::SecretId;
 use web::{OAuthResponse, TokenRequest};
 
 /// What the adapters learned during one flow: the client, the secret used, why it failed.
@@ -26,7 +27,7 @@ pub struct Outcome {
     /// The client, once loaded (shared with the client cache).
     pub client: RefCell<Option<Arc<CachedClient>>>,
     /// The secret the client authenticated with.
-    pub secret_id: Cell<Option<i64>>,
+    pub secret_id: Cell<Option<SecretId>>,
     /// The RFC-shaped error to answer with, when a primitive refused.
     pub failure: RefCell<Option<OAuthResponse>>,
     /// The token family (grants row) being issued from: set when a code is redeemed.

@@ -10,6 +10,7 @@ use super::secret_form::{SecretForm, Valid};
 use super::{AdminUser, Confirm, Editor, Page, Viewer};
 use crate::client::{Client, EXPIRY_WARNING_SECONDS};
 use crate::error::AppError;
+use crate::ids::SecretId;
 use crate::manage;
 use crate::secret::store::SecretRow;
 
@@ -84,7 +85,7 @@ pub async fn add(admin: Editor, path: web::Path<String>, form: web::Form<SecretF
 /// The client and one of its secrets.
 async fn client_and_secret<A>(
     admin: &AdminUser<A>,
-    (client_id, secret_id): (String, i64),
+    (client_id, secret_id): (String, SecretId),
 ) -> Result<(Client, SecretRow), AppError> {
     admin
         .on_client(client_id, move |conn, _, client| {
@@ -96,7 +97,7 @@ async fn client_and_secret<A>(
 }
 
 /// `GET /admin/clients/{client_id}/secrets/{id}/edit`.
-pub async fn edit(admin: Editor, path: web::Path<(String, i64)>) -> Page {
+pub async fn edit(admin: Editor, path: web::Path<(String, SecretId)>) -> Page {
     let (client, secret) = client_and_secret(&admin, path.into_inner()).await?;
     let form = SecretForm::of(&secret);
     Ok(form.page(&admin, &client, Some(&secret), &HashMap::new()))
@@ -105,7 +106,7 @@ pub async fn edit(admin: Editor, path: web::Path<(String, i64)>) -> Page {
 /// `POST /admin/clients/{client_id}/secrets/{id}`: save description and expiry.
 pub async fn update(
     admin: Editor,
-    path: web::Path<(String, i64)>,
+    path: web::Path<(String, SecretId)>,
     form: web::Form<SecretForm>,
 ) -> Page {
     let (client, secret) = client_and_secret(&admin, path.into_inner()).await?;
@@ -131,7 +132,7 @@ pub async fn update(
 }
 
 /// `GET /admin/clients/{client_id}/secrets/{id}/delete`: the confirmation step.
-pub async fn confirm_delete(admin: Editor, path: web::Path<(String, i64)>) -> Page {
+pub async fn confirm_delete(admin: Editor, path: web::Path<(String, SecretId)>) -> Page {
     let (client, secret) = client_and_secret(&admin, path.into_inner()).await?;
     let name = if secret.description.is_empty() {
         "This secret".to_string()
@@ -157,7 +158,7 @@ pub async fn confirm_delete(admin: Editor, path: web::Path<(String, i64)>) -> Pa
 }
 
 /// `POST /admin/clients/{client_id}/secrets/{id}/delete`.
-pub async fn delete(admin: Editor, path: web::Path<(String, i64)>) -> Page {
+pub async fn delete(admin: Editor, path: web::Path<(String, SecretId)>) -> Page {
     let (client, secret) = client_and_secret(&admin, path.into_inner()).await?;
     let (c, s) = (client.clone(), secret.clone());
     admin

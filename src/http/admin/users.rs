@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::{Confirm, Editor, Page};
 use crate::error::AppError;
 use crate::http::extract::Change;
+use crate::ids::UserId;
 use crate::manage;
 use crate::user::Role;
 
@@ -118,7 +119,11 @@ pub struct RoleForm {
 }
 
 /// `POST /admin/users/{id}/role`.
-pub async fn change_role(admin: Editor, path: web::Path<i64>, form: web::Form<RoleForm>) -> Page {
+pub async fn change_role(
+    admin: Editor,
+    path: web::Path<UserId>,
+    form: web::Form<RoleForm>,
+) -> Page {
     let Some(role) = Role::parse(&form.role) else {
         return choose_role(&admin, "").await;
     };
@@ -141,7 +146,7 @@ pub struct PasswordForm {
 /// `POST /admin/users/{id}/password`.
 pub async fn reset_password(
     admin: Editor,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     form: web::Form<PasswordForm>,
 ) -> Page {
     let (id, form) = (path.into_inner(), form.into_inner());
@@ -164,7 +169,7 @@ pub async fn reset_password(
 }
 
 /// `POST /admin/users/{id}/sessions/delete`: "sign out everywhere".
-pub async fn sign_out_everywhere(admin: Editor, path: web::Path<i64>) -> Page {
+pub async fn sign_out_everywhere(admin: Editor, path: web::Path<UserId>) -> Page {
     let id = path.into_inner();
     change(&admin, ("", "user"), move |conn, c| {
         manage::sign_out_everywhere(conn, &c.actor, id, c.now).map(|(u, n)| match n {
@@ -176,7 +181,7 @@ pub async fn sign_out_everywhere(admin: Editor, path: web::Path<i64>) -> Page {
 }
 
 /// `GET /admin/users/{id}/delete`: the confirmation step.
-pub async fn confirm_delete(admin: Editor, path: web::Path<i64>) -> Page {
+pub async fn confirm_delete(admin: Editor, path: web::Path<UserId>) -> Page {
     let id = path.into_inner();
     let user = admin
         .run(move |conn, _| {
@@ -201,7 +206,7 @@ pub async fn confirm_delete(admin: Editor, path: web::Path<i64>) -> Page {
 }
 
 /// `POST /admin/users/{id}/delete`.
-pub async fn delete(admin: Editor, path: web::Path<i64>) -> Page {
+pub async fn delete(admin: Editor, path: web::Path<UserId>) -> Page {
     let id = path.into_inner();
     change(&admin, ("", "user"), move |conn, c| {
         manage::delete_user(conn, &c.actor, id, c.now)

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, Reader, Writer, json};
 use crate::error::AppError;
+use crate::ids::SecretId;
 use crate::manage;
 
 /// A secret as the API shows it: never its value.
@@ -24,7 +25,7 @@ pub struct SecretOut {
 impl From<&crate::secret::store::SecretRow> for SecretOut {
     fn from(s: &crate::secret::store::SecretRow) -> SecretOut {
         SecretOut {
-            id: s.id,
+            id: s.id.0,
             description: s.description.clone(),
             hint: s.hint.clone(),
             expires_at: s.expires_at,
@@ -108,7 +109,7 @@ pub async fn add_secret(
 #[utoipa::path(delete, path = "/admin/api/v1/clients/{client_id}/secrets/{secret_id}",
     params(("client_id" = String, Path), ("secret_id" = i64, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)), security(("bearer" = ["portcullis:admin"])))]
-pub async fn delete_secret(caller: Writer, path: web::Path<(String, i64)>) -> ApiResult {
+pub async fn delete_secret(caller: Writer, path: web::Path<(String, SecretId)>) -> ApiResult {
     let (id, secret_id) = path.into_inner();
     caller
         .on_client(id, move |conn, c, client| {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ApiError, ApiResult, Writer, json};
+use crate::ids::UserId;
 use crate::manage;
 use crate::user::{Role, User};
 
@@ -24,7 +25,7 @@ pub struct UserOut {
 impl From<&User> for UserOut {
     fn from(u: &User) -> UserOut {
         UserOut {
-            id: u.id,
+            id: u.id.0,
             username: u.username.clone(),
             role: u.role.as_str().into(),
             created_at: u.created_at,
@@ -112,7 +113,7 @@ pub async fn create(caller: Writer, body: web::Json<UserIn>) -> ApiResult {
     security(("bearer" = ["portcullis:admin"])))]
 pub async fn update(
     caller: Writer,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     body: web::Json<UserChange>,
 ) -> ApiResult {
     let (id, body) = (path.into_inner(), body.into_inner());
@@ -139,7 +140,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/admin/api/v1/users/{id}", params(("id" = i64, Path)),
     responses((status = 204), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
-pub async fn delete(caller: Writer, path: web::Path<i64>) -> ApiResult {
+pub async fn delete(caller: Writer, path: web::Path<UserId>) -> ApiResult {
     let id = path.into_inner();
     caller
         .run(move |conn, c| manage::delete_user(conn, &c.actor, id, c.now))
@@ -151,7 +152,7 @@ pub async fn delete(caller: Writer, path: web::Path<i64>) -> ApiResult {
 #[utoipa::path(delete, path = "/admin/api/v1/users/{id}/sessions", params(("id" = i64, Path)),
     responses((status = 200, body = SessionsEnded), (status = 404, body = super::ErrorBody)),
     security(("bearer" = ["portcullis:admin"])))]
-pub async fn end_sessions(caller: Writer, path: web::Path<i64>) -> ApiResult {
+pub async fn end_sessions(caller: Writer, path: web::Path<UserId>) -> ApiResult {
     let id = path.into_inner();
     let (_, ended) = caller
         .run(move |conn, c| manage::sign_out_everywhere(conn, &c.actor, id, c.now))
