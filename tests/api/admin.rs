@@ -1153,3 +1153,52 @@ async fn a_rule_spanning_fields_is_shown_beside_the_field_to_change(app: TestApp
         );
     }
 }
+
+on_both_backends!(every_form_post_without_its_csrf_token_is_refused_before_the_handler);
+async fn every_form_post_without_its_csrf_token_is_refused_before_the_handler(app: TestApp) {
+    let admin = signed_in_as(&app, "ada", Role::Admin).await;
+    let (client_id, _) = create_client(&app, &admin, "Guarded", "https://g.example/cb").await;
+    let c = format!("/admin/clients/{client_id}");
+    let posts = [
+        "/login".to_string(),
+        "/oauth/authorize".to_string(),
+        "/admin/users".to_string(),
+        "/admin/users/1/role".to_string(),
+        "/admin/users/1/password".to_string(),
+        "/admin/users/1/sessions/delete".to_string(),
+        "/admin/users/1/delete".to_string(),
+        "/admin/clients".to_string(),
+        c.clone(),
+        format!("{c}/token"),
+        format!("{c}/disable"),
+        format!("{c}/enable"),
+        format!("{c}/redirect-uris"),
+        format!("{c}/redirect-uris/1/delete"),
+        format!("{c}/secrets"),
+        format!("{c}/secrets/1"),
+        format!("{c}/secrets/1/delete"),
+        format!("{c}/delete"),
+        "/logout".to_string(),
+    ];
+    for path in &posts {
+        for token in [None, Some("forged")] {
+            let mut form = vec![("name", "Changed"), ("role", "readonly")];
+            if let Some(t) = token {
+                form.push(("csrf_token", t));
+            }
+            let resp = post(&app, &admin, path, &form).await;
+            assert_eq!(resp.status(), 403, "POST {path} with CSRF token {token:?}");
+            assert!(
+                resp.text()
+                    .await
+                    .unwrap()
+                    .contains("did not come from this site"),
+                "POST {path}"
+            );
+        }
+    }
+    // Nothing happened: still signed in, the client unchanged.
+    let (status, html) = get(&app, &admin, &c).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("value=\"Guarded\"") && html.contains("Enabled"));
+}
