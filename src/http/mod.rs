@@ -143,6 +143,13 @@ fn client_routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The remote address for the audit log: [`client_ip`], or `unknown`.
+pub fn remote_addr(req: &actix_web::HttpRequest, state: &crate::AppState) -> String {
+    client_ip(req, state)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The client's address: the peer, or, when the peer is a configured trusted proxy, the last
 /// address in the configured header that is not itself a trusted proxy (proxies append the
 /// address they saw, so addresses further left could have been written by the client). A

@@ -31,15 +31,6 @@ pub use crate::http::extract::{AdminUser, Editor, Viewer};
 /// an error page) through `?`.
 pub type Page = Result<HttpResponse, PageError>;
 
-/// The remote address for the audit log: the peer, or the address a configured trusted proxy
-/// reports (see `PORTCULLIS_TRUSTED_PROXIES`); a forwarded-for header from anyone else could be
-/// forged and is ignored.
-fn remote_addr(req: &HttpRequest, state: &AppState) -> String {
-    crate::http::client_ip(req, state)
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Checks who is signed in and whether their role may look (`write` false: `admin` and
 /// `readonly`) or change (`write`: `admin`); the user and the actor for the audit log. Only
 /// the [`Viewer`] and [`Editor`] extractors call it.
@@ -76,7 +67,7 @@ pub(in crate::http) async fn require(
         _ => {
             let actor = Actor {
                 username: user.username.clone(),
-                remote_addr: remote_addr(req, state),
+                remote_addr: crate::http::remote_addr(req, state),
             };
             Ok((user, actor))
         }

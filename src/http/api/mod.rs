@@ -242,9 +242,7 @@ pub(in crate::http) async fn caller(
     }
     Ok(Actor {
         username: format!("client:{}", claims.client_id),
-        remote_addr: crate::http::client_ip(req, state)
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "unknown".into()),
+        remote_addr: crate::http::remote_addr(req, state),
     })
 }
 
