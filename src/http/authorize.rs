@@ -11,8 +11,8 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::http::login::{base_context, csrf_failed, current_user, see_other};
 use crate::http::session;
+use crate::oauth::authorization::request::{AuthorizeParams, Refusal, describe_scope};
 use crate::oauth::authorization::{self, ConsentPage, Step};
-use crate::oauth::authorize::{AuthorizeParams, Refusal, describe_scope};
 
 /// 302 Found to the client (RFC 6749 4.1.2, 4.1.2.1).
 fn found(location: &url::Url) -> HttpResponse {

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use crate::AppState;
 use crate::client::GrantType;
 use crate::oauth::client_auth::{self, Endpoint};
-use crate::oauth::web::{ClientRequest, MAX_BODY_BYTES, OAuthResponse, TokenRequest};
+use crate::oauth::request::{ClientRequest, MAX_BODY_BYTES, OAuthResponse, TokenRequest};
 
 /// Renders an OAuth response. Token responses and errors are never cached (RFC 6749 5.1, 5.2).
 pub fn render(resp: OAuthResponse) -> HttpResponse {
@@ -140,7 +140,7 @@ pub async fn introspect(
         payload,
         state,
         Endpoint::Introspection,
-        crate::oauth::introspect::introspect,
+        crate::oauth::introspection::introspect,
     )
     .await
 }
@@ -156,7 +156,7 @@ pub async fn revoke(
         payload,
         state,
         Endpoint::Revocation,
-        crate::oauth::introspect::revoke,
+        crate::oauth::revocation::revoke,
     )
     .await
 }

@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::web::{ClientAuth, OAuthResponse};
+use super::request::{ClientAuth, OAuthResponse};
 use crate::AppState;
 use crate::argon2_pool::{self, Purpose};
 use crate::client::cache::CachedClient;

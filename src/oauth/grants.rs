@@ -17,11 +17,11 @@ use oxide_auth::primitives::issuer::Issuer;
 use oxide_auth::primitives::registrar::Registrar;
 
 use super::Outcome;
-use super::authorizer::{DbAuthorizer, OMITTED_REDIRECT_URI, PkceVerifier};
 use super::client_auth::Authenticated;
+use super::codes::{DbAuthorizer, OMITTED_REDIRECT_URI, PkceVerifier};
 use super::issuer::JwtIssuer;
 use super::registrar::DbRegistrar;
-use super::web::{ClientAuth, OAuthResponse, TokenRequest};
+use super::request::{ClientAuth, OAuthResponse, TokenRequest};
 use crate::AppState;
 use crate::client::GrantType;
 use crate::db::AnyConnection;

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
 
-use super::web::OAuthResponse;
+use super::request::OAuthResponse;
 use super::{Issued, Outcome};
 use crate::AppState;
 use crate::client::GrantType;

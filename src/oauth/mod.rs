@@ -1,15 +1,25 @@
-//! oxide-auth adapters and the grant handlers built on its flows.
+//! The protocol core: each file is named for what the RFCs call it.
+//!
+//! - [`request`]: the token, introspection and revocation requests as parsed from HTTP, and
+//!   [`request::OAuthResponse`];
+//! - [`client_auth`]: client authentication (RFC 6749 2.3, RFC 7523);
+//! - [`authorization`]: the authorization endpoint (RFC 6749 4.1.1, 4.1.2), with
+//!   [`authorization::request`] judging the request;
+//! - [`grants`]: the token endpoint's grants (RFC 6749 4.1.3, 4.4, 6);
+//! - [`codes`]: authorization codes and PKCE (RFC 6749 4.1.2, RFC 7636);
+//! - [`introspection`] (RFC 7662) and [`revocation`] (RFC 7009);
+//! - [`registrar`], [`issuer`]: the oxide-auth adapters that carry out those decisions.
 
 pub mod authorization;
-pub mod authorize;
-pub mod authorizer;
 pub mod client_auth;
+pub mod codes;
 pub mod error;
 pub mod grants;
-pub mod introspect;
+pub mod introspection;
 pub mod issuer;
 pub mod registrar;
-pub mod web;
+pub mod request;
+pub mod revocation;
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -18,7 +28,7 @@ use crate::AppState;
 use crate::client::GrantType;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
-use web::{OAuthResponse, TokenRequest};
+use request::{OAuthResponse, TokenRequest};
 
 /// What the adapters learned during one flow: the client, the secret used, why it failed.
 #[derive(Default)]

@@ -12,7 +12,7 @@ use oxide_auth::primitives::registrar::{
 
 use super::Outcome;
 use super::client_auth::Authenticated;
-use super::web::OAuthResponse;
+use super::request::OAuthResponse;
 use crate::AppState;
 use crate::client::GrantType;
 use crate::client::cache::CachedClient;

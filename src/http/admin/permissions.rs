@@ -12,7 +12,7 @@ use crate::client::{Client, GrantType};
 use crate::error::AppError;
 use crate::http::session::CsrfOnly;
 use crate::manage;
-use crate::oauth::authorize::describe_scope;
+use crate::oauth::authorization::request::describe_scope;
 
 fn permissions_page(
     state: &AppState,

@@ -1,9 +1,9 @@
-//! Token introspection (RFC 7662) and revocation (RFC 7009). Both require client
-//! authentication, and a client only ever sees or revokes its own tokens: another client's
-//! token introspects as inactive and is left alone by revocation.
+//! Token introspection (RFC 7662). It requires client authentication, and a client only ever
+//! sees its own tokens: another client's token introspects as inactive. [`find`] is shared
+//! with revocation (RFC 7009, [`super::revocation`]), which follows the same rule.
 
 use super::client_auth::Authenticated;
-use super::web::{ClientRequest, OAuthResponse};
+use super::request::{ClientRequest, OAuthResponse};
 use crate::AppState;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
@@ -19,13 +19,13 @@ fn json(status: u16, value: serde_json::Value) -> OAuthResponse {
 }
 
 /// What a token is, as far as the calling client may know.
-enum Found {
+pub(super) enum Found {
     Access(crate::token::AccessClaims),
     Refresh(store::RefreshRow),
     Nothing,
 }
 
-fn find(
+pub(super) fn find(
     state: &AppState,
     conn: &mut AnyConnection,
     client: &CachedClient,
@@ -60,7 +60,7 @@ fn find(
 }
 
 /// Runs `f` for the authenticated client with the `token` parameter.
-fn with_token(
+pub(super) fn with_token(
     conn: &mut AnyConnection,
     (req, authenticated): &(ClientRequest, Authenticated),
     f: impl FnOnce(&mut AnyConnection, &CachedClient, &str) -> Result<OAuthResponse, AppError>,
@@ -113,29 +113,6 @@ pub fn introspect(
                 }),
             ),
             Found::Nothing => json(200, serde_json::json!({ "active": false })),
-        })
-    })
-}
-
-/// RFC 7009 2: revoke a token. A refresh token takes its whole family with it: every refresh
-/// token and every access token issued from the same authorization (RFC 7009 2.1 allows it;
-/// RFC 9700 4.14.2 asks for it). An unknown, expired or foreign token is answered 200 as well
-/// (RFC 7009 2.2: "invalid tokens do not cause an error response").
-pub fn revoke(
-    state: &AppState,
-    conn: &mut AnyConnection,
-    req: &(ClientRequest, Authenticated),
-) -> OAuthResponse {
-    let now = state.clock.now();
-    with_token(conn, req, |conn, client, token| {
-        match find(state, conn, client, token, now)? {
-            Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
-            Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
-            Found::Nothing => {}
-        }
-        Ok(OAuthResponse {
-            status: 200,
-            ..OAuthResponse::default()
         })
     })
 }

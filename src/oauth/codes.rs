@@ -16,8 +16,8 @@ use oxide_auth::primitives::authorizer::Authorizer;
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 
 use super::Outcome;
-use super::authorize::is_pkce_value;
-use super::web::OAuthResponse;
+use super::authorization::request::is_pkce_value;
+use super::request::OAuthResponse;
 use crate::client::GrantType;
 use crate::db::AnyConnection;
 use crate::token::store::{self, NewGrant, Redemption};

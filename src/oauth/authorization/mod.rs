@@ -1,7 +1,9 @@
 //! The authorization endpoint (RFC 6749 4.1.1, 4.1.2) behind the HTTP handlers: checks the
-//! request (see [`super::authorize`]), asks who is signed in and what they approved before,
+//! request (see [`request`]), asks who is signed in and what they approved before,
 //! and issues the code through oxide-auth's authorization flow with our registrar,
 //! authorizer and PKCE extension.
+
+pub mod request;
 
 use crate::oauth::error::ErrorCode;
 use std::borrow::Cow;
@@ -13,14 +15,14 @@ use oxide_auth::primitives::authorizer::Authorizer;
 use oxide_auth::primitives::registrar::Registrar;
 
 use super::Outcome;
-use super::authorize::{AuthorizeParams, Checked, Prompt, Refusal, check, with_iss};
-use super::authorizer::{DbAuthorizer, PkceChallenge};
+use super::codes::{DbAuthorizer, PkceChallenge};
 use super::registrar::DbRegistrar;
 use crate::AppState;
 use crate::client::GrantType;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
 use crate::error::AppError;
+use request::{AuthorizeParams, Checked, Prompt, Refusal, check, with_iss};
 
 /// What the authorization endpoint does next.
 pub enum Step {
