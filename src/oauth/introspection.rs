@@ -3,8 +3,8 @@
 //! with revocation (RFC 7009, [`super::revocation`]), which follows the same rule.
 
 use super::client_auth::Authenticated;
+use super::context::OAuthContext;
 use super::request::{ClientRequest, OAuthResponse};
-use crate::AppState;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
 use crate::error::AppError;
@@ -25,8 +25,8 @@ pub(super) enum Found {
     Nothing,
 }
 
-pub(super) fn find(
-    state: &AppState,
+fn find(
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     client: &CachedClient,
     token: &str,
@@ -34,10 +34,10 @@ pub(super) fn find(
 ) -> Result<Found, AppError> {
     let own = |client_id: &str| client_id == client.client.client_id;
     if token.contains('.') {
-        if let Some(claims) = state
+        if let Some(claims) = ctx
             .keys
             .get()
-            .verify(token, &state.issuer, &state.audience, now)
+            .verify(token, ctx.issuer, ctx.audience, now)
             && own(&claims.client_id)
             && !store::is_jti_revoked(conn, &claims.jti)?
         {
@@ -59,31 +59,35 @@ pub(super) fn find(
     })
 }
 
-/// Runs `f` for the authenticated client with the `token` parameter.
+/// Finds the `token` parameter's token as far as the authenticated client may know it, and
+/// answers with `answer` (given the connection, what was found and the time).
 pub(super) fn with_token(
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     (req, authenticated): &(ClientRequest, Authenticated),
-    f: impl FnOnce(&mut AnyConnection, &CachedClient, &str) -> Result<OAuthResponse, AppError>,
+    answer: impl FnOnce(&mut AnyConnection, Found, i64) -> Result<OAuthResponse, AppError>,
 ) -> OAuthResponse {
     let Some(token) = req.param("token").filter(|t| !t.is_empty()) else {
         return OAuthResponse::invalid_request("missing parameter: token");
     };
-    f(conn, &authenticated.client, token).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "token lookup failed");
-        OAuthResponse::storage_failed(&e)
-    })
+    let now = ctx.clock.now();
+    find(ctx, conn, &authenticated.client, token, now)
+        .and_then(|found| answer(conn, found, now))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "token lookup failed");
+            OAuthResponse::storage_failed(&e)
+        })
 }
 
 /// RFC 7662 2: is this token active, and what does it allow?
 pub fn introspect(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     req: &(ClientRequest, Authenticated),
 ) -> OAuthResponse {
-    let now = state.clock.now();
-    with_token(conn, req, |conn, client, token| {
-        // RFC 7662 2.2: anything not active, or not the caller's, is just `active: false`.
-        Ok(match find(state, conn, client, token, now)? {
+    // RFC 7662 2.2: anything not active, or not the caller's, is just `active: false`.
+    with_token(ctx, conn, req, |_, found, _| {
+        Ok(match found {
             Found::Access(c) => json(
                 200,
                 serde_json::json!({
@@ -108,7 +112,7 @@ pub fn introspect(
                     "sub": r.user_id.to_string(),
                     "exp": r.expires_at,
                     "iat": r.created_at,
-                    "iss": state.issuer,
+                    "iss": ctx.issuer,
                     "token_type": "refresh_token",
                 }),
             ),

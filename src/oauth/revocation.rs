@@ -2,9 +2,9 @@
 //! client only ever revokes its own tokens: another client's token is left alone.
 
 use super::client_auth::Authenticated;
-use super::introspection::{Found, find, with_token};
+use super::context::OAuthContext;
+use super::introspection::{Found, with_token};
 use super::request::{ClientRequest, OAuthResponse};
-use crate::AppState;
 use crate::db::AnyConnection;
 use crate::token::store;
 
@@ -13,13 +13,12 @@ use crate::token::store;
 /// RFC 9700 4.14.2 asks for it). An unknown, expired or foreign token is answered 200 as well
 /// (RFC 7009 2.2: "invalid tokens do not cause an error response").
 pub fn revoke(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     req: &(ClientRequest, Authenticated),
 ) -> OAuthResponse {
-    let now = state.clock.now();
-    with_token(conn, req, |conn, client, token| {
-        match find(state, conn, client, token, now)? {
+    with_token(ctx, conn, req, |conn, found, now| {
+        match found {
             Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
             Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
             Found::Nothing => {}

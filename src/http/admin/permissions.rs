@@ -104,7 +104,7 @@ pub async fn generate(
     let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
     let now = state.clock.now();
     let generated = crate::db::run(&state.pool, move |conn| {
-        manage::generate_token(conn, &st, &actor, &c, now)
+        manage::generate_token(conn, &st.oauth(), &actor, &c, now)
     })
     .await;
     Ok(match generated {
