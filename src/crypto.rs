@@ -30,6 +30,70 @@ pub fn generate_secret() -> Result<String, AppError> {
     Ok(URL_SAFE_NO_PAD.encode(os_random_bytes::<32>()?))
 }
 
+/// A generated value in the clear that authenticates its holder: a client secret, a refresh
+/// token, an authorization code. It is shown or sent once and never stored (the database keeps
+/// its [`HashedToken`]); its `Debug` is redacted so that it cannot reach a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlainToken(String);
+
+impl PlainToken {
+    /// 32 bytes from the operating system's RNG, base64url (see [`generate_secret`]).
+    pub fn generate() -> Result<Self, AppError> {
+        generate_secret().map(Self)
+    }
+
+    /// Its stored form.
+    pub fn hashed(&self) -> HashedToken {
+        HashedToken::of(&self.0)
+    }
+
+    /// The value, for the one response or page that hands it over.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The value, moved out for the one response or page that hands it over.
+    pub fn into_exposed(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for PlainToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlainToken(<redacted>)")
+    }
+}
+
+/// The stored form of a generated value, `sha256$<base64url digest>`: what the database keeps
+/// and looks values up by. A stolen copy of the database does not give the value back
+/// (256 random bits behind SHA-256), and the type keeps a presented value from being passed
+/// where its hash is expected.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HashedToken(String);
+
+impl HashedToken {
+    /// The hash of a value someone presented (a code, a refresh token), to look it up.
+    pub fn of(presented: &str) -> Self {
+        Self(sha256_tagged(presented.as_bytes()))
+    }
+
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The stored text, moved out.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for HashedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashedToken(<redacted>)")
+    }
+}
+
 /// A new public identifier (client_id, key id): 16 random bytes, base64url, starting with a
 /// letter or digit (so that it is never taken for a command-line option).
 pub fn generate_id() -> Result<String, AppError> {
@@ -125,6 +189,17 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn plain_tokens_hash_to_what_a_presented_copy_hashes_to_and_never_debug_print() {
+        let plain = PlainToken::generate().unwrap();
+        assert_eq!(plain.hashed(), HashedToken::of(plain.expose()));
+        assert!(plain.hashed().as_str().starts_with(SHA256_PREFIX));
+        assert_ne!(plain.hashed().as_str(), plain.expose());
+        let shown = format!("{plain:?} {:?}", plain.hashed());
+        assert!(!shown.contains(plain.expose()), "{shown}");
+        assert!(!shown.contains(plain.hashed().as_str()), "{shown}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod ids;
 pub mod jobs;
 pub mod limits;
 pub mod manage;

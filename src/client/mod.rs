@@ -7,6 +7,7 @@ pub mod cors;
 pub mod ratelimit;
 pub mod store;
 
+use crate::ids::ClientKey;
 use serde::Serialize;
 
 /// Grant types a client may be allowed to use (RFC 6749 4.1, 4.4, 6).
@@ -89,7 +90,7 @@ impl AuthMethod {
 pub struct Client {
     /// Internal primary key.
     #[serde(skip)]
-    pub id: i64,
+    pub id: ClientKey,
     /// The public identifier (RFC 6749 2.2).
     pub client_id: String,
     /// Display name, unique (case-insensitively).
@@ -151,7 +152,7 @@ impl Client {
     #[cfg(test)]
     pub(crate) fn fixture(client_id: &str) -> Client {
         Client {
-            id: 1,
+            id: crate::ids::ClientKey(1),
             client_id: client_id.into(),
             name: client_id.into(),
             description: String::new(),
@@ -634,7 +635,7 @@ mod tests {
 
     fn with_uris(uris: &[&str], any_port: bool) -> Client {
         Client {
-            id: 1,
+            id: ClientKey(1),
             client_id: "c".into(),
             name: "c".into(),
             description: String::new(),

@@ -9,12 +9,13 @@ use super::{
 use crate::db::AnyConnection;
 use crate::db::schema::{client_secrets, clients, redirect_uris};
 use crate::error::AppError;
+use crate::ids::ClientKey;
 use crate::secret::store::SecretRow;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = clients)]
 pub(crate) struct ClientRow {
-    id: i64,
+    id: ClientKey,
     client_id: String,
     name: String,
     description: String,
@@ -154,7 +155,7 @@ pub fn insert(
     }
 }
 
-fn uris_of(conn: &mut AnyConnection, client_pk: i64) -> Result<Vec<String>, AppError> {
+fn uris_of(conn: &mut AnyConnection, client_pk: ClientKey) -> Result<Vec<String>, AppError> {
     Ok(redirect_uris::table
         .filter(redirect_uris::client_id.eq(client_pk))
         .order(redirect_uris::id)
@@ -209,18 +210,19 @@ pub fn list(conn: &mut AnyConnection) -> Result<Vec<ClientListItem>, AppError> {
         .order((clients::created_at.desc(), clients::id.desc()))
         .select(ClientRow::as_select())
         .load(conn)?;
-    let mut uris: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    let mut uris: std::collections::HashMap<ClientKey, Vec<String>> =
+        std::collections::HashMap::new();
     for (client_pk, uri) in redirect_uris::table
         .order(redirect_uris::id)
         .select((redirect_uris::client_id, redirect_uris::uri))
-        .load::<(i64, String)>(conn)?
+        .load::<(ClientKey, String)>(conn)?
     {
         uris.entry(client_pk).or_default().push(uri);
     }
-    let counts: std::collections::HashMap<i64, i64> = client_secrets::table
+    let counts: std::collections::HashMap<ClientKey, i64> = client_secrets::table
         .group_by(client_secrets::client_id)
         .select((client_secrets::client_id, diesel::dsl::count_star()))
-        .load::<(i64, i64)>(conn)?
+        .load::<(ClientKey, i64)>(conn)?
         .into_iter()
         .collect();
     Ok(rows
@@ -257,7 +259,10 @@ pub fn delete(conn: &mut AnyConnection, client_id: &str) -> Result<bool, AppErro
 }
 
 /// Records batched last-use times: (client primary key, time).
-pub fn record_last_used(conn: &mut AnyConnection, uses: &[(i64, i64)]) -> Result<(), AppError> {
+pub fn record_last_used(
+    conn: &mut AnyConnection,
+    uses: &[(ClientKey, i64)],
+) -> Result<(), AppError> {
     for (id, at) in uses {
         diesel::update(clients::table.filter(clients::id.eq(id)))
             .set(clients::last_used_at.eq(at))
@@ -417,22 +422,23 @@ pub fn list_page(
         .offset(paging.offset())
         .limit(paging.per_page)
         .load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut uris: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    let ids: Vec<ClientKey> = rows.iter().map(|r| r.id).collect();
+    let mut uris: std::collections::HashMap<ClientKey, Vec<String>> =
+        std::collections::HashMap::new();
     for (client_pk, uri) in redirect_uris::table
         .filter(redirect_uris::client_id.eq_any(&ids))
         .order(redirect_uris::id)
         .select((redirect_uris::client_id, redirect_uris::uri))
-        .load::<(i64, String)>(conn)?
+        .load::<(ClientKey, String)>(conn)?
     {
         uris.entry(client_pk).or_default().push(uri);
     }
-    let mut expiries: std::collections::HashMap<i64, Vec<Option<i64>>> =
+    let mut expiries: std::collections::HashMap<ClientKey, Vec<Option<i64>>> =
         std::collections::HashMap::new();
     for (client_pk, exp) in client_secrets::table
         .filter(client_secrets::client_id.eq_any(&ids))
         .select((client_secrets::client_id, client_secrets::expires_at))
-        .load::<(i64, Option<i64>)>(conn)?
+        .load::<(ClientKey, Option<i64>)>(conn)?
     {
         expiries.entry(client_pk).or_default().push(exp);
     }
@@ -460,7 +466,7 @@ pub fn list_page(
 /// duplicate name is a Conflict.
 pub fn update(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
     settings: &NewClient,
     enabled: bool,
     now: i64,
@@ -499,7 +505,7 @@ pub fn update(
 /// A client's redirect URIs with their ids.
 pub fn redirect_uris(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
 ) -> Result<Vec<(i64, String)>, AppError> {
     Ok(redirect_uris::table
         .filter(redirect_uris::client_id.eq(client_pk))
@@ -511,7 +517,7 @@ pub fn redirect_uris(
 /// Adds a validated redirect URI; a duplicate is a Conflict.
 pub fn add_redirect_uri(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
     uri: &str,
     now: i64,
 ) -> Result<(), AppError> {
@@ -535,7 +541,7 @@ pub fn add_redirect_uri(
 /// Removes a redirect URI of a client; returns it, None when there was no such URI.
 pub fn remove_redirect_uri(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
     uri_id: i64,
 ) -> Result<Option<String>, AppError> {
     crate::db::transaction(conn, |conn| {
@@ -558,7 +564,7 @@ pub fn remove_redirect_uri(
 /// on the revocation list first, so that introspection reports them inactive.
 pub fn delete_with_tokens(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
     now: i64,
 ) -> Result<bool, AppError> {
     use crate::db::schema::grants;
@@ -580,7 +586,7 @@ pub fn delete_with_tokens(
 /// is skipped.
 pub fn add_token_counts(
     conn: &mut AnyConnection,
-    counts: &[(i64, i64, i64)],
+    counts: &[(ClientKey, i64, i64)],
 ) -> Result<(), AppError> {
     use crate::db::schema::token_usage;
     for &(client_pk, day, n) in counts {
@@ -629,7 +635,7 @@ pub fn add_token_counts(
 /// tokens left out.
 pub fn token_counts(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
     first_day: i64,
 ) -> Result<Vec<(i64, i64)>, AppError> {
     use crate::db::schema::token_usage;
@@ -643,7 +649,7 @@ pub fn token_counts(
 
 /// All tokens ever counted for a client (one row per day: summed here, which keeps the query
 /// portable; `SUM` of a BIGINT is NUMERIC on PostgreSQL).
-pub fn token_total(conn: &mut AnyConnection, client_pk: i64) -> Result<i64, AppError> {
+pub fn token_total(conn: &mut AnyConnection, client_pk: ClientKey) -> Result<i64, AppError> {
     use crate::db::schema::token_usage;
     let counts: Vec<i64> = token_usage::table
         .filter(token_usage::client_id.eq(client_pk))
@@ -656,7 +662,7 @@ pub fn token_total(conn: &mut AnyConnection, client_pk: i64) -> Result<i64, AppE
 /// replay, RFC 7523 3).
 pub fn use_assertion_jti(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
     jti: &str,
     expires_at: i64,
     now: i64,
@@ -685,7 +691,7 @@ pub fn use_assertion_jti(
 /// Stores (or with None removes) a client's sealed client_secret_jwt key.
 pub fn set_hmac_key(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
     sealed: Option<&str>,
 ) -> Result<(), AppError> {
     diesel::update(clients::table.filter(clients::id.eq(client_pk)))

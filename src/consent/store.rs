@@ -5,12 +5,13 @@ use diesel::prelude::*;
 use crate::db::AnyConnection;
 use crate::db::schema::consents;
 use crate::error::AppError;
+use crate::ids::{ClientKey, UserId};
 
 /// The scopes `user_id` has approved for the client, if any.
 pub fn approved(
     conn: &mut AnyConnection,
-    user_id: i64,
-    client_pk: i64,
+    user_id: UserId,
+    client_pk: ClientKey,
 ) -> Result<Option<Vec<String>>, AppError> {
     let scope: Option<String> = consents::table
         .find((user_id, client_pk))
@@ -23,8 +24,8 @@ pub fn approved(
 /// Adds `scopes` to what the user approved for the client.
 pub fn remember(
     conn: &mut AnyConnection,
-    user_id: i64,
-    client_pk: i64,
+    user_id: UserId,
+    client_pk: ClientKey,
     scopes: &[String],
     now: i64,
 ) -> Result<(), AppError> {

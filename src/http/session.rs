@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
 use crate::db::Pool;
+use crate::ids::UserId;
 use crate::user::sessions::{self as stored, SessionPolicy};
 
 /// Name of the session cookie.
@@ -78,7 +79,7 @@ pub struct DbSessionStore {
     clock: Clock,
 }
 
-fn signed_in_user(state: &State) -> Option<i64> {
+fn signed_in_user(state: &State) -> Option<UserId> {
     state
         .get(USER_KEY)
         .and_then(|v| serde_json::from_str(v).ok())
@@ -110,7 +111,7 @@ pub fn decode_anonymous(encoded: &str) -> Option<HashMap<String, String>> {
 
 impl DbSessionStore {
     /// Stores a new signed-in session and returns the cookie value naming it.
-    async fn insert(&self, user_id: i64, state: &State) -> Result<SessionKey, anyhow::Error> {
+    async fn insert(&self, user_id: UserId, state: &State) -> Result<SessionKey, anyhow::Error> {
         let (id, hash) = stored::new_id()?;
         let encoded = encode_state(state)?;
         let policy = self.policy;
@@ -273,8 +274,8 @@ impl SessionStore for DbSessionStore {
 }
 
 /// The logged-in user's id, if any.
-pub fn user_id(session: &Session) -> Option<i64> {
-    session.get::<i64>(USER_KEY).ok().flatten()
+pub fn user_id(session: &Session) -> Option<UserId> {
+    session.get::<UserId>(USER_KEY).ok().flatten()
 }
 
 /// The session's CSRF token, created on first use.
@@ -303,7 +304,7 @@ pub fn csrf_ok(session: &Session, submitted: Option<&str>) -> bool {
 }
 
 /// Logs a user in: a new session id (a new row), the user, a fresh CSRF token.
-pub fn log_in(session: &Session, user_id: i64) {
+pub fn log_in(session: &Session, user_id: UserId) {
     session.renew();
     session.remove(PENDING_KEY);
     let _ = session.insert(USER_KEY, user_id);

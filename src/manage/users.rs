@@ -1,6 +1,7 @@
 use super::Actor;
 use crate::db::AnyConnection;
 use crate::error::AppError;
+use crate::ids::UserId;
 
 /// Creates an account (admin, readonly, or a user who can only authorize apps).
 pub fn create_user(
@@ -21,7 +22,7 @@ pub fn create_user(
     })
 }
 
-fn user_by_id(conn: &mut AnyConnection, id: i64) -> Result<crate::user::User, AppError> {
+fn user_by_id(conn: &mut AnyConnection, id: UserId) -> Result<crate::user::User, AppError> {
     crate::user::store::find(conn, id)?
         .ok_or_else(|| AppError::NotFound("There is no such user.".into()))
 }
@@ -41,7 +42,7 @@ fn keep_an_admin(conn: &mut AnyConnection, user: &crate::user::User) -> Result<(
 pub fn change_role(
     conn: &mut AnyConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     role: crate::user::Role,
     now: i64,
 ) -> Result<crate::user::User, AppError> {
@@ -52,7 +53,7 @@ pub fn change_role(
 fn role_in(
     conn: &mut AnyConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     role: crate::user::Role,
     now: i64,
 ) -> Result<crate::user::User, AppError> {
@@ -87,7 +88,7 @@ fn password_hash(password: &str) -> Result<String, AppError> {
 pub fn update_user(
     conn: &mut AnyConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     role: Option<crate::user::Role>,
     password: Option<&str>,
     keep_app_access: bool,
@@ -111,7 +112,7 @@ pub fn update_user(
 pub fn reset_password(
     conn: &mut AnyConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     password: &str,
     keep_app_access: bool,
     now: i64,
@@ -126,7 +127,7 @@ pub fn reset_password(
 fn password_in(
     conn: &mut AnyConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     hash: &str,
     keep_app_access: bool,
     now: i64,
@@ -148,7 +149,7 @@ fn password_in(
 pub fn sign_out_everywhere(
     conn: &mut AnyConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     now: i64,
 ) -> Result<(crate::user::User, usize), AppError> {
     crate::db::transaction(conn, |conn| {
@@ -170,7 +171,7 @@ pub fn sign_out_everywhere(
 pub fn delete_user(
     conn: &mut AnyConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     now: i64,
 ) -> Result<crate::user::User, AppError> {
     crate::db::transaction(conn, |conn| {

@@ -24,6 +24,7 @@ use crate::argon2_pool::{self, Purpose};
 use crate::client::cache::CachedClient;
 use crate::client::{AuthMethod, assertion};
 use crate::crypto;
+use crate::ids::SecretId;
 use crate::secret::Check;
 
 /// Where a client authenticates: the rate limit applies at the token endpoint only, and a
@@ -44,7 +45,7 @@ pub struct Authenticated {
     /// The client, with its secrets and redirect URIs.
     pub client: Arc<CachedClient>,
     /// The secret it used (for "last used"), None for other methods.
-    pub secret_id: Option<i64>,
+    pub secret_id: Option<SecretId>,
 }
 
 /// The description of every refused credential.
@@ -209,10 +210,10 @@ async fn verify_secret(
     presented: &str,
     address: Option<IpAddr>,
     now: i64,
-) -> Result<(i64, Option<i64>), OAuthResponse> {
+) -> Result<(SecretId, Option<i64>), OAuthResponse> {
     let digest = crypto::sha256(presented.as_bytes());
     let secrets = loaded.map_or(&[][..], |c| c.secrets.as_slice());
-    let candidates: Vec<(i64, String)> = match ctx.verifier.check(secrets, &digest) {
+    let candidates: Vec<(SecretId, String)> = match ctx.verifier.check(secrets, &digest) {
         Check::Match(s) => return Ok((s.id, s.expires_at)),
         Check::NoMatch => {
             return Err(match loaded {

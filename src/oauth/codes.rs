@@ -21,8 +21,10 @@ use super::authorization::request::{Checked, is_pkce_value, pkce_required};
 use super::client_auth::Authenticated;
 use super::error::ErrorCode;
 use crate::client::Client;
+use crate::crypto::{HashedToken, PlainToken};
 use crate::db::AnyConnection;
 use crate::error::AppError;
+use crate::ids::UserId;
 use crate::token::store::{self, NewGrant, RedeemedGrant, Redemption};
 
 /// RFC 6749 4.1.2 recommends a maximum lifetime of 10 minutes; RFC 9700 2.1.1 suggests short
@@ -48,7 +50,7 @@ pub fn issue(
     conn: &mut AnyConnection,
     client: &Client,
     checked: &Checked,
-    user_id: i64,
+    user_id: UserId,
     now: i64,
 ) -> Result<url::Url, AppError> {
     let internal = |what: &str| AppError::Internal(format!("issuing a code: {what}"));
@@ -62,9 +64,9 @@ pub fn issue(
             .flatten(),
         None => None,
     };
-    let code = crate::crypto::generate_secret()?;
+    let code = PlainToken::generate()?;
     let row = NewGrant {
-        code_hash: &crate::crypto::sha256_tagged(code.as_bytes()),
+        code_hash: &code.hashed(),
         client_pk: client.id,
         user_id,
         redirect_uri: &checked.redirect_uri,
@@ -76,7 +78,7 @@ pub fn issue(
     };
     store::insert_grant(conn, &row)?;
     url.query_pairs_mut()
-        .append_pair("code", &code)
+        .append_pair("code", code.expose())
         .extend_pairs(checked.state.as_deref().map(|s| ("state", s)));
     Ok(url)
 }
@@ -139,8 +141,7 @@ impl Authorizer for DbAuthorizer<'_> {
         let Some(conn) = self.conn else {
             return Err(());
         };
-        let hash = crate::crypto::sha256_tagged(code.as_bytes());
-        let redeemed = store::redeem_code(&mut conn.borrow_mut(), &hash, self.now);
+        let redeemed = store::redeem_code(&mut conn.borrow_mut(), &HashedToken::of(code), self.now);
         let grant = match redeemed {
             Ok(Redemption::Won(g)) => g,
             Ok(Redemption::Replayed { grant_id }) => {

@@ -6,6 +6,7 @@ use super::client_auth::Authenticated;
 use super::context::OAuthContext;
 use super::request::{ClientRequest, OAuthResponse};
 use crate::client::cache::CachedClient;
+use crate::crypto::HashedToken;
 use crate::db::AnyConnection;
 use crate::error::AppError;
 use crate::token::store;
@@ -34,10 +35,7 @@ fn find(
 ) -> Result<Found, AppError> {
     let own = |client_id: &str| client_id == client.client.client_id;
     if token.contains('.') {
-        if let Some(claims) = ctx
-            .keys
-            .get()
-            .verify(token, ctx.issuer, ctx.audience, now)
+        if let Some(claims) = ctx.keys.get().verify(token, ctx.issuer, ctx.audience, now)
             && own(&claims.client_id)
             && !store::is_jti_revoked(conn, &claims.jti)?
         {
@@ -45,8 +43,7 @@ fn find(
         }
         return Ok(Found::Nothing);
     }
-    let hash = crate::crypto::sha256_tagged(token.as_bytes());
-    Ok(match store::find_refresh(conn, &hash)? {
+    Ok(match store::find_refresh(conn, &HashedToken::of(token))? {
         Some(row)
             if own(&row.client_id)
                 && row.revoked_at.is_none()

@@ -11,6 +11,7 @@ use super::context::OAuthContext;
 use super::error::ErrorCode;
 use super::{Issued, Outcome};
 use crate::client::{Client, GrantType};
+use crate::crypto::{HashedToken, PlainToken};
 use crate::db::AnyConnection;
 use crate::error::AppError;
 use crate::token::AccessClaims;
@@ -65,8 +66,8 @@ pub struct JwtIssuer<'a> {
 
 /// A new refresh token value and what is stored of it.
 struct FreshRefresh {
-    value: String,
-    hash: String,
+    value: PlainToken,
+    hash: HashedToken,
     expires_at: i64,
 }
 
@@ -86,12 +87,12 @@ impl<'a> JwtIssuer<'a> {
         if !client.allows_grant(GrantType::RefreshToken) {
             return Ok(None);
         }
-        let value = crate::crypto::generate_secret().map_err(|e| self.db_failed(e))?;
+        let value = PlainToken::generate().map_err(|e| self.db_failed(e))?;
         let ttl = client
             .refresh_token_ttl
             .unwrap_or(self.ctx.refresh_token_ttl);
         Ok(Some(FreshRefresh {
-            hash: crate::crypto::sha256_tagged(value.as_bytes()),
+            hash: value.hashed(),
             value,
             expires_at: self.now + ttl,
         }))
@@ -114,7 +115,7 @@ impl<'a> JwtIssuer<'a> {
     fn record(&mut self, token: &str, claims: &AccessClaims, refresh: Option<&FreshRefresh>) {
         self.issued = Some(Issued {
             access_token: token.to_string(),
-            refresh_token: refresh.map(|r| r.value.clone()),
+            refresh_token: refresh.map(|r| r.value.expose().to_string()),
             expires_in: claims.exp - claims.iat,
             scope: claims.scope.clone().unwrap_or_default(),
         });
@@ -179,7 +180,7 @@ impl Issuer for JwtIssuer<'_> {
         self.record(&token, &claims, refresh.as_ref());
         Ok(IssuedToken {
             token,
-            refresh: refresh.map(|r| r.value),
+            refresh: refresh.map(|r| r.value.into_exposed()),
             until: until(claims.exp, self.now)?,
             token_type: TokenType::Bearer,
         })
@@ -237,7 +238,7 @@ impl Issuer for JwtIssuer<'_> {
         self.record(&token, &claims, Some(&refresh));
         Ok(RefreshedToken {
             token,
-            refresh: Some(refresh.value),
+            refresh: Some(refresh.value.into_exposed()),
             until: until(claims.exp, self.now)?,
             token_type: TokenType::Bearer,
         })
@@ -251,7 +252,7 @@ impl Issuer for JwtIssuer<'_> {
     /// (RFC 9700 4.14.2). Refusals are recorded with their reason; oxide-auth answers
     /// `invalid_grant` for None (RFC 6749 5.2).
     fn recover_refresh(&self, token: &str) -> Result<Option<Grant>, ()> {
-        let hash = crate::crypto::sha256_tagged(token.as_bytes());
+        let hash = HashedToken::of(token);
         let mut conn = self.conn()?;
         let row = match store::find_refresh(&mut conn, &hash) {
             Ok(r) => r,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::crypto;
 use crate::error::AppError;
+use crate::ids::SecretId;
 use store::SecretRow;
 
 /// Minimum length of a secret value typed by an admin.
@@ -21,7 +22,7 @@ pub const MAX_CHOSEN_LEN: usize = 512;
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretView {
     /// The secret's ID.
-    pub id: i64,
+    pub id: SecretId,
     /// What it is for.
     pub description: String,
     /// Last four characters.
@@ -69,11 +70,11 @@ pub struct PreparedSecret {
 pub fn prepare(value: Option<&str>) -> Result<PreparedSecret, AppError> {
     match value {
         None => {
-            let value = crypto::generate_secret()?;
+            let value = crypto::PlainToken::generate()?;
             Ok(PreparedSecret {
-                hash: crypto::sha256_tagged(value.as_bytes()),
-                hint: crypto::hint(&value),
-                generated: Some(value),
+                hash: value.hashed().into_string(),
+                hint: crypto::hint(value.expose()),
+                generated: Some(value.into_exposed()),
             })
         }
         Some(value) => {
@@ -132,7 +133,7 @@ pub fn validate_description(description: &str) -> Result<String, String> {
 /// an argon2 verification.
 #[derive(Default)]
 pub struct SecretVerifier {
-    verified: Mutex<HashSet<(i64, [u8; 32])>>,
+    verified: Mutex<HashSet<(SecretId, [u8; 32])>>,
 }
 
 /// Upper bound on remembered argon2 verifications; the set is cleared when it is reached.
@@ -183,7 +184,7 @@ impl SecretVerifier {
     }
 
     /// Remembers that the value with SHA-256 `digest` verified against secret `secret_id`.
-    pub fn remember(&self, secret_id: i64, digest: [u8; 32]) {
+    pub fn remember(&self, secret_id: SecretId, digest: [u8; 32]) {
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= VERIFIED_CACHE_MAX {
                 cache.clear();
@@ -205,8 +206,8 @@ mod tests {
 
     fn row(id: i64, p: &PreparedSecret, expires_at: Option<i64>) -> SecretRow {
         SecretRow {
-            id,
-            client_id: 1,
+            id: SecretId(id),
+            client_id: crate::ids::ClientKey(1),
             description: String::new(),
             hash: p.hash.clone(),
             hint: p.hint.clone(),
@@ -228,13 +229,13 @@ mod tests {
             Check::Match(s) => format!("match {}", s.id),
             Check::NoMatch => "no match".to_string(),
             Check::NeedsArgon2(v) => {
-                format!("argon2 {:?}", v.iter().map(|s| s.id).collect::<Vec<_>>())
+                format!("argon2 {:?}", v.iter().map(|s| s.id.0).collect::<Vec<_>>())
             }
         };
         assert_eq!(ids(v.check(&rows, &d(value.as_bytes()))), "match 1");
         let typed = d(b"a-long-admin-chosen-value");
         assert_eq!(ids(v.check(&rows, &typed)), "argon2 [2]");
-        v.remember(2, typed);
+        v.remember(SecretId(2), typed);
         assert_eq!(ids(v.check(&rows, &typed)), "match 2");
         assert_eq!(ids(v.check(&rows, &d(b"wrong"))), "argon2 [2]");
         // Without typed secrets, or without any secret, a failure is SHA-256 only.

@@ -5,15 +5,16 @@ use diesel::prelude::*;
 use crate::db::AnyConnection;
 use crate::db::schema::client_secrets;
 use crate::error::AppError;
+use crate::ids::{ClientKey, SecretId};
 
 /// A stored secret. `hash` is `sha256$...` or an argon2id PHC string, never the value.
 #[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = client_secrets)]
 pub struct SecretRow {
     /// Primary key, shown to admins as the secret's ID.
-    pub id: i64,
+    pub id: SecretId,
     /// The owning client's primary key.
-    pub client_id: i64,
+    pub client_id: ClientKey,
     /// What the secret is for.
     pub description: String,
     /// Scheme-tagged hash.
@@ -42,7 +43,7 @@ impl std::fmt::Debug for SecretRow {
 /// Inserts a secret for a client.
 pub fn insert(
     conn: &mut AnyConnection,
-    client_pk: i64,
+    client_pk: ClientKey,
     description: &str,
     hash: &str,
     hint: &str,
@@ -68,7 +69,7 @@ pub fn insert(
 }
 
 /// A client's secrets, oldest first.
-pub fn list(conn: &mut AnyConnection, client_pk: i64) -> Result<Vec<SecretRow>, AppError> {
+pub fn list(conn: &mut AnyConnection, client_pk: ClientKey) -> Result<Vec<SecretRow>, AppError> {
     Ok(client_secrets::table
         .filter(client_secrets::client_id.eq(client_pk))
         .order(client_secrets::id)
@@ -80,7 +81,7 @@ pub fn list(conn: &mut AnyConnection, client_pk: i64) -> Result<Vec<SecretRow>, 
 /// names secrets by ID).
 pub fn find_with_client(
     conn: &mut AnyConnection,
-    secret_id: i64,
+    secret_id: SecretId,
 ) -> Result<Option<(SecretRow, String)>, AppError> {
     use crate::db::schema::clients;
     Ok(client_secrets::table
@@ -92,7 +93,7 @@ pub fn find_with_client(
 }
 
 /// Deletes a secret. False if there is no such secret.
-pub fn delete(conn: &mut AnyConnection, secret_id: i64) -> Result<bool, AppError> {
+pub fn delete(conn: &mut AnyConnection, secret_id: SecretId) -> Result<bool, AppError> {
     Ok(
         diesel::delete(client_secrets::table.filter(client_secrets::id.eq(secret_id)))
             .execute(conn)?
@@ -101,7 +102,10 @@ pub fn delete(conn: &mut AnyConnection, secret_id: i64) -> Result<bool, AppError
 }
 
 /// Records batched last-use times: (secret id, time).
-pub fn record_last_used(conn: &mut AnyConnection, uses: &[(i64, i64)]) -> Result<(), AppError> {
+pub fn record_last_used(
+    conn: &mut AnyConnection,
+    uses: &[(SecretId, i64)],
+) -> Result<(), AppError> {
     for (id, at) in uses {
         diesel::update(client_secrets::table.filter(client_secrets::id.eq(id)))
             .set(client_secrets::last_used_at.eq(at))
@@ -113,8 +117,8 @@ pub fn record_last_used(conn: &mut AnyConnection, uses: &[(i64, i64)]) -> Result
 /// One secret of a client (None if the id belongs to no secret of that client).
 pub fn find(
     conn: &mut AnyConnection,
-    client_pk: i64,
-    secret_id: i64,
+    client_pk: ClientKey,
+    secret_id: SecretId,
 ) -> Result<Option<SecretRow>, AppError> {
     Ok(client_secrets::table
         .filter(client_secrets::id.eq(secret_id))
@@ -128,7 +132,7 @@ pub fn find(
 /// secret.
 pub fn update(
     conn: &mut AnyConnection,
-    secret_id: i64,
+    secret_id: SecretId,
     description: &str,
     expires_at: Option<i64>,
 ) -> Result<bool, AppError> {

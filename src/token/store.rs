@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use crate::crypto::HashedToken;
 use crate::db::AnyConnection;
 use crate::db::schema::signing_keys;
 use crate::error::AppError;
@@ -91,15 +92,16 @@ pub fn longest_access_ttl(conn: &mut AnyConnection, server_default: i64) -> Resu
 // ---- Authorization codes, token families, refresh tokens, revocation ----------------------
 
 use crate::db::schema::{clients, grants, refresh_tokens, revoked_tokens};
+use crate::ids::{ClientKey, UserId};
 
 /// A new authorization code (RFC 6749 4.1.2), stored by hash.
 pub struct NewGrant<'a> {
     /// `sha256$...` of the code.
-    pub code_hash: &'a str,
+    pub code_hash: &'a HashedToken,
     /// The client's primary key.
-    pub client_pk: i64,
+    pub client_pk: ClientKey,
     /// The user who approved.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The registered redirect URI the code was sent to.
     pub redirect_uri: &'a str,
     /// Whether the authorization request named it (then the token request must, 4.1.3).
@@ -118,7 +120,7 @@ pub struct NewGrant<'a> {
 pub fn insert_grant(conn: &mut AnyConnection, g: &NewGrant) -> Result<i64, AppError> {
     Ok(diesel::insert_into(grants::table)
         .values((
-            grants::code_hash.eq(g.code_hash),
+            grants::code_hash.eq(g.code_hash.as_str()),
             grants::client_id.eq(g.client_pk),
             grants::user_id.eq(g.user_id),
             grants::redirect_uri.eq(g.redirect_uri),
@@ -141,7 +143,7 @@ pub struct RedeemedGrant {
     /// The client's public client_id.
     pub client_id: String,
     /// The user who approved.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The redirect URI the code was sent to.
     pub redirect_uri: String,
     /// Whether the authorization request named it.
@@ -172,12 +174,12 @@ pub enum Redemption {
 /// makes a second updater re-check the condition after the first commits).
 pub fn redeem_code(
     conn: &mut AnyConnection,
-    code_hash: &str,
+    code: &HashedToken,
     now: i64,
 ) -> Result<Redemption, AppError> {
     let won: Option<i64> = diesel::update(
         grants::table
-            .filter(grants::code_hash.eq(code_hash))
+            .filter(grants::code_hash.eq(code.as_str()))
             .filter(grants::redeemed_at.is_null())
             .filter(grants::revoked_at.is_null()),
     )
@@ -203,7 +205,7 @@ pub fn redeem_code(
         return Ok(Redemption::Won(grant));
     }
     let existing: Option<i64> = grants::table
-        .filter(grants::code_hash.eq(code_hash))
+        .filter(grants::code_hash.eq(code.as_str()))
         .select(grants::id)
         .first(conn)
         .optional()?;
@@ -253,7 +255,7 @@ pub fn revoke_family(conn: &mut AnyConnection, grant_id: i64, now: i64) -> Resul
 /// and unexpired access tokens, see [`revoke_family`]); returns how many families.
 pub fn revoke_user_families(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     now: i64,
 ) -> Result<usize, AppError> {
     let ids: Vec<i64> = grants::table
@@ -270,7 +272,7 @@ pub fn revoke_user_families(
 /// A refresh token to store with a family.
 pub struct NewRefresh<'a> {
     /// `sha256$...` of the token.
-    pub token_hash: &'a str,
+    pub token_hash: &'a HashedToken,
     /// Scopes it may be exchanged for.
     pub scope: &'a str,
     /// Expiry.
@@ -316,7 +318,7 @@ pub fn record_issued(
         if let Some(r) = refresh {
             diesel::insert_into(refresh_tokens::table)
                 .values((
-                    refresh_tokens::token_hash.eq(r.token_hash),
+                    refresh_tokens::token_hash.eq(r.token_hash.as_str()),
                     refresh_tokens::grant_id.eq(grant_id),
                     refresh_tokens::scope.eq(r.scope),
                     refresh_tokens::access_jti.eq(access_jti),
@@ -356,7 +358,7 @@ pub struct RefreshRow {
     /// The family's revocation time.
     pub revoked_at: Option<i64>,
     /// The user.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The client's public client_id.
     pub client_id: String,
 }
@@ -364,11 +366,11 @@ pub struct RefreshRow {
 /// The refresh token with this hash.
 pub fn find_refresh(
     conn: &mut AnyConnection,
-    token_hash: &str,
+    token: &HashedToken,
 ) -> Result<Option<RefreshRow>, AppError> {
     Ok(refresh_tokens::table
         .inner_join(grants::table.inner_join(clients::table))
-        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .filter(refresh_tokens::token_hash.eq(token.as_str()))
         .select((
             refresh_tokens::id,
             refresh_tokens::grant_id,

@@ -4,6 +4,7 @@ pub mod sessions;
 pub mod store;
 pub mod throttle;
 
+use crate::ids::UserId;
 use serde::Serialize;
 
 /// What a user may do.
@@ -43,7 +44,7 @@ impl Role {
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
     /// Primary key.
-    pub id: i64,
+    pub id: UserId,
     /// Unique login name.
     pub username: String,
     /// Role.

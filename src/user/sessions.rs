@@ -15,6 +15,7 @@ use super::Role;
 use crate::db::AnyConnection;
 use crate::db::schema::{sessions, users};
 use crate::error::AppError;
+use crate::ids::UserId;
 
 /// `last_seen_at` is written at most this often per session (seconds; a tenth of the idle
 /// timeout when that is shorter): an active person costs one write a minute, not one per page.
@@ -75,7 +76,7 @@ pub fn hash_id(id: &str) -> String {
 #[derive(Debug)]
 pub struct StoredSession {
     /// The signed-in user.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The user's role now.
     pub role: Role,
     /// The session's other values (serialized by the HTTP layer).
@@ -90,7 +91,7 @@ pub struct StoredSession {
 pub fn insert(
     conn: &mut AnyConnection,
     id_hash: &str,
-    user_id: i64,
+    user_id: UserId,
     state: &str,
     policy: &SessionPolicy,
     now: i64,
@@ -120,7 +121,7 @@ pub fn find(conn: &mut AnyConnection, id_hash: &str) -> Result<Option<StoredSess
             sessions::created_at,
             sessions::last_seen_at,
         ))
-        .first::<(i64, String, String, i64, i64)>(conn)
+        .first::<(UserId, String, String, i64, i64)>(conn)
         .optional()?;
     Ok(
         row.and_then(|(user_id, role, state, created_at, last_seen_at)| {
@@ -179,7 +180,7 @@ pub fn delete(conn: &mut AnyConnection, id_hash: &str) -> Result<(), AppError> {
 }
 
 /// Ends every session of a user; returns how many there were.
-pub fn delete_for_user(conn: &mut AnyConnection, user_id: i64) -> Result<usize, AppError> {
+pub fn delete_for_user(conn: &mut AnyConnection, user_id: UserId) -> Result<usize, AppError> {
     Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
 }
 
@@ -187,12 +188,12 @@ pub fn delete_for_user(conn: &mut AnyConnection, user_id: i64) -> Result<usize, 
 pub fn count_by_user(
     conn: &mut AnyConnection,
     now: i64,
-) -> Result<std::collections::HashMap<i64, i64>, AppError> {
+) -> Result<std::collections::HashMap<UserId, i64>, AppError> {
     let rows = sessions::table
         .filter(sessions::expires_at.gt(now))
         .group_by(sessions::user_id)
         .select((sessions::user_id, diesel::dsl::count_star()))
-        .load::<(i64, i64)>(conn)?;
+        .load::<(UserId, i64)>(conn)?;
     Ok(rows.into_iter().collect())
 }
 

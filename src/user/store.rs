@@ -6,11 +6,12 @@ use super::{Role, User};
 use crate::db::AnyConnection;
 use crate::db::schema::users;
 use crate::error::AppError;
+use crate::ids::UserId;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users)]
 struct UserRow {
-    id: i64,
+    id: UserId,
     username: String,
     role: String,
     created_at: i64,
@@ -100,7 +101,7 @@ pub fn find_by_name(conn: &mut AnyConnection, username: &str) -> Result<Option<U
 }
 
 /// A user by primary key (the session's user).
-pub fn find(conn: &mut AnyConnection, id: i64) -> Result<Option<User>, AppError> {
+pub fn find(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>, AppError> {
     Ok(users::table
         .find(id)
         .select(UserRow::as_select())
@@ -110,7 +111,7 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> Result<Option<User>, AppError>
 }
 
 /// Records a successful login.
-pub fn record_login(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), AppError> {
+pub fn record_login(conn: &mut AnyConnection, id: UserId, now: i64) -> Result<(), AppError> {
     diesel::update(users::table.find(id))
         .set(users::last_login_at.eq(now))
         .execute(conn)?;
@@ -118,7 +119,7 @@ pub fn record_login(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), A
 }
 
 /// Changes a user's role. False if there is no such user.
-pub fn set_role(conn: &mut AnyConnection, id: i64, role: Role) -> Result<bool, AppError> {
+pub fn set_role(conn: &mut AnyConnection, id: UserId, role: Role) -> Result<bool, AppError> {
     Ok(diesel::update(users::table.find(id))
         .set(users::role.eq(role.as_str()))
         .execute(conn)?
@@ -126,7 +127,11 @@ pub fn set_role(conn: &mut AnyConnection, id: i64, role: Role) -> Result<bool, A
 }
 
 /// Replaces a user's password hash. False if there is no such user.
-pub fn set_password_hash(conn: &mut AnyConnection, id: i64, hash: &str) -> Result<bool, AppError> {
+pub fn set_password_hash(
+    conn: &mut AnyConnection,
+    id: UserId,
+    hash: &str,
+) -> Result<bool, AppError> {
     Ok(diesel::update(users::table.find(id))
         .set(users::password_hash.eq(hash))
         .execute(conn)?
@@ -134,7 +139,7 @@ pub fn set_password_hash(conn: &mut AnyConnection, id: i64, hash: &str) -> Resul
 }
 
 /// Deletes a user by id. False if there was no such user.
-pub fn delete_by_id(conn: &mut AnyConnection, id: i64) -> Result<bool, AppError> {
+pub fn delete_by_id(conn: &mut AnyConnection, id: UserId) -> Result<bool, AppError> {
     Ok(diesel::delete(users::table.find(id)).execute(conn)? > 0)
 }
 

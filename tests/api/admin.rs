@@ -108,6 +108,7 @@ impl TestApp {
             .find(|u| u.username == username)
             .unwrap()
             .id
+            .0
     }
 }
 

@@ -47,7 +47,7 @@ impl TestApp {
 
     pub(crate) fn user_id(&self, username: &str) -> i64 {
         let users = portcullis::user::store::list(&mut self.pool.get().unwrap()).unwrap();
-        users.iter().find(|u| u.username == username).unwrap().id
+        users.iter().find(|u| u.username == username).unwrap().id.0
     }
 
     /// A browser in which `username` (a new user) is signed in.

@@ -213,7 +213,7 @@ impl TestApp {
         let secret_id = portcullis::secret::store::list(&mut conn, client.id)
             .unwrap()
             .first()
-            .map(|s| s.id)
+            .map(|s| s.id.0)
             .unwrap_or(0);
         TestClient {
             client_id: client.client_id,
@@ -248,14 +248,18 @@ impl TestApp {
         .unwrap();
         self.await_client_cache();
         (
-            row.id,
+            row.id.0,
             generated.unwrap_or_else(|| value.unwrap().to_string()),
         )
     }
 
     pub fn delete_secret(&self, secret_id: i64) {
         assert!(
-            portcullis::secret::store::delete(&mut self.pool.get().unwrap(), secret_id).unwrap()
+            portcullis::secret::store::delete(
+                &mut self.pool.get().unwrap(),
+                portcullis::ids::SecretId(secret_id),
+            )
+            .unwrap()
         );
         self.await_client_cache();
     }

@@ -76,6 +76,7 @@ impl TestApp {
             .unwrap()
             .unwrap()
             .id
+            .0
     }
 }
 

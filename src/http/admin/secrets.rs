@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::client::{Client, EXPIRY_WARNING_SECONDS};
 use crate::error::AppError;
 use crate::http::session::CsrfOnly;
+use crate::ids::SecretId;
 use crate::manage;
 use crate::secret::store::SecretRow;
 
@@ -250,7 +251,7 @@ pub async fn add(
 async fn client_and_secret(
     state: &web::Data<AppState>,
     client_id: String,
-    secret_id: i64,
+    secret_id: SecretId,
 ) -> Result<(Client, SecretRow), AppError> {
     crate::http::with_client(state, client_id, move |conn, client| {
         let secret = crate::secret::store::find(conn, client.id, secret_id)?
@@ -265,7 +266,7 @@ pub async fn edit(
     Editor(admin): Editor,
     state: web::Data<AppState>,
     session: Session,
-    path: web::Path<(String, i64)>,
+    path: web::Path<(String, SecretId)>,
 ) -> Page {
     let (client_id, secret_id) = path.into_inner();
     Ok(
@@ -299,7 +300,7 @@ pub async fn update(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
-    path: web::Path<(String, i64)>,
+    path: web::Path<(String, SecretId)>,
     form: web::Form<SecretForm>,
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
@@ -353,7 +354,7 @@ pub async fn confirm_delete(
     Editor(admin): Editor,
     state: web::Data<AppState>,
     session: Session,
-    path: web::Path<(String, i64)>,
+    path: web::Path<(String, SecretId)>,
 ) -> Page {
     let (client_id, secret_id) = path.into_inner();
     let (client, secret) = client_and_secret(&state, client_id, secret_id)
@@ -390,7 +391,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
-    path: web::Path<(String, i64)>,
+    path: web::Path<(String, SecretId)>,
     form: web::Form<CsrfOnly>,
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;

@@ -11,6 +11,7 @@ use super::{Admin, OrPage, Page, context, done, require_post};
 use crate::AppState;
 use crate::error::AppError;
 use crate::http::session::CsrfOnly;
+use crate::ids::UserId;
 use crate::manage;
 use crate::user::Role;
 
@@ -151,7 +152,7 @@ pub async fn change_role(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     form: web::Form<RoleForm>,
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
@@ -189,7 +190,7 @@ pub async fn reset_password(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     form: web::Form<PasswordForm>,
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
@@ -226,7 +227,7 @@ pub async fn sign_out_everywhere(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     form: web::Form<CsrfOnly>,
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;
@@ -247,7 +248,7 @@ pub async fn confirm_delete(
     Editor(admin): Editor,
     state: web::Data<AppState>,
     session: Session,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
 ) -> Page {
     let id = path.into_inner();
     let user = crate::db::run(&state.pool, move |conn| {
@@ -280,7 +281,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     form: web::Form<CsrfOnly>,
 ) -> Page {
     let admin = require_post(&state, &session, &req, form.csrf_token.as_deref()).await?;

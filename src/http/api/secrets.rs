@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::{ApiResult, Reader, Writer, json, on_client};
 use crate::AppState;
 use crate::error::AppError;
+use crate::ids::SecretId;
 use crate::manage;
 
 /// A secret as the API shows it: never its value.
@@ -25,7 +26,7 @@ pub struct SecretOut {
 impl From<&crate::secret::store::SecretRow> for SecretOut {
     fn from(s: &crate::secret::store::SecretRow) -> SecretOut {
         SecretOut {
-            id: s.id,
+            id: s.id.0,
             description: s.description.clone(),
             hint: s.hint.clone(),
             expires_at: s.expires_at,
@@ -117,7 +118,7 @@ pub async fn add_secret(
 pub async fn delete_secret(
     Writer(actor): Writer,
     state: web::Data<AppState>,
-    path: web::Path<(String, i64)>,
+    path: web::Path<(String, SecretId)>,
 ) -> ApiResult {
     let (st, (id, secret_id)) = (state.clone(), path.into_inner());
     let now = state.clock.now();

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::{ApiResult, Writer, fail, json};
 use crate::AppState;
 use crate::error::AppError;
+use crate::ids::UserId;
 use crate::manage;
 use crate::user::{Role, User};
 
@@ -26,7 +27,7 @@ pub struct UserOut {
 impl From<&User> for UserOut {
     fn from(u: &User) -> UserOut {
         UserOut {
-            id: u.id,
+            id: u.id.0,
             username: u.username.clone(),
             role: u.role.as_str().into(),
             created_at: u.created_at,
@@ -124,7 +125,7 @@ pub async fn create(
 pub async fn update(
     Writer(actor): Writer,
     state: web::Data<AppState>,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     body: web::Json<UserChange>,
 ) -> ApiResult {
     let (id, body) = (path.into_inner(), body.into_inner());
@@ -147,7 +148,7 @@ pub async fn update(
 pub async fn delete(
     Writer(actor): Writer,
     state: web::Data<AppState>,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
 ) -> ApiResult {
     let id = path.into_inner();
     let now = state.clock.now();
@@ -166,7 +167,7 @@ pub async fn delete(
 pub async fn end_sessions(
     Writer(actor): Writer,
     state: web::Data<AppState>,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
 ) -> ApiResult {
     let id = path.into_inner();
     let now = state.clock.now();

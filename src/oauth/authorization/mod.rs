@@ -10,6 +10,7 @@ use super::context::OAuthContext;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
 use crate::error::AppError;
+use crate::ids::UserId;
 use crate::oauth::error::ErrorCode;
 use request::{AuthorizeParams, Checked, Prompt, Refusal, check, with_iss};
 
@@ -41,7 +42,7 @@ pub struct ConsentPage {
 
 /// Binds a consent decision to the request it was shown for: user, client, redirect URI,
 /// scopes, state and PKCE challenge. A decision posted for any other request does not match.
-pub fn consent_binding(user_id: i64, client_id: &str, checked: &Checked) -> String {
+pub fn consent_binding(user_id: UserId, client_id: &str, checked: &Checked) -> String {
     let material = serde_json::json!([
         user_id,
         client_id,
@@ -92,7 +93,7 @@ pub fn begin(
     ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     signed_in_just_now: bool,
 ) -> Result<Step, AppError> {
     let (client, checked) = match checked_request(ctx, conn, params)? {
@@ -144,7 +145,7 @@ pub fn decide(
     ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
-    user_id: i64,
+    user_id: UserId,
     binding: Option<&str>,
     allow: bool,
 ) -> Result<Step, AppError> {
@@ -183,7 +184,7 @@ fn issue_code(
     conn: &mut AnyConnection,
     client: &CachedClient,
     checked: &Checked,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<Step, AppError> {
     let url = super::codes::issue(conn, &client.client, checked, user_id, ctx.clock.now())?;
     Ok(Step::Redirect(with_iss(url, ctx.issuer)))
