@@ -145,9 +145,42 @@ impl Client {
         self.allowed_grant_types.contains(&grant)
     }
 
+    /// Whether the client holds a scope (may be granted it, and a token carrying it still
+    /// counts for it).
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.allowed_scopes.iter().any(|a| a == scope)
+    }
+
+    /// A client for unit tests: confidential, enabled, nothing allowed, nothing registered.
+    #[cfg(test)]
+    pub(crate) fn fixture(client_id: &str) -> Client {
+        Client {
+            id: crate::ids::ClientKey(1),
+            client_id: client_id.into(),
+            name: client_id.into(),
+            description: String::new(),
+            logo_url: None,
+            public: false,
+            enabled: true,
+            allowed_scopes: vec![],
+            allowed_grant_types: vec![],
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            redirect_uris: vec![],
+            ip_allowlist: vec![],
+            rate_limit_per_minute: None,
+            auth_method: None,
+            jwks: None,
+            hmac_key_sealed: None,
+            loopback_any_port: false,
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: None,
+        }
+    }
+
     /// The redirect URI an authorization request may use, or None: THE rule, used wherever a
-    /// redirect URI is matched (the authorization endpoint's checks and oxide-auth's
-    /// registrar). The requested string must equal a registered one exactly, character for
+    /// redirect URI is matched (`oauth::authorization::request::check`). The requested string must equal a registered one exactly, character for
     /// character, with no normalization (RFC 6749 3.1.2.3, RFC 9700 2.1 and 4.1.3 "exact
     /// string matching"); the one exception is RFC 8252 7.3, when the client opts in: for a
     /// registered `http` URI on a loopback IP literal, the port may differ (or be absent),

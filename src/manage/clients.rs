@@ -269,12 +269,13 @@ pub struct GeneratedToken {
 }
 
 /// Issues a client_credentials access token for a client as the token endpoint would (its
-/// default scope and lifetime), without its secret: for an admin to try an API. Refused, like
-/// at the token endpoint, for a disabled client or one not allowed the grant. Audited (by
-/// `jti`, never the token) and counted in the usage chart.
+/// default scope and lifetime, signed by `oauth::issuer::sign_access_token`), without its
+/// secret: for an admin to try an API. Refused, like at the token endpoint, for a disabled
+/// client or one not allowed the grant. Audited (by `jti`, never the token) and counted in the
+/// usage chart.
 pub fn generate_token(
     conn: &mut AnyConnection,
-    state: &crate::AppState,
+    ctx: &crate::oauth::context::OAuthContext<'_>,
     actor: &Actor,
     client: &Client,
     now: i64,
@@ -284,21 +285,22 @@ pub fn generate_token(
             "This client is disabled: the token endpoint would refuse it.".into(),
         ));
     }
-    if !client.allows_grant(crate::client::GrantType::ClientCredentials) {
+    if crate::oauth::grants::permitted(client, crate::client::GrantType::ClientCredentials).is_err()
+    {
         return Err(AppError::Invalid(
             "This client may not use the client_credentials grant, so no token can be generated for it.".into(),
         ));
     }
-    let claims = crate::token::AccessClaims::new(
-        &state.issuer,
-        &state.audience,
+    // No scope requested: the client's default (RFC 6749 3.3), as at the token endpoint.
+    let scopes = crate::oauth::scope::granted(client, None, crate::oauth::scope::Grantor::Client)
+        .map_err(AppError::Invalid)?;
+    let (token, claims) = crate::oauth::issuer::sign_access_token(
+        ctx,
         client.client_id.clone(),
-        client.client_id.clone(),
-        client.allowed_scopes.iter().map(String::as_str).collect(),
+        client,
+        scopes.iter().map(String::as_str).collect(),
         now,
-        client.access_token_ttl.unwrap_or(state.access_token_ttl),
-    );
-    let token = state.keys.get().current(now).sign(&claims)?;
+    )?;
     actor.record(
         conn,
         "token.generate",
@@ -311,7 +313,7 @@ pub fn generate_token(
         ),
         now,
     )?;
-    state.usage.count_token(client.id, now);
-    state.metrics.token_issued("admin_generated");
+    ctx.usage.count_token(client.id, now);
+    ctx.metrics.token_issued("admin_generated");
     Ok(GeneratedToken { token, claims })
 }

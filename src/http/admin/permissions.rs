@@ -12,7 +12,7 @@ use crate::client::{Client, GrantType};
 use crate::error::AppError;
 use crate::http::session::CsrfOnly;
 use crate::manage;
-use crate::oauth::authorize::describe_scope;
+use crate::oauth::authorization::request::describe_scope;
 
 fn permissions_page(
     state: &AppState,
@@ -104,7 +104,7 @@ pub async fn generate(
     let (st, c, actor) = (state.clone(), client.clone(), admin.actor.clone());
     let now = state.clock.now();
     let generated = crate::db::run(&state.pool, move |conn| {
-        manage::generate_token(conn, &st, &actor, &c, now)
+        manage::generate_token(conn, &st.oauth(), &actor, &c, now)
     })
     .await;
     Ok(match generated {
