@@ -107,7 +107,7 @@ pub struct Client {
     /// Disabled clients are refused everywhere.
     pub enabled: bool,
     /// Scopes the client may ask for; also its default scope.
-    pub allowed_scopes: Vec<String>,
+    pub allowed_scopes: ScopeSet,
     /// Grant types the client may use.
     pub allowed_grant_types: Vec<GrantType>,
     /// Per-client access-token lifetime in seconds (None = the server default).
@@ -148,7 +148,7 @@ impl Client {
     /// Whether the client holds a scope (may be granted it, and a token carrying it still
     /// counts for it).
     pub fn allows_scope(&self, scope: &str) -> bool {
-        self.allowed_scopes.iter().any(|a| a == scope)
+        self.allowed_scopes.contains(scope)
     }
 
     /// A client for unit tests: confidential, enabled, nothing allowed, nothing registered.
@@ -162,7 +162,7 @@ impl Client {
             logo_url: None,
             public: false,
             enabled: true,
-            allowed_scopes: vec![],
+            allowed_scopes: ScopeSet::default(),
             allowed_grant_types: vec![],
             access_token_ttl: None,
             refresh_token_ttl: None,
@@ -557,16 +557,6 @@ impl NewClient {
     }
 }
 
-/// Joins scopes for storage and for the `scope` parameter (space-delimited, RFC 6749 3.3).
-pub fn join_scopes(scopes: &[String]) -> String {
-    scopes.join(" ")
-}
-
-/// Splits a stored or requested scope string.
-pub fn split_scopes(scopes: &str) -> Vec<String> {
-    scopes.split_whitespace().map(str::to_string).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,7 +612,7 @@ mod tests {
             logo_url: None,
             public: true,
             enabled: true,
-            allowed_scopes: vec![],
+            allowed_scopes: ScopeSet::default(),
             allowed_grant_types: vec![GrantType::AuthorizationCode],
             access_token_ttl: None,
             refresh_token_ttl: None,

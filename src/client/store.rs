@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use super::{
-    Client, ClientSummary, EXPIRY_WARNING_SECONDS, GrantType, ListQuery, NewClient, SortKey,
-    join_scopes, split_scopes,
+    Client, ClientSummary, EXPIRY_WARNING_SECONDS, GrantType, ListQuery, NewClient, ScopeSet,
+    SortKey,
 };
 use crate::db::AnyConnection;
 use crate::db::schema::{client_secrets, clients, redirect_uris};
@@ -47,7 +47,7 @@ impl ClientRow {
             logo_url: self.logo_url,
             public: self.public,
             enabled: self.enabled,
-            allowed_scopes: split_scopes(&self.allowed_scopes),
+            allowed_scopes: ScopeSet::from_stored(&self.allowed_scopes),
             allowed_grant_types: self
                 .allowed_grant_types
                 .split_whitespace()
@@ -116,7 +116,7 @@ pub fn insert(
         logo_url: new.logo_url.as_deref(),
         public: new.public,
         enabled: true,
-        allowed_scopes: join_scopes(&new.scopes),
+        allowed_scopes: new.scopes.join(" "),
         allowed_grant_types: grant_types.join(" "),
         access_token_ttl: new.access_token_ttl,
         refresh_token_ttl: new.refresh_token_ttl,
@@ -479,7 +479,7 @@ pub fn update(
             clients::description.eq(&settings.description),
             clients::logo_url.eq(settings.logo_url.as_deref()),
             clients::enabled.eq(enabled),
-            clients::allowed_scopes.eq(join_scopes(&settings.scopes)),
+            clients::allowed_scopes.eq(settings.scopes.join(" ")),
             clients::allowed_grant_types.eq(grant_types.join(" ")),
             clients::access_token_ttl.eq(settings.access_token_ttl),
             clients::refresh_token_ttl.eq(settings.refresh_token_ttl),

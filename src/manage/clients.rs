@@ -136,7 +136,7 @@ pub fn update_client(
             if enabled != client.enabled {
                 what.push(if enabled { "enabled" } else { "disabled" }.to_string());
             }
-            if settings.scopes != client.allowed_scopes {
+            if settings.scopes != client.allowed_scopes.to_vec() {
                 what.push(format!("scopes: {}", settings.scopes.join(" ")));
             }
             let grants: Vec<GrantTypeName> =
@@ -298,7 +298,7 @@ pub fn generate_token(
         ctx,
         client.client_id.clone(),
         client,
-        scopes.iter().map(String::as_str).collect(),
+        scopes.iter().collect(),
         now,
     )?;
     actor.record(

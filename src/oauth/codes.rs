@@ -71,7 +71,7 @@ pub fn issue(
         user_id,
         redirect_uri: &checked.redirect_uri,
         redirect_uri_given: checked.redirect_uri_given,
-        scope: &checked.scopes.join(" "),
+        scope: &checked.scopes.to_string(),
         pkce: challenge.as_deref(),
         code_expires_at: now + CODE_TTL,
         now,

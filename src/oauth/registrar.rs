@@ -55,7 +55,7 @@ impl Registrar for DbRegistrar<'_> {
             RegistrarError::Unspecified
         })?;
         let scope: Scope = scopes
-            .join(" ")
+            .to_string()
             .parse()
             .map_err(|_| RegistrarError::PrimitiveError)?;
         Ok(PreGrant {

@@ -1,7 +1,7 @@
 //! The one rule for which scopes a request gets (RFC 6749 3.3), for the authorization endpoint
 //! and the client_credentials grant alike.
 
-use crate::client::Client;
+use crate::client::{Client, ScopeSet};
 
 /// Who grants the scopes: a person at the authorization endpoint (never a `portcullis:*`
 /// scope, see [`crate::token::grantable_by_person`]) or the client on its own behalf
@@ -23,17 +23,11 @@ pub fn granted(
     client: &Client,
     requested: Option<&str>,
     grantor: Grantor,
-) -> Result<Vec<String>, String> {
+) -> Result<ScopeSet, String> {
     let grantable = |s: &str| grantor == Grantor::Client || crate::token::grantable_by_person(s);
-    let mut scopes: Vec<String> = match requested.map(str::trim) {
-        None | Some("") => client
-            .allowed_scopes
-            .iter()
-            .filter(|s| grantable(s))
-            .cloned()
-            .collect(),
+    match requested.map(str::trim) {
+        None | Some("") => Ok(client.allowed_scopes.filter(grantable)),
         Some(requested) => {
-            let mut out: Vec<String> = Vec::new();
             for s in requested.split(' ').filter(|s| !s.is_empty()) {
                 if !grantable(s) {
                     return Err(format!(
@@ -43,13 +37,9 @@ pub fn granted(
                 if !client.allows_scope(s) {
                     return Err(format!("scope '{s}' is not allowed for this client"));
                 }
-                if !out.iter().any(|o| o == s) {
-                    out.push(s.to_string());
-                }
             }
-            out
+            // Each one is a scope the client is allowed (checked when it was registered).
+            Ok(ScopeSet::from_stored(requested))
         }
-    };
-    scopes.sort_unstable();
-    Ok(scopes)
+    }
 }

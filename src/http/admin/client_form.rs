@@ -69,7 +69,7 @@ impl ClientForm {
             }
             .into(),
             redirect_uris: client.redirect_uris.join("\n"),
-            scopes: client.allowed_scopes.join(" "),
+            scopes: client.allowed_scopes.to_string(),
             grant_type: client
                 .allowed_grant_types
                 .iter()

@@ -48,7 +48,7 @@ impl From<&Client> for ClientOut {
             logo_url: c.logo_url.clone(),
             public: c.public,
             enabled: c.enabled,
-            scopes: c.allowed_scopes.clone(),
+            scopes: c.allowed_scopes.to_vec(),
             grant_types: c
                 .allowed_grant_types
                 .iter()

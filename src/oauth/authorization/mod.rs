@@ -7,6 +7,7 @@ pub mod request;
 use std::sync::Arc;
 
 use super::context::OAuthContext;
+use crate::client::ScopeSet;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
 use crate::error::AppError;
@@ -81,8 +82,8 @@ fn checked_request(
 pub fn must_ask(
     public: bool,
     prompt: Prompt,
-    approved: Option<&[String]>,
-    requested: &[String],
+    approved: Option<&ScopeSet>,
+    requested: &ScopeSet,
 ) -> bool {
     public || prompt.consent || !approved.is_some_and(|a| crate::consent::covers(a, requested))
 }
@@ -119,7 +120,7 @@ pub fn begin(
     if !must_ask(
         client.client.public,
         prompt,
-        approved.as_deref(),
+        approved.as_ref(),
         &checked.scopes,
     ) {
         return issue_code(ctx, conn, &client, &checked, user_id);

@@ -7,7 +7,7 @@
 //! - everything else is redirected back with `error`, `error_description` and `state`
 //!   (RFC 6749 4.1.2.1).
 
-use crate::client::{Client, GrantType};
+use crate::client::{Client, GrantType, ScopeSet};
 use crate::oauth::error::ErrorCode;
 use crate::oauth::scope::{Grantor, granted};
 
@@ -160,7 +160,7 @@ pub struct Checked {
     /// Whether the request named it (then the token request must too, RFC 6749 4.1.3).
     pub redirect_uri_given: bool,
     /// Requested scopes, sorted; the client's allowed scopes when none were requested.
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// The client's `state`.
     pub state: Option<String>,
     /// The S256 code challenge, if any.
@@ -351,7 +351,7 @@ mod tests {
     fn client(public: bool, uris: &[&str]) -> Client {
         Client {
             public,
-            allowed_scopes: vec!["invoices:read".into(), "invoices:write".into()],
+            allowed_scopes: ScopeSet::parse("invoices:read invoices:write").unwrap(),
             allowed_grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
             name: "App".into(),
@@ -379,7 +379,7 @@ mod tests {
         let ok = check(&p, Some(&c)).unwrap();
         assert_eq!(ok.redirect_uri, "https://app.example.com/cb");
         assert!(ok.redirect_uri_given);
-        assert_eq!(ok.scopes, ["invoices:read", "invoices:write"]);
+        assert_eq!(ok.scopes.to_vec(), ["invoices:read", "invoices:write"]);
         assert_eq!(ok.state.as_deref(), Some("xyz"));
         assert_eq!(ok.code_challenge.as_deref(), Some(CHALLENGE));
     }
@@ -540,15 +540,17 @@ mod tests {
             "invalid_scope"
         );
         let all = check(&params(base), Some(&c)).unwrap();
-        assert_eq!(all.scopes, ["invoices:read", "invoices:write"]);
+        assert_eq!(all.scopes.to_vec(), ["invoices:read", "invoices:write"]);
         let one = check(&params(&format!("{base}&scope=invoices:read")), Some(&c)).unwrap();
-        assert_eq!(one.scopes, ["invoices:read"]);
+        assert_eq!(one.scopes.to_vec(), ["invoices:read"]);
     }
 
     #[test]
     fn server_scopes_are_never_requested_or_defaulted() {
         let mut c = client(false, &["https://app.example.com/cb"]);
-        c.allowed_scopes.push("portcullis:admin".into());
+        c.allowed_scopes = c
+            .allowed_scopes
+            .union(&ScopeSet::parse("portcullis:admin").unwrap());
         let base = "response_type=code&client_id=app";
         assert_eq!(
             redirect_error(check(
@@ -558,7 +560,7 @@ mod tests {
             "invalid_scope"
         );
         let all = check(&params(base), Some(&c)).unwrap();
-        assert_eq!(all.scopes, ["invoices:read", "invoices:write"]);
+        assert_eq!(all.scopes.to_vec(), ["invoices:read", "invoices:write"]);
     }
 
     #[test]
