@@ -162,7 +162,7 @@ pub(super) fn client_fields(c: &client::Client) -> Vec<(&'static str, String)> {
         ("grant types", grants.join(" ")),
         (
             "redirect URIs",
-            none(c.redirect_uris.join("\n               ")),
+            none(c.redirect_uri_texts().join("\n               ")),
         ),
         (
             "loopback port",

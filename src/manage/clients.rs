@@ -223,12 +223,19 @@ pub fn add_redirect_uri(
     uri: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    let uri = crate::client::validate_redirect_uri(uri).map_err(AppError::Invalid)?;
+    let uri = crate::client::RedirectUri::parse(uri).map_err(AppError::Invalid)?;
     changed(
         ctx,
         crate::db::transaction(conn, |conn| {
             crate::client::store::add_redirect_uri(conn, client.id, &uri, now)?;
-            actor.record(conn, "redirect_uri.add", Some(client), &uri, "", now)
+            actor.record(
+                conn,
+                "redirect_uri.add",
+                Some(client),
+                uri.as_str(),
+                "",
+                now,
+            )
         }),
     )
 }

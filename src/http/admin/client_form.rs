@@ -68,7 +68,7 @@ impl ClientForm {
                 "confidential"
             }
             .into(),
-            redirect_uris: client.redirect_uris.join("\n"),
+            redirect_uris: client.redirect_uri_texts().join("\n"),
             scopes: client.allowed_scopes.to_string(),
             grant_type: client
                 .allowed_grant_types
@@ -126,7 +126,7 @@ impl ClientForm {
             check("scopes", crate::client::validate_scope(s));
         }
         let redirect_uris: Vec<String> = match existing {
-            Some(c) => c.redirect_uris.clone(),
+            Some(c) => c.redirect_uri_texts(),
             None => self
                 .redirect_uris
                 .lines()

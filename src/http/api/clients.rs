@@ -54,7 +54,7 @@ impl From<&Client> for ClientOut {
                 .iter()
                 .map(|g| g.as_str().into())
                 .collect(),
-            redirect_uris: c.redirect_uris.clone(),
+            redirect_uris: c.redirect_uri_texts(),
             loopback_any_port: c.loopback_any_port,
             access_token_ttl: c.access_token_ttl,
             refresh_token_ttl: c.refresh_token_ttl,
@@ -138,7 +138,7 @@ impl ClientIn {
             public: existing.map_or(self.public, |c| c.public),
             scopes: self.scopes,
             grant_types,
-            redirect_uris: existing.map_or(self.redirect_uris, |c| c.redirect_uris.clone()),
+            redirect_uris: existing.map_or(self.redirect_uris, |c| c.redirect_uri_texts()),
             loopback_any_port: self.loopback_any_port,
             access_token_ttl: self.access_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,

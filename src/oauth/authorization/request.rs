@@ -353,7 +353,10 @@ mod tests {
             public,
             allowed_scopes: ScopeSet::parse("invoices:read invoices:write").unwrap(),
             allowed_grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            redirect_uris: uris
+                .iter()
+                .map(|s| crate::client::RedirectUri::from_stored(s.to_string()))
+                .collect(),
             name: "App".into(),
             ..Client::fixture("app")
         }
