@@ -66,4 +66,28 @@ impl AppState {
             master_key: &self.master_key,
         }
     }
+
+    /// What the protocol core in [`crate::oauth`] needs from this server: references only,
+    /// cheap enough to build on every token request.
+    pub fn oauth(&self) -> crate::oauth::context::OAuthContext<'_> {
+        crate::oauth::context::OAuthContext {
+            pool: &self.pool,
+            issuer: &self.issuer,
+            audience: &self.audience,
+            assertion_audiences: &self.assertion_audiences,
+            access_token_ttl: self.access_token_ttl,
+            admin_token_ttl: self.admin_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            keys: &self.keys,
+            verifier: &self.verifier,
+            argon2: &self.argon2,
+            auth_throttle: &self.auth_throttle,
+            clients: &self.clients,
+            rate_limiter: &self.rate_limiter,
+            usage: &self.usage,
+            metrics: &self.metrics,
+            master_key: &self.master_key,
+            clock: &self.clock,
+        }
+    }
 }

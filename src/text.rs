@@ -13,7 +13,7 @@
 //!
 //! Requests are checked at parse time, before any query: the URI of every request (path and
 //! query string, see `http::refuse_control_characters`), every parameter of the OAuth client
-//! endpoints (`oauth::web::ClientRequest::parse`), and the text fields of form and JSON bodies
+//! endpoints (`oauth::request::ClientRequest::parse`), and the text fields of form and JSON bodies
 //! through the serde helpers below (`#[serde(deserialize_with = "crate::text::line")]`).
 
 use serde::{Deserialize, Deserializer};

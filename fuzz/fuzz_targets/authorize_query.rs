@@ -1,10 +1,10 @@
 //! The authorization request's query string (`AuthorizeParams::parse`), then every check
-//! against a registered client (`authorize::check`) and the `prompt` parameter.
+//! against a registered client (`authorization::request::check`) and the `prompt` parameter.
 #![no_main]
 #[path = "common.rs"]
 mod common;
 use libfuzzer_sys::fuzz_target;
-use portcullis::oauth::authorize::{AuthorizeParams, Prompt, check, is_pkce_value};
+use portcullis::oauth::authorization::request::{AuthorizeParams, Prompt, check, is_pkce_value};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else {

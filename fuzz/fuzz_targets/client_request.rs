@@ -3,7 +3,7 @@
 //! Input: first line = Authorization header ("-" = none), the rest = the body.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portcullis::oauth::web::{ClientRequest, TokenRequest};
+use portcullis::oauth::request::{ClientRequest, TokenRequest};
 
 fuzz_target!(|data: &[u8]| {
     let (head, body) = match data.iter().position(|&b| b == b'\n') {

@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::client::{join_scopes, split_scopes, validate_scope};
-use portcullis::oauth::authorize::describe_scope;
+use portcullis::oauth::authorization::request::describe_scope;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -308,9 +308,9 @@ pub(super) fn run(cmd: ClientCmd, con: Console<'_>) -> Result<(), AppError> {
                 description: c.description.clone(),
                 logo_url: c.logo_url.clone(),
                 public: c.public,
-                scopes: c.allowed_scopes.clone(),
+                scopes: c.allowed_scopes.to_vec(),
                 grant_types: c.allowed_grant_types.clone(),
-                redirect_uris: c.redirect_uris.clone(),
+                redirect_uris: c.redirect_uri_texts(),
                 loopback_any_port: match (loopback_any_port, exact_loopback_port) {
                     (true, _) => true,
                     (_, true) => false,

@@ -158,11 +158,11 @@ pub(super) fn client_fields(c: &client::Client) -> Vec<(&'static str, String)> {
             "status",
             if c.enabled { "enabled" } else { "disabled" }.into(),
         ),
-        ("scopes", none(c.allowed_scopes.join(" "))),
+        ("scopes", none(c.allowed_scopes.to_string())),
         ("grant types", grants.join(" ")),
         (
             "redirect URIs",
-            none(c.redirect_uris.join("\n               ")),
+            none(c.redirect_uri_texts().join("\n               ")),
         ),
         (
             "loopback port",

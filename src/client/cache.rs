@@ -221,29 +221,7 @@ mod tests {
     use super::*;
 
     fn client(id: &str) -> Client {
-        Client {
-            id: crate::ids::ClientKey(1),
-            client_id: id.into(),
-            name: id.into(),
-            description: String::new(),
-            logo_url: None,
-            public: false,
-            enabled: true,
-            allowed_scopes: vec![],
-            allowed_grant_types: vec![],
-            access_token_ttl: None,
-            refresh_token_ttl: None,
-            redirect_uris: vec![],
-            ip_allowlist: vec![],
-            rate_limit_per_minute: None,
-            auth_method: None,
-            jwks: None,
-            hmac_key_sealed: None,
-            loopback_any_port: false,
-            created_at: 0,
-            updated_at: 0,
-            last_used_at: None,
-        }
+        Client::fixture(id)
     }
 
     #[test]

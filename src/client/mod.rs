@@ -5,9 +5,11 @@ pub mod auth_throttle;
 pub mod cache;
 pub mod cors;
 pub mod ratelimit;
+pub mod redirect_uri;
 pub mod scope;
 pub mod store;
 
+pub use redirect_uri::RedirectUri;
 pub use scope::{ScopeSet, validate_scope};
 
 use crate::ids::ClientKey;
@@ -107,7 +109,7 @@ pub struct Client {
     /// Disabled clients are refused everywhere.
     pub enabled: bool,
     /// Scopes the client may ask for; also its default scope.
-    pub allowed_scopes: Vec<String>,
+    pub allowed_scopes: ScopeSet,
     /// Grant types the client may use.
     pub allowed_grant_types: Vec<GrantType>,
     /// Per-client access-token lifetime in seconds (None = the server default).
@@ -115,7 +117,7 @@ pub struct Client {
     /// Per-client refresh-token lifetime in seconds (None = the server default).
     pub refresh_token_ttl: Option<i64>,
     /// Registered redirect URIs (RFC 6749 3.1.2), exactly as the admin typed them.
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
     /// RFC 8252 7.3: a registered `http://127.0.0.1/...` or `http://[::1]/...` redirect URI
     /// matches the same URI with any port (native apps listen on an ephemeral port).
     pub loopback_any_port: bool,
@@ -145,54 +147,53 @@ impl Client {
         self.allowed_grant_types.contains(&grant)
     }
 
-    /// The redirect URI an authorization request may use, or None: THE rule, used wherever a
-    /// redirect URI is matched (the authorization endpoint's checks and oxide-auth's
-    /// registrar). The requested string must equal a registered one exactly, character for
-    /// character, with no normalization (RFC 6749 3.1.2.3, RFC 9700 2.1 and 4.1.3 "exact
-    /// string matching"); the one exception is RFC 8252 7.3, when the client opts in: for a
-    /// registered `http` URI on a loopback IP literal, the port may differ (or be absent),
-    /// nothing else may. `localhost` is not a loopback literal here (RFC 8252 8.3). A client
-    /// with exactly one registered URI may omit it (RFC 6749 3.1.2.3).
-    pub fn redirect_uri_for(&self, requested: Option<&str>) -> Option<String> {
-        let Some(requested) = requested else {
-            return match self.redirect_uris.as_slice() {
-                [only] => Some(only.clone()),
-                _ => None,
-            };
-        };
-        if self.redirect_uris.iter().any(|r| r == requested) {
-            return Some(requested.to_string());
+    /// Whether the client holds a scope (may be granted it, and a token carrying it still
+    /// counts for it).
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.allowed_scopes.contains(scope)
+    }
+
+    /// A client for unit tests: confidential, enabled, nothing allowed, nothing registered.
+    #[cfg(test)]
+    pub(crate) fn fixture(client_id: &str) -> Client {
+        Client {
+            id: crate::ids::ClientKey(1),
+            client_id: client_id.into(),
+            name: client_id.into(),
+            description: String::new(),
+            logo_url: None,
+            public: false,
+            enabled: true,
+            allowed_scopes: ScopeSet::default(),
+            allowed_grant_types: vec![],
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            redirect_uris: vec![],
+            ip_allowlist: vec![],
+            rate_limit_per_minute: None,
+            auth_method: None,
+            jwks: None,
+            hmac_key_sealed: None,
+            loopback_any_port: false,
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: None,
         }
-        if !self.loopback_any_port {
-            return None;
-        }
-        let (host, port, rest) = split_loopback(requested)?;
-        let port_ok = port.is_none_or(|p| {
-            !p.is_empty()
-                && p.len() <= 5
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && p.parse::<u16>().is_ok()
-        });
-        // The parser must see the same loopback host, so that no trick in the string (userinfo,
-        // backslashes, encodings) makes the browser go elsewhere.
-        let parsed_host_ok = url::Url::parse(requested).ok().is_some_and(|u| {
-            u.scheme() == "http"
-                && u.username().is_empty()
-                && u.password().is_none()
-                && match u.host() {
-                    Some(url::Host::Ipv4(ip)) => ip.is_loopback() && ip.to_string() == host,
-                    Some(url::Host::Ipv6(ip)) => ip.is_loopback() && format!("[{ip}]") == host,
-                    _ => false,
-                }
-        });
-        if !port_ok || !parsed_host_ok {
-            return None;
-        }
+    }
+
+    /// The registered redirect URIs as text, in the order they were added (for settings forms
+    /// and documents).
+    pub fn redirect_uri_texts(&self) -> Vec<String> {
         self.redirect_uris
             .iter()
-            .filter_map(|r| split_loopback(r))
-            .any(|(h, _, r)| h == host && r == rest)
-            .then(|| requested.to_string())
+            .map(|u| u.as_str().to_string())
+            .collect()
+    }
+
+    /// The redirect URI an authorization request may use, or None: the one rule,
+    /// [`redirect_uri::matching`], for this client's registered URIs.
+    pub fn redirect_uri_for(&self, requested: Option<&str>) -> Option<String> {
+        redirect_uri::matching(&self.redirect_uris, self.loopback_any_port, requested)
     }
 
     /// Whether a request from `ip` may authenticate as this client (an unknown address is
@@ -200,34 +201,6 @@ impl Client {
     pub fn allows_ip(&self, ip: Option<std::net::IpAddr>) -> bool {
         self.ip_allowlist.is_empty()
             || ip.is_some_and(|ip| self.ip_allowlist.iter().any(|net| net.contains(&ip)))
-    }
-}
-
-/// Splits `http://HOST[:PORT]REST` where HOST is a loopback IP literal (`127.0.0.1`,
-/// `[::1]`): (HOST, PORT, REST). None for anything else, `localhost` included (RFC 8252 8.3).
-fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
-    let after = uri.strip_prefix("http://")?;
-    let host_end = if after.starts_with('[') {
-        after.find(']')? + 1
-    } else {
-        after.find([':', '/', '?', '#']).unwrap_or(after.len())
-    };
-    let (host, tail) = after.split_at(host_end);
-    let ip: std::net::IpAddr = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
-        .parse()
-        .ok()?;
-    if !ip.is_loopback() {
-        return None;
-    }
-    match tail.strip_prefix(':') {
-        Some(p) => {
-            let port_end = p.find(['/', '?', '#']).unwrap_or(p.len());
-            Some((host, Some(&p[..port_end]), &p[port_end..]))
-        }
-        None => Some((host, None, tail)),
     }
 }
 
@@ -283,51 +256,9 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-/// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 3.1.2), https or
-/// http on a loopback address (RFC 8252 7.3, RFC 9700 2.6). Returns it as typed (only
-/// surrounding whitespace trimmed), never normalized: it is matched by exact string
-/// (RFC 6749 3.1.2.3), so `https://app.example` stays usable as typed; characters that a URL
-/// parser would silently drop or rewrite (controls, spaces, backslashes) are refused.
+/// Checks a redirect URI for registration ([`RedirectUri::parse`]) and returns it as typed.
 pub fn validate_redirect_uri(uri: &str) -> Result<String, String> {
-    let uri = uri.trim();
-    if uri
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
-    {
-        return Err(format!(
-            "invalid redirect URI '{}': it must not contain spaces, control characters or backslashes",
-            uri.escape_debug()
-        ));
-    }
-    let parsed = url::Url::parse(uri)
-        .map_err(|e| format!("invalid redirect URI '{uri}': {e} (it must be absolute)"))?;
-    if parsed.fragment().is_some() {
-        return Err(format!(
-            "invalid redirect URI '{uri}': it must not contain a fragment (RFC 6749 3.1.2)"
-        ));
-    }
-    match parsed.scheme() {
-        "https" => {}
-        "http" => {
-            let loopback = match parsed.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            };
-            if !loopback {
-                return Err(format!(
-                    "invalid redirect URI '{uri}': http is allowed only for loopback addresses; use https"
-                ));
-            }
-        }
-        other => {
-            return Err(format!(
-                "invalid redirect URI '{uri}': scheme '{other}' is not allowed; use https"
-            ));
-        }
-    }
-    Ok(uri.to_string())
+    RedirectUri::parse(uri).map(RedirectUri::into_string)
 }
 
 /// Checks a logo URL: http or https.
@@ -524,18 +455,9 @@ impl NewClient {
     }
 }
 
-/// Joins scopes for storage and for the `scope` parameter (space-delimited, RFC 6749 3.3).
-pub fn join_scopes(scopes: &[String]) -> String {
-    scopes.join(" ")
-}
-
-/// Splits a stored or requested scope string.
-pub fn split_scopes(scopes: &str) -> Vec<String> {
-    scopes.split_whitespace().map(str::to_string).collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::redirect_uri::split_loopback;
     use super::*;
 
     #[test]
@@ -589,11 +511,14 @@ mod tests {
             logo_url: None,
             public: true,
             enabled: true,
-            allowed_scopes: vec![],
+            allowed_scopes: ScopeSet::default(),
             allowed_grant_types: vec![GrantType::AuthorizationCode],
             access_token_ttl: None,
             refresh_token_ttl: None,
-            redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+            redirect_uris: uris
+                .iter()
+                .map(|u| redirect_uri::RedirectUri::from_stored(u.to_string()))
+                .collect(),
             loopback_any_port: any_port,
             ip_allowlist: vec![],
             rate_limit_per_minute: None,

@@ -85,6 +85,11 @@ impl ScopeSet {
         self.0.iter().map(String::as_str)
     }
 
+    /// The scopes for which `keep` is true (still sorted, no parse).
+    pub fn filter(&self, keep: impl Fn(&str) -> bool) -> ScopeSet {
+        ScopeSet(self.0.iter().filter(|s| keep(s)).cloned().collect())
+    }
+
     /// Every scope of either set.
     pub fn union(&self, other: &ScopeSet) -> ScopeSet {
         let mut all = self.0.clone();

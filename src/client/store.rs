@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use super::{
-    Client, ClientSummary, EXPIRY_WARNING_SECONDS, GrantType, ListQuery, NewClient, SortKey,
-    join_scopes, split_scopes,
+    Client, ClientSummary, EXPIRY_WARNING_SECONDS, GrantType, ListQuery, NewClient, RedirectUri,
+    ScopeSet, SortKey,
 };
 use crate::db::AnyConnection;
 use crate::db::schema::{client_secrets, clients, redirect_uris};
@@ -38,7 +38,7 @@ pub(crate) struct ClientRow {
 }
 
 impl ClientRow {
-    fn into_client(self, redirect_uris: Vec<String>) -> Client {
+    fn into_client(self, redirect_uris: Vec<RedirectUri>) -> Client {
         Client {
             id: self.id,
             client_id: self.client_id,
@@ -47,7 +47,7 @@ impl ClientRow {
             logo_url: self.logo_url,
             public: self.public,
             enabled: self.enabled,
-            allowed_scopes: split_scopes(&self.allowed_scopes),
+            allowed_scopes: ScopeSet::from_stored(&self.allowed_scopes),
             allowed_grant_types: self
                 .allowed_grant_types
                 .split_whitespace()
@@ -116,7 +116,7 @@ pub fn insert(
         logo_url: new.logo_url.as_deref(),
         public: new.public,
         enabled: true,
-        allowed_scopes: join_scopes(&new.scopes),
+        allowed_scopes: new.scopes.join(" "),
         allowed_grant_types: grant_types.join(" "),
         access_token_ttl: new.access_token_ttl,
         refresh_token_ttl: new.refresh_token_ttl,
@@ -155,12 +155,15 @@ pub fn insert(
     }
 }
 
-fn uris_of(conn: &mut AnyConnection, client_pk: ClientKey) -> Result<Vec<String>, AppError> {
+fn uris_of(conn: &mut AnyConnection, client_pk: ClientKey) -> Result<Vec<RedirectUri>, AppError> {
     Ok(redirect_uris::table
         .filter(redirect_uris::client_id.eq(client_pk))
         .order(redirect_uris::id)
         .select(redirect_uris::uri)
-        .load(conn)?)
+        .load::<String>(conn)?
+        .into_iter()
+        .map(RedirectUri::from_stored)
+        .collect())
 }
 
 /// The redirect URIs of every enabled client (for the CORS origins, see `client::cors`).
@@ -210,14 +213,16 @@ pub fn list(conn: &mut AnyConnection) -> Result<Vec<ClientListItem>, AppError> {
         .order((clients::created_at.desc(), clients::id.desc()))
         .select(ClientRow::as_select())
         .load(conn)?;
-    let mut uris: std::collections::HashMap<ClientKey, Vec<String>> =
+    let mut uris: std::collections::HashMap<ClientKey, Vec<RedirectUri>> =
         std::collections::HashMap::new();
     for (client_pk, uri) in redirect_uris::table
         .order(redirect_uris::id)
         .select((redirect_uris::client_id, redirect_uris::uri))
         .load::<(ClientKey, String)>(conn)?
     {
-        uris.entry(client_pk).or_default().push(uri);
+        uris.entry(client_pk)
+            .or_default()
+            .push(RedirectUri::from_stored(uri));
     }
     let counts: std::collections::HashMap<ClientKey, i64> = client_secrets::table
         .group_by(client_secrets::client_id)
@@ -423,7 +428,7 @@ pub fn list_page(
         .limit(paging.per_page)
         .load(conn)?;
     let ids: Vec<ClientKey> = rows.iter().map(|r| r.id).collect();
-    let mut uris: std::collections::HashMap<ClientKey, Vec<String>> =
+    let mut uris: std::collections::HashMap<ClientKey, Vec<RedirectUri>> =
         std::collections::HashMap::new();
     for (client_pk, uri) in redirect_uris::table
         .filter(redirect_uris::client_id.eq_any(&ids))
@@ -431,7 +436,9 @@ pub fn list_page(
         .select((redirect_uris::client_id, redirect_uris::uri))
         .load::<(ClientKey, String)>(conn)?
     {
-        uris.entry(client_pk).or_default().push(uri);
+        uris.entry(client_pk)
+            .or_default()
+            .push(RedirectUri::from_stored(uri));
     }
     let mut expiries: std::collections::HashMap<ClientKey, Vec<Option<i64>>> =
         std::collections::HashMap::new();
@@ -479,7 +486,7 @@ pub fn update(
             clients::description.eq(&settings.description),
             clients::logo_url.eq(settings.logo_url.as_deref()),
             clients::enabled.eq(enabled),
-            clients::allowed_scopes.eq(join_scopes(&settings.scopes)),
+            clients::allowed_scopes.eq(settings.scopes.join(" ")),
             clients::allowed_grant_types.eq(grant_types.join(" ")),
             clients::access_token_ttl.eq(settings.access_token_ttl),
             clients::refresh_token_ttl.eq(settings.refresh_token_ttl),
@@ -518,13 +525,13 @@ pub fn redirect_uris(
 pub fn add_redirect_uri(
     conn: &mut AnyConnection,
     client_pk: ClientKey,
-    uri: &str,
+    uri: &RedirectUri,
     now: i64,
 ) -> Result<(), AppError> {
     let result = diesel::insert_into(redirect_uris::table)
         .values((
             redirect_uris::client_id.eq(client_pk),
-            redirect_uris::uri.eq(uri),
+            redirect_uris::uri.eq(uri.as_str()),
             redirect_uris::created_at.eq(now),
         ))
         .execute(conn)

@@ -3,9 +3,11 @@
 
 pub mod store;
 
+use crate::client::ScopeSet;
+
 /// True when every requested scope was approved before.
-pub fn covers(approved: &[String], requested: &[String]) -> bool {
-    requested.iter().all(|r| approved.contains(r))
+pub fn covers(approved: &ScopeSet, requested: &ScopeSet) -> bool {
+    requested.is_subset_of(approved)
 }
 
 #[cfg(test)]
@@ -14,10 +16,11 @@ mod tests {
 
     #[test]
     fn fewer_or_equal_scopes_are_covered_more_are_not() {
-        let approved = vec!["a".to_string(), "b".to_string()];
-        assert!(covers(&approved, &["a".into()]));
-        assert!(covers(&approved, &["a".into(), "b".into()]));
-        assert!(covers(&approved, &[]));
-        assert!(!covers(&approved, &["a".into(), "c".into()]));
+        let approved = ScopeSet::parse("a b").unwrap();
+        let s = |t: &str| ScopeSet::parse(t).unwrap();
+        assert!(covers(&approved, &s("a")));
+        assert!(covers(&approved, &s("a b")));
+        assert!(covers(&approved, &s("")));
+        assert!(!covers(&approved, &s("a c")));
     }
 }

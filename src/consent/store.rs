@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use crate::client::ScopeSet;
 use crate::db::AnyConnection;
 use crate::db::schema::consents;
 use crate::error::AppError;
@@ -12,13 +13,13 @@ pub fn approved(
     conn: &mut AnyConnection,
     user_id: UserId,
     client_pk: ClientKey,
-) -> Result<Option<Vec<String>>, AppError> {
+) -> Result<Option<ScopeSet>, AppError> {
     let scope: Option<String> = consents::table
         .find((user_id, client_pk))
         .select(consents::scope)
         .first(conn)
         .optional()?;
-    Ok(scope.map(|s| crate::client::split_scopes(&s)))
+    Ok(scope.map(|s| ScopeSet::from_stored(&s)))
 }
 
 /// Adds `scopes` to what the user approved for the client.
@@ -26,18 +27,14 @@ pub fn remember(
     conn: &mut AnyConnection,
     user_id: UserId,
     client_pk: ClientKey,
-    scopes: &[String],
+    scopes: &ScopeSet,
     now: i64,
 ) -> Result<(), AppError> {
     crate::db::transaction(conn, |conn| {
-        let mut all = approved(conn, user_id, client_pk)?.unwrap_or_default();
-        for s in scopes {
-            if !all.contains(s) {
-                all.push(s.clone());
-            }
-        }
-        all.sort_unstable();
-        let joined = crate::client::join_scopes(&all);
+        let joined = approved(conn, user_id, client_pk)?
+            .unwrap_or_default()
+            .union(scopes)
+            .to_string();
         let n = diesel::update(consents::table.find((user_id, client_pk)))
             .set((consents::scope.eq(&joined), consents::granted_at.eq(now)))
             .execute(conn)?;

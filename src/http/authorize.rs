@@ -12,8 +12,8 @@ use crate::AppState;
 use crate::http::login::{base_context, current_user, see_other};
 use crate::http::render::Pages;
 use crate::http::session;
+use crate::oauth::authorization::request::{AuthorizeParams, Refusal, describe_scope};
 use crate::oauth::authorization::{self, ConsentPage, Step};
-use crate::oauth::authorize::{AuthorizeParams, Refusal, describe_scope};
 
 /// 302 Found to the client (RFC 6749 4.1.2, 4.1.2.1).
 fn found(location: &url::Url) -> HttpResponse {
@@ -133,7 +133,7 @@ pub async fn authorize(
         );
     let st = state.clone();
     let step = crate::db::run(&state.pool, move |conn| {
-        authorization::begin(&st, conn, &params, user_id, signed_in_just_now)
+        authorization::begin(&st.oauth(), conn, &params, user_id, signed_in_just_now)
     })
     .await;
     match step {
@@ -190,7 +190,14 @@ pub async fn decide(
     let binding = session::take_pending_consent(&session);
     let st = state.clone();
     let step = crate::db::run(&state.pool, move |conn| {
-        authorization::decide(&st, conn, &params, user.id, binding.as_deref(), allow)
+        authorization::decide(
+            &st.oauth(),
+            conn,
+            &params,
+            user.id,
+            binding.as_deref(),
+            allow,
+        )
     })
     .await;
     match step {

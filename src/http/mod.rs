@@ -201,7 +201,9 @@ fn face(path: &str) -> Face {
 pub fn bad_input(req: &actix_web::HttpRequest, message: &str) -> HttpResponse {
     match face(req.path()) {
         Face::Api => api::invalid(message),
-        Face::OAuth => oauth::render(crate::oauth::web::OAuthResponse::invalid_request(message)),
+        Face::OAuth => oauth::render(crate::oauth::request::OAuthResponse::invalid_request(
+            message,
+        )),
         Face::Page => match req.app_data::<web::Data<render::Pages>>() {
             Some(pages) => {
                 let mut ctx = tera::Context::new();

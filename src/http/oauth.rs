@@ -7,7 +7,8 @@ use futures_util::StreamExt;
 use crate::AppState;
 use crate::client::GrantType;
 use crate::oauth::client_auth::{self, Endpoint};
-use crate::oauth::web::{ClientRequest, MAX_BODY_BYTES, OAuthResponse, TokenRequest};
+use crate::oauth::context::OAuthContext;
+use crate::oauth::request::{ClientRequest, MAX_BODY_BYTES, OAuthResponse, TokenRequest};
 
 /// Renders an OAuth response. Token responses and errors are never cached (RFC 6749 5.1, 5.2).
 pub fn render(resp: OAuthResponse) -> HttpResponse {
@@ -54,17 +55,21 @@ pub async fn token(
     };
     let grant = request.grant_type;
     // The client authenticates before anything else happens (RFC 6749 3.2.1).
-    let authenticated =
-        match client_auth::authenticate(&state, &request.auth, request.client_ip, Endpoint::Token)
-            .await
-        {
-            Ok(a) => a,
-            Err(refused) => return render(refused),
-        };
+    let authenticated = match client_auth::authenticate(
+        &state.oauth(),
+        &request.auth,
+        request.client_ip,
+        Endpoint::Token,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(refused) => return render(refused),
+    };
     match grant {
         // Served from memory, on the executor (see grants::client_credentials).
         GrantType::ClientCredentials => render(crate::oauth::grants::client_credentials(
-            &state,
+            &state.oauth(),
             &authenticated,
             &request,
         )),
@@ -108,12 +113,12 @@ async fn client_request(
 async fn blocking<T: Send + 'static>(
     state: web::Data<AppState>,
     request: T,
-    f: fn(&AppState, &mut crate::db::AnyConnection, &T) -> OAuthResponse,
+    f: fn(&OAuthContext<'_>, &mut crate::db::AnyConnection, &T) -> OAuthResponse,
 ) -> HttpResponse {
     let state = state.into_inner();
     let result = web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
         let mut conn = state.pool.get()?;
-        Ok(f(&state, &mut conn, &request))
+        Ok(f(&state.oauth(), &mut conn, &request))
     })
     .await;
     match result {
@@ -140,7 +145,7 @@ pub async fn introspect(
         payload,
         state,
         Endpoint::Introspection,
-        crate::oauth::introspect::introspect,
+        crate::oauth::introspection::introspect,
     )
     .await
 }
@@ -156,7 +161,7 @@ pub async fn revoke(
         payload,
         state,
         Endpoint::Revocation,
-        crate::oauth::introspect::revoke,
+        crate::oauth::revocation::revoke,
     )
     .await
 }
@@ -169,7 +174,7 @@ async fn authenticated_blocking(
     state: web::Data<AppState>,
     endpoint: Endpoint,
     f: fn(
-        &AppState,
+        &OAuthContext<'_>,
         &mut crate::db::AnyConnection,
         &(ClientRequest, client_auth::Authenticated),
     ) -> OAuthResponse,
@@ -178,7 +183,9 @@ async fn authenticated_blocking(
         Ok(r) => r,
         Err(resp) => return render(resp),
     };
-    match client_auth::authenticate(&state, &request.auth, request.client_ip, endpoint).await {
+    match client_auth::authenticate(&state.oauth(), &request.auth, request.client_ip, endpoint)
+        .await
+    {
         Ok(authenticated) => blocking(state, (request, authenticated), f).await,
         Err(refused) => render(refused),
     }

@@ -136,7 +136,7 @@ pub fn update_client(
             if enabled != client.enabled {
                 what.push(if enabled { "enabled" } else { "disabled" }.to_string());
             }
-            if settings.scopes != client.allowed_scopes {
+            if settings.scopes != client.allowed_scopes.to_vec() {
                 what.push(format!("scopes: {}", settings.scopes.join(" ")));
             }
             let grants: Vec<GrantTypeName> =
@@ -223,12 +223,19 @@ pub fn add_redirect_uri(
     uri: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    let uri = crate::client::validate_redirect_uri(uri).map_err(AppError::Invalid)?;
+    let uri = crate::client::RedirectUri::parse(uri).map_err(AppError::Invalid)?;
     changed(
         ctx,
         crate::db::transaction(conn, |conn| {
             crate::client::store::add_redirect_uri(conn, client.id, &uri, now)?;
-            actor.record(conn, "redirect_uri.add", Some(client), &uri, "", now)
+            actor.record(
+                conn,
+                "redirect_uri.add",
+                Some(client),
+                uri.as_str(),
+                "",
+                now,
+            )
         }),
     )
 }
@@ -269,12 +276,13 @@ pub struct GeneratedToken {
 }
 
 /// Issues a client_credentials access token for a client as the token endpoint would (its
-/// default scope and lifetime), without its secret: for an admin to try an API. Refused, like
-/// at the token endpoint, for a disabled client or one not allowed the grant. Audited (by
-/// `jti`, never the token) and counted in the usage chart.
+/// default scope and lifetime, signed by `oauth::issuer::sign_access_token`), without its
+/// secret: for an admin to try an API. Refused, like at the token endpoint, for a disabled
+/// client or one not allowed the grant. Audited (by `jti`, never the token) and counted in the
+/// usage chart.
 pub fn generate_token(
     conn: &mut AnyConnection,
-    state: &crate::AppState,
+    ctx: &crate::oauth::context::OAuthContext<'_>,
     actor: &Actor,
     client: &Client,
     now: i64,
@@ -284,21 +292,22 @@ pub fn generate_token(
             "This client is disabled: the token endpoint would refuse it.".into(),
         ));
     }
-    if !client.allows_grant(crate::client::GrantType::ClientCredentials) {
+    if crate::oauth::grants::permitted(client, crate::client::GrantType::ClientCredentials).is_err()
+    {
         return Err(AppError::Invalid(
             "This client may not use the client_credentials grant, so no token can be generated for it.".into(),
         ));
     }
-    let claims = crate::token::AccessClaims::new(
-        &state.issuer,
-        &state.audience,
+    // No scope requested: the client's default (RFC 6749 3.3), as at the token endpoint.
+    let scopes = crate::oauth::scope::granted(client, None, crate::oauth::scope::Grantor::Client)
+        .map_err(AppError::Invalid)?;
+    let (token, claims) = crate::oauth::issuer::sign_access_token(
+        ctx,
         client.client_id.clone(),
-        client.client_id.clone(),
-        client.allowed_scopes.iter().map(String::as_str).collect(),
+        client,
+        scopes.iter().collect(),
         now,
-        client.access_token_ttl.unwrap_or(state.access_token_ttl),
-    );
-    let token = state.keys.get().current(now).sign(&claims)?;
+    )?;
     actor.record(
         conn,
         "token.generate",
@@ -311,7 +320,7 @@ pub fn generate_token(
         ),
         now,
     )?;
-    state.usage.count_token(client.id, now);
-    state.metrics.token_issued("admin_generated");
+    ctx.usage.count_token(client.id, now);
+    ctx.metrics.token_issued("admin_generated");
     Ok(GeneratedToken { token, claims })
 }

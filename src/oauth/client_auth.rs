@@ -18,8 +18,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::web::{ClientAuth, OAuthResponse};
-use crate::AppState;
+use super::context::OAuthContext;
+use super::request::{ClientAuth, OAuthResponse};
 use crate::argon2_pool::{self, Purpose};
 use crate::client::cache::CachedClient;
 use crate::client::{AuthMethod, assertion};
@@ -54,13 +54,13 @@ const GENERIC: &str = "client authentication failed";
 /// Authenticates the client of a request. Errors are complete RFC 6749 5.2 responses (with the
 /// Basic challenge when Basic was used).
 pub async fn authenticate(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     auth: &ClientAuth,
     address: Option<IpAddr>,
     endpoint: Endpoint,
 ) -> Result<Authenticated, OAuthResponse> {
-    let now = state.clock.now();
-    let mut result = judge(state, auth, address, endpoint, now).await;
+    let now = ctx.clock.now();
+    let mut result = judge(ctx, auth, address, endpoint, now).await;
     if let Err(refused) = &mut result {
         // RFC 6749 5.2: the challenge matches the scheme the client used.
         refused.basic_challenge = refused.status == 401 && auth.is_basic();
@@ -73,7 +73,7 @@ pub async fn authenticate(
 /// credential refused by policy (disabled client, expired secret, address) does not, so that
 /// a client re-enabled after a while is not locked out by its own retries.
 fn refuse(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     client_id: &str,
     address: Option<IpAddr>,
     now: i64,
@@ -81,15 +81,15 @@ fn refuse(
     count: bool,
 ) -> OAuthResponse {
     if count {
-        state.auth_throttle.failed(client_id, address, now);
+        ctx.auth_throttle.failed(client_id, address, now);
     }
     tracing::info!(client_id, reason, "client authentication failed");
-    state.metrics.auth_failed(reason);
+    ctx.metrics.auth_failed(reason);
     OAuthResponse::invalid_client(GENERIC, false)
 }
 
 async fn judge(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     auth: &ClientAuth,
     address: Option<IpAddr>,
     endpoint: Endpoint,
@@ -102,9 +102,9 @@ async fn judge(
             false,
         ));
     };
-    if let Err(wait) = state.auth_throttle.check(client_id, address, now) {
+    if let Err(wait) = ctx.auth_throttle.check(client_id, address, now) {
         tracing::info!(client_id, "client authentication throttled");
-        state.metrics.auth_failed("throttled");
+        ctx.metrics.auth_failed("throttled");
         return Err(OAuthResponse::too_many_requests(
             &format!(
                 "too many failed authentications for this client from this address; retry in {wait} s"
@@ -112,13 +112,13 @@ async fn judge(
             wait,
         ));
     }
-    let loaded = load(state, client_id).await?;
-    let fail = |reason: &str| refuse(state, client_id, address, now, reason, true);
-    let deny = |reason: &str| refuse(state, client_id, address, now, reason, false);
+    let loaded = load(ctx, client_id).await?;
+    let fail = |reason: &str| refuse(ctx, client_id, address, now, reason, true);
+    let deny = |reason: &str| refuse(ctx, client_id, address, now, reason, false);
     // Guesses at a client_id that does not exist are not tracked: they cost one SHA-256
     // anyway, and tracking made-up ids would let a spray of them grow (or, at its bound,
     // reset) the throttle's memory. client_ids are public (RFC 6749 2.2).
-    let unknown = || refuse(state, client_id, address, now, "unknown client", false);
+    let unknown = || refuse(ctx, client_id, address, now, "unknown client", false);
     let secret_id = match auth {
         ClientAuth::None => return Err(fail("no credentials")),
         // RFC 6749 2.1, 3.2.1: a public client identifies itself by client_id alone, at the
@@ -133,7 +133,7 @@ async fn judge(
             let Some(c) = &loaded else {
                 return Err(unknown());
             };
-            verify_assertion(state, c, client_id, assertion, now)
+            verify_assertion(ctx, c, client_id, assertion, now)
                 .await?
                 .map_err(&fail)?;
             None
@@ -151,7 +151,7 @@ async fn judge(
                 return Err(fail("wrong method"));
             }
             let (id, expires_at) =
-                verify_secret(state, loaded.as_ref(), client_id, secret, address, now).await?;
+                verify_secret(ctx, loaded.as_ref(), client_id, secret, address, now).await?;
             if expires_at.is_some_and(|exp| exp <= now) {
                 return Err(deny("expired secret"));
             }
@@ -161,7 +161,7 @@ async fn judge(
     let Some(client) = loaded else {
         return Err(unknown());
     };
-    if !client.client.enabled {
+    if !may_act(&client.client) {
         return Err(deny("disabled client"));
     }
     // The client's policies, once it proved who it is.
@@ -170,10 +170,10 @@ async fn judge(
     }
     if endpoint == Endpoint::Token
         && let Some(limit) = client.client.rate_limit_per_minute
-        && let Err(wait) = state.rate_limiter.check(client.client.id, limit, now)
+        && let Err(wait) = ctx.rate_limiter.check(client.client.id, limit, now)
     {
         tracing::info!(client_id, "rate limit reached");
-        state.metrics.auth_failed("rate limited");
+        ctx.metrics.auth_failed("rate limited");
         return Err(OAuthResponse::too_many_requests(
             &format!("this client may make {limit} token requests per minute; retry in {wait} s"),
             wait,
@@ -185,15 +185,15 @@ async fn judge(
 /// The client from the cache, or read with a connection that is released before anything
 /// else happens. None when there is no such client.
 async fn load(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     client_id: &str,
 ) -> Result<Option<Arc<CachedClient>>, OAuthResponse> {
-    if let Some(known) = state.clients.lookup(client_id) {
+    if let Some(known) = ctx.clients.lookup(client_id) {
         return Ok(known);
     }
     let id = client_id.to_string();
-    let pool = state.pool.clone();
-    let clients = state.clients.clone();
+    let pool = ctx.pool.clone();
+    let clients = ctx.clients.clone();
     crate::db::run(&pool, move |conn| clients.load(conn, &id))
         .await
         .map_err(|e| {
@@ -204,7 +204,7 @@ async fn load(
 
 /// A secret (client_secret_basic / client_secret_post): the matching secret's id and expiry.
 async fn verify_secret(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     loaded: Option<&Arc<CachedClient>>,
     client_id: &str,
     presented: &str,
@@ -213,25 +213,25 @@ async fn verify_secret(
 ) -> Result<(SecretId, Option<i64>), OAuthResponse> {
     let digest = crypto::sha256(presented.as_bytes());
     let secrets = loaded.map_or(&[][..], |c| c.secrets.as_slice());
-    let candidates: Vec<(SecretId, String)> = match state.verifier.check(secrets, &digest) {
+    let candidates: Vec<(SecretId, String)> = match ctx.verifier.check(secrets, &digest) {
         Check::Match(s) => return Ok((s.id, s.expires_at)),
         Check::NoMatch => {
             return Err(match loaded {
-                Some(_) => refuse(state, client_id, address, now, "wrong secret", true),
-                None => refuse(state, client_id, address, now, "unknown client", false),
+                Some(_) => refuse(ctx, client_id, address, now, "wrong secret", true),
+                None => refuse(ctx, client_id, address, now, "unknown client", false),
             });
         }
         Check::NeedsArgon2(chosen) => chosen.iter().map(|s| (s.id, s.hash.clone())).collect(),
     };
     // Counted before it runs, so that parallel guesses cannot all pass the throttle.
-    let reservation = match state.auth_throttle.reserve(client_id, address, now) {
+    let reservation = match ctx.auth_throttle.reserve(client_id, address, now) {
         Ok(r) => r,
         Err(wait) => {
             tracing::info!(
                 client_id,
                 "argon2 refused: too many failures for this client"
             );
-            state.metrics.auth_failed("throttled");
+            ctx.metrics.auth_failed("throttled");
             return Err(OAuthResponse::too_many_requests(
                 &format!("too many failed authentications for this client; retry in {wait} s"),
                 wait,
@@ -239,14 +239,14 @@ async fn verify_secret(
         }
     };
     for (id, phc) in candidates {
-        match state
+        match ctx
             .argon2
             .verify(Purpose::ClientSecret, presented.as_bytes().to_vec(), phc)
             .await
         {
             Ok(true) => {
-                state.auth_throttle.release(reservation);
-                state.verifier.remember(id, digest);
+                ctx.auth_throttle.release(reservation);
+                ctx.verifier.remember(id, digest);
                 let expires_at = secrets
                     .iter()
                     .find(|s| s.id == id)
@@ -255,7 +255,7 @@ async fn verify_secret(
             }
             Ok(false) => {}
             Err(argon2_pool::Busy) => {
-                state.auth_throttle.release(reservation);
+                ctx.auth_throttle.release(reservation);
                 return Err(OAuthResponse::temporarily_unavailable(
                     argon2_pool::RETRY_AFTER_SECONDS,
                 ));
@@ -263,21 +263,14 @@ async fn verify_secret(
         }
     }
     // Already counted by the reservation.
-    Err(refuse(
-        state,
-        client_id,
-        address,
-        now,
-        "wrong secret",
-        false,
-    ))
+    Err(refuse(ctx, client_id, address, now, "wrong secret", false))
 }
 
 /// A JWT client assertion (RFC 7523 2.2, 3): signature and claims, then single use of its
 /// `jti`, which needs the database (a short query; nothing else is held meanwhile). The inner
 /// error is the reason for refusing; the outer one, 503 when the database is unavailable.
 async fn verify_assertion(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     c: &Arc<CachedClient>,
     client_id: &str,
     assertion: &str,
@@ -290,7 +283,7 @@ async fn verify_assertion(
             let Some(sealed) = &c.client.hmac_key_sealed else {
                 return Ok(Err("no shared key"));
             };
-            match state.master_key.open(
+            match ctx.master_key.open(
                 crate::seal::Aad::client_hmac_key(&c.client.client_id),
                 sealed,
             ) {
@@ -306,11 +299,7 @@ async fn verify_assertion(
         }
         _ => return Ok(Err("wrong method")),
     };
-    let audiences: Vec<&str> = state
-        .assertion_audiences
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let audiences: Vec<&str> = ctx.assertion_audiences.iter().map(String::as_str).collect();
     let verified = match assertion::verify(keys, assertion, client_id, &audiences, now) {
         Ok(v) => v,
         Err(why) => {
@@ -319,7 +308,7 @@ async fn verify_assertion(
         }
     };
     let pk = c.client.id;
-    let fresh = crate::db::run(&state.pool, move |conn| {
+    let fresh = crate::db::run(ctx.pool, move |conn| {
         crate::client::store::use_assertion_jti(conn, pk, &verified.jti, verified.exp, now)
     })
     .await
@@ -332,4 +321,32 @@ async fn verify_assertion(
     } else {
         Err("replayed assertion")
     })
+}
+
+/// Whether a client may act at all: a disabled client authenticates nowhere and its tokens
+/// stop working at the admin API ([`still_allowed`]). The one rule, for both.
+pub fn may_act(client: &crate::client::Client) -> bool {
+    client.enabled
+}
+
+/// The rule for a verified admin-API token (RFC 6750), decided on every call (not only when
+/// the token was issued): the client it was issued to must still exist and be allowed to act
+/// ([`may_act`]), and only the scopes it still holds count ([`crate::client::Client::allows_scope`]).
+/// So `client disable`, `client delete` or taking away `portcullis:admin` ends its API access
+/// at once (within one client-cache poll on other instances), not when its token expires.
+pub fn still_allowed<'s>(
+    client: Option<&crate::client::Client>,
+    granted: &[&'s str],
+) -> Result<Vec<&'s str>, &'static str> {
+    let Some(client) = client else {
+        return Err("the client this access token was issued to no longer exists");
+    };
+    if !may_act(client) {
+        return Err("the client this access token was issued to is disabled");
+    }
+    Ok(granted
+        .iter()
+        .copied()
+        .filter(|s| client.allows_scope(s))
+        .collect())
 }

@@ -4,7 +4,6 @@
 //! refusal gets the RFC 6749 5.2 error that fits; where oxide-auth's own error differs (a wrong
 //! PKCE verifier, a replayed code), the adapter that refused recorded the right one.
 
-use crate::oauth::error::ErrorCode;
 use std::borrow::Cow;
 use std::cell::RefCell;
 
@@ -16,14 +15,15 @@ use oxide_auth::primitives::grant::Extensions;
 use oxide_auth::primitives::issuer::Issuer;
 use oxide_auth::primitives::registrar::Registrar;
 
-use super::Outcome;
-use super::authorizer::{DbAuthorizer, OMITTED_REDIRECT_URI, PkceVerifier};
 use super::client_auth::Authenticated;
+use super::codes::{DbAuthorizer, OMITTED_REDIRECT_URI, PkceVerifier};
+use super::context::OAuthContext;
+use super::error::ErrorCode;
 use super::issuer::JwtIssuer;
 use super::registrar::DbRegistrar;
-use super::web::{ClientAuth, OAuthResponse, TokenRequest};
-use crate::AppState;
-use crate::client::GrantType;
+use super::request::{ClientAuth, OAuthResponse, TokenRequest};
+use super::{Issued, Outcome};
+use crate::client::{Client, GrantType};
 use crate::db::AnyConnection;
 
 /// The token request as oxide-auth's state machines read it.
@@ -162,12 +162,56 @@ impl cc::Request for FlowRequest<'_> {
     }
 }
 
-struct CredentialsEndpoint<'a> {
+/// oxide-auth's primitives for one token request, built once ([`Adapters::new`]): they share
+/// the request's connection (None on the client_credentials fast path) and its [`Outcome`],
+/// and serve as the endpoint of all three grant flows.
+struct Adapters<'a> {
     registrar: DbRegistrar<'a>,
+    authorizer: DbAuthorizer<'a>,
     issuer: JwtIssuer<'a>,
+    pkce: PkceVerifier<'a>,
 }
 
-impl cc::Endpoint for CredentialsEndpoint<'_> {
+impl<'a> Adapters<'a> {
+    fn new(
+        ctx: &'a OAuthContext<'a>,
+        conn: Option<&'a RefCell<&'a mut AnyConnection>>,
+        outcome: &'a Outcome,
+        req: &'a TokenRequest,
+        authenticated: &'a Authenticated,
+        now: i64,
+    ) -> Adapters<'a> {
+        Adapters {
+            registrar: DbRegistrar {
+                ctx,
+                outcome,
+                authenticated,
+                requested_scope: req.param("scope"),
+            },
+            authorizer: DbAuthorizer {
+                conn,
+                outcome,
+                now,
+                token_redirect_uri: req.param("redirect_uri"),
+            },
+            issuer: JwtIssuer {
+                ctx,
+                conn,
+                outcome,
+                authenticated,
+                now,
+                refresh_row: RefCell::new(None),
+                issued: None,
+            },
+            pkce: PkceVerifier {
+                authenticated,
+                outcome,
+            },
+        }
+    }
+}
+
+impl cc::Endpoint for Adapters<'_> {
     fn registrar(&self) -> &dyn Registrar {
         &self.registrar
     }
@@ -179,20 +223,13 @@ impl cc::Endpoint for CredentialsEndpoint<'_> {
     }
 }
 
-impl cc::Extension for CredentialsEndpoint<'_> {
+impl cc::Extension for Adapters<'_> {
     fn extend(&mut self, _: &dyn cc::Request) -> Result<Extensions, ()> {
         Ok(Extensions::new())
     }
 }
 
-struct CodeEndpoint<'a> {
-    registrar: DbRegistrar<'a>,
-    authorizer: DbAuthorizer<'a>,
-    issuer: JwtIssuer<'a>,
-    pkce: PkceVerifier<'a>,
-}
-
-impl accesstoken::Endpoint for CodeEndpoint<'_> {
+impl accesstoken::Endpoint for Adapters<'_> {
     fn registrar(&self) -> &dyn Registrar {
         &self.registrar
     }
@@ -207,12 +244,7 @@ impl accesstoken::Endpoint for CodeEndpoint<'_> {
     }
 }
 
-struct RefreshEndpoint<'a> {
-    registrar: DbRegistrar<'a>,
-    issuer: JwtIssuer<'a>,
-}
-
-impl refresh::Endpoint for RefreshEndpoint<'_> {
+impl refresh::Endpoint for Adapters<'_> {
     fn registrar(&self) -> &dyn Registrar {
         &self.registrar
     }
@@ -252,56 +284,58 @@ fn described(kind: AccessTokenErrorType) -> OAuthResponse {
     OAuthResponse::error(400, error, description)
 }
 
-/// The response of a flow: the issued tokens, or the recorded or derived error, with the
-/// Basic challenge on 401 when the client used Basic (RFC 6749 5.2).
-fn respond(
-    state: &AppState,
-    outcome: &Outcome,
+/// RFC 6749 5.2 `unauthorized_client`: whether the client may use the grant type it asks the
+/// token endpoint for. The one check, made before any grant's flow runs (a code or refresh
+/// token of a client that lost the grant afterwards is refused here too).
+pub fn permitted(client: &Client, grant: GrantType) -> Result<(), OAuthResponse> {
+    if client.allows_grant(grant) {
+        return Ok(());
+    }
+    Err(OAuthResponse::error(
+        400,
+        ErrorCode::UnauthorizedClient,
+        &format!("this client may not use the {} grant", grant.as_str()),
+    ))
+}
+
+/// Why a flow failed, as far as oxide-auth says (None: a primitive failed, or the flow
+/// ignored the request).
+type FlowError = Option<AccessTokenErrorType>;
+
+/// Runs one grant's flow with the adapters, then answers: the issued tokens (counted in the
+/// metrics and the client's usage), or the recorded or derived error, with the Basic
+/// challenge on 401 when the client used Basic (RFC 6749 5.2).
+fn run(
+    ctx: &OAuthContext<'_>,
+    conn: Option<&mut AnyConnection>,
     req: &TokenRequest,
-    ok: bool,
-    kind: Option<AccessTokenErrorType>,
-    now: i64,
+    authenticated: &Authenticated,
+    flow: impl FnOnce(&mut Adapters<'_>, &FlowRequest<'_>) -> Result<(), FlowError>,
 ) -> OAuthResponse {
-    let issued = outcome.issued.borrow();
-    let mut response = match (ok, issued.as_ref()) {
-        (true, Some(issued)) => {
-            state.metrics.token_issued(req.grant_type.as_str());
-            if let Some(cached) = outcome.client.borrow().as_ref() {
-                state
-                    .usage
-                    .record(cached.client.id, outcome.secret_id.get(), now);
-            }
+    if let Err(refused) = permitted(&authenticated.client.client, req.grant_type) {
+        return refused;
+    }
+    let now = ctx.clock.now();
+    let outcome = Outcome::default();
+    let cell = conn.map(RefCell::new);
+    let mut adapters = Adapters::new(ctx, cell.as_ref(), &outcome, req, authenticated, now);
+    let result = flow(&mut adapters, &FlowRequest(req));
+    let issued: Option<Issued> = adapters.issuer.issued.take();
+    let mut response = match (result, issued) {
+        (Ok(()), Some(issued)) => {
+            ctx.metrics.token_issued(req.grant_type.as_str());
+            ctx.usage
+                .record(authenticated.client.client.id, authenticated.secret_id, now);
             issued.response()
         }
-        _ => outcome
+        (result, _) => outcome
             .failure
             .take()
-            .or_else(|| kind.map(described))
+            .or_else(|| result.err().flatten().map(described))
             .unwrap_or_else(OAuthResponse::server_error),
     };
     response.basic_challenge = response.status == 401 && req.auth.is_basic();
     response
-}
-
-/// The registrar and issuer of a grant flow, sharing the request's connection.
-fn adapters<'a>(
-    state: &'a AppState,
-    cell: &'a RefCell<&'a mut AnyConnection>,
-    outcome: &'a Outcome,
-    grant: GrantType,
-    authenticated: &'a Authenticated,
-    now: i64,
-) -> (DbRegistrar<'a>, JwtIssuer<'a>) {
-    (
-        DbRegistrar::for_client(state, Some(cell), outcome, grant, authenticated),
-        JwtIssuer {
-            conn: Some(cell),
-            state,
-            outcome,
-            now,
-            request_client_id: Some(authenticated.client.client.client_id.as_str()),
-        },
-    )
 }
 
 /// RFC 6749 4.4: the client credentials grant, for a client that has authenticated. Needs no
@@ -309,7 +343,7 @@ fn adapters<'a>(
 /// about 30 us of CPU, mostly the ES256 signature, cheaper than a hand-off to the blocking
 /// pool and back.
 pub fn client_credentials(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     authenticated: &Authenticated,
     req: &TokenRequest,
 ) -> OAuthResponse {
@@ -321,52 +355,27 @@ pub fn client_credentials(
             false,
         );
     }
-    let now = state.clock.now();
-    let outcome = Outcome::default();
-    let result = {
-        let mut endpoint = CredentialsEndpoint {
-            registrar: DbRegistrar::for_client(
-                state,
-                None,
-                &outcome,
-                GrantType::ClientCredentials,
-                authenticated,
-            ),
-            issuer: JwtIssuer {
-                conn: None,
-                state,
-                outcome: &outcome,
-                now,
-                request_client_id: Some(authenticated.client.client.client_id.as_str()),
-            },
-        };
+    run(ctx, None, req, authenticated, |adapters, request| {
         // The client acts on its own behalf (RFC 6749 4.4): it is the resource owner, and
         // there is nobody to ask; no refresh token (RFC 6749 4.4.3).
-        cc::client_credentials(&mut endpoint, &FlowRequest(req)).and_then(|pending| {
-            let owner = pending.as_solicitation().pre_grant().client_id.clone();
-            pending.issue(&mut endpoint, owner, false)
-        })
-    };
-    let kind = match result {
-        Ok(_) => None,
-        Err(cc::Error::Invalid(mut d)) | Err(cc::Error::Unauthorized(mut d, _)) => {
-            Some(d.description().kind())
-        }
-        Err(cc::Error::Ignore | cc::Error::Primitive(_)) => None,
-    };
-    respond(
-        state,
-        &outcome,
-        req,
-        outcome.issued.borrow().is_some(),
-        kind,
-        now,
-    )
+        cc::client_credentials(adapters, request)
+            .and_then(|pending| {
+                let owner = pending.as_solicitation().pre_grant().client_id.clone();
+                pending.issue(adapters, owner, false)
+            })
+            .map(drop)
+            .map_err(|e| match e {
+                cc::Error::Invalid(mut d) | cc::Error::Unauthorized(mut d, _) => {
+                    Some(d.description().kind())
+                }
+                cc::Error::Ignore | cc::Error::Primitive(_) => None,
+            })
+    })
 }
 
 /// RFC 6749 4.1.3: exchange an authorization code (with its PKCE verifier) for tokens.
 pub fn authorization_code(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     req: &TokenRequest,
     authenticated: &Authenticated,
@@ -374,50 +383,21 @@ pub fn authorization_code(
     if req.param("code").is_none() {
         return OAuthResponse::invalid_request("missing parameter: code (RFC 6749 4.1.3)");
     }
-    let now = state.clock.now();
-    let outcome = Outcome::default();
-    let cell = RefCell::new(conn);
-    let result = {
-        let (registrar, issuer) = adapters(
-            state,
-            &cell,
-            &outcome,
-            GrantType::AuthorizationCode,
-            authenticated,
-            now,
-        );
-        let mut endpoint = CodeEndpoint {
-            registrar,
-            issuer,
-            authorizer: DbAuthorizer {
-                conn: &cell,
-                outcome: &outcome,
-                now,
-                redirect_uri_given: false,
-                redirect_uri: None,
-                token_redirect_uri: req.param("redirect_uri"),
-            },
-            pkce: PkceVerifier { outcome: &outcome },
-        };
-        accesstoken::access_token(&mut endpoint, &FlowRequest(req))
-    };
-    match result {
-        Ok(_) => respond(state, &outcome, req, true, None, now),
-        Err(accesstoken::Error::Invalid(mut d)) => {
-            let kind = d.description().kind();
-            respond(state, &outcome, req, false, Some(kind), now)
-        }
-        Err(accesstoken::Error::Unauthorized(mut d, _)) => {
-            let kind = d.description().kind();
-            respond(state, &outcome, req, false, Some(kind), now)
-        }
-        Err(accesstoken::Error::Primitive(_)) => respond(state, &outcome, req, false, None, now),
-    }
+    run(ctx, Some(conn), req, authenticated, |adapters, request| {
+        accesstoken::access_token(adapters, request)
+            .map(drop)
+            .map_err(|e| match e {
+                accesstoken::Error::Invalid(mut d) | accesstoken::Error::Unauthorized(mut d, _) => {
+                    Some(d.description().kind())
+                }
+                accesstoken::Error::Primitive(_) => None,
+            })
+    })
 }
 
 /// RFC 6749 6: exchange a refresh token for a new access token and a new refresh token.
 pub fn refresh_token(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     req: &TokenRequest,
     authenticated: &Authenticated,
@@ -425,26 +405,9 @@ pub fn refresh_token(
     if req.param("refresh_token").is_none() {
         return OAuthResponse::invalid_request("missing parameter: refresh_token (RFC 6749 6)");
     }
-    let now = state.clock.now();
-    let outcome = Outcome::default();
-    let cell = RefCell::new(conn);
-    let result = {
-        let (registrar, issuer) = adapters(
-            state,
-            &cell,
-            &outcome,
-            GrantType::RefreshToken,
-            authenticated,
-            now,
-        );
-        let mut endpoint = RefreshEndpoint { registrar, issuer };
-        refresh::refresh(&mut endpoint, &FlowRequest(req))
-    };
-    match result {
-        Ok(_) => respond(state, &outcome, req, true, None, now),
-        Err(mut e) => {
-            let kind = e.description().map(|d| d.kind());
-            respond(state, &outcome, req, false, kind, now)
-        }
-    }
+    run(ctx, Some(conn), req, authenticated, |adapters, request| {
+        refresh::refresh(adapters, request)
+            .map(drop)
+            .map_err(|mut e| e.description().map(|d| d.kind()))
+    })
 }

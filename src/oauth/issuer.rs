@@ -1,33 +1,67 @@
 //! oxide-auth's `Issuer`: signs RFC 9068 JWT access tokens, and for the authorization code
 //! and refresh grants issues and rotates refresh tokens (RFC 6749 6, RFC 9700 4.14.2).
 
-use crate::oauth::error::ErrorCode;
 use std::cell::RefCell;
 
 use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
 
-use super::web::OAuthResponse;
+use super::client_auth::Authenticated;
+use super::context::OAuthContext;
+use super::error::ErrorCode;
 use super::{Issued, Outcome};
-use crate::AppState;
-use crate::client::GrantType;
+use crate::client::{Client, GrantType};
 use crate::crypto::{HashedToken, PlainToken};
 use crate::db::AnyConnection;
+use crate::error::AppError;
 use crate::token::AccessClaims;
-use crate::token::store::{self, NewRefresh, Recorded};
+use crate::token::store::{self, NewRefresh, Recorded, RefreshRow};
 
-/// Issues tokens for one request.
+/// Signs an RFC 9068 access token for `client` (RFC 9068 2.2: iss, exp, aud, sub, client_id,
+/// iat, jti; scope per 2.2.3): the one place where an access token's claims and lifetime are
+/// decided (the client's lifetime or the server's, capped for admin-API scopes,
+/// [`crate::token::lifetime`]), for every grant and for the tokens an admin generates.
+pub fn sign_access_token(
+    ctx: &OAuthContext<'_>,
+    sub: String,
+    client: &Client,
+    scopes: Vec<&str>,
+    now: i64,
+) -> Result<(String, AccessClaims), AppError> {
+    let ttl = crate::token::lifetime(
+        client.access_token_ttl.unwrap_or(ctx.access_token_ttl),
+        scopes.iter().copied(),
+        ctx.admin_token_ttl,
+    );
+    let claims = AccessClaims::new(
+        ctx.issuer,
+        ctx.audience,
+        sub,
+        client.client_id.clone(),
+        scopes,
+        now,
+        ttl,
+    );
+    let token = ctx.keys.get().current(now).sign(&claims)?;
+    Ok((token, claims))
+}
+
+/// Issues tokens for one token request.
 pub struct JwtIssuer<'a> {
+    /// Server settings and keys.
+    pub ctx: &'a OAuthContext<'a>,
     /// The request's connection; None for client_credentials, which stores nothing.
     pub conn: Option<&'a RefCell<&'a mut AnyConnection>>,
-    /// Shared server state (keys, issuer, audience, default lifetimes).
-    pub state: &'a AppState,
-    /// The client loaded by the registrar, the family being issued from, what was issued.
+    /// Where a refusal is recorded; the family a redeemed code heads.
     pub outcome: &'a Outcome,
+    /// The client that authenticated.
+    pub authenticated: &'a Authenticated,
     /// Request time.
     pub now: i64,
-    /// The client_id the request named (refresh grant: the token must belong to it).
-    pub request_client_id: Option<&'a str>,
+    /// The refresh token being exchanged (found by `recover_refresh`, rotated by `refresh`).
+    pub refresh_row: RefCell<Option<RefreshRow>>,
+    /// What was issued, for the response.
+    pub issued: Option<Issued>,
 }
 
 /// A new refresh token value and what is stored of it.
@@ -38,39 +72,25 @@ struct FreshRefresh {
 }
 
 impl<'a> JwtIssuer<'a> {
-    fn fail(&self, error: ErrorCode, description: &str) {
-        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::error(400, error, description));
+    fn client(&self) -> &'a Client {
+        &self.authenticated.client.client
     }
 
-    fn db_failed(&self, e: crate::error::AppError) {
-        tracing::error!(error = %e, "token storage failed");
-        *self.outcome.failure.borrow_mut() = Some(OAuthResponse::storage_failed(&e));
+    fn db_failed(&self, e: AppError) {
+        self.outcome.storage_failed("token storage failed", &e);
     }
 
-    fn access_ttl(&self, grant: &Grant) -> i64 {
-        let ttl = self
-            .outcome
-            .client
-            .borrow()
-            .as_ref()
-            .and_then(|c| c.client.access_token_ttl)
-            .unwrap_or(self.state.access_token_ttl);
-        crate::token::lifetime(ttl, grant.scope.iter(), self.state.admin_token_ttl)
-    }
-
-    /// A refresh token for the client, if it may use the refresh grant.
+    /// A refresh token for the client, if it may use the refresh grant (RFC 6749 1.5: only
+    /// then is one issued).
     fn fresh_refresh(&self) -> Result<Option<FreshRefresh>, ()> {
-        let client = self.outcome.client.borrow();
-        let Some(client) = client.as_ref().map(|c| &c.client) else {
-            return Ok(None);
-        };
+        let client = self.client();
         if !client.allows_grant(GrantType::RefreshToken) {
             return Ok(None);
         }
         let value = PlainToken::generate().map_err(|e| self.db_failed(e))?;
         let ttl = client
             .refresh_token_ttl
-            .unwrap_or(self.state.refresh_token_ttl);
+            .unwrap_or(self.ctx.refresh_token_ttl);
         Ok(Some(FreshRefresh {
             hash: value.hashed(),
             value,
@@ -80,30 +100,20 @@ impl<'a> JwtIssuer<'a> {
 
     /// Signs an access token for a grant; returns it with its claims.
     fn sign(&self, grant: &Grant) -> Result<(String, AccessClaims), ()> {
-        // RFC 9068 2.2: iss, exp, aud, sub, client_id, iat, jti; scope per 2.2.3.
-        let claims = AccessClaims::new(
-            &self.state.issuer,
-            &self.state.audience,
+        sign_access_token(
+            self.ctx,
             grant.owner_id.clone(),
-            grant.client_id.clone(),
+            self.client(),
             grant.scope.iter().collect(),
             self.now,
-            self.access_ttl(grant),
-        );
-        let token = self
-            .state
-            .keys
-            .get()
-            .current(self.now)
-            .sign(&claims)
-            .map_err(|e| {
-                tracing::error!(error = %e, "could not sign an access token");
-            })?;
-        Ok((token, claims))
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not sign an access token");
+        })
     }
 
-    fn record(&self, token: &str, claims: &AccessClaims, refresh: Option<&FreshRefresh>) {
-        *self.outcome.issued.borrow_mut() = Some(Issued {
+    fn record(&mut self, token: &str, claims: &AccessClaims, refresh: Option<&FreshRefresh>) {
+        self.issued = Some(Issued {
             access_token: token.to_string(),
             refresh_token: refresh.map(|r| r.value.expose().to_string()),
             expires_in: claims.exp - claims.iat,
@@ -131,7 +141,7 @@ impl Issuer for JwtIssuer<'_> {
         let mut refresh = None;
         // From an authorization code: remember the access token's jti in its family (so that
         // a replayed code revokes it, RFC 6749 4.1.2) and issue the first refresh token.
-        if let Some(grant_id) = self.outcome.grant_id.get() {
+        if let Some(grant_id) = self.outcome.family.get() {
             refresh = self.fresh_refresh()?;
             let mut conn = self.conn()?;
             let stored = store::record_issued(
@@ -155,7 +165,7 @@ impl Issuer for JwtIssuer<'_> {
                 // gets its tokens, but they are already revoked (RFC 6749 4.1.2).
                 Ok(Recorded::Active | Recorded::Revoked) => {}
                 Ok(Recorded::Gone) => {
-                    self.fail(
+                    self.outcome.refuse(
                         ErrorCode::InvalidGrant,
                         "the authorization code is no longer valid",
                     );
@@ -180,23 +190,10 @@ impl Issuer for JwtIssuer<'_> {
     /// with the same scope is issued in the same family; the access token carries the
     /// (possibly narrowed) requested scope.
     fn refresh(&mut self, _refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
-        let Some(row) = self.outcome.refresh_row.borrow().clone() else {
+        // The grant was permitted before the flow ran (`grants::permitted`).
+        let Some(row) = self.refresh_row.take() else {
             return Err(());
         };
-        let allowed = self
-            .outcome
-            .client
-            .borrow()
-            .as_ref()
-            .is_some_and(|c| c.client.allows_grant(GrantType::RefreshToken));
-        if !allowed {
-            // RFC 6749 5.2.
-            self.fail(
-                ErrorCode::UnauthorizedClient,
-                "this client may not use the refresh_token grant",
-            );
-            return Err(());
-        }
         let (token, claims) = self.sign(&grant)?;
         let refresh = self.fresh_refresh()?.ok_or(())?;
         let now = self.now;
@@ -225,7 +222,7 @@ impl Issuer for JwtIssuer<'_> {
                     return Err(());
                 }
                 drop(conn);
-                self.fail(
+                self.outcome.refuse(
                     ErrorCode::InvalidGrant,
                     "this refresh token was already used; every token issued from it is revoked (RFC 9700 4.14.2)",
                 );
@@ -266,7 +263,7 @@ impl Issuer for JwtIssuer<'_> {
             }
         };
         let refuse = |description: &str| {
-            self.fail(ErrorCode::InvalidGrant, description);
+            self.outcome.refuse(ErrorCode::InvalidGrant, description);
             Ok(None)
         };
         let Some(mut row) = row else {
@@ -283,7 +280,7 @@ impl Issuer for JwtIssuer<'_> {
             .collect::<Vec<_>>()
             .join(" ");
         // RFC 6749 6: the refresh token must have been issued to the authenticated client.
-        if self.request_client_id.is_some_and(|id| id != row.client_id) {
+        if self.client().client_id != row.client_id {
             drop(conn);
             return refuse("the refresh token was issued to another client");
         }
@@ -311,11 +308,11 @@ impl Issuer for JwtIssuer<'_> {
             owner_id: row.user_id.to_string(),
             client_id: row.client_id.clone(),
             scope: row.scope.parse().map_err(|_| ())?,
-            redirect_uri: url::Url::parse(&self.state.issuer).map_err(|_| ())?,
+            redirect_uri: url::Url::parse(self.ctx.issuer).map_err(|_| ())?,
             until: until(row.expires_at, self.now)?,
             extensions: Extensions::new(),
         };
-        *self.outcome.refresh_row.borrow_mut() = Some(row);
+        *self.refresh_row.borrow_mut() = Some(row);
         Ok(Some(grant))
     }
 }

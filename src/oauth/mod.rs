@@ -1,41 +1,61 @@
-//! oxide-auth adapters and the grant handlers built on its flows.
+//! The protocol core: each file is named for what the RFCs call it.
+//!
+//! - [`request`]: the token, introspection and revocation requests as parsed from HTTP, and
+//!   [`request::OAuthResponse`];
+//! - [`client_auth`]: client authentication (RFC 6749 2.3, RFC 7523);
+//! - [`authorization`]: the authorization endpoint (RFC 6749 4.1.1, 4.1.2), with
+//!   [`authorization::request`] judging the request;
+//! - [`grants`]: the token endpoint's grants (RFC 6749 4.1.3, 4.4, 6);
+//! - [`codes`]: authorization codes and PKCE (RFC 6749 4.1.2, RFC 7636);
+//! - [`introspection`] (RFC 7662) and [`revocation`] (RFC 7009);
+//! - [`scope`]: which scopes a request gets (RFC 6749 3.3);
+//! - [`registrar`], [`issuer`]: the oxide-auth adapters that carry out those decisions;
+//! - [`context`]: what all of it reads from the server ([`context::OAuthContext`]).
 
 pub mod authorization;
-pub mod authorize;
-pub mod authorizer;
 pub mod client_auth;
+pub mod codes;
+pub mod context;
 pub mod error;
 pub mod grants;
-pub mod introspect;
+pub mod introspection;
 pub mod issuer;
 pub mod registrar;
-pub mod web;
+pub mod request;
+pub mod revocation;
+pub mod scope;
 
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
 
-use crate::AppState;
 use crate::client::GrantType;
-use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
-use crate::ids::SecretId;
-use web::{OAuthResponse, TokenRequest};
+use context::OAuthContext;
+use error::ErrorCode;
+use request::{OAuthResponse, TokenRequest};
 
-/// What the adapters learned during one flow: the client, the secret used, why it failed.
+/// What the adapters of one token-endpoint flow tell each other and the grant handler: why
+/// one refused, and the token family a redeemed code heads (for the issuer). The client and
+/// its secret are not here: they were decided by [`client_auth::authenticate`] before the
+/// flow ran, and the adapters read them from there.
 #[derive(Default)]
 pub struct Outcome {
-    /// The client, once loaded (shared with the client cache).
-    pub client: RefCell<Option<Arc<CachedClient>>>,
-    /// The secret the client authenticated with.
-    pub secret_id: Cell<Option<SecretId>>,
-    /// The RFC-shaped error to answer with, when a primitive refused.
+    /// The RFC-shaped error to answer with, when an adapter refused.
     pub failure: RefCell<Option<OAuthResponse>>,
     /// The token family (grants row) being issued from: set when a code is redeemed.
-    pub grant_id: Cell<Option<i64>>,
-    /// The refresh token being exchanged.
-    pub refresh_row: RefCell<Option<crate::token::store::RefreshRow>>,
-    /// What the issuer issued.
-    pub issued: RefCell<Option<Issued>>,
+    pub family: Cell<Option<i64>>,
+}
+
+impl Outcome {
+    /// Records a refusal: 400 with `error` (RFC 6749 5.2).
+    pub fn refuse(&self, error: ErrorCode, description: &str) {
+        *self.failure.borrow_mut() = Some(OAuthResponse::error(400, error, description));
+    }
+
+    /// Records a storage failure (503 when the database is away, else 500), logged with `what`.
+    pub fn storage_failed(&self, what: &str, e: &crate::error::AppError) {
+        tracing::error!(error = %e, "{what}");
+        *self.failure.borrow_mut() = Some(OAuthResponse::storage_failed(e));
+    }
 }
 
 /// Tokens issued by a grant, for the token response (RFC 6749 5.1).
@@ -81,14 +101,14 @@ impl Issued {
 /// answer the client can act on (tokens, or a 4xx refusal such as a replayed code, whose family
 /// revocation must stick) commits; a 5xx rolls everything back.
 pub fn token_with_database(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     (req, authenticated): &(TokenRequest, client_auth::Authenticated),
 ) -> OAuthResponse {
     let exchange = |conn: &mut AnyConnection| match req.grant_type {
-        GrantType::AuthorizationCode => grants::authorization_code(state, conn, req, authenticated),
-        GrantType::RefreshToken => grants::refresh_token(state, conn, req, authenticated),
-        GrantType::ClientCredentials => grants::client_credentials(state, authenticated, req),
+        GrantType::AuthorizationCode => grants::authorization_code(ctx, conn, req, authenticated),
+        GrantType::RefreshToken => grants::refresh_token(ctx, conn, req, authenticated),
+        GrantType::ClientCredentials => grants::client_credentials(ctx, authenticated, req),
     };
     let result = crate::db::transaction(conn, |conn| {
         let response = exchange(conn);

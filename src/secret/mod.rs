@@ -207,7 +207,7 @@ mod tests {
     fn row(id: i64, p: &PreparedSecret, expires_at: Option<i64>) -> SecretRow {
         SecretRow {
             id: SecretId(id),
-            client_id: crate::ids::ClientKey(1),
+            client_pk: crate::ids::ClientKey(1),
             description: String::new(),
             hash: p.hash.clone(),
             hint: p.hint.clone(),

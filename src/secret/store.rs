@@ -14,7 +14,8 @@ pub struct SecretRow {
     /// Primary key, shown to admins as the secret's ID.
     pub id: SecretId,
     /// The owning client's primary key.
-    pub client_id: ClientKey,
+    #[diesel(column_name = client_id)]
+    pub client_pk: ClientKey,
     /// What the secret is for.
     pub description: String,
     /// Scheme-tagged hash.
@@ -33,7 +34,7 @@ impl std::fmt::Debug for SecretRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretRow")
             .field("id", &self.id)
-            .field("client_id", &self.client_id)
+            .field("client_pk", &self.client_pk)
             .field("hint", &self.hint)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()

@@ -68,8 +68,8 @@ impl ClientForm {
                 "confidential"
             }
             .into(),
-            redirect_uris: client.redirect_uris.join("\n"),
-            scopes: client.allowed_scopes.join(" "),
+            redirect_uris: client.redirect_uri_texts().join("\n"),
+            scopes: client.allowed_scopes.to_string(),
             grant_type: client
                 .allowed_grant_types
                 .iter()
@@ -125,7 +125,7 @@ impl ClientForm {
             check("scopes", crate::client::validate_scope(s));
         }
         let redirect_uris: Vec<String> = match existing {
-            Some(c) => c.redirect_uris.clone(),
+            Some(c) => c.redirect_uri_texts(),
             None => self
                 .redirect_uris
                 .lines()

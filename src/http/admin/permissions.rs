@@ -9,7 +9,7 @@ use super::{AdminUser, Editor, Page, Viewer};
 use crate::client::{Client, GrantType};
 use crate::error::AppError;
 use crate::manage;
-use crate::oauth::authorize::describe_scope;
+use crate::oauth::authorization::request::describe_scope;
 
 fn permissions_page<A>(
     admin: &AdminUser<A>,
@@ -82,7 +82,9 @@ pub async fn generate(admin: Editor, path: web::Path<String>) -> Page {
     let client = admin.client(path.into_inner()).await?;
     let c = client.clone();
     let generated = admin
-        .run(move |conn, by| manage::generate_token(conn, by.state(), &by.actor, &c, by.now))
+        .run(move |conn, by| {
+            manage::generate_token(conn, &by.state().oauth(), &by.actor, &c, by.now)
+        })
         .await;
     Ok(match generated {
         Ok(g) => permissions_page(&admin, &client, Some(Ok(&g))),

@@ -46,13 +46,13 @@ impl From<&Client> for ClientOut {
             logo_url: c.logo_url.clone(),
             public: c.public,
             enabled: c.enabled,
-            scopes: c.allowed_scopes.clone(),
+            scopes: c.allowed_scopes.to_vec(),
             grant_types: c
                 .allowed_grant_types
                 .iter()
                 .map(|g| g.as_str().into())
                 .collect(),
-            redirect_uris: c.redirect_uris.clone(),
+            redirect_uris: c.redirect_uri_texts(),
             loopback_any_port: c.loopback_any_port,
             access_token_ttl: c.access_token_ttl,
             refresh_token_ttl: c.refresh_token_ttl,
@@ -136,7 +136,7 @@ impl ClientIn {
             public: existing.map_or(self.public, |c| c.public),
             scopes: self.scopes,
             grant_types,
-            redirect_uris: existing.map_or(self.redirect_uris, |c| c.redirect_uris.clone()),
+            redirect_uris: existing.map_or(self.redirect_uris, |c| c.redirect_uri_texts()),
             loopback_any_port: self.loopback_any_port,
             access_token_ttl: self.access_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,

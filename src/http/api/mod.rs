@@ -220,7 +220,8 @@ pub(in crate::http) async fn caller(
     }
     let granted: Vec<&str> = claims.scope.as_deref().unwrap_or("").split(' ').collect();
     let scopes =
-        still_allowed(client.as_deref().map(|c| &c.client), &granted).map_err(unauthorized)?;
+        crate::oauth::client_auth::still_allowed(client.as_deref().map(|c| &c.client), &granted)
+            .map_err(unauthorized)?;
     let allowed = scopes.contains(&SCOPE_ADMIN) || (!write && scopes.contains(&SCOPE_READ));
     if !allowed {
         // RFC 6750 3.1: insufficient_scope is 403, naming the scope needed.
@@ -252,28 +253,6 @@ pub fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// The rule for a verified admin-API token, decided on every call (not only when the token
-/// was issued): the client it was issued to must still exist and be enabled, and only the
-/// scopes it still holds count. So `client disable`, `client delete` or taking away
-/// `portcullis:admin` ends its API access at once (within one client-cache poll on other
-/// instances), not when its token expires.
-pub fn still_allowed<'s>(
-    client: Option<&crate::client::Client>,
-    granted: &[&'s str],
-) -> Result<Vec<&'s str>, &'static str> {
-    let Some(client) = client else {
-        return Err("the client this access token was issued to no longer exists");
-    };
-    if !client.enabled {
-        return Err("the client this access token was issued to is disabled");
-    }
-    Ok(granted
-        .iter()
-        .copied()
-        .filter(|s| client.allowed_scopes.iter().any(|a| a == s))
-        .collect())
 }
 
 /// A JSON answer that is never cached.

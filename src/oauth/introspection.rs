@@ -1,10 +1,10 @@
-//! Token introspection (RFC 7662) and revocation (RFC 7009). Both require client
-//! authentication, and a client only ever sees or revokes its own tokens: another client's
-//! token introspects as inactive and is left alone by revocation.
+//! Token introspection (RFC 7662). It requires client authentication, and a client only ever
+//! sees its own tokens: another client's token introspects as inactive. [`find`] is shared
+//! with revocation (RFC 7009, [`super::revocation`]), which follows the same rule.
 
 use super::client_auth::Authenticated;
-use super::web::{ClientRequest, OAuthResponse};
-use crate::AppState;
+use super::context::OAuthContext;
+use super::request::{ClientRequest, OAuthResponse};
 use crate::client::cache::CachedClient;
 use crate::crypto::HashedToken;
 use crate::db::AnyConnection;
@@ -20,14 +20,14 @@ fn json(status: u16, value: serde_json::Value) -> OAuthResponse {
 }
 
 /// What a token is, as far as the calling client may know.
-enum Found {
+pub(super) enum Found {
     Access(crate::token::AccessClaims),
     Refresh(store::RefreshRow),
     Nothing,
 }
 
 fn find(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     client: &CachedClient,
     token: &str,
@@ -35,10 +35,7 @@ fn find(
 ) -> Result<Found, AppError> {
     let own = |client_id: &str| client_id == client.client.client_id;
     if token.contains('.') {
-        if let Some(claims) = state
-            .keys
-            .get()
-            .verify(token, &state.issuer, &state.audience, now)
+        if let Some(claims) = ctx.keys.get().verify(token, ctx.issuer, ctx.audience, now)
             && own(&claims.client_id)
             && !store::is_jti_revoked(conn, &claims.jti)?
         {
@@ -59,31 +56,35 @@ fn find(
     })
 }
 
-/// Runs `f` for the authenticated client with the `token` parameter.
-fn with_token(
+/// Finds the `token` parameter's token as far as the authenticated client may know it, and
+/// answers with `answer` (given the connection, what was found and the time).
+pub(super) fn with_token(
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     (req, authenticated): &(ClientRequest, Authenticated),
-    f: impl FnOnce(&mut AnyConnection, &CachedClient, &str) -> Result<OAuthResponse, AppError>,
+    answer: impl FnOnce(&mut AnyConnection, Found, i64) -> Result<OAuthResponse, AppError>,
 ) -> OAuthResponse {
     let Some(token) = req.param("token").filter(|t| !t.is_empty()) else {
         return OAuthResponse::invalid_request("missing parameter: token");
     };
-    f(conn, &authenticated.client, token).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "token lookup failed");
-        OAuthResponse::storage_failed(&e)
-    })
+    let now = ctx.clock.now();
+    find(ctx, conn, &authenticated.client, token, now)
+        .and_then(|found| answer(conn, found, now))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "token lookup failed");
+            OAuthResponse::storage_failed(&e)
+        })
 }
 
 /// RFC 7662 2: is this token active, and what does it allow?
 pub fn introspect(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     req: &(ClientRequest, Authenticated),
 ) -> OAuthResponse {
-    let now = state.clock.now();
-    with_token(conn, req, |conn, client, token| {
-        // RFC 7662 2.2: anything not active, or not the caller's, is just `active: false`.
-        Ok(match find(state, conn, client, token, now)? {
+    // RFC 7662 2.2: anything not active, or not the caller's, is just `active: false`.
+    with_token(ctx, conn, req, |_, found, _| {
+        Ok(match found {
             Found::Access(c) => json(
                 200,
                 serde_json::json!({
@@ -108,34 +109,11 @@ pub fn introspect(
                     "sub": r.user_id.to_string(),
                     "exp": r.expires_at,
                     "iat": r.created_at,
-                    "iss": state.issuer,
+                    "iss": ctx.issuer,
                     "token_type": "refresh_token",
                 }),
             ),
             Found::Nothing => json(200, serde_json::json!({ "active": false })),
-        })
-    })
-}
-
-/// RFC 7009 2: revoke a token. A refresh token takes its whole family with it: every refresh
-/// token and every access token issued from the same authorization (RFC 7009 2.1 allows it;
-/// RFC 9700 4.14.2 asks for it). An unknown, expired or foreign token is answered 200 as well
-/// (RFC 7009 2.2: "invalid tokens do not cause an error response").
-pub fn revoke(
-    state: &AppState,
-    conn: &mut AnyConnection,
-    req: &(ClientRequest, Authenticated),
-) -> OAuthResponse {
-    let now = state.clock.now();
-    with_token(conn, req, |conn, client, token| {
-        match find(state, conn, client, token, now)? {
-            Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
-            Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
-            Found::Nothing => {}
-        }
-        Ok(OAuthResponse {
-            status: 200,
-            ..OAuthResponse::default()
         })
     })
 }

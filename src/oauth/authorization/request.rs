@@ -7,8 +7,9 @@
 //! - everything else is redirected back with `error`, `error_description` and `state`
 //!   (RFC 6749 4.1.2.1).
 
-use crate::client::{Client, GrantType};
+use crate::client::{Client, GrantType, ScopeSet};
 use crate::oauth::error::ErrorCode;
+use crate::oauth::scope::{Grantor, granted};
 
 /// Why an authorization request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +160,7 @@ pub struct Checked {
     /// Whether the request named it (then the token request must too, RFC 6749 4.1.3).
     pub redirect_uri_given: bool,
     /// Requested scopes, sorted; the client's allowed scopes when none were requested.
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// The client's `state`.
     pub state: Option<String>,
     /// The S256 code challenge, if any.
@@ -188,7 +189,15 @@ pub fn is_pkce_value(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// Checks a request against its client (None = unknown client_id).
+/// Whether the client must use PKCE: public clients must (RFC 7636 1, RFC 9700 2.1.1: their
+/// client_id proves nothing, so the code's only protection is the verifier). The one rule,
+/// asked by [`check`] and, for every code exchange, by `codes::verify_pkce`.
+pub fn pkce_required(client: &Client) -> bool {
+    client.public
+}
+
+/// The one judge of an authorization request: checks it against its client (None = unknown
+/// client_id). What it accepts, [`crate::oauth::codes::issue`] carries out.
 pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checked, Refusal> {
     let Some(client_id) = params.client_id.as_deref() else {
         return Err(Refusal::Page(
@@ -246,7 +255,7 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     ) {
-        (None, None) if client.public => {
+        (None, None) if pkce_required(client) => {
             return Err(refuse(
                 ErrorCode::InvalidRequest,
                 "code_challenge is required: public clients must use PKCE with S256 (RFC 7636)"
@@ -284,39 +293,9 @@ pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checke
     };
     let prompt = Prompt::parse(params.prompt.as_deref())
         .map_err(|d| refuse(ErrorCode::InvalidRequest, d))?;
-    // RFC 6749 3.3: no scope = the client's default: its allowed scopes that a person may
-    // grant (never `portcullis:*`, see `token::grantable_by_person`).
-    let mut scopes: Vec<String> = match params.scope.as_deref().map(str::trim) {
-        None | Some("") => client
-            .allowed_scopes
-            .iter()
-            .filter(|s| crate::token::grantable_by_person(s))
-            .cloned()
-            .collect(),
-        Some(requested) => {
-            let mut out = Vec::new();
-            for s in requested.split(' ').filter(|s| !s.is_empty()) {
-                // RFC 6749 4.1.2.1 `invalid_scope`: server scopes are never granted here.
-                if !crate::token::grantable_by_person(s) {
-                    return Err(refuse(
-                        ErrorCode::InvalidScope,
-                        format!("scope '{s}' cannot be granted through the authorization endpoint"),
-                    ));
-                }
-                if !client.allowed_scopes.iter().any(|a| a == s) {
-                    return Err(refuse(
-                        ErrorCode::InvalidScope,
-                        format!("scope '{s}' is not allowed for this client"),
-                    ));
-                }
-                if !out.iter().any(|o| o == s) {
-                    out.push(s.to_string());
-                }
-            }
-            out
-        }
-    };
-    scopes.sort_unstable();
+    // RFC 6749 3.3, 4.1.2.1 `invalid_scope`: server scopes are never granted here.
+    let scopes = granted(client, params.scope.as_deref(), Grantor::Person)
+        .map_err(|d| refuse(ErrorCode::InvalidScope, d))?;
     Ok(Checked {
         redirect_uri,
         redirect_uri_given: params.redirect_uri.is_some(),
@@ -371,27 +350,15 @@ mod tests {
 
     fn client(public: bool, uris: &[&str]) -> Client {
         Client {
-            id: crate::ids::ClientKey(1),
-            client_id: "app".into(),
-            name: "App".into(),
-            description: String::new(),
-            logo_url: None,
             public,
-            enabled: true,
-            allowed_scopes: vec!["invoices:read".into(), "invoices:write".into()],
+            allowed_scopes: ScopeSet::parse("invoices:read invoices:write").unwrap(),
             allowed_grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            access_token_ttl: None,
-            refresh_token_ttl: None,
-            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
-            ip_allowlist: vec![],
-            rate_limit_per_minute: None,
-            auth_method: None,
-            jwks: None,
-            hmac_key_sealed: None,
-            loopback_any_port: false,
-            created_at: 0,
-            updated_at: 0,
-            last_used_at: None,
+            redirect_uris: uris
+                .iter()
+                .map(|s| crate::client::RedirectUri::from_stored(s.to_string()))
+                .collect(),
+            name: "App".into(),
+            ..Client::fixture("app")
         }
     }
 
@@ -415,7 +382,7 @@ mod tests {
         let ok = check(&p, Some(&c)).unwrap();
         assert_eq!(ok.redirect_uri, "https://app.example.com/cb");
         assert!(ok.redirect_uri_given);
-        assert_eq!(ok.scopes, ["invoices:read", "invoices:write"]);
+        assert_eq!(ok.scopes.to_vec(), ["invoices:read", "invoices:write"]);
         assert_eq!(ok.state.as_deref(), Some("xyz"));
         assert_eq!(ok.code_challenge.as_deref(), Some(CHALLENGE));
     }
@@ -576,15 +543,17 @@ mod tests {
             "invalid_scope"
         );
         let all = check(&params(base), Some(&c)).unwrap();
-        assert_eq!(all.scopes, ["invoices:read", "invoices:write"]);
+        assert_eq!(all.scopes.to_vec(), ["invoices:read", "invoices:write"]);
         let one = check(&params(&format!("{base}&scope=invoices:read")), Some(&c)).unwrap();
-        assert_eq!(one.scopes, ["invoices:read"]);
+        assert_eq!(one.scopes.to_vec(), ["invoices:read"]);
     }
 
     #[test]
     fn server_scopes_are_never_requested_or_defaulted() {
         let mut c = client(false, &["https://app.example.com/cb"]);
-        c.allowed_scopes.push("portcullis:admin".into());
+        c.allowed_scopes = c
+            .allowed_scopes
+            .union(&ScopeSet::parse("portcullis:admin").unwrap());
         let base = "response_type=code&client_id=app";
         assert_eq!(
             redirect_error(check(
@@ -594,7 +563,7 @@ mod tests {
             "invalid_scope"
         );
         let all = check(&params(base), Some(&c)).unwrap();
-        assert_eq!(all.scopes, ["invoices:read", "invoices:write"]);
+        assert_eq!(all.scopes.to_vec(), ["invoices:read", "invoices:write"]);
     }
 
     #[test]

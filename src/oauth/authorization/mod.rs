@@ -1,27 +1,19 @@
-//! The authorization endpoint (RFC 6749 4.1.1, 4.1.2) behind the HTTP handlers: checks the
-//! request (see [`super::authorize`]), asks who is signed in and what they approved before,
-//! and issues the code through oxide-auth's authorization flow with our registrar,
-//! authorizer and PKCE extension.
+//! The authorization endpoint (RFC 6749 4.1.1, 4.1.2) behind the HTTP handlers: the request
+//! is judged once ([`request::check`]), then this asks who is signed in and what they
+//! approved before, and issues the code for the checked request ([`crate::oauth::codes::issue`]).
 
-use crate::oauth::error::ErrorCode;
-use std::borrow::Cow;
-use std::cell::RefCell;
+pub mod request;
+
 use std::sync::Arc;
 
-use oxide_auth::code_grant::authorization::{self as flow, Extension};
-use oxide_auth::primitives::authorizer::Authorizer;
-use oxide_auth::primitives::registrar::Registrar;
-
-use super::Outcome;
-use super::authorize::{AuthorizeParams, Checked, Prompt, Refusal, check, with_iss};
-use super::authorizer::{DbAuthorizer, PkceChallenge};
-use super::registrar::DbRegistrar;
-use crate::AppState;
-use crate::client::GrantType;
+use super::context::OAuthContext;
+use crate::client::ScopeSet;
 use crate::client::cache::CachedClient;
 use crate::db::AnyConnection;
 use crate::error::AppError;
 use crate::ids::UserId;
+use crate::oauth::error::ErrorCode;
+use request::{AuthorizeParams, Checked, Prompt, Refusal, check, with_iss};
 
 /// What the authorization endpoint does next.
 pub enum Step {
@@ -64,12 +56,12 @@ pub fn consent_binding(user_id: UserId, client_id: &str, checked: &Checked) -> S
 }
 
 fn checked_request(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
 ) -> Result<Result<(Arc<CachedClient>, Checked), Refusal>, AppError> {
     let client = match params.client_id.as_deref() {
-        Some(id) => state.clients.load(conn, id)?,
+        Some(id) => ctx.clients.load(conn, id)?,
         None => None,
     };
     let checked = check(params, client.as_ref().map(|c| &c.client));
@@ -90,8 +82,8 @@ fn checked_request(
 pub fn must_ask(
     public: bool,
     prompt: Prompt,
-    approved: Option<&[String]>,
-    requested: &[String],
+    approved: Option<&ScopeSet>,
+    requested: &ScopeSet,
 ) -> bool {
     public || prompt.consent || !approved.is_some_and(|a| crate::consent::covers(a, requested))
 }
@@ -99,13 +91,13 @@ pub fn must_ask(
 /// A GET of the authorization endpoint. `signed_in_just_now`: the person entered their password
 /// for exactly this request (what `prompt=login` asks for).
 pub fn begin(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
     user_id: Option<UserId>,
     signed_in_just_now: bool,
 ) -> Result<Step, AppError> {
-    let (client, checked) = match checked_request(state, conn, params)? {
+    let (client, checked) = match checked_request(ctx, conn, params)? {
         Ok(ok) => ok,
         Err(refusal) => return Ok(Step::Refused(refusal)),
     };
@@ -128,10 +120,10 @@ pub fn begin(
     if !must_ask(
         client.client.public,
         prompt,
-        approved.as_deref(),
+        approved.as_ref(),
         &checked.scopes,
     ) {
-        return issue_code(state, conn, params, &checked, user_id);
+        return issue_code(ctx, conn, &client, &checked, user_id);
     }
     if prompt.none {
         // OpenID Connect Core 3.1.2.6: the consent page would be needed.
@@ -151,14 +143,14 @@ pub fn begin(
 /// The user's answer on the consent page. `binding` is what the session remembered for the
 /// page it showed; the request is checked again from scratch.
 pub fn decide(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     params: &AuthorizeParams,
     user_id: UserId,
     binding: Option<&str>,
     allow: bool,
 ) -> Result<Step, AppError> {
-    let (client, checked) = match checked_request(state, conn, params)? {
+    let (client, checked) = match checked_request(ctx, conn, params)? {
         Ok(ok) => ok,
         Err(refusal) => return Ok(Step::Refused(refusal)),
     };
@@ -181,111 +173,20 @@ pub fn decide(
         user_id,
         client.client.id,
         &checked.scopes,
-        state.clock.now(),
+        ctx.clock.now(),
     )?;
-    issue_code(state, conn, params, &checked, user_id)
+    issue_code(ctx, conn, &client, &checked, user_id)
 }
 
-/// The authorization request as oxide-auth's flow reads it.
-struct FlowRequest<'a>(&'a AuthorizeParams);
-
-impl flow::Request for FlowRequest<'_> {
-    fn valid(&self) -> bool {
-        true
-    }
-    fn client_id(&self) -> Option<Cow<'_, str>> {
-        self.0.client_id.as_deref().map(Cow::Borrowed)
-    }
-    fn scope(&self) -> Option<Cow<'_, str>> {
-        self.0
-            .scope
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(Cow::Borrowed)
-    }
-    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
-        self.0.redirect_uri.as_deref().map(Cow::Borrowed)
-    }
-    fn state(&self) -> Option<Cow<'_, str>> {
-        self.0.state.as_deref().map(Cow::Borrowed)
-    }
-    fn response_type(&self) -> Option<Cow<'_, str>> {
-        self.0.response_type.as_deref().map(Cow::Borrowed)
-    }
-    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
-        match key {
-            "code_challenge" => self.0.code_challenge.as_deref().map(Cow::Borrowed),
-            "code_challenge_method" => self.0.code_challenge_method.as_deref().map(Cow::Borrowed),
-            _ => None,
-        }
-    }
-}
-
-struct AuthorizationEndpoint<'a> {
-    registrar: DbRegistrar<'a>,
-    authorizer: DbAuthorizer<'a>,
-    pkce: PkceChallenge,
-}
-
-impl flow::Endpoint for AuthorizationEndpoint<'_> {
-    fn registrar(&self) -> &dyn Registrar {
-        &self.registrar
-    }
-    fn authorizer(&mut self) -> &mut dyn Authorizer {
-        &mut self.authorizer
-    }
-    fn extension(&mut self) -> &mut dyn Extension {
-        &mut self.pkce
-    }
-}
-
-/// Runs oxide-auth's authorization flow for an approved, checked request and returns the
-/// redirect to the client with `code` and `state` (RFC 6749 4.1.2).
+/// Issues the code for an approved, checked request and returns the redirect to the client
+/// with `code`, `state` and `iss` (RFC 6749 4.1.2, RFC 9207 2).
 fn issue_code(
-    state: &AppState,
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
-    params: &AuthorizeParams,
+    client: &CachedClient,
     checked: &Checked,
     user_id: UserId,
 ) -> Result<Step, AppError> {
-    let now = state.clock.now();
-    let outcome = Outcome::default();
-    let cell = RefCell::new(conn);
-    let mut endpoint = AuthorizationEndpoint {
-        registrar: DbRegistrar {
-            conn: Some(&cell),
-            state,
-            outcome: &outcome,
-            grant: GrantType::AuthorizationCode,
-            // No client authentication happens at the authorization endpoint.
-            authenticated: None,
-        },
-        authorizer: DbAuthorizer {
-            conn: &cell,
-            outcome: &outcome,
-            now,
-            redirect_uri_given: checked.redirect_uri_given,
-            redirect_uri: Some(&checked.redirect_uri),
-            token_redirect_uri: None,
-        },
-        pkce: PkceChallenge,
-    };
-    // oxide-auth's error type is large; it is matched right here, never passed on.
-    #[allow(clippy::result_large_err)]
-    let result = flow::authorization_code(&mut endpoint, &FlowRequest(params))
-        .and_then(|pending| pending.authorize(&mut endpoint, Cow::Owned(user_id.to_string())));
-    // RFC 9207 2: `iss` on the success response and on oxide-auth's error redirects alike.
-    match result {
-        Ok(url) => Ok(Step::Redirect(with_iss(url, &state.issuer))),
-        // Everything was checked before; these mean the client changed meanwhile.
-        Err(flow::Error::Redirect(url)) => Ok(Step::Redirect(with_iss(url.into(), &state.issuer))),
-        Err(flow::Error::Ignore) => Ok(Step::Refused(Refusal::Page(
-            "The application's registration changed while you were signing in. Go back to the application and start again.".into(),
-        ))),
-        Err(flow::Error::PrimitiveError) => Err(outcome
-            .failure
-            .take()
-            .map(|f| AppError::Internal(format!("authorization failed: {}", f.body)))
-            .unwrap_or_else(|| AppError::Internal("authorization flow failed".into()))),
-    }
+    let url = super::codes::issue(conn, &client.client, checked, user_id, ctx.clock.now())?;
+    Ok(Step::Redirect(with_iss(url, ctx.issuer)))
 }

@@ -1,0 +1,260 @@
+//! Authorization codes (RFC 6749 4.1.2, 4.1.3) and their PKCE (RFC 7636): [`issue`] for an
+//! approved authorization request, and the exchange's own rules, [`exchange_redirect_uri`]
+//! and [`verify_pkce`], carried out by oxide-auth's `Authorizer` ([`DbAuthorizer`]) and
+//! extension ([`PkceVerifier`]).
+//!
+//! Codes are 256-bit random values, stored only as SHA-256, valid for 60 seconds, single use
+//! (redeemed by an atomic conditional update), and bound to the client, the redirect URI and
+//! the PKCE challenge. The row stays after redemption as the head of the family of tokens
+//! issued from it, so that a replayed code revokes them (RFC 6749 4.1.2).
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use oxide_auth::code_grant::accesstoken;
+use oxide_auth::code_grant::extensions::Pkce;
+use oxide_auth::primitives::authorizer::Authorizer;
+use oxide_auth::primitives::grant::{Extensions, Grant, Value};
+
+use super::Outcome;
+use super::authorization::request::{Checked, is_pkce_value, pkce_required};
+use super::client_auth::Authenticated;
+use super::error::ErrorCode;
+use crate::client::Client;
+use crate::crypto::{HashedToken, PlainToken};
+use crate::db::AnyConnection;
+use crate::error::AppError;
+use crate::ids::UserId;
+use crate::token::store::{self, NewGrant, RedeemedGrant, Redemption};
+
+/// RFC 6749 4.1.2 recommends a maximum lifetime of 10 minutes; RFC 9700 2.1.1 suggests short
+/// ones. Ours is 60 seconds: the client exchanges the code right after the redirect.
+pub const CODE_TTL: i64 = 60;
+
+/// Stands for "no redirect_uri in the token request" (oxide-auth requires one). It equals a
+/// redeemed grant's redirect URI only when the authorization request omitted it too, which is
+/// exactly when RFC 6749 4.1.3 lets the token request omit it.
+pub const OMITTED_REDIRECT_URI: &str = "urn:portcullis:redirect-uri-omitted";
+
+/// The PKCE key of oxide-auth's grant extensions.
+fn pkce() -> Pkce {
+    Pkce::optional()
+}
+
+/// Issues a code for an authorization request that [`super::authorization::request::check`]
+/// accepted and the person approved (RFC 6749 4.1.2): stores it, bound to the client, the
+/// person, the redirect URI, the scopes and the S256 challenge (RFC 7636 4.4), and returns
+/// the redirect URI with `code` and `state` appended to its own query (RFC 6749 3.1.2).
+/// Nothing is judged again here: it carries out the decision `check` made.
+pub fn issue(
+    conn: &mut AnyConnection,
+    client: &Client,
+    checked: &Checked,
+    user_id: UserId,
+    now: i64,
+) -> Result<url::Url, AppError> {
+    let internal = |what: &str| AppError::Internal(format!("issuing a code: {what}"));
+    let mut url = url::Url::parse(&checked.redirect_uri).map_err(|_| internal("redirect URI"))?;
+    // Stored in oxide-auth's encoding, which the exchange verifies with (RFC 7636 4.6).
+    let challenge = match checked.code_challenge.as_deref() {
+        Some(c) => pkce()
+            .challenge(Some(Cow::Borrowed("S256")), Some(Cow::Borrowed(c)))
+            .and_then(|v| v.map(Value::into_private_value).transpose())
+            .map_err(|()| internal("code challenge"))?
+            .flatten(),
+        None => None,
+    };
+    let code = PlainToken::generate()?;
+    let row = NewGrant {
+        code_hash: &code.hashed(),
+        client_pk: client.id,
+        user_id,
+        redirect_uri: &checked.redirect_uri,
+        redirect_uri_given: checked.redirect_uri_given,
+        scope: &checked.scopes.to_string(),
+        pkce: challenge.as_deref(),
+        code_expires_at: now + CODE_TTL,
+        now,
+    };
+    store::insert_grant(conn, &row)?;
+    url.query_pairs_mut()
+        .append_pair("code", code.expose())
+        .extend_pairs(checked.state.as_deref().map(|s| ("state", s)));
+    Ok(url)
+}
+
+/// RFC 6749 4.1.3: "ensure that the redirect_uri parameter is present if the redirect_uri
+/// parameter was included in the initial authorization request ..., and if included ensure
+/// that their values are identical" (compared as strings, not as parsed URLs). The URI the
+/// grant stands for, or why the exchange is refused.
+pub fn exchange_redirect_uri(
+    presented: Option<&str>,
+    code: &RedeemedGrant,
+) -> Result<String, &'static str> {
+    match (presented, code.redirect_uri_given) {
+        (Some(given), _) if given == code.redirect_uri => Ok(code.redirect_uri.clone()),
+        (Some(_), _) => {
+            Err("redirect_uri differs from the one in the authorization request (RFC 6749 4.1.3)")
+        }
+        (None, false) => Ok(OMITTED_REDIRECT_URI.to_string()),
+        (None, true) => {
+            Err("redirect_uri is required: the authorization request included it (RFC 6749 4.1.3)")
+        }
+    }
+}
+
+/// The `Authorizer` of one code exchange: it redeems codes. Codes are issued by [`issue`],
+/// never through oxide-auth's authorization flow.
+pub struct DbAuthorizer<'a> {
+    /// The request's connection, shared with the other adapters (None outside the exchange).
+    pub conn: Option<&'a RefCell<&'a mut AnyConnection>>,
+    /// Where refusals are recorded, and the family of a redeemed code.
+    pub outcome: &'a Outcome,
+    /// Request time.
+    pub now: i64,
+    /// The redirect URI the token request named, if any.
+    pub token_redirect_uri: Option<&'a str>,
+}
+
+impl DbAuthorizer<'_> {
+    fn refuse(&self, description: &str) -> Result<Option<Grant>, ()> {
+        self.outcome.refuse(ErrorCode::InvalidGrant, description);
+        Ok(None)
+    }
+
+    fn db_failed(&self, e: AppError) {
+        self.outcome
+            .storage_failed("authorization code storage failed", &e);
+    }
+}
+
+impl Authorizer for DbAuthorizer<'_> {
+    /// Not used: codes are issued by [`issue`].
+    fn authorize(&mut self, _grant: Grant) -> Result<String, ()> {
+        Err(())
+    }
+
+    /// Redeems a code. Exactly one of any number of concurrent redemptions gets the grant; a
+    /// code seen again revokes every token issued from it (RFC 6749 4.1.2).
+    /// The client was permitted the grant before the flow ran (`grants::permitted`).
+    fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
+        let Some(conn) = self.conn else {
+            return Err(());
+        };
+        let redeemed = store::redeem_code(&mut conn.borrow_mut(), &HashedToken::of(code), self.now);
+        let grant = match redeemed {
+            Ok(Redemption::Won(g)) => g,
+            Ok(Redemption::Replayed { grant_id }) => {
+                if let Err(e) = store::revoke_family(&mut conn.borrow_mut(), grant_id, self.now) {
+                    self.db_failed(e);
+                    return Err(());
+                }
+                tracing::warn!("an authorization code was used twice; its tokens are revoked");
+                return self.refuse(
+                    "the authorization code was already used; every token issued from it is revoked (RFC 6749 4.1.2)",
+                );
+            }
+            Ok(Redemption::Unknown) => {
+                return self.refuse("the authorization code is unknown or has expired");
+            }
+            Err(e) => {
+                self.db_failed(e);
+                return Err(());
+            }
+        };
+        if grant.code_expires_at <= self.now {
+            return self.refuse(&format!(
+                "the authorization code has expired (codes are valid for {CODE_TTL} seconds)"
+            ));
+        }
+        let redirect_uri = match exchange_redirect_uri(self.token_redirect_uri, &grant) {
+            Ok(uri) => uri,
+            Err(why) => return self.refuse(why),
+        };
+        let mut extensions = Extensions::new();
+        if let Some(p) = grant.pkce {
+            // oxide-auth's PKCE encoding, stored as it produced it at authorization.
+            extensions.set_raw("pkce".into(), Value::private(Some(p)));
+        }
+        self.outcome.family.set(Some(grant.id));
+        Ok(Some(Grant {
+            owner_id: grant.user_id.to_string(),
+            client_id: grant.client_id,
+            scope: grant.scope.parse().map_err(|_| ())?,
+            redirect_uri: url::Url::parse(&redirect_uri).map_err(|_| ())?,
+            until: super::issuer::until(grant.code_expires_at, self.now)?,
+            extensions,
+        }))
+    }
+}
+
+/// RFC 7636 4.6 at the token endpoint: the presented `code_verifier` against the challenge
+/// stored with the code (oxide-auth's encoding), with the errors the RFCs name (oxide-auth
+/// would answer `invalid_request` for a wrong verifier). The one judge of a verifier.
+pub fn verify_pkce(
+    client: &Client,
+    stored: Option<Value>,
+    verifier: Option<&str>,
+) -> Result<(), (ErrorCode, &'static str)> {
+    match (&stored, verifier) {
+        // RFC 9700 2.1.1: a verifier for a code issued without a challenge is a downgrade
+        // attempt and is refused.
+        (None, Some(_)) => Err((
+            ErrorCode::InvalidGrant,
+            "code_verifier was sent, but the authorization request had no code_challenge (RFC 9700 2.1.1)",
+        )),
+        // `check` never lets such a code be issued; kept so that no code of a public client is
+        // ever exchanged without PKCE.
+        (None, None) if pkce_required(client) => Err((
+            ErrorCode::InvalidGrant,
+            "public clients must use PKCE (RFC 7636)",
+        )),
+        (None, None) => Ok(()),
+        (Some(_), None) => Err((
+            ErrorCode::InvalidGrant,
+            "code_verifier is required: the authorization request used PKCE (RFC 7636 4.5)",
+        )),
+        // RFC 7636 4.1: 43 to 128 unreserved characters.
+        (Some(_), Some(v)) if !is_pkce_value(v) => Err((
+            ErrorCode::InvalidRequest,
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.1)",
+        )),
+        (Some(_), Some(v)) => pkce().verify(stored, Some(Cow::Borrowed(v))).map_err(|()| {
+            // RFC 7636 4.6: "invalid_grant".
+            (
+                ErrorCode::InvalidGrant,
+                "code_verifier does not match the code_challenge (RFC 7636 4.6)",
+            )
+        }),
+    }
+}
+
+/// PKCE at the token endpoint: oxide-auth's extension point, carrying out [`verify_pkce`].
+pub struct PkceVerifier<'a> {
+    /// The client that authenticated.
+    pub authenticated: &'a Authenticated,
+    /// Where a refusal is recorded.
+    pub outcome: &'a Outcome,
+}
+
+impl accesstoken::Extension for PkceVerifier<'_> {
+    fn extend(
+        &mut self,
+        request: &dyn accesstoken::Request,
+        mut data: Extensions,
+    ) -> Result<Extensions, ()> {
+        let stored = data.remove(&pkce());
+        let verifier = request.extension("code_verifier");
+        match verify_pkce(
+            &self.authenticated.client.client,
+            stored,
+            verifier.as_deref(),
+        ) {
+            Ok(()) => Ok(Extensions::new()),
+            Err((error, description)) => {
+                self.outcome.refuse(error, description);
+                Err(())
+            }
+        }
+    }
+}

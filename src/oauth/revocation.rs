@@ -1,0 +1,31 @@
+//! Token revocation (RFC 7009). It requires client authentication (RFC 7009 2.1), and a
+//! client only ever revokes its own tokens: another client's token is left alone.
+
+use super::client_auth::Authenticated;
+use super::context::OAuthContext;
+use super::introspection::{Found, with_token};
+use super::request::{ClientRequest, OAuthResponse};
+use crate::db::AnyConnection;
+use crate::token::store;
+
+/// RFC 7009 2: revoke a token. A refresh token takes its whole family with it: every refresh
+/// token and every access token issued from the same authorization (RFC 7009 2.1 allows it;
+/// RFC 9700 4.14.2 asks for it). An unknown, expired or foreign token is answered 200 as well
+/// (RFC 7009 2.2: "invalid tokens do not cause an error response").
+pub fn revoke(
+    ctx: &OAuthContext<'_>,
+    conn: &mut AnyConnection,
+    req: &(ClientRequest, Authenticated),
+) -> OAuthResponse {
+    with_token(ctx, conn, req, |conn, found, now| {
+        match found {
+            Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
+            Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
+            Found::Nothing => {}
+        }
+        Ok(OAuthResponse {
+            status: 200,
+            ..OAuthResponse::default()
+        })
+    })
+}
