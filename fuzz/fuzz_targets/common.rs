@@ -1,19 +1,20 @@
 //! Shared by the fuzz targets: a registered client to check requests against.
 #![allow(dead_code)]
 
-use portcullis::client::{Client, GrantType};
+use portcullis::client::{Client, GrantType, RedirectUri, ScopeSet};
+use portcullis::ids::ClientKey;
 
 /// A confidential client with the given redirect URIs.
 pub fn client(redirect_uris: Vec<String>, loopback_any_port: bool) -> Client {
     Client {
-        id: 1,
+        id: ClientKey(1),
         client_id: "app".into(),
         name: "App".into(),
         description: String::new(),
         logo_url: None,
         public: false,
         enabled: true,
-        allowed_scopes: vec!["read".into(), "write".into(), "openid".into()],
+        allowed_scopes: ScopeSet::from_stored("read write openid"),
         allowed_grant_types: vec![
             GrantType::AuthorizationCode,
             GrantType::ClientCredentials,
@@ -21,7 +22,10 @@ pub fn client(redirect_uris: Vec<String>, loopback_any_port: bool) -> Client {
         ],
         access_token_ttl: None,
         refresh_token_ttl: None,
-        redirect_uris,
+        redirect_uris: redirect_uris
+            .into_iter()
+            .map(RedirectUri::from_stored)
+            .collect(),
         loopback_any_port,
         ip_allowlist: Vec::new(),
         rate_limit_per_minute: None,

@@ -1,8 +1,8 @@
-//! Scope strings (RFC 6749 3.3): validation of each scope token, splitting and joining, and
-//! the consent page's description.
+//! Scope strings (RFC 6749 3.3): validation of each scope token, parsing into a `ScopeSet`,
+//! writing it back, and the consent page's description.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portcullis::client::{join_scopes, split_scopes, validate_scope};
+use portcullis::client::{ScopeSet, validate_scope};
 use portcullis::oauth::authorization::request::describe_scope;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,15 +10,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = validate_scope(text);
-    let parts = split_scopes(text);
-    for p in &parts {
-        if validate_scope(p).is_ok() {
-            let _ = describe_scope(p);
+    let stored = ScopeSet::from_stored(text);
+    for s in stored.iter() {
+        if validate_scope(s).is_ok() {
+            let _ = describe_scope(s);
         }
     }
-    let joined = join_scopes(&parts);
-    // Splitting what was joined gives back the same scopes.
-    if parts.iter().all(|p| validate_scope(p).is_ok()) {
-        assert_eq!(split_scopes(&joined), parts);
+    if let Ok(set) = ScopeSet::parse(text) {
+        // A parsed set is what its text reads back as, sorted without repeats, and each of
+        // its scopes is valid and in it.
+        assert_eq!(ScopeSet::from_stored(&set.to_string()), set);
+        assert_eq!(ScopeSet::parse(&set.to_string()), Ok(set.clone()));
+        assert!(set.iter().all(|s| validate_scope(s).is_ok() && set.contains(s)));
+        assert!(set.iter().zip(set.iter().skip(1)).all(|(a, b)| a < b));
+        assert_eq!(set, stored);
     }
 });
