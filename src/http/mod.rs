@@ -41,9 +41,12 @@ pub fn routes(
     cfg.service(post_only("/oauth/token", web::post().to(oauth::token)))
         .service(post_only(
             "/oauth/introspect",
-            web::post().to(oauth::introspect),
+            web::post().to(oauth::authenticated::<oauth::Introspect>),
         ))
-        .service(post_only("/oauth/revoke", web::post().to(oauth::revoke)))
+        .service(post_only(
+            "/oauth/revoke",
+            web::post().to(oauth::authenticated::<oauth::Revoke>),
+        ))
         .route("/oauth/jwks.json", web::get().to(oauth::jwks))
         .route(
             "/.well-known/oauth-authorization-server",

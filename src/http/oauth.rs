@@ -134,59 +134,59 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// What [`ClientEndpoint`] answers with, given the authenticated client's request and a
+/// connection.
+pub type Answer = fn(
+    &OAuthContext<'_>,
+    &mut crate::db::AnyConnection,
+    &(ClientRequest, client_auth::Authenticated),
+) -> OAuthResponse;
+
+/// The endpoints that authenticate the client (RFC 7662 2.1, RFC 7009 2.1) and then answer
+/// with a connection, off the executor: [`Introspect`] and [`Revoke`], both served by
+/// [`authenticated`].
+pub trait ClientEndpoint {
+    /// Which endpoint, for the authentication rules that differ (public clients).
+    const ENDPOINT: Endpoint;
+    /// The answer, given the authenticated client's request.
+    const ANSWER: Answer;
+}
+
 /// `POST /oauth/introspect` (RFC 7662).
-pub async fn introspect(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    authenticated_blocking(
-        req,
-        payload,
-        state,
-        Endpoint::Introspection,
-        crate::oauth::introspection::introspect,
-    )
-    .await
+pub struct Introspect;
+
+impl ClientEndpoint for Introspect {
+    const ENDPOINT: Endpoint = Endpoint::Introspection;
+    const ANSWER: Answer = crate::oauth::introspection::introspect;
 }
 
 /// `POST /oauth/revoke` (RFC 7009).
-pub async fn revoke(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    authenticated_blocking(
-        req,
-        payload,
-        state,
-        Endpoint::Revocation,
-        crate::oauth::revocation::revoke,
-    )
-    .await
+pub struct Revoke;
+
+impl ClientEndpoint for Revoke {
+    const ENDPOINT: Endpoint = Endpoint::Revocation;
+    const ANSWER: Answer = crate::oauth::revocation::revoke;
 }
 
-/// Reads a client request, authenticates the client (RFC 7662 2.1, RFC 7009 2.1), then runs
-/// `f` with a connection.
-async fn authenticated_blocking(
+/// Reads a client request, authenticates the client, then answers as `E` says.
+pub async fn authenticated<E: ClientEndpoint>(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    endpoint: Endpoint,
-    f: fn(
-        &OAuthContext<'_>,
-        &mut crate::db::AnyConnection,
-        &(ClientRequest, client_auth::Authenticated),
-    ) -> OAuthResponse,
 ) -> HttpResponse {
     let request = match client_request(&req, &state, payload).await {
         Ok(r) => r,
         Err(resp) => return render(resp),
     };
-    match client_auth::authenticate(&state.oauth(), &request.auth, request.client_ip, endpoint)
-        .await
+    match client_auth::authenticate(
+        &state.oauth(),
+        &request.auth,
+        request.client_ip,
+        E::ENDPOINT,
+    )
+    .await
     {
-        Ok(authenticated) => blocking(state, (request, authenticated), f).await,
+        Ok(authenticated) => blocking(state, (request, authenticated), E::ANSWER).await,
         Err(refused) => render(refused),
     }
 }
