@@ -616,7 +616,7 @@ pub fn add_token_counts(
             continue;
         }
         // Another instance may insert the same day at once: then add to its row.
-        let inserted = crate::db::transaction(conn, |conn| {
+        let inserted = crate::db::insert_new(conn, |conn| {
             diesel::insert_into(token_usage::table)
                 .values((
                     token_usage::client_id.eq(client_pk),
@@ -624,15 +624,11 @@ pub fn add_token_counts(
                     token_usage::count.eq(n),
                 ))
                 .execute(conn)
-        });
-        match inserted.map_err(AppError::from) {
-            Ok(_) => {}
-            Err(e) if e.is_unique_violation() => {
-                diesel::update(key)
-                    .set(token_usage::count.eq(token_usage::count + n))
-                    .execute(conn)?;
-            }
-            Err(e) => return Err(e),
+        })?;
+        if !inserted {
+            diesel::update(key)
+                .set(token_usage::count.eq(token_usage::count + n))
+                .execute(conn)?;
         }
     }
     Ok(())
@@ -679,7 +675,7 @@ pub fn use_assertion_jti(
     // one assertion is used once (RFC 7523 3).
     diesel::delete(t::table.filter(t::expires_at.lt(now - super::assertion::LEEWAY)))
         .execute(conn)?;
-    let inserted = crate::db::transaction(conn, |conn| {
+    crate::db::insert_new(conn, |conn| {
         diesel::insert_into(t::table)
             .values((
                 t::client_id.eq(client_pk),
@@ -687,12 +683,7 @@ pub fn use_assertion_jti(
                 t::expires_at.eq(expires_at),
             ))
             .execute(conn)
-    });
-    match inserted.map_err(AppError::from) {
-        Ok(_) => Ok(true),
-        Err(e) if e.is_unique_violation() => Ok(false),
-        Err(e) => Err(e),
-    }
+    })
 }
 
 /// Stores (or with None removes) a client's sealed client_secret_jwt key.

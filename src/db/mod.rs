@@ -242,6 +242,20 @@ pub fn migrate_and<T>(
     }
 }
 
+/// Runs one insert in a transaction of its own (nested in the caller's: a savepoint), so that
+/// a unique violation does not abort an enclosing PostgreSQL transaction. True when the row
+/// was inserted, false when it was there already (or another connection inserted it at once).
+pub fn insert_new(
+    conn: &mut AnyConnection,
+    insert: impl FnOnce(&mut AnyConnection) -> diesel::QueryResult<usize>,
+) -> Result<bool, AppError> {
+    match transaction(conn, insert).map_err(AppError::from) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs `f` in a transaction (a savepoint when one is already open). On SQLite a top-level
 /// transaction is `BEGIN IMMEDIATE`: it takes the write lock up front, waiting up to the busy
 /// timeout behind other writers. A deferred `BEGIN` would take it only at its first write, and

@@ -424,23 +424,17 @@ pub fn rotate_refresh(
 
 /// Puts an access token's jti on the revocation list until it expires (idempotent).
 pub fn revoke_jti(conn: &mut AnyConnection, jti: &str, expires_at: i64) -> Result<(), AppError> {
-    // One statement: an already revoked jti is a unique violation. Run in its own (nested: a
-    // savepoint) transaction, so that the violation does not abort an enclosing PostgreSQL
-    // transaction.
-    let inserted = crate::db::transaction(conn, |conn| {
+    // One statement: an already revoked jti (before, or concurrently by another request) is
+    // the same outcome.
+    crate::db::insert_new(conn, |conn| {
         diesel::insert_into(revoked_tokens::table)
             .values((
                 revoked_tokens::jti.eq(jti),
                 revoked_tokens::expires_at.eq(expires_at),
             ))
             .execute(conn)
-    });
-    match inserted.map_err(AppError::from) {
-        Ok(_) => Ok(()),
-        // Revoked before, or concurrently by another request: the same outcome.
-        Err(e) if e.is_unique_violation() => Ok(()),
-        Err(e) => Err(e),
-    }
+    })
+    .map(drop)
 }
 
 /// Whether an access token's jti is on the revocation list.
