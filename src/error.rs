@@ -1,8 +1,8 @@
-//! The application error type. Server-side failures are logged with their cause and answered
-//! with an opaque body; user errors carry a message meant for the user.
-
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+//! The application error type of the domain and storage layers. It knows nothing of HTTP:
+//! each face maps it (`http::render::PageError` for pages, `http::api::ApiError` for the JSON
+//! API, `oauth::request::OAuthResponse` on the OAuth endpoints, one stderr line in the CLI).
+//! Server-side failures are logged with their cause and answered with an opaque message;
+//! user errors carry a message meant for the user.
 
 /// Errors of the domain and storage layers.
 #[derive(Debug, thiserror::Error)]
@@ -83,41 +83,5 @@ impl AppError {
                 _
             ))
         )
-    }
-}
-
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Invalid(_) => StatusCode::BAD_REQUEST,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let message = if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-            "the server could not complete the request".to_string()
-        } else {
-            self.to_string()
-        };
-        let error = match status {
-            StatusCode::NOT_FOUND => "not_found",
-            StatusCode::BAD_REQUEST => "invalid_request",
-            StatusCode::CONFLICT => "conflict",
-            StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
-            _ => "server_error",
-        };
-        let mut builder = HttpResponse::build(status);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            builder.insert_header(("Retry-After", UNAVAILABLE_RETRY_AFTER.to_string()));
-        }
-        builder
-            .insert_header(("Cache-Control", "no-store"))
-            .json(serde_json::json!({ "error": error, "error_description": message }))
     }
 }
