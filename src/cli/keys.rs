@@ -1,7 +1,5 @@
 //! `portcullis keys ...` (signing keys) and `portcullis master-key rotate`.
 
-use std::io::Write;
-
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -9,7 +7,6 @@ use clap::Subcommand;
 use super::Console;
 use super::output::{io, table};
 use crate::clock;
-use crate::db::AnyConnection;
 use crate::error::AppError;
 
 /// Master-key commands.
@@ -44,15 +41,20 @@ pub enum KeysCmd {
 /// `portcullis master-key rotate`: every stored key re-sealed with the new key in one
 /// transaction (all or nothing), then the key file beside a SQLite database replaced.
 pub(super) fn rotate_master_key(
-    conn: &mut AnyConnection,
-    current: &crate::seal::MasterKey,
+    console: Console<'_>,
     source: &crate::seal::KeySource,
     new_key_file: &std::path::Path,
-    out: &mut dyn Write,
 ) -> Result<(), AppError> {
     use crate::seal::KeySource;
+    let Console {
+        conn,
+        ctx,
+        out,
+        now,
+        actor,
+    } = console;
     let new = crate::seal::read_key_file(new_key_file)?;
-    let done = crate::seal::reseal(conn, current, Some(&new), source)?;
+    let done = crate::manage::rotate_master_key(conn, &ctx, &actor, &new, source, now)?;
     writeln!(
         out,
         "Re-sealed {} signing keys and {} client_secret_jwt keys with the new master key.",
@@ -89,14 +91,11 @@ pub(super) fn run(cmd: KeysCmd, console: Console<'_>) -> Result<(), AppError> {
         ctx,
         out,
         now,
-        ..
+        actor,
     } = console;
     match cmd {
         KeysCmd::Rotate { activate_in } => {
-            crate::limits::KEY_ACTIVATION_DELAY
-                .check(activate_in)
-                .map_err(AppError::Invalid)?;
-            let kid = crate::token::rotate(conn, now, activate_in, ctx.master_key)?;
+            let kid = crate::manage::rotate_signing_key(conn, &ctx, &actor, activate_in, now)?;
             writeln!(
                 out,
                 "New signing key {kid}: published now, signs from {} UTC. Running instances pick it up within PORTCULLIS_CLIENT_CACHE_MS.",

@@ -155,7 +155,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::User(cmd) => users::run(cmd, console),
         Command::Keys(cmd) => keys::run(cmd, console),
         Command::MasterKey(MasterKeyCmd::Rotate { new_key_file }) => {
-            keys::rotate_master_key(console.conn, &master, &source, &new_key_file, console.out)
+            keys::rotate_master_key(console, &source, &new_key_file)
         }
     }
 }

@@ -5,10 +5,12 @@
 //! so that this instance applies it at once (others within `PORTCULLIS_CLIENT_CACHE_MS`).
 
 mod clients;
+mod keys;
 mod secrets;
 mod users;
 
 pub use clients::*;
+pub use keys::*;
 pub use secrets::*;
 pub use users::*;
 

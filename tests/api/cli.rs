@@ -649,6 +649,40 @@ async fn cli_changes_are_the_admin_areas_changes_audited_with_the_os_user(app: T
     assert!(events.iter().all(|e| e.remote_addr == "local"));
 }
 
+// Key rotations are use cases too: audited with the OS user, like every other CLI change.
+crate::on_both_backends!(key_rotations_are_audited_with_the_os_user);
+async fn key_rotations_are_audited_with_the_os_user(app: TestApp) {
+    use portcullis::audit::store::{AuditFilter, page};
+    let cli = |args: &[&str]| app.cli().env("USER", "carol").args(args).output().unwrap();
+    let said = ok(&cli(&["keys", "rotate", "--activate-in", "60"]));
+    let kid = said
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    // A refused rotation changes nothing and records nothing.
+    fails(&cli(&["keys", "rotate", "--activate-in", "999999"]));
+    let (events, total) = page(
+        &mut app.pool.get().unwrap(),
+        &AuditFilter {
+            client_id: None,
+            actor: Some("cli:carol".into()),
+        },
+        0,
+        10,
+    )
+    .unwrap();
+    assert_eq!(total, 1, "{said}");
+    assert_eq!(events[0].action, "signing_key.rotate");
+    assert_eq!(events[0].target, kid, "{said}");
+    assert!(
+        events[0].details.starts_with("signs from "),
+        "{}",
+        events[0].details
+    );
+}
+
 // One table of limits (portcullis::limits): the server's default lifetimes accept exactly the
 // bounds a client's own lifetimes accept.
 #[test]
