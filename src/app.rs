@@ -197,7 +197,7 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
-                .wrap(middleware::from_fn(http::session::unavailable_sessions))
+                .wrap(middleware::from_fn(http::render::unavailable_sessions))
                 .wrap(middleware::from_fn(http::refuse_control_characters))
                 .wrap(middleware::from_fn(http::cors::cors))
                 .wrap(middleware::from_fn(http::middleware::observe_request))

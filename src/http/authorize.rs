@@ -9,8 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::http::login::{base_context, current_user, see_other};
+use crate::http::login::current_user;
 use crate::http::render::Pages;
+use crate::http::render::{base_context, see_other};
 use crate::http::session;
 use crate::oauth::authorization::request::{AuthorizeParams, Refusal, describe_scope};
 use crate::oauth::authorization::{self, ConsentPage, Step};

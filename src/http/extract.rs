@@ -1,23 +1,16 @@
-//! Who may call: the extractors every admin page and every admin-API call takes, checked
-//! before the handler runs. One generic each, over what the call needs ([`Read`] or
-//! [`Write`]): [`AdminUser`] (a signed-in admin-area user, see
-//! [`crate::http::admin::require`]) and [`ApiCaller`] (a bearer token, see
-//! [`crate::http::api`]). Both carry an [`Acting`]: the state and the actor for the audit log.
+//! What the extractors of both admin faces share: what a call needs ([`Read`] or [`Write`])
+//! and [`Acting`], the state and the actor for the audit log, with the blocking runs a
+//! handler makes. The extractors themselves, one generic each, live with their face:
+//! `http::admin::AdminUser` (a signed-in admin-area user) and `http::api::ApiCaller` (a bearer
+//! token); both are checked before the handler runs.
 
-use std::marker::PhantomData;
-
-use actix_session::Session;
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use futures_util::future::LocalBoxFuture;
+use actix_web::web;
 
 use crate::AppState;
 use crate::client::Client;
 use crate::db::AnyConnection;
 use crate::error::AppError;
-use crate::http::render::Pages;
 use crate::manage::Actor;
-use crate::user::User;
 
 /// What a call needs: [`Read`] or [`Write`].
 pub trait Access: 'static {
@@ -110,101 +103,5 @@ impl Acting {
             f(conn, change, client)
         })
         .await
-    }
-}
-
-/// A signed-in admin-area user whose role allows `A` ([`Viewer`], [`Editor`]). A POST's
-/// CSRF token was checked before (by [`crate::http::pages::guard`]).
-pub struct AdminUser<A> {
-    /// The user.
-    pub user: User,
-    /// The state and the actor.
-    pub acting: Acting,
-    /// The session.
-    pub session: Session,
-    /// The templates.
-    pub pages: web::Data<Pages>,
-    access: PhantomData<A>,
-}
-
-/// A signed-in user who may look at the admin area (`admin` or `readonly`).
-pub type Viewer = AdminUser<Read>;
-
-/// A signed-in `admin`.
-pub type Editor = AdminUser<Write>;
-
-impl<A> std::ops::Deref for AdminUser<A> {
-    type Target = Acting;
-
-    fn deref(&self) -> &Acting {
-        &self.acting
-    }
-}
-
-impl<A: Access> FromRequest for AdminUser<A> {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<AdminUser<A>, actix_web::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = web::Data::<AppState>::extract(&req).await?;
-            let pages = web::Data::<Pages>::extract(&req).await?;
-            let session = Session::extract(&req).await?;
-            let (user, actor) =
-                crate::http::admin::require(&state, &session, &req, A::WRITE).await?;
-            // An error page of this request shows the user's layout.
-            req.extensions_mut()
-                .insert(crate::http::render::SignedIn(user.username.clone()));
-            Ok(AdminUser {
-                user,
-                acting: Acting { state, actor },
-                session,
-                pages,
-                access: PhantomData,
-            })
-        })
-    }
-}
-
-/// An admin-API caller whose token allows `A` ([`Reader`], [`Writer`]), checked by
-/// [`crate::http::api`]'s `caller` before the handler runs.
-pub struct ApiCaller<A> {
-    /// The state and the actor (`client:CLIENT_ID`).
-    pub acting: Acting,
-    access: PhantomData<A>,
-}
-
-/// An API caller allowed to read (`portcullis:read` or `portcullis:admin`).
-pub type Reader = ApiCaller<Read>;
-
-/// An API caller allowed to change things (`portcullis:admin`).
-pub type Writer = ApiCaller<Write>;
-
-impl<A> std::ops::Deref for ApiCaller<A> {
-    type Target = Acting;
-
-    fn deref(&self) -> &Acting {
-        &self.acting
-    }
-}
-
-impl<A: Access> FromRequest for ApiCaller<A> {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<ApiCaller<A>, actix_web::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-                let e = AppError::Internal("no application state".into());
-                return Err(crate::http::api::ApiError::from(e).into());
-            };
-            let actor = crate::http::api::caller(&state, &req, A::WRITE).await?;
-            Ok(ApiCaller {
-                acting: Acting { state, actor },
-                access: PhantomData,
-            })
-        })
     }
 }

@@ -5,21 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use tera::Context;
 
 use crate::AppState;
-use crate::http::render::Pages;
+use crate::http::render::{Pages, base_context, see_other};
 use crate::http::session;
-
-/// The page context every page shares: the signed-in user's name and the CSRF token.
-pub fn base_context(session: &Session, username: Option<&str>) -> Context {
-    let mut ctx = Context::new();
-    ctx.insert("csrf_token", &session::csrf_token(session));
-    if let Some(u) = username {
-        ctx.insert("current_user", u);
-    }
-    ctx
-}
 
 /// The signed-in user, if the session names one that still exists.
 pub async fn current_user(
@@ -213,12 +202,4 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(crate::http::render::STYLESHEET)
-}
-
-/// 303 See Other to a local path.
-pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
 }

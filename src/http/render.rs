@@ -1,11 +1,14 @@
 //! Server-rendered pages: the tera templates, embedded in the binary so that the server runs
 //! from any directory. Autoescaping is on for every template (their names end in `.html`).
 
+use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::http::header;
 use tera::{Context, Tera};
 
 use crate::error::AppError;
+use crate::http::session;
 
 /// Every template, by name.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -193,7 +196,7 @@ impl actix_web::ResponseError for PageError {
     /// [`crate::http::pages::guard`], which has the templates and the session.
     fn error_response(&self) -> HttpResponse {
         match self {
-            PageError::SignIn(location) => crate::http::login::see_other(location),
+            PageError::SignIn(location) => see_other(location),
             other => page_response(other.status_code()).body(other.to_string()),
         }
     }
@@ -207,7 +210,7 @@ impl PageError {
         session: &actix_session::Session,
         user: Option<&str>,
     ) -> HttpResponse {
-        let base = |user: Option<&str>| crate::http::login::base_context(session, user);
+        let base = |user: Option<&str>| base_context(session, user);
         match self {
             PageError::App(AppError::NotFound(m)) => {
                 pages.error(StatusCode::NOT_FOUND, "Not found", m, base(user))
@@ -225,7 +228,7 @@ impl PageError {
                     base(user),
                 )
             }
-            PageError::SignIn(location) => crate::http::login::see_other(location),
+            PageError::SignIn(location) => see_other(location),
             PageError::Forbidden {
                 username,
                 heading,
@@ -255,6 +258,75 @@ pub fn page_response(status: StatusCode) -> actix_web::HttpResponseBuilder {
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: http:; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'",
         ));
     b
+}
+
+/// The page context every page shares: the signed-in user's name and the CSRF token.
+pub fn base_context(session: &Session, username: Option<&str>) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert("csrf_token", &session::csrf_token(session));
+    if let Some(u) = username {
+        ctx.insert("current_user", u);
+    }
+    ctx
+}
+
+/// 303 See Other to a local path.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Turns the opaque 500 actix-session answers when a session cannot be loaded because the
+/// database is unavailable into the readable 503 page (with `Retry-After`) the rest of the
+/// browser area shows. Wraps the session middleware.
+pub async fn unavailable_sessions(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let pages = req.app_data::<actix_web::web::Data<Pages>>().cloned();
+    match next.call(req).await {
+        // actix-session keeps the cause only in the error's Debug output.
+        Err(e) if format!("{e:?}").contains(crate::http::session::UNAVAILABLE_MARK) => {
+            match pages {
+                Some(pages) => Err(SessionsUnavailable(pages).into()),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// The error [`unavailable_sessions`] answers with: it renders the 503 page.
+struct SessionsUnavailable(actix_web::web::Data<Pages>);
+
+impl std::fmt::Debug for SessionsUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(crate::http::session::UNAVAILABLE_MARK)
+    }
+}
+
+impl std::fmt::Display for SessionsUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(crate::http::session::UNAVAILABLE_MARK)
+    }
+}
+
+impl actix_web::ResponseError for SessionsUnavailable {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        let mut ctx = tera::Context::new();
+        ctx.insert("csrf_token", "");
+        unavailable_page(
+            &self.0,
+            ctx,
+            &crate::error::AppError::Internal(crate::http::session::UNAVAILABLE_MARK.into()),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -131,59 +131,8 @@ impl DbSessionStore {
 }
 
 /// Marks a session that could not be loaded because the database is unavailable
-/// ([`crate::error::AppError::is_unavailable`]); [`unavailable_sessions`] finds it.
-const UNAVAILABLE_MARK: &str = "session store: database unavailable";
-
-/// Turns the opaque 500 actix-session answers when a session cannot be loaded because the
-/// database is unavailable into the readable 503 page (with `Retry-After`) the rest of the
-/// browser area shows. Wraps the session middleware.
-pub async fn unavailable_sessions(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let pages = req
-        .app_data::<actix_web::web::Data<crate::http::render::Pages>>()
-        .cloned();
-    match next.call(req).await {
-        // actix-session keeps the cause only in the error's Debug output.
-        Err(e) if format!("{e:?}").contains(UNAVAILABLE_MARK) => match pages {
-            Some(pages) => Err(SessionsUnavailable(pages).into()),
-            None => Err(e),
-        },
-        other => other,
-    }
-}
-
-/// The error [`unavailable_sessions`] answers with: it renders the 503 page.
-struct SessionsUnavailable(actix_web::web::Data<crate::http::render::Pages>);
-
-impl std::fmt::Debug for SessionsUnavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(UNAVAILABLE_MARK)
-    }
-}
-
-impl std::fmt::Display for SessionsUnavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(UNAVAILABLE_MARK)
-    }
-}
-
-impl actix_web::ResponseError for SessionsUnavailable {
-    fn status_code(&self) -> actix_web::http::StatusCode {
-        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
-    }
-
-    fn error_response(&self) -> actix_web::HttpResponse {
-        let mut ctx = tera::Context::new();
-        ctx.insert("csrf_token", "");
-        crate::http::render::unavailable_page(
-            &self.0,
-            ctx,
-            &crate::error::AppError::Internal(UNAVAILABLE_MARK.into()),
-        )
-    }
-}
+/// ([`crate::error::AppError::is_unavailable`]); `http::render::unavailable_sessions` finds it.
+pub(crate) const UNAVAILABLE_MARK: &str = "session store: database unavailable";
 
 impl SessionStore for DbSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {

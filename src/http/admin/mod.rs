@@ -13,19 +13,23 @@ pub mod secret_form;
 pub mod secrets;
 pub mod users;
 
+use std::marker::PhantomData;
+
 use actix_session::Session;
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
 use tera::Context;
 
 use crate::AppState;
 use crate::client::Client;
-use crate::http::login::{base_context, current_user, see_other};
-use crate::http::render::PageError;
+use crate::http::extract::{Access, Acting, Read, Write};
+use crate::http::login::current_user;
+use crate::http::render::{PageError, Pages};
+use crate::http::render::{base_context, see_other};
 use crate::manage::Actor;
 use crate::user::{Role, User};
-
-pub use crate::http::extract::{AdminUser, Editor, Viewer};
 
 /// What an admin handler returns: its page, or a [`PageError`] (the sign-in redirect, a 403,
 /// an error page) through `?`.
@@ -192,4 +196,57 @@ pub async fn script() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(crate::http::render::ADMIN_SCRIPT)
+}
+
+/// A signed-in admin-area user whose role allows `A` ([`Viewer`], [`Editor`]). A POST's
+/// CSRF token was checked before (by [`crate::http::pages::guard`]).
+pub struct AdminUser<A> {
+    /// The user.
+    pub user: User,
+    /// The state and the actor.
+    pub acting: Acting,
+    /// The session.
+    pub session: Session,
+    /// The templates.
+    pub pages: web::Data<Pages>,
+    access: PhantomData<A>,
+}
+
+/// A signed-in user who may look at the admin area (`admin` or `readonly`).
+pub type Viewer = AdminUser<Read>;
+
+/// A signed-in `admin`.
+pub type Editor = AdminUser<Write>;
+
+impl<A> std::ops::Deref for AdminUser<A> {
+    type Target = Acting;
+
+    fn deref(&self) -> &Acting {
+        &self.acting
+    }
+}
+
+impl<A: Access> FromRequest for AdminUser<A> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<AdminUser<A>, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = web::Data::<AppState>::extract(&req).await?;
+            let pages = web::Data::<Pages>::extract(&req).await?;
+            let session = Session::extract(&req).await?;
+            let (user, actor) = require(&state, &session, &req, A::WRITE).await?;
+            // An error page of this request shows the user's layout.
+            req.extensions_mut()
+                .insert(crate::http::render::SignedIn(user.username.clone()));
+            Ok(AdminUser {
+                user,
+                acting: Acting { state, actor },
+                session,
+                pages,
+                access: PhantomData,
+            })
+        })
+    }
 }

@@ -14,13 +14,18 @@ pub mod secrets;
 pub mod usage;
 pub mod users;
 
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::http::extract::{Access, Acting, Read, Write};
 use crate::manage::Actor;
 use crate::oauth::error::ErrorCode;
 
@@ -165,8 +170,6 @@ pub fn paging(
     }
     Ok(crate::db::paging::Paging::new(page, per_page)?)
 }
-
-pub use crate::http::extract::{Reader, Writer};
 
 /// Checks the bearer token (RFC 6750 2.1) and its scope (`write`: `portcullis:admin`);
 /// the caller, for the audit log. Only the [`Reader`] and [`Writer`] extractors call it.
@@ -339,4 +342,46 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(openapi::ApiDoc::openapi())
+}
+
+/// An admin-API caller whose token allows `A` ([`Reader`], [`Writer`]), checked by
+/// [`caller`] before the handler runs.
+pub struct ApiCaller<A> {
+    /// The state and the actor (`client:CLIENT_ID`).
+    pub acting: Acting,
+    access: PhantomData<A>,
+}
+
+/// An API caller allowed to read (`portcullis:read` or `portcullis:admin`).
+pub type Reader = ApiCaller<Read>;
+
+/// An API caller allowed to change things (`portcullis:admin`).
+pub type Writer = ApiCaller<Write>;
+
+impl<A> std::ops::Deref for ApiCaller<A> {
+    type Target = Acting;
+
+    fn deref(&self) -> &Acting {
+        &self.acting
+    }
+}
+
+impl<A: Access> FromRequest for ApiCaller<A> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<ApiCaller<A>, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+                let e = AppError::Internal("no application state".into());
+                return Err(ApiError::from(e).into());
+            };
+            let actor = caller(&state, &req, A::WRITE).await?;
+            Ok(ApiCaller {
+                acting: Acting { state, actor },
+                access: PhantomData,
+            })
+        })
+    }
 }
