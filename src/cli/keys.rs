@@ -46,15 +46,10 @@ pub(super) fn rotate_master_key(
     new_key_file: &std::path::Path,
 ) -> Result<(), AppError> {
     use crate::seal::KeySource;
-    let Console {
-        conn,
-        ctx,
-        out,
-        now,
-        actor,
-    } = console;
     let new = crate::seal::read_key_file(new_key_file)?;
-    let done = crate::manage::rotate_master_key(conn, &ctx, &actor, &new, source, now)?;
+    let c = console;
+    let done = crate::manage::rotate_master_key(c.conn, &c.ctx, &c.actor, &new, source, c.now)?;
+    let out = c.out;
     writeln!(
         out,
         "Re-sealed {} signing keys and {} client_secret_jwt keys with the new master key.",
