@@ -180,7 +180,7 @@ pub fn find(conn: &mut AnyConnection, client_id: &str) -> Result<Option<Client>,
     let row: Option<ClientRow> = clients::table
         .filter(clients::client_id.eq(client_id))
         .select(ClientRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     match row {
         None => Ok(None),
@@ -556,7 +556,7 @@ pub fn remove_redirect_uri(
             .filter(redirect_uris::id.eq(uri_id))
             .filter(redirect_uris::client_id.eq(client_pk))
             .select(redirect_uris::uri)
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         if uri.is_some() {
             diesel::delete(redirect_uris::table.filter(redirect_uris::id.eq(uri_id)))
@@ -609,7 +609,7 @@ pub fn add_token_counts(
         let exists = clients::table
             .find(client_pk)
             .select(clients::id)
-            .first::<i64>(conn)
+            .get_result::<i64>(conn)
             .optional()?
             .is_some();
         if !exists {

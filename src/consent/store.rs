@@ -17,7 +17,7 @@ pub fn approved(
     let scope: Option<String> = consents::table
         .find((user_id, client_pk))
         .select(consents::scope)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(scope.map(|s| ScopeSet::from_stored(&s)))
 }

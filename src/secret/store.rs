@@ -66,7 +66,7 @@ pub fn insert(
     Ok(client_secrets::table
         .find(id)
         .select(SecretRow::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// A client's secrets, oldest first.
@@ -89,7 +89,7 @@ pub fn find_with_client(
         .inner_join(clients::table)
         .filter(client_secrets::id.eq(secret_id))
         .select((SecretRow::as_select(), clients::client_id))
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -125,7 +125,7 @@ pub fn find(
         .filter(client_secrets::id.eq(secret_id))
         .filter(client_secrets::client_id.eq(client_pk))
         .select(SecretRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -85,7 +85,7 @@ pub fn longest_access_ttl(conn: &mut AnyConnection, server_default: i64) -> Resu
     use crate::db::schema::clients;
     let max: Option<i64> = clients::table
         .select(diesel::dsl::max(clients::access_token_ttl))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(max.unwrap_or(0).max(server_default))
 }
 
@@ -201,13 +201,13 @@ pub fn redeem_code(
                 grants::pkce,
                 grants::code_expires_at,
             ))
-            .first::<RedeemedGrant>(conn)?;
+            .get_result::<RedeemedGrant>(conn)?;
         return Ok(Redemption::Won(grant));
     }
     let existing: Option<i64> = grants::table
         .filter(grants::code_hash.eq(code.as_str()))
         .select(grants::id)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(match existing {
         Some(grant_id) => Redemption::Replayed { grant_id },
@@ -331,7 +331,7 @@ pub fn record_issued(
         let revoked: Option<i64> = grants::table
             .find(grant_id)
             .select(grants::revoked_at)
-            .first(conn)?;
+            .get_result(conn)?;
         if revoked.is_some() {
             revoke_jti(conn, access_jti, access_expires_at)?;
             return Ok(Recorded::Revoked);
@@ -382,7 +382,7 @@ pub fn find_refresh(
             grants::user_id,
             clients::client_id,
         ))
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -442,7 +442,7 @@ pub fn is_jti_revoked(conn: &mut AnyConnection, jti: &str) -> Result<bool, AppEr
     Ok(revoked_tokens::table
         .find(jti)
         .select(revoked_tokens::jti)
-        .first::<String>(conn)
+        .get_result::<String>(conn)
         .optional()?
         .is_some())
 }

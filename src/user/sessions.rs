@@ -121,7 +121,7 @@ pub fn find(conn: &mut AnyConnection, id_hash: &str) -> Result<Option<StoredSess
             sessions::created_at,
             sessions::last_seen_at,
         ))
-        .first::<(UserId, String, String, i64, i64)>(conn)
+        .get_result::<(UserId, String, String, i64, i64)>(conn)
         .optional()?;
     Ok(
         row.and_then(|(user_id, role, state, created_at, last_seen_at)| {

@@ -52,7 +52,7 @@ pub fn insert(
         Ok(id) => Ok(users::table
             .find(id)
             .select(UserRow::as_select())
-            .first(conn)?
+            .get_result(conn)?
             .into_user()),
         Err(e) if e.is_unique_violation() => Err(AppError::Conflict(format!(
             "user '{username}' already exists"
@@ -85,7 +85,7 @@ pub fn find_for_login(
     let found = users::table
         .filter(users::username.eq(username))
         .select((UserRow::as_select(), users::password_hash))
-        .first::<(UserRow, String)>(conn)
+        .get_result::<(UserRow, String)>(conn)
         .optional()?;
     Ok(found.map(|(row, hash)| (row.into_user(), hash)))
 }
@@ -95,7 +95,7 @@ pub fn find_by_name(conn: &mut AnyConnection, username: &str) -> Result<Option<U
     Ok(users::table
         .filter(users::username.eq(username))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(UserRow::into_user))
 }
@@ -105,7 +105,7 @@ pub fn find(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>, AppErr
     Ok(users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(UserRow::into_user))
 }
