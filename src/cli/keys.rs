@@ -41,13 +41,12 @@ pub enum KeysCmd {
 /// `portcullis master-key rotate`: every stored key re-sealed with the new key in one
 /// transaction (all or nothing), then the key file beside a SQLite database replaced.
 pub(super) fn rotate_master_key(
-    console: Console<'_>,
+    c: Console<'_>,
     source: &crate::seal::KeySource,
     new_key_file: &std::path::Path,
 ) -> Result<(), AppError> {
     use crate::seal::KeySource;
     let new = crate::seal::read_key_file(new_key_file)?;
-    let c = console;
     let done = crate::manage::rotate_master_key(c.conn, &c.ctx, &c.actor, &new, source, c.now)?;
     let out = c.out;
     writeln!(

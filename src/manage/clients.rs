@@ -136,7 +136,12 @@ pub fn update_client(
             if enabled != client.enabled {
                 what.push(if enabled { "enabled" } else { "disabled" }.to_string());
             }
-            if settings.scopes != client.allowed_scopes.to_vec() {
+            if !settings
+                .scopes
+                .iter()
+                .map(String::as_str)
+                .eq(client.allowed_scopes.iter())
+            {
                 what.push(format!("scopes: {}", settings.scopes.join(" ")));
             }
             let grants: Vec<GrantTypeName> =
