@@ -79,6 +79,8 @@ pub struct Application {
     metrics_port: Option<u16>,
     state: web::Data<AppState>,
     flush_interval: std::time::Duration,
+    /// SQLite: the server checkpoints the WAL from a background job.
+    sqlite: bool,
     cache_interval: std::time::Duration,
 }
 
@@ -227,6 +229,7 @@ impl Application {
             metrics_port,
             state,
             flush_interval: settings.usage_flush_interval,
+            sqlite: !settings.database_url.is_postgres(),
             cache_interval: settings.client_cache_interval,
         })
     }
@@ -269,6 +272,12 @@ impl Application {
         };
         let watcher = tokio::spawn(jobs::watch_changes(state.clone(), every));
         let trimmer = tokio::spawn(memory::trim_periodically(std::time::Duration::from_secs(5)));
+        let checkpointer = self.sqlite.then(|| {
+            tokio::spawn(jobs::checkpoint_periodically(
+                state.clone(),
+                std::time::Duration::from_millis(200),
+            ))
+        });
         let metrics = self.metrics_server.map(|server| {
             let handle = server.handle();
             (handle, tokio::spawn(server))
@@ -282,6 +291,9 @@ impl Application {
         flusher.abort();
         watcher.abort();
         trimmer.abort();
+        if let Some(c) = checkpointer {
+            c.abort();
+        }
         let final_flush = tokio::task::spawn_blocking(move || jobs::flush(&state)).await;
         if let Ok(Err(e)) | Err(e) = final_flush.map_err(|e| AppError::Internal(e.to_string())) {
             tracing::error!(error = %e, "could not write last-used times at shutdown");

@@ -26,6 +26,29 @@ pub(crate) fn flush(state: &AppState) -> Result<(), AppError> {
     Ok(())
 }
 
+/// On SQLite, checkpoints the WAL every `every` ([`crate::db::checkpoint`]).
+pub(crate) async fn checkpoint_periodically(
+    state: web::Data<AppState>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut conn = s.pool.get()?;
+            crate::db::checkpoint(&mut conn)
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not checkpoint the WAL; will retry"),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint task failed"),
+        }
+    }
+}
+
 pub(crate) async fn flush_periodically(state: web::Data<AppState>, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;

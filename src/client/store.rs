@@ -263,16 +263,18 @@ pub fn delete(conn: &mut AnyConnection, client_id: &str) -> Result<bool, AppErro
     Ok(n > 0)
 }
 
-/// Records batched last-use times: (client primary key, time).
+/// Records batched last-use times: (client primary key, time), in one statement per 5,000.
 pub fn record_last_used(
     conn: &mut AnyConnection,
     uses: &[(ClientKey, i64)],
 ) -> Result<(), AppError> {
-    for (id, at) in uses {
-        diesel::update(clients::table.filter(clients::id.eq(id)))
-            .set(clients::last_used_at.eq(at))
-            .execute(conn)?;
-    }
+    let rows: Vec<[i64; 2]> = uses.iter().map(|(id, at)| [id.0, *at]).collect();
+    crate::db::prepared::batch(
+        conn,
+        "UPDATE clients SET last_used_at = v.column2 FROM {values} AS v \
+         WHERE clients.id = v.column1",
+        &rows,
+    )?;
     Ok(())
 }
 
@@ -595,42 +597,17 @@ pub fn add_token_counts(
     conn: &mut AnyConnection,
     counts: &[(ClientKey, i64, i64)],
 ) -> Result<(), AppError> {
-    use crate::db::schema::token_usage;
-    for &(client_pk, day, n) in counts {
-        let key = token_usage::table
-            .filter(token_usage::client_id.eq(client_pk))
-            .filter(token_usage::day.eq(day));
-        let updated = diesel::update(key)
-            .set(token_usage::count.eq(token_usage::count + n))
-            .execute(conn)?;
-        if updated > 0 {
-            continue;
-        }
-        let exists = clients::table
-            .find(client_pk)
-            .select(clients::id)
-            .get_result::<i64>(conn)
-            .optional()?
-            .is_some();
-        if !exists {
-            continue;
-        }
-        // Another instance may insert the same day at once: then add to its row.
-        let inserted = crate::db::insert_new(conn, |conn| {
-            diesel::insert_into(token_usage::table)
-                .values((
-                    token_usage::client_id.eq(client_pk),
-                    token_usage::day.eq(day),
-                    token_usage::count.eq(n),
-                ))
-                .execute(conn)
-        })?;
-        if !inserted {
-            diesel::update(key)
-                .set(token_usage::count.eq(token_usage::count + n))
-                .execute(conn)?;
-        }
-    }
+    let rows: Vec<[i64; 3]> = counts.iter().map(|(c, d, n)| [c.0, *d, *n]).collect();
+    // One upsert per 5,000 counts; another instance adding to the same day at once adds to
+    // the same row. Counts of a client deleted meanwhile are dropped.
+    crate::db::prepared::batch(
+        conn,
+        "INSERT INTO token_usage (client_id, day, count) \
+         SELECT v.column1, v.column2, v.column3 FROM {values} AS v \
+         WHERE EXISTS (SELECT 1 FROM clients WHERE clients.id = v.column1) \
+         ON CONFLICT (client_id, day) DO UPDATE SET count = token_usage.count + excluded.count",
+        &rows,
+    )?;
     Ok(())
 }
 

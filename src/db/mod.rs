@@ -7,6 +7,7 @@
 //! a refresh-token introspection, issue 13).
 
 pub mod paging;
+pub mod prepared;
 pub mod schema;
 
 use std::time::Duration;
@@ -111,9 +112,14 @@ pub fn connect(url: &DbUrl) -> ConnectionResult<AnyConnection> {
         )?)),
         DbUrl::Sqlite(path) => {
             let mut conn = diesel::SqliteConnection::establish(path)?;
+            // WAL with synchronous=NORMAL: a commit is durable once it is in the WAL file, which
+            // survives a crash of this process; a power loss or OS crash may lose the last
+            // commits before the next checkpoint, never corrupt the database (SQLite's
+            // documented guarantee). After a checkpoint the WAL file is cut back to 64 MiB.
             conn.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                 PRAGMA journal_size_limit = 67108864;",
             )
             .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
             Ok(AnyConnection::Sqlite(conn))
@@ -125,6 +131,9 @@ pub fn connect(url: &DbUrl) -> ConnectionResult<AnyConnection> {
 #[derive(Debug)]
 pub struct Manager {
     url: DbUrl,
+    /// The server's pool: SQLite connections never checkpoint the WAL inside a commit
+    /// ([`checkpoint`] does it, from a background job).
+    server: bool,
 }
 
 /// The URL libpq is given: `url` with a connect timeout, TCP keepalives and a user timeout, and
@@ -168,7 +177,14 @@ impl ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<AnyConnection, Self::Error> {
-        connect(&self.url).map_err(diesel::r2d2::Error::ConnectionError)
+        let mut conn = connect(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
+        if let (true, AnyConnection::Sqlite(lite)) = (self.server, &mut conn) {
+            // Checkpointing inside the committing request cost 18% of a refresh's CPU and put
+            // a synced write of the database file into some requests' latency (issue 13).
+            lite.batch_execute("PRAGMA wal_autocheckpoint = 0;")
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
@@ -183,16 +199,23 @@ impl ManageConnection for Manager {
 /// The default of `PORTCULLIS_DB_TIMEOUT_MS`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
 
-/// Builds the pool with the default timeout (the CLI and tests).
+/// Builds a pool with the default timeout for the CLI and tests (SQLite checkpoints as usual).
 pub fn build_pool(url: &DbUrl, max_size: u32) -> Result<Pool, String> {
-    build_pool_with(url, max_size, DEFAULT_TIMEOUT)
+    pool(url, max_size, DEFAULT_TIMEOUT, false)
 }
 
 /// Builds the pool. The first connection is opened here, so a wrong URL fails at start.
 /// `timeout` bounds a checkout (and on PostgreSQL a connection attempt and a statement, see
 /// [`with_timeouts`]): when the database is unreachable, a request fails after it with
 /// [`AppError::is_unavailable`], it does not hang.
+///
+/// This is the server's pool: on SQLite, its connections leave checkpoints to [`checkpoint`],
+/// which the server runs from a background job.
 pub fn build_pool_with(url: &DbUrl, max_size: u32, timeout: Duration) -> Result<Pool, String> {
+    pool(url, max_size, timeout, true)
+}
+
+fn pool(url: &DbUrl, max_size: u32, timeout: Duration, server: bool) -> Result<Pool, String> {
     let url = with_timeouts(url, timeout);
     // Fail with libpq's/SQLite's own message rather than r2d2's time-out.
     connect(&url).map_err(|e| e.to_string())?;
@@ -209,7 +232,7 @@ pub fn build_pool_with(url: &DbUrl, max_size: u32, timeout: Duration) -> Result<
         .test_on_check_out(url.is_postgres())
         .max_lifetime(Some(Duration::from_secs(30 * 60)))
         .connection_timeout(timeout)
-        .build(Manager { url })
+        .build(Manager { url, server })
         .map_err(|e| e.to_string())
 }
 
@@ -326,6 +349,17 @@ pub fn generation(conn: &mut AnyConnection, name: &str) -> Result<i64, AppError>
         .find(name)
         .select(cache_generation::value)
         .get_result(conn)?)
+}
+
+/// On SQLite, copies what the WAL holds into the database file as far as no reader still needs
+/// it (`PRAGMA wal_checkpoint(PASSIVE)`: it waits for nobody and blocks no writer), so that the
+/// WAL file starts over instead of growing. The server's connections never checkpoint inside a
+/// commit; a background job calls this several times a second. Nothing to do on PostgreSQL.
+pub fn checkpoint(conn: &mut AnyConnection) -> Result<(), AppError> {
+    if let AnyConnection::Sqlite(lite) = conn {
+        lite.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")?;
+    }
+    Ok(())
 }
 
 /// Checks that the database answers a query.

@@ -121,22 +121,33 @@ pub async fn authorize(
         Ok(p) => p,
         Err(refusal) => return refused(&state, &pages, &session, refusal),
     };
-    let user = match current_user(&state, &session).await {
-        Ok(u) => u,
-        Err(e) => return unavailable(&pages, &session, &e),
-    };
-    let user_id = user.as_ref().map(|u| u.id);
-    let signed_in_just_now = user_id.is_some()
+    let session_user = session::user_id(&session);
+    let signed_in_just_now = session_user.is_some()
         && session::take_signed_in_for(
             &session,
             &format!("/oauth/authorize?{query}"),
             state.clock.now(),
         );
+    // The person (still there?) and the step, in one trip to the database.
     let st = state.clone();
-    let step = crate::db::run(&state.pool, move |conn| {
-        authorization::begin(&st.oauth(), conn, &params, user_id, signed_in_just_now)
+    let looked_up = crate::db::run(&state.pool, move |conn| {
+        let user = match session_user {
+            Some(id) => crate::user::store::find(conn, id)?,
+            None => None,
+        };
+        let user_id = user.as_ref().map(|u| u.id);
+        let step = authorization::begin(&st.oauth(), conn, &params, user_id, signed_in_just_now)?;
+        Ok((user, step))
     })
     .await;
+    let (user, step) = match looked_up {
+        Ok((user, step)) => (user, Ok(step)),
+        Err(e) => (None, Err(e)),
+    };
+    if session_user.is_some() && user.is_none() && step.is_ok() {
+        // The account was deleted: the session is over.
+        session::log_out(&session);
+    }
     match step {
         Ok(Step::Refused(refusal)) => refused(&state, &pages, &session, refusal),
         Ok(Step::SignIn { again }) => sign_in_first(&query, again),

@@ -327,5 +327,8 @@ pub fn generate_token(
     )?;
     ctx.usage.count_token(client.id, now);
     ctx.metrics.token_issued("admin_generated");
-    Ok(GeneratedToken { token, claims })
+    Ok(GeneratedToken {
+        token,
+        claims: (*claims).clone(),
+    })
 }

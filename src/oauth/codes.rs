@@ -114,6 +114,8 @@ pub struct DbAuthorizer<'a> {
     pub now: i64,
     /// The redirect URI the token request named, if any.
     pub token_redirect_uri: Option<&'a str>,
+    /// The client that authenticated.
+    pub authenticated: &'a Authenticated,
 }
 
 impl DbAuthorizer<'_> {
@@ -162,6 +164,11 @@ impl Authorizer for DbAuthorizer<'_> {
                 return Err(());
             }
         };
+        // RFC 6749 4.1.3: the code must have been issued to the authenticated client.
+        let client = &self.authenticated.client.client;
+        if grant.client_pk != client.id {
+            return self.refuse("the authorization code was issued to another client");
+        }
         if grant.code_expires_at <= self.now {
             return self.refuse(&format!(
                 "the authorization code has expired (codes are valid for {CODE_TTL} seconds)"
@@ -179,7 +186,7 @@ impl Authorizer for DbAuthorizer<'_> {
         self.outcome.family.set(Some(grant.id));
         Ok(Some(Grant {
             owner_id: grant.user_id.to_string(),
-            client_id: grant.client_id,
+            client_id: client.client_id.clone(),
             scope: grant.scope.parse().map_err(|_| ())?,
             redirect_uri: url::Url::parse(&redirect_uri).map_err(|_| ())?,
             until: super::issuer::until(grant.code_expires_at, self.now)?,

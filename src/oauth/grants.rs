@@ -193,6 +193,7 @@ impl<'a> Adapters<'a> {
                 outcome,
                 now,
                 token_redirect_uri: req.param("redirect_uri"),
+                authenticated,
             },
             issuer: JwtIssuer {
                 ctx,

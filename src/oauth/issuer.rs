@@ -27,7 +27,7 @@ pub fn sign_access_token(
     client: &Client,
     scopes: Vec<&str>,
     now: i64,
-) -> Result<(String, AccessClaims), AppError> {
+) -> Result<(String, std::sync::Arc<AccessClaims>), AppError> {
     let ttl = crate::token::lifetime(
         client.access_token_ttl.unwrap_or(ctx.access_token_ttl),
         scopes.iter().copied(),
@@ -42,7 +42,7 @@ pub fn sign_access_token(
         now,
         ttl,
     );
-    let token = ctx.keys.get().current(now).sign(&claims)?;
+    let (token, claims) = ctx.keys.get().sign(claims, now)?;
     Ok((token, claims))
 }
 
@@ -99,7 +99,7 @@ impl<'a> JwtIssuer<'a> {
     }
 
     /// Signs an access token for a grant; returns it with its claims.
-    fn sign(&self, grant: &Grant) -> Result<(String, AccessClaims), ()> {
+    fn sign(&self, grant: &Grant) -> Result<(String, std::sync::Arc<AccessClaims>), ()> {
         sign_access_token(
             self.ctx,
             grant.owner_id.clone(),

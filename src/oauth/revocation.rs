@@ -3,7 +3,7 @@
 
 use super::client_auth::Authenticated;
 use super::context::OAuthContext;
-use super::introspection::{Found, with_token};
+use super::introspection::{Found, Revoked, with_token};
 use super::request::{ClientRequest, OAuthResponse};
 use crate::db::AnyConnection;
 use crate::token::store;
@@ -17,15 +17,21 @@ pub fn revoke(
     conn: &mut AnyConnection,
     req: &(ClientRequest, Authenticated),
 ) -> OAuthResponse {
-    with_token(ctx, conn, req, |conn, found, now| {
-        match found {
-            Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
-            Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
-            Found::Nothing => {}
-        }
-        Ok(OAuthResponse {
-            status: 200,
-            ..OAuthResponse::default()
-        })
-    })
+    with_token(
+        ctx,
+        conn,
+        req,
+        Revoked::DoesNotMatter,
+        |conn, found, now| {
+            match found {
+                Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
+                Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
+                Found::Nothing => {}
+            }
+            Ok(OAuthResponse {
+                status: 200,
+                ..OAuthResponse::default()
+            })
+        },
+    )
 }

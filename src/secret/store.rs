@@ -102,16 +102,18 @@ pub fn delete(conn: &mut AnyConnection, secret_id: SecretId) -> Result<bool, App
     )
 }
 
-/// Records batched last-use times: (secret id, time).
+/// Records batched last-use times: (secret id, time), in one statement per 5,000.
 pub fn record_last_used(
     conn: &mut AnyConnection,
     uses: &[(SecretId, i64)],
 ) -> Result<(), AppError> {
-    for (id, at) in uses {
-        diesel::update(client_secrets::table.filter(client_secrets::id.eq(id)))
-            .set(client_secrets::last_used_at.eq(at))
-            .execute(conn)?;
-    }
+    let rows: Vec<[i64; 2]> = uses.iter().map(|(id, at)| [id.0, *at]).collect();
+    crate::db::prepared::batch(
+        conn,
+        "UPDATE client_secrets SET last_used_at = v.column2 FROM {values} AS v \
+         WHERE client_secrets.id = v.column1",
+        &rows,
+    )?;
     Ok(())
 }
 

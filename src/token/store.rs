@@ -91,8 +91,10 @@ pub fn longest_access_ttl(conn: &mut AnyConnection, server_default: i64) -> Resu
 
 // ---- Authorization codes, token families, refresh tokens, revocation ----------------------
 
+use crate::db::prepared::{self, Bind, Statement};
 use crate::db::schema::{clients, grants, refresh_tokens, revoked_tokens};
 use crate::ids::{ClientKey, UserId};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 /// A new authorization code (RFC 6749 4.1.2), stored by hash.
 pub struct NewGrant<'a> {
@@ -140,8 +142,8 @@ pub fn insert_grant(conn: &mut AnyConnection, g: &NewGrant) -> Result<i64, AppEr
 pub struct RedeemedGrant {
     /// The family's id.
     pub id: i64,
-    /// The client's public client_id.
-    pub client_id: String,
+    /// The client it was issued to (its primary key).
+    pub client_pk: ClientKey,
     /// The user who approved.
     pub user_id: UserId,
     /// The redirect URI the code was sent to.
@@ -169,39 +171,37 @@ pub enum Redemption {
     Unknown,
 }
 
+/// Marks a code redeemed and returns what it grants, in one statement.
+struct Redeem;
+impl Statement for Redeem {
+    const SQL: &'static str = "UPDATE \"grants\" SET \"redeemed_at\" = ? \
+        WHERE \"code_hash\" = ? AND \"redeemed_at\" IS NULL AND \"revoked_at\" IS NULL \
+        RETURNING \"id\", \"client_id\", \"user_id\", \"redirect_uri\", \"redirect_uri_given\", \
+        \"scope\", \"pkce\", \"code_expires_at\"";
+    type Row = (
+        BigInt,
+        BigInt,
+        BigInt,
+        Text,
+        Bool,
+        Text,
+        Nullable<Text>,
+        BigInt,
+    );
+}
+
 /// Redeems a code: `UPDATE ... WHERE redeemed_at IS NULL` lets exactly one of any number of
 /// concurrent callers win, on SQLite (writes are serialized) and PostgreSQL (the row lock
-/// makes a second updater re-check the condition after the first commits).
+/// makes a second updater re-check the condition after the first commits). One statement
+/// when it wins (it returns the grant); a second one finds a replayed code.
 pub fn redeem_code(
     conn: &mut AnyConnection,
     code: &HashedToken,
     now: i64,
 ) -> Result<Redemption, AppError> {
-    let won: Option<i64> = diesel::update(
-        grants::table
-            .filter(grants::code_hash.eq(code.as_str()))
-            .filter(grants::redeemed_at.is_null())
-            .filter(grants::revoked_at.is_null()),
-    )
-    .set(grants::redeemed_at.eq(now))
-    .returning(grants::id)
-    .get_result(conn)
-    .optional()?;
-    if let Some(id) = won {
-        let grant = grants::table
-            .inner_join(clients::table)
-            .filter(grants::id.eq(id))
-            .select((
-                grants::id,
-                clients::client_id,
-                grants::user_id,
-                grants::redirect_uri,
-                grants::redirect_uri_given,
-                grants::scope,
-                grants::pkce,
-                grants::code_expires_at,
-            ))
-            .get_result::<RedeemedGrant>(conn)?;
+    let won: Option<RedeemedGrant> =
+        prepared::optional::<Redeem, _>(conn, &[Bind::Int(now), Bind::Text(code.as_str())])?;
+    if let Some(grant) = won {
         return Ok(Redemption::Won(grant));
     }
     let existing: Option<i64> = grants::table
@@ -291,9 +291,46 @@ pub enum Recorded {
     Gone,
 }
 
+/// On PostgreSQL, records the access token in its family and stores the new refresh token, in
+/// one statement (one round trip); returns the family's `revoked_at`, no row when it is gone.
+struct RecordWithRefreshPg;
+impl Statement for RecordWithRefreshPg {
+    const SQL: &'static str = "WITH fam AS (UPDATE \"grants\" SET \"access_jti\" = ?, \
+        \"access_expires_at\" = ?, \"expires_at\" = ? WHERE \"id\" = ? \
+        RETURNING \"id\", \"revoked_at\", \"access_jti\", \"access_expires_at\"), \
+        ins AS (INSERT INTO \"refresh_tokens\" (\"token_hash\", \"grant_id\", \"scope\", \
+        \"access_jti\", \"access_expires_at\", \"expires_at\", \"created_at\") \
+        SELECT ?, \"id\", ?, \"access_jti\", \"access_expires_at\", ?, ? FROM fam RETURNING 1) \
+        SELECT \"revoked_at\" FROM fam";
+    type Row = Nullable<BigInt>;
+    // Sent as text every time: the fault tests (tests/api/faults.rs) cut the connection
+    // when they see it, before and after its commit.
+    const KEEP: bool = false;
+}
+
+/// Records the access token in its family; returns the family's `revoked_at`, no row when it
+/// is gone (both backends: SQLite has `RETURNING` since 3.35).
+struct RecordAccess;
+impl Statement for RecordAccess {
+    const SQL: &'static str = "UPDATE \"grants\" SET \"access_jti\" = ?, \
+        \"access_expires_at\" = ?, \"expires_at\" = ? WHERE \"id\" = ? RETURNING \"revoked_at\"";
+    type Row = Nullable<BigInt>;
+}
+
+/// Stores a new refresh token of a family.
+struct InsertRefresh;
+impl Statement for InsertRefresh {
+    const SQL: &'static str = "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"grant_id\", \
+        \"scope\", \"access_jti\", \"access_expires_at\", \"expires_at\", \"created_at\") \
+        VALUES (?, ?, ?, ?, ?, ?, ?)";
+    type Row = BigInt;
+}
+
 /// Records what was issued from a family: the access token's jti (so that revoking the family
 /// revokes it) and the new refresh token. Serialized with [`revoke_family`] by the row lock on
-/// the grant, so an access token is revoked whichever of the two runs first.
+/// the grant, so an access token is revoked whichever of the two runs first. Runs in the
+/// caller's transaction (the code exchange's), opening none of its own: on PostgreSQL it is
+/// one statement.
 pub fn record_issued(
     conn: &mut AnyConnection,
     grant_id: i64,
@@ -304,40 +341,71 @@ pub fn record_issued(
 ) -> Result<Recorded, AppError> {
     let family_expires_at =
         refresh.map_or(access_expires_at, |r| r.expires_at.max(access_expires_at));
-    crate::db::transaction(conn, |conn| {
-        let n = diesel::update(grants::table.filter(grants::id.eq(grant_id)))
-            .set((
-                grants::access_jti.eq(access_jti),
-                grants::access_expires_at.eq(access_expires_at),
-                grants::expires_at.eq(family_expires_at),
-            ))
-            .execute(conn)?;
-        if n == 0 {
-            return Ok(Recorded::Gone);
+    let access = [
+        Bind::Int(grant_id),
+        Bind::Text(access_jti),
+        Bind::Int(access_expires_at),
+    ];
+    let family: Option<Option<i64>> = match (refresh, &*conn) {
+        (Some(r), AnyConnection::Postgresql(_)) => prepared::optional::<RecordWithRefreshPg, _>(
+            conn,
+            &[
+                Bind::Text(access_jti),
+                Bind::Int(access_expires_at),
+                Bind::Int(family_expires_at),
+                Bind::Int(grant_id),
+                Bind::Text(r.token_hash.as_str()),
+                Bind::Text(r.scope),
+                Bind::Int(r.expires_at),
+                Bind::Int(now),
+            ],
+        )?,
+        _ => {
+            let family = prepared::optional::<RecordAccess, _>(
+                conn,
+                &[
+                    Bind::Text(access_jti),
+                    Bind::Int(access_expires_at),
+                    Bind::Int(family_expires_at),
+                    Bind::Int(grant_id),
+                ],
+            )?;
+            if let (Some(_), Some(r)) = (family, refresh) {
+                insert_refresh(conn, &access, r, now)?;
+            }
+            family
         }
-        if let Some(r) = refresh {
-            diesel::insert_into(refresh_tokens::table)
-                .values((
-                    refresh_tokens::token_hash.eq(r.token_hash.as_str()),
-                    refresh_tokens::grant_id.eq(grant_id),
-                    refresh_tokens::scope.eq(r.scope),
-                    refresh_tokens::access_jti.eq(access_jti),
-                    refresh_tokens::access_expires_at.eq(access_expires_at),
-                    refresh_tokens::expires_at.eq(r.expires_at),
-                    refresh_tokens::created_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
-        let revoked: Option<i64> = grants::table
-            .find(grant_id)
-            .select(grants::revoked_at)
-            .get_result(conn)?;
-        if revoked.is_some() {
+    };
+    match family {
+        None => Ok(Recorded::Gone),
+        Some(Some(_revoked)) => {
             revoke_jti(conn, access_jti, access_expires_at)?;
-            return Ok(Recorded::Revoked);
+            Ok(Recorded::Revoked)
         }
-        Ok(Recorded::Active)
-    })
+        Some(None) => Ok(Recorded::Active),
+    }
+}
+
+/// Inserts `r` into the family `access[0]`, issued with the access token `access[1..]`.
+fn insert_refresh(
+    conn: &mut AnyConnection,
+    access: &[Bind<'_>; 3],
+    r: &NewRefresh,
+    now: i64,
+) -> Result<(), AppError> {
+    prepared::execute::<InsertRefresh>(
+        conn,
+        &[
+            Bind::Text(r.token_hash.as_str()),
+            access[0],
+            Bind::Text(r.scope),
+            access[1],
+            access[2],
+            Bind::Int(r.expires_at),
+            Bind::Int(now),
+        ],
+    )?;
+    Ok(())
 }
 
 /// A stored refresh token with its family.
@@ -386,10 +454,47 @@ pub fn find_refresh(
         .optional()?)
 }
 
+/// On PostgreSQL, a whole rotation in one statement (one round trip instead of six): marks the
+/// presented token used, records the new access token in its family unless the family was
+/// revoked, and stores the new refresh token; returns how many tokens it stored (0 or 1).
+struct RotatePg;
+impl Statement for RotatePg {
+    const SQL: &'static str = "WITH used AS (UPDATE \"refresh_tokens\" SET \"rotated_at\" = ? \
+        WHERE \"id\" = ? AND \"rotated_at\" IS NULL RETURNING \"grant_id\"), \
+        fam AS (UPDATE \"grants\" SET \"access_jti\" = ?, \"access_expires_at\" = ?, \
+        \"expires_at\" = ? WHERE \"id\" IN (SELECT \"grant_id\" FROM used) \
+        AND \"revoked_at\" IS NULL RETURNING \"id\", \"access_jti\", \"access_expires_at\"), \
+        ins AS (INSERT INTO \"refresh_tokens\" (\"token_hash\", \"grant_id\", \"scope\", \
+        \"access_jti\", \"access_expires_at\", \"expires_at\", \"created_at\") \
+        SELECT ?, \"id\", ?, \"access_jti\", \"access_expires_at\", ?, ? FROM fam RETURNING 1) \
+        SELECT COUNT(*) FROM ins";
+    type Row = BigInt;
+    // Sent as text every time: the fault tests (tests/api/faults.rs) cut the connection
+    // when they see it, before and after its commit.
+    const KEEP: bool = false;
+}
+
+/// Marks a refresh token used, unless it was.
+struct MarkRotated;
+impl Statement for MarkRotated {
+    const SQL: &'static str = "UPDATE \"refresh_tokens\" SET \"rotated_at\" = ? \
+        WHERE \"id\" = ? AND \"rotated_at\" IS NULL";
+    type Row = BigInt;
+}
+
+/// Records the access token in its family, unless the family was revoked.
+struct RecordInLiveFamily;
+impl Statement for RecordInLiveFamily {
+    const SQL: &'static str = "UPDATE \"grants\" SET \"access_jti\" = ?, \
+        \"access_expires_at\" = ?, \"expires_at\" = ? WHERE \"id\" = ? AND \"revoked_at\" IS NULL";
+    type Row = BigInt;
+}
+
 /// Rotates a refresh token (RFC 9700 4.14.2): marks it used and records the new access and
-/// refresh tokens in its family, in one transaction. False when it was already used (of two
-/// concurrent uses exactly one wins; the caller treats the other as a replay) or its family
-/// was revoked meanwhile.
+/// refresh tokens in its family, in the caller's transaction (the refresh's; on PostgreSQL as
+/// one statement). False when it was already used (of two concurrent uses exactly one wins;
+/// the caller treats the other as a replay) or its family was revoked meanwhile: then nothing
+/// is recorded, and the access token signed for it must not be handed out.
 #[allow(clippy::too_many_arguments)]
 pub fn rotate_refresh(
     conn: &mut AnyConnection,
@@ -400,41 +505,62 @@ pub fn rotate_refresh(
     next: &NewRefresh,
     now: i64,
 ) -> Result<bool, AppError> {
-    crate::db::transaction(conn, |conn| {
-        let n = diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::id.eq(id))
-                .filter(refresh_tokens::rotated_at.is_null()),
-        )
-        .set(refresh_tokens::rotated_at.eq(now))
-        .execute(conn)?;
-        if n != 1 {
-            return Ok(false);
-        }
-        Ok(record_issued(
+    let family_expires_at = next.expires_at.max(access_expires_at);
+    if let AnyConnection::Postgresql(_) = conn {
+        let stored: Option<i64> = prepared::optional::<RotatePg, _>(
             conn,
-            grant_id,
-            access_jti,
-            access_expires_at,
-            Some(next),
-            now,
-        )? == Recorded::Active)
-    })
+            &[
+                Bind::Int(now),
+                Bind::Int(id),
+                Bind::Text(access_jti),
+                Bind::Int(access_expires_at),
+                Bind::Int(family_expires_at),
+                Bind::Text(next.token_hash.as_str()),
+                Bind::Text(next.scope),
+                Bind::Int(next.expires_at),
+                Bind::Int(now),
+            ],
+        )?;
+        return Ok(stored == Some(1));
+    }
+    if prepared::execute::<MarkRotated>(conn, &[Bind::Int(now), Bind::Int(id)])? != 1 {
+        return Ok(false);
+    }
+    let recorded = prepared::execute::<RecordInLiveFamily>(
+        conn,
+        &[
+            Bind::Text(access_jti),
+            Bind::Int(access_expires_at),
+            Bind::Int(family_expires_at),
+            Bind::Int(grant_id),
+        ],
+    )?;
+    if recorded != 1 {
+        return Ok(false);
+    }
+    let access = [
+        Bind::Int(grant_id),
+        Bind::Text(access_jti),
+        Bind::Int(access_expires_at),
+    ];
+    insert_refresh(conn, &access, next, now)?;
+    Ok(true)
+}
+
+/// Puts a jti on the revocation list; one already there stays as it is.
+struct RevokeJti;
+impl Statement for RevokeJti {
+    const SQL: &'static str = "INSERT INTO \"revoked_tokens\" (\"jti\", \"expires_at\") \
+        VALUES (?, ?) ON CONFLICT DO NOTHING";
+    type Row = BigInt;
 }
 
 /// Puts an access token's jti on the revocation list until it expires (idempotent).
 pub fn revoke_jti(conn: &mut AnyConnection, jti: &str, expires_at: i64) -> Result<(), AppError> {
-    // One statement: an already revoked jti (before, or concurrently by another request) is
-    // the same outcome.
-    crate::db::insert_new(conn, |conn| {
-        diesel::insert_into(revoked_tokens::table)
-            .values((
-                revoked_tokens::jti.eq(jti),
-                revoked_tokens::expires_at.eq(expires_at),
-            ))
-            .execute(conn)
-    })
-    .map(drop)
+    // One statement, no transaction: an already revoked jti (before, or concurrently by
+    // another request) is the same outcome.
+    prepared::execute::<RevokeJti>(conn, &[Bind::Text(jti), Bind::Int(expires_at)])?;
+    Ok(())
 }
 
 /// Whether an access token's jti is on the revocation list.
