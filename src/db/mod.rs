@@ -10,7 +10,7 @@ pub mod paging;
 pub mod prepared;
 pub mod schema;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -127,6 +127,46 @@ pub fn connect(url: &DbUrl) -> ConnectionResult<AnyConnection> {
     }
 }
 
+/// A pooled connection, with when it was last given back to the pool.
+pub struct Conn {
+    conn: AnyConnection,
+    /// When it was last returned; None: a query on it failed as if the database were away,
+    /// so the next checkout pings it first.
+    returned: Option<Instant>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Conn {
+    /// Marks the connection as suspect after `result`'s error said the database was away
+    /// ([`AppError::is_unavailable`]): it is pinged before its next use.
+    pub fn note<T>(&mut self, result: &Result<T, AppError>) {
+        if result.as_ref().is_err_and(AppError::is_unavailable) {
+            self.suspect();
+        }
+    }
+
+    /// Has the connection pinged before its next use.
+    pub fn suspect(&mut self) {
+        self.returned = None;
+    }
+}
+
+/// A connection back in the pool within this long of its last use is handed out without a
+/// ping: a ping is a round trip to PostgreSQL, a fifth of a refresh's (issue 13).
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
 /// The r2d2 manager: [`connect`] per new connection.
 #[derive(Debug)]
 pub struct Manager {
@@ -173,10 +213,10 @@ pub fn with_timeouts(url: &DbUrl, timeout: Duration) -> DbUrl {
 }
 
 impl ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Conn;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+    fn connect(&self) -> Result<Conn, Self::Error> {
         let mut conn = connect(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
         if let (true, AnyConnection::Sqlite(lite)) = (self.server, &mut conn) {
             // Checkpointing inside the committing request cost 18% of a refresh's CPU and put
@@ -184,15 +224,30 @@ impl ManageConnection for Manager {
             lite.batch_execute("PRAGMA wal_autocheckpoint = 0;")
                 .map_err(diesel::r2d2::Error::QueryError)?;
         }
-        Ok(conn)
+        Ok(Conn {
+            conn,
+            returned: Some(Instant::now()),
+        })
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
-        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    /// Pings a connection before it is handed out (PostgreSQL only, see [`pool`]), unless it
+    /// came back to the pool less than [`TRUSTED_FOR`] ago from a use that did not find the
+    /// database away.
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), Self::Error> {
+        if conn.returned.is_some_and(|at| at.elapsed() < TRUSTED_FOR) {
+            return Ok(());
+        }
+        conn.conn.ping().map_err(diesel::r2d2::Error::QueryError)?;
+        conn.returned = Some(Instant::now());
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        conn.is_broken()
+    /// Called as a connection goes back to the pool.
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        if conn.returned.is_some() {
+            conn.returned = Some(Instant::now());
+        }
+        conn.conn.is_broken()
     }
 }
 
@@ -222,12 +277,13 @@ fn pool(url: &DbUrl, max_size: u32, timeout: Duration, server: bool) -> Result<P
     r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
-        // On PostgreSQL a connection is pinged before it is handed out: after the database
-        // went away and came back (a restart, a failover), every pooled connection is dead
-        // and diesel cannot tell until a query fails on it; the ping finds it first and r2d2
-        // replaces it, so no request fails on a stale connection after recovery. It costs a
-        // round trip on requests that use the database (client_credentials is served from
-        // memory). SQLite connections are files and never go stale. Connections are also
+        // On PostgreSQL a connection is pinged before it is handed out, unless it was in use
+        // less than a second ago and that use did not find the database away (`Conn::note`):
+        // after the database went away and came back (a restart, a failover), every pooled
+        // connection is dead and diesel cannot tell until a query fails on it; the ping finds
+        // it first and r2d2 replaces it, so no request fails on a stale connection after
+        // recovery. Skipping it for a connection in steady use saves a round trip per request
+        // under load. SQLite connections are files and never go stale. Connections are also
         // recycled after 30 minutes.
         .test_on_check_out(url.is_postgres())
         .max_lifetime(Some(Duration::from_secs(30 * 60)))
@@ -336,7 +392,9 @@ where
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
-        f(&mut conn)
+        let result = f(&mut conn);
+        conn.note(&result);
+        result
     })
     .await?
 }

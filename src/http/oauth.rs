@@ -118,7 +118,12 @@ async fn blocking<T: Send + 'static>(
     let state = state.into_inner();
     let result = web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
         let mut conn = state.pool.get()?;
-        Ok(f(&state.oauth(), &mut conn, &request))
+        let response = f(&state.oauth(), &mut conn, &request);
+        if response.status == 503 {
+            // The database went away mid-request: ping this connection before its next use.
+            conn.suspect();
+        }
+        Ok(response)
     })
     .await;
     match result {

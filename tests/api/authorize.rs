@@ -46,7 +46,7 @@ impl TestApp {
     }
 
     pub(crate) fn user_id(&self, username: &str) -> i64 {
-        let users = portcullis::user::store::list(&mut self.pool.get().unwrap()).unwrap();
+        let users = portcullis::user::store::list(&mut **self.pool.get().unwrap()).unwrap();
         users.iter().find(|u| u.username == username).unwrap().id.0
     }
 
@@ -946,7 +946,7 @@ async fn redirect_uri_rules_at_the_token_endpoint(app: TestApp) {
     {
         use diesel::RunQueryDsl;
         diesel::sql_query("UPDATE grants SET code_expires_at = 0")
-            .execute(&mut app.pool.get().unwrap())
+            .execute(&mut **app.pool.get().unwrap())
             .unwrap();
     }
     assert_oauth_error(
@@ -1047,7 +1047,7 @@ async fn refresh_rotation_narrowing_and_replay(app: TestApp) {
     {
         use diesel::RunQueryDsl;
         diesel::sql_query("UPDATE refresh_tokens SET expires_at = 1")
-            .execute(&mut app.pool.get().unwrap())
+            .execute(&mut **app.pool.get().unwrap())
             .unwrap();
     }
     assert_oauth_error(
@@ -1192,7 +1192,7 @@ async fn expired_families_and_revocations_are_purged(app: TestApp) {
     }
     let count = |sql: &str| {
         diesel::sql_query(sql)
-            .get_result::<Count>(&mut app.pool.get().unwrap())
+            .get_result::<Count>(&mut **app.pool.get().unwrap())
             .unwrap()
             .n
     };
@@ -1201,10 +1201,10 @@ async fn expired_families_and_revocations_are_purged(app: TestApp) {
     // Once everything in them has expired, the background task deletes them (every
     // second in tests).
     diesel::sql_query("UPDATE grants SET expires_at = 1")
-        .execute(&mut app.pool.get().unwrap())
+        .execute(&mut **app.pool.get().unwrap())
         .unwrap();
     diesel::sql_query("UPDATE revoked_tokens SET expires_at = 1")
-        .execute(&mut app.pool.get().unwrap())
+        .execute(&mut **app.pool.get().unwrap())
         .unwrap();
     let started = std::time::Instant::now();
     while count("SELECT COUNT(*) AS n FROM grants")

@@ -27,7 +27,7 @@ fn sqlite(app: &TestApp) -> bool {
 
 fn rows(app: &TestApp, sql: &str) -> Vec<(String, String, String)> {
     diesel::sql_query(sql)
-        .load::<Row>(&mut app.pool.get().unwrap())
+        .load::<Row>(&mut **app.pool.get().unwrap())
         .unwrap()
         .into_iter()
         .map(|r| (r.a, r.b, r.c))
@@ -36,13 +36,13 @@ fn rows(app: &TestApp, sql: &str) -> Vec<(String, String, String)> {
 
 fn execute(app: &TestApp, sql: &str) {
     diesel::sql_query(sql)
-        .execute(&mut app.pool.get().unwrap())
+        .execute(&mut **app.pool.get().unwrap())
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 fn generation(app: &TestApp) -> i64 {
     diesel::sql_query("SELECT value AS n FROM cache_generation WHERE name = 'clients'")
-        .get_result::<Count>(&mut app.pool.get().unwrap())
+        .get_result::<Count>(&mut **app.pool.get().unwrap())
         .unwrap()
         .n
 }

@@ -66,13 +66,13 @@ impl TestApp {
             n: i64,
         }
         diesel::sql_query("SELECT COUNT(*) AS n FROM sessions")
-            .get_result::<N>(&mut self.pool.get().unwrap())
+            .get_result::<N>(&mut **self.pool.get().unwrap())
             .unwrap()
             .n
     }
 
     fn id_of(&self, username: &str) -> i64 {
-        portcullis::user::store::find_by_name(&mut self.pool.get().unwrap(), username)
+        portcullis::user::store::find_by_name(&mut **self.pool.get().unwrap(), username)
             .unwrap()
             .unwrap()
             .id
@@ -171,15 +171,16 @@ async fn the_database_holds_only_a_hash_of_the_session_id_and_no_cookie_key(app:
         .strip_prefix("s.")
         .expect("a server-side session id")
         .to_string();
-    let mut conn = app.pool.get().unwrap();
+    let mut pooled = app.pool.get().unwrap();
+    let conn: &mut portcullis::db::AnyConnection = &mut pooled;
     let rows = diesel::sql_query("SELECT id_hash, state FROM sessions")
-        .load::<Row>(&mut conn)
+        .load::<Row>(&mut *conn)
         .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].id_hash, portcullis::user::sessions::hash_id(&id));
     assert!(!rows[0].id_hash.contains(&id) && !rows[0].state.contains(&id));
     let names = diesel::sql_query("SELECT name FROM server_secrets")
-        .load::<Name>(&mut conn)
+        .load::<Name>(&mut *conn)
         .unwrap();
     assert!(
         names.iter().all(|n| n.name != "session_key"),
@@ -376,7 +377,7 @@ async fn sign_out_everywhere_from_the_users_page_the_api_and_the_cli(app: TestAp
     );
     // Each face left its audit event, naming who acted.
     let (events, _) = portcullis::audit::store::page(
-        &mut app.pool.get().unwrap(),
+        &mut **app.pool.get().unwrap(),
         &portcullis::audit::store::AuditFilter {
             client_id: None,
             actor: None,
