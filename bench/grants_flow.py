@@ -224,7 +224,7 @@ def seed(n):
         status, headers, page = b.request("GET", authorize_path(challenge, f"seed{i}"))
         loc = headers.get("location", "")
         if status not in (302, 303) or "code=" not in loc or "error=" in loc:
-            raise SystemExit(f"grants_flow.py: seed authorization answered {status} {loc[:200]} {page[:200]}")
+            raise SystemExit(f"grants_flow.py: seed {i} (session {i % len(cookies)}): authorization answered {status} {loc[:200]} {page[:200]}")
         code = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)["code"][0]
         print(exchange(b, code, verifier)["refresh_token"])
 

@@ -8,6 +8,12 @@
 //                    (the same derivation as the bulk clients of portcullis, see grants.sh)
 //   PEER_REDIRECT_URI   the one redirect URI of the bench client
 //
+// Storage: the provider's default in-memory adapter keeps at most about 1,000 entries (an LRU,
+// 1,000 recent + 1,000 older), so under load it forgets sessions and grants within a second
+// and signed-in people must sign in again (the code-flow case then fails). This uses the very
+// same adapter class and LRU with room for 10,000,000 entries: still everything in memory,
+// nothing evicted during a run.
+//
 // Access tokens: JWT signed with ES256 for the default resource (urn:bench:jwt), as
 // portcullis issues them. node-oidc-provider refuses to introspect or revoke a JWT
 // ("Structured JWT Tokens cannot be introspected/revoked"), so a request that names the
@@ -16,6 +22,9 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 
 import Provider, { errors } from 'oidc-provider';
+// The provider's own in-memory adapter and LRU, with room to keep what a benchmark run makes.
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
 
 const port = Number(process.env.PEER_PORT || 3000);
 const issuer = `http://127.0.0.1:${port}`;
@@ -56,7 +65,10 @@ for (let i = 0; i < extra; i += 1) {
   });
 }
 
+const store = new LRU({ maxSize: 10_000_000 });
+
 const configuration = {
+  adapter: (model) => new MemoryAdapter(model, store, 0),
   clients,
   scopes: [SCOPE],
   jwks: { keys: [signingKey] },
