@@ -116,6 +116,9 @@ for k in sys.argv[1:]: v = v[k]
 print(v)' "$@"; }
 thousands() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta' <<<"$1"; }
 notes=()
+disturbed=()
+# Builds by someone else on the same two cores skew every figure: such cases are listed.
+others_running() { pgrep -x cargo >/dev/null || pgrep -x rustc >/dev/null; }
 
 # ---------------------------------------------------------------------------------------------
 # Lua. The common part counts, per thread (= per connection), the responses that are not what
@@ -348,9 +351,11 @@ run_case() { # label unit(req|pair) lua_file [prepare_fn]
   out=$(taskset -c 1 wrk -t10 -c10 -d2s -s "$lua" "$base/" 2>&1) || { echo "$out" >&2; die "$label: wrk failed"; }
   check_run "$label (warm-up)" "$out"
   if [ -n "$prepare" ]; then "$prepare"; fi
+  others_running && disturbed+=("$backend/$label")
   c0=$(cpu_ticks "$server_pid"); m0=$(machine_ticks)
   out=$(taskset -c 1 wrk -t10 -c10 -d"${secs}s" -s "$lua" "$base/" 2>&1) || { echo "$out" >&2; die "$label: wrk failed"; }
   c1=$(cpu_ticks "$server_pid"); m1=$(machine_ticks)
+  others_running && disturbed+=("$backend/$label")
   rss1=$(rss_mib "$server_pid")
   check_run "$label" "$out"
   line=$(grep '^BENCH units=' <<<"$out")
@@ -365,7 +370,7 @@ run_case() { # label unit(req|pair) lua_file [prepare_fn]
     rate = u / (d / 1e6)
     s = sprintf("%.0f", rate); t = ""
     while (length(s) > 3) { t = "," substr(s, length(s) - 2) t; s = substr(s, 1, length(s) - 3) }
-    printf "| %-10s | %-44s | %10s %-7s | %7.2f ms | %7.2f ms | %9.1f | %9.1f | %5.1f → %5.1f |\n",
+    printf "| %-10s | %-48s | %10s %-7s | %7.2f ms | %7.2f ms | %9.1f | %9.1f | %5.1f → %5.1f |\n",
       b, l, s t, (unit == "pair" ? "pairs/s" : "req/s"), p50 / 1000, p99 / 1000,
       c / hz * 1e6 / u, m / hz * 1e6 / u, r0, r1
   }'
@@ -455,6 +460,7 @@ run_backend() {
     # It cannot introspect or revoke a JWT: cases 4 and 6 get opaque tokens.
     opaque="&resource=urn%3Abench%3Aopaque"
     many_n=$peer_n
+    notes+=("peer: the provider's own in-memory adapter and LRU, sized for 10,000,000 entries instead of its default of about 1,000, which forgets sessions and grants within a second under load (people get signed out mid-run)")
     start_peer
   else
     kind=portcullis token_path=/oauth/token authorize_path=/oauth/authorize
@@ -526,14 +532,17 @@ run_backend() {
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
 [ -n "$(git status --porcelain -- src 2>/dev/null)" ] && commit="$commit+dirty"
 echo "portcullis $commit (binary: ${BENCH_BIN:-target/release/portcullis}); peer: node-oidc-provider $peer_version on node $(node --version 2>/dev/null || echo '?'), in memory, ES256 JWT access tokens except in its introspection and revoke cases (opaque: it cannot introspect or revoke a JWT), $(thousands "$peer_n") clients in case 7"
-echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server on CPU 0 (PORTCULLIS_WORKERS=1), wrk -t10 -c10 on CPU 1, ${secs} s per case after a 2 s warm-up; PostgreSQL unpinned, sslmode=disable; latencies per HTTP request; CPU µs per request (per pair for pairs)"
+echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server on CPU 0 (PORTCULLIS_WORKERS=1), wrk -t10 -c10 on CPU 1, ${secs} s per case after a 2 s warm-up; BENCH_CLIENTS=$bulk_n; PostgreSQL unpinned, sslmode=disable; latencies per HTTP request; CPU µs per request (per pair for pairs)"
 echo
-printf '| %-10s | %-44s | %18s | %10s | %10s | %9s | %9s | %13s |\n' backend case "rate" p50 p99 "server µs" "total µs" "RSS MiB"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------ ---------------------------------------------- -------------------: -----------: -----------: ----------: ----------: ---------------
+printf '| %-10s | %-48s | %18s | %10s | %10s | %9s | %9s | %13s |\n' backend case "rate" p50 p99 "server µs" "total µs" "RSS MiB"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------ -------------------------------------------------- -------------------: -----------: -----------: ----------: ----------: ---------------
 case "$which_backends" in
   all) run_backend sqlite; run_backend postgres; run_backend peer ;;
   *) run_backend "$which_backends" ;;
 esac
+if [ ${#disturbed[@]} -gt 0 ]; then
+  notes+=("cargo or rustc was running (someone else's build) at the start or end of: $(printf '%s\n' "${disturbed[@]}" | awk '!seen[$0]++' | paste -sd ';' | sed 's/;/; /g')")
+fi
 if [ ${#notes[@]} -gt 0 ]; then
   echo
   printf -- '- %s\n' "${notes[@]}"
