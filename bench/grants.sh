@@ -117,6 +117,7 @@ print(v)' "$@"; }
 thousands() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta' <<<"$1"; }
 notes=()
 disturbed=()
+cases_run=0
 # Builds by someone else on the same two cores skew every figure: such cases are listed.
 others_running() { pgrep -x cargo >/dev/null || pgrep -x rustc >/dev/null; }
 
@@ -351,6 +352,7 @@ run_case() { # label unit(req|pair) lua_file [prepare_fn]
   out=$(taskset -c 1 wrk -t10 -c10 -d2s -s "$lua" "$base/" 2>&1) || { echo "$out" >&2; die "$label: wrk failed"; }
   check_run "$label (warm-up)" "$out"
   if [ -n "$prepare" ]; then "$prepare"; fi
+  cases_run=$((cases_run + 1))
   others_running && disturbed+=("$backend/$label")
   c0=$(cpu_ticks "$server_pid"); m0=$(machine_ticks)
   out=$(taskset -c 1 wrk -t10 -c10 -d"${secs}s" -s "$lua" "$base/" 2>&1) || { echo "$out" >&2; die "$label: wrk failed"; }
@@ -530,8 +532,11 @@ run_backend() {
 }
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
-[ -n "$(git status --porcelain -- src 2>/dev/null)" ] && commit="$commit+dirty"
-echo "portcullis $commit (binary: ${BENCH_BIN:-target/release/portcullis}); peer: node-oidc-provider $peer_version on node $(node --version 2>/dev/null || echo '?'), in memory, ES256 JWT access tokens except in its introspection and revoke cases (opaque: it cannot introspect or revoke a JWT), $(thousands "$peer_n") clients in case 7"
+code_commit=$(git log -1 --format=%h -- src migrations templates Cargo.toml Cargo.lock build.rs 2>/dev/null || echo '?')
+[ -n "$(git status --porcelain -- src migrations templates Cargo.toml Cargo.lock 2>/dev/null)" ] && code_commit="$code_commit+uncommitted changes"
+binary=""
+if want sqlite || want postgres; then binary=" (binary: ${BENCH_BIN:-target/release/portcullis, built from it})"; fi
+echo "portcullis $commit, server code of $code_commit$binary; peer: node-oidc-provider $peer_version on node $(node --version 2>/dev/null || echo '?'), in memory, ES256 JWT access tokens except in its introspection and revoke cases (opaque: it cannot introspect or revoke a JWT), $(thousands "$peer_n") clients in case 7"
 echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server on CPU 0 (PORTCULLIS_WORKERS=1), wrk -t10 -c10 on CPU 1, ${secs} s per case after a 2 s warm-up; BENCH_CLIENTS=$bulk_n; PostgreSQL unpinned, sslmode=disable; latencies per HTTP request; CPU µs per request (per pair for pairs)"
 echo
 printf '| %-10s | %-48s | %18s | %10s | %10s | %9s | %9s | %13s |\n' backend case "rate" p50 p99 "server µs" "total µs" "RSS MiB"
@@ -541,7 +546,12 @@ case "$which_backends" in
   *) run_backend "$which_backends" ;;
 esac
 if [ ${#disturbed[@]} -gt 0 ]; then
-  notes+=("cargo or rustc was running (someone else's build) at the start or end of: $(printf '%s\n' "${disturbed[@]}" | awk '!seen[$0]++' | paste -sd ';' | sed 's/;/; /g')")
+  list=$(printf '%s\n' "${disturbed[@]}" | awk '!seen[$0]++')
+  if [ "$(wc -l <<<"$list")" -eq "$cases_run" ]; then
+    notes+=("cargo or rustc (someone else's build) was running during every case: all figures are pessimistic")
+  else
+    notes+=("cargo or rustc (someone else's build) was running at the start or end of: $(paste -sd ';' <<<"$list" | sed 's/;/; /g')")
+  fi
 fi
 if [ ${#notes[@]} -gt 0 ]; then
   echo
