@@ -38,7 +38,9 @@
 #
 # The peer: node-oidc-provider 9.13.3 (bench/peer: package.json, package-lock.json,
 # server.mjs), installed into bench/peer/node_modules with `npm ci` on first use; in memory
-# (its default adapter), ES256 JWT access tokens for its default resource. It refuses to
+# (its own memory adapter and LRU, sized for 10,000,000 entries: the default size, about
+# 1,000, forgets sessions and grants under load), ES256 JWT access tokens for its default
+# resource. It refuses to
 # introspect or revoke a JWT, so cases 4 and 6 ask it for opaque access tokens
 # (resource=urn:bench:opaque); the header line says so.
 #
