@@ -51,11 +51,14 @@
 # CPU; see README "PostgreSQL"). BENCH_BIN=/path/to/portcullis benchmarks that binary instead
 # of building this checkout (cargo build --release). bench/grants_flow.py does the sign-ins,
 # consent and seeding. Everything (servers, database, temp dir) is removed on exit or Ctrl-C.
+# BENCH_CASES="refresh code" runs only the cases whose label has one of those words;
+# BENCH_PERF=DIR records a CPU profile of the server (perf record -g) per case into DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 which_backends="${1:-all}"
 secs="${2:-12}"
+wal_peak=0
 case "$which_backends" in
   sqlite|postgres|peer|all) ;;
   *) echo "usage: bench/grants.sh [sqlite|postgres|peer|all] [seconds]" >&2; exit 2 ;;
@@ -296,34 +299,22 @@ LUA
 }
 
 # Case 7: client_credentials as a random one of n clients: client i is id_prefix + i (7 digits)
-# with the secret secret_prefix + i; the Basic header is computed per request.
+# with the secret secret_prefix + i; the form body (client_secret_post) is built per request.
 lua_many_clients() { # n body
   lua_common
+  # client_secret_post (RFC 6749 2.3.1): a form body built per request is cheap in Lua, where a
+  # Basic header (base64 in Lua) made wrk, not the server, the bottleneck of this case.
   cat <<LUA
 local id_prefix, secret_prefix, n = "$bulk_id_prefix", "$bulk_secret_prefix", $1
 local path, body = "$token_path", "$2"
-local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local enc = {}
-for i = 0, 63 do enc[i] = string.sub(alphabet, i + 1, i + 1) end
-local function base64(s)
-  local out, len = {}, #s
-  for i = 1, len, 3 do
-    local a, b, c = string.byte(s, i, i + 2)
-    local v = a * 65536 + (b or 0) * 256 + (c or 0)
-    local c1, c2 = math.floor(v / 262144) % 64, math.floor(v / 4096) % 64
-    local c3, c4 = math.floor(v / 64) % 64, v % 64
-    out[#out + 1] = enc[c1] .. enc[c2] .. (b and enc[c3] or "=") .. (c and enc[c4] or "=")
-  end
-  return table.concat(out)
-end
 local hdrs = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 function init(args)
   math.randomseed(os.time() * 1000 + index * 7919)
 end
 function request()
   local i = math.random(0, n - 1)
-  hdrs["Authorization"] = "Basic " .. base64(string.format("%s%07d:%s%d", id_prefix, i, secret_prefix, i))
-  return wrk.format("POST", path, hdrs, body)
+  return wrk.format("POST", path, hdrs,
+    string.format("%s&client_id=%s%07d&client_secret=%s%d", body, id_prefix, i, secret_prefix, i))
 end
 function response(status, headers, body)
   if token_ok(status, body) then units = units + 1 else fail("status " .. status, body) end
@@ -348,7 +339,13 @@ check_run() { # label output
 
 run_case() { # label unit(req|pair) lua_file [prepare_fn]
   local label="$1" unit="$2" lua="$3" prepare="${4:-}"
-  local rss0 rss1 c0 c1 m0 m1 out line units dur p50 p99
+  local rss0 rss1 c0 c1 m0 m1 out line units dur p50 p99 perf_pid=""
+  # BENCH_CASES: only the cases whose label contains one of these words (e.g. "refresh code").
+  if [ -n "${BENCH_CASES:-}" ]; then
+    local want hit=""
+    for want in $BENCH_CASES; do [[ "$label" == *"$want"* ]] && hit=1; done
+    [ -n "$hit" ] || return 0
+  fi
   rss0=$(rss_mib "$server_pid")
   if [ -n "$prepare" ]; then "$prepare"; fi
   out=$(taskset -c 1 wrk -t10 -c10 -d2s -s "$lua" "$base/" 2>&1) || { echo "$out" >&2; die "$label: wrk failed"; }
@@ -356,9 +353,20 @@ run_case() { # label unit(req|pair) lua_file [prepare_fn]
   if [ -n "$prepare" ]; then "$prepare"; fi
   cases_run=$((cases_run + 1))
   others_running && disturbed+=("$backend/$label")
+  # BENCH_PERF=DIR: a CPU profile of the server during the measured run, DIR/<case>.perf.
+  if [ -n "${BENCH_PERF:-}" ]; then
+    mkdir -p "$BENCH_PERF"
+    perf record -q -e cpu-clock -F 2000 -g -p "$server_pid" \
+      -o "$BENCH_PERF/$backend-${label//[^a-z0-9]/_}.perf" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   c0=$(cpu_ticks "$server_pid"); m0=$(machine_ticks)
   out=$(taskset -c 1 wrk -t10 -c10 -d"${secs}s" -s "$lua" "$base/" 2>&1) || { echo "$out" >&2; die "$label: wrk failed"; }
   c1=$(cpu_ticks "$server_pid"); m1=$(machine_ticks)
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; fi
+  if [ "$backend" = sqlite ] && [ -f "$work/bench.db-wal" ]; then
+    wal_peak=$(( $(stat -c %s "$work/bench.db-wal") / 1048576 > wal_peak ? $(stat -c %s "$work/bench.db-wal") / 1048576 : wal_peak ))
+  fi
   others_running && disturbed+=("$backend/$label")
   rss1=$(rss_mib "$server_pid")
   check_run "$label" "$out"
@@ -523,7 +531,7 @@ run_backend() {
   run_case "client_credentials, $(thousands "$many_n") clients (random)" req "$work/many.lua"
 
   if [ "$backend" = sqlite ]; then
-    notes+=("sqlite: database $(du -m "$work/bench.db" | cut -f1) MiB, WAL $(du -m "$work/bench.db-wal" 2>/dev/null | cut -f1 || echo 0) MiB at the end")
+    notes+=("sqlite: database $(du -m "$work/bench.db" | cut -f1) MiB, WAL $(du -m "$work/bench.db-wal" 2>/dev/null | cut -f1 || echo 0) MiB at the end, at most ${wal_peak} MiB after a case")
   elif [ "$backend" = postgres ]; then
     notes+=("postgres: database $(psql "$pg_admin" -Atc "SELECT pg_database_size('$pg_db') / 1048576") MiB at the end")
   fi

@@ -17,8 +17,8 @@ secs="${2:-15}"
 pg_admin="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-cargo build --release --quiet
-bin="$PWD/target/release/portcullis"
+[ -n "${BENCH_BIN:-}" ] || cargo build --release --quiet
+bin="${BENCH_BIN:-$PWD/target/release/portcullis}"
 work="$(mktemp -d)"
 server_pid=""
 pg_db=""

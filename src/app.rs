@@ -125,8 +125,15 @@ impl Application {
             metrics.argon2_counter(),
         )
         .map_err(|e| AppError::Internal(format!("cannot start the argon2 threads: {e}")))?;
+        let writer = if settings.database_url.is_postgres() {
+            pool.clone()
+        } else {
+            db::build_pool_with(&settings.database_url, 1, settings.db_timeout)
+                .map_err(|e| AppError::Internal(format!("cannot open the database: {e}")))?
+        };
         let state = web::Data::new(AppState {
             pool,
+            writer,
             audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
             assertion_audiences: client::assertion::accepted_audiences(
                 &issuer,

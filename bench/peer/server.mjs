@@ -60,7 +60,8 @@ for (let i = 0; i < extra; i += 1) {
     grant_types: ['client_credentials'],
     response_types: [],
     redirect_uris: [],
-    token_endpoint_auth_method: 'client_secret_basic',
+    // As in the portcullis case: the load generator builds a form body, no base64 per request.
+    token_endpoint_auth_method: 'client_secret_post',
     scope: SCOPE,
   });
 }

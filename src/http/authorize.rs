@@ -130,7 +130,7 @@ pub async fn authorize(
         );
     // The person (still there?) and the step, in one trip to the database.
     let st = state.clone();
-    let looked_up = crate::db::run(&state.pool, move |conn| {
+    let looked_up = crate::db::run(&state.writer, move |conn| {
         let user = match session_user {
             Some(id) => crate::user::store::find(conn, id)?,
             None => None,
@@ -201,7 +201,7 @@ pub async fn decide(
     // One use: the same answer cannot be posted twice.
     let binding = session::take_pending_consent(&session);
     let st = state.clone();
-    let step = crate::db::run(&state.pool, move |conn| {
+    let step = crate::db::run(&state.writer, move |conn| {
         authorization::decide(
             &st.oauth(),
             conn,

@@ -77,6 +77,7 @@ pub async fn token(
             blocking(
                 state,
                 (request, authenticated),
+                true,
                 crate::oauth::token_with_database,
             )
             .await
@@ -109,15 +110,18 @@ async fn client_request(
     Ok(request)
 }
 
-/// Runs an endpoint on a blocking thread with one pooled connection.
+/// Runs an endpoint on a blocking thread with one pooled connection (from the writers' pool
+/// when it `writes`).
 async fn blocking<T: Send + 'static>(
     state: web::Data<AppState>,
     request: T,
+    writes: bool,
     f: fn(&OAuthContext<'_>, &mut crate::db::AnyConnection, &T) -> OAuthResponse,
 ) -> HttpResponse {
     let state = state.into_inner();
     let result = web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
-        let mut conn = state.pool.get()?;
+        let pool = if writes { &state.writer } else { &state.pool };
+        let mut conn = pool.get()?;
         let response = f(&state.oauth(), &mut conn, &request);
         if response.status == 503 {
             // The database went away mid-request: ping this connection before its next use.
@@ -155,6 +159,8 @@ pub trait ClientEndpoint {
     const ENDPOINT: Endpoint;
     /// The answer, given the authenticated client's request.
     const ANSWER: Answer;
+    /// Whether the answer writes (it runs on the writers' connection, see `AppState::writer`).
+    const WRITES: bool;
 }
 
 /// `POST /oauth/introspect` (RFC 7662).
@@ -163,6 +169,7 @@ pub struct Introspect;
 impl ClientEndpoint for Introspect {
     const ENDPOINT: Endpoint = Endpoint::Introspection;
     const ANSWER: Answer = crate::oauth::introspection::introspect;
+    const WRITES: bool = false;
 }
 
 /// `POST /oauth/revoke` (RFC 7009).
@@ -171,6 +178,7 @@ pub struct Revoke;
 impl ClientEndpoint for Revoke {
     const ENDPOINT: Endpoint = Endpoint::Revocation;
     const ANSWER: Answer = crate::oauth::revocation::revoke;
+    const WRITES: bool = true;
 }
 
 /// Reads a client request, authenticates the client, then answers as `E` says.
@@ -191,7 +199,7 @@ pub async fn authenticated<E: ClientEndpoint>(
     )
     .await
     {
-        Ok(authenticated) => blocking(state, (request, authenticated), E::ANSWER).await,
+        Ok(authenticated) => blocking(state, (request, authenticated), E::WRITES, E::ANSWER).await,
         Err(refused) => render(refused),
     }
 }
