@@ -47,8 +47,9 @@
 # Needs: wrk (apt-get install wrk), python3, curl, taskset; node + npm for the peer; psql and a
 # PostgreSQL server at $BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test;
 # the user must be allowed to create databases: portcullis_bench_<pid> is created and dropped)
-# for postgres. The server connects with sslmode=disable (TLS on loopback costs a third of the
-# CPU; see README "PostgreSQL"). BENCH_BIN=/path/to/portcullis benchmarks that binary instead
+# for postgres. The server connects through PostgreSQL's Unix socket when it is on this machine
+# (BENCH_POSTGRES_SERVER overrides), else with sslmode=disable (TLS on loopback costs a third of
+# the CPU; see README "PostgreSQL"). BENCH_BIN=/path/to/portcullis benchmarks that binary instead
 # of building this checkout (cargo build --release). bench/grants_flow.py does the sign-ins,
 # consent and seeding. Everything (servers, database, temp dir) is removed on exit or Ctrl-C.
 # BENCH_CASES="refresh code" runs only the cases whose label has one of those words;
@@ -69,6 +70,13 @@ bulk_n="${BENCH_CLIENTS:-1000000}"
   || { echo "bench: BENCH_CLIENTS must be 1..9999999" >&2; exit 2; }
 peer_n=1000
 pg_admin="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# Where the server connects (without the database name): by default PostgreSQL's Unix socket
+# when it is on this machine, as the README advises for a server on the same host (TCP on
+# loopback cost a fifth of the refresh rate here), else BENCH_POSTGRES_URL's server without TLS.
+if [ -z "${BENCH_POSTGRES_SERVER:-}" ] && [ -z "${BENCH_POSTGRES_URL:-}" ] \
+    && [ -S /var/run/postgresql/.s.PGSQL.5432 ]; then
+  BENCH_POSTGRES_SERVER="postgres://postgres@%2Fvar%2Frun%2Fpostgresql"
+fi
 peer_version=9.13.3
 redirect_uri="https://app.example.com/cb"
 scope=read
@@ -485,7 +493,10 @@ run_backend() {
       pg_db="portcullis_bench_$$"
       psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
       pg_url_admin="${pg_admin%/*}/$pg_db"
-      db="$pg_url_admin?sslmode=disable"
+      # BENCH_POSTGRES_SERVER: where the server connects, without the database name (default:
+      # the same server as BENCH_POSTGRES_URL, without TLS).
+      if [ -n "${BENCH_POSTGRES_SERVER:-}" ]; then db="${BENCH_POSTGRES_SERVER%/}/$pg_db"
+      else db="$pg_url_admin?sslmode=disable"; fi
       # PostgreSQL needs the master key given (SQLite makes bench.db.key beside the database).
       PORTCULLIS_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
       export PORTCULLIS_MASTER_KEY
@@ -547,7 +558,7 @@ code_commit=$(git log -1 --format=%h -- src migrations templates Cargo.toml Carg
 binary=""
 if want sqlite || want postgres; then binary=" (binary: ${BENCH_BIN:-target/release/portcullis, built from it})"; fi
 echo "portcullis $commit, server code of $code_commit$binary; peer: node-oidc-provider $peer_version on node $(node --version 2>/dev/null || echo '?'), in memory, ES256 JWT access tokens except in its introspection and revoke cases (opaque: it cannot introspect or revoke a JWT), $(thousands "$peer_n") clients in case 7"
-echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server on CPU 0 (PORTCULLIS_WORKERS=1), wrk -t10 -c10 on CPU 1, ${secs} s per case after a 2 s warm-up; BENCH_CLIENTS=$bulk_n; PostgreSQL unpinned, sslmode=disable; latencies per HTTP request; CPU µs per request (per pair for pairs)"
+echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server on CPU 0 (PORTCULLIS_WORKERS=1), wrk -t10 -c10 on CPU 1, ${secs} s per case after a 2 s warm-up; BENCH_CLIENTS=$bulk_n; PostgreSQL unpinned, ${BENCH_POSTGRES_SERVER:+server connects to $BENCH_POSTGRES_SERVER, }sslmode=disable; latencies per HTTP request; CPU µs per request (per pair for pairs)"
 echo
 printf '| %-10s | %-48s | %18s | %10s | %10s | %9s | %9s | %13s |\n' backend case "rate" p50 p99 "server µs" "total µs" "RSS MiB"
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------ -------------------------------------------------- -------------------: -----------: -----------: ----------: ----------: ---------------
