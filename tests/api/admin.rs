@@ -102,7 +102,7 @@ fn location(resp: &reqwest::Response) -> String {
 
 impl TestApp {
     fn user_id_of(&self, username: &str) -> i64 {
-        portcullis::user::store::list(&mut **self.pool.get().unwrap())
+        portcullis::user::store::list(&mut self.pool.get().unwrap())
             .unwrap()
             .into_iter()
             .find(|u| u.username == username)

@@ -46,7 +46,7 @@ impl TestApp {
     }
 
     pub(crate) fn user_id(&self, username: &str) -> i64 {
-        let users = portcullis::user::store::list(&mut **self.pool.get().unwrap()).unwrap();
+        let users = portcullis::user::store::list(&mut self.pool.get().unwrap()).unwrap();
         users.iter().find(|u| u.username == username).unwrap().id.0
     }
 

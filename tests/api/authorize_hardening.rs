@@ -589,7 +589,7 @@ async fn prompt_login_asks_for_the_password_again(app: TestApp) {
 
 /// A client as stored, read back from the database.
 fn stored(app: &TestApp, client_id: &str) -> portcullis::client::Client {
-    portcullis::client::store::find(&mut **app.pool.get().unwrap(), client_id)
+    portcullis::client::store::find(&mut app.pool.get().unwrap(), client_id)
         .unwrap()
         .unwrap()
 }
@@ -980,7 +980,7 @@ async fn the_loopback_port_setting_is_the_same_in_the_api_the_admin_area_and_the
         actor: None,
     };
     let (events, _) =
-        portcullis::audit::store::page(&mut **app.pool.get().unwrap(), &filter, 0, 100).unwrap();
+        portcullis::audit::store::page(&mut app.pool.get().unwrap(), &filter, 0, 100).unwrap();
     let details: Vec<String> = events.iter().map(|e| e.details.clone()).collect();
     assert!(
         details
@@ -1045,7 +1045,7 @@ async fn the_loopback_port_setting_is_the_same_in_the_api_the_admin_area_and_the
         "{}",
         resp.status()
     );
-    let form_client = portcullis::client::store::list(&mut **app.pool.get().unwrap())
+    let form_client = portcullis::client::store::list(&mut app.pool.get().unwrap())
         .unwrap()
         .into_iter()
         .find(|c| c.client.name == "Form native")

@@ -520,7 +520,7 @@ async fn usage_counts_of_an_outage_are_written_after_it() {
     let svc = app.create_client("svc", &["reports:read"]);
     app.await_client_cache();
     assert_eq!(token_status(&app, &svc.client_id, &svc.secret).await, 200);
-    let pk = portcullis::client::store::find(&mut **app.pool.get().unwrap(), &svc.client_id)
+    let pk = portcullis::client::store::find(&mut app.pool.get().unwrap(), &svc.client_id)
         .unwrap()
         .unwrap()
         .id;
@@ -534,7 +534,7 @@ async fn usage_counts_of_an_outage_are_written_after_it() {
     let started = Instant::now();
     loop {
         let total =
-            portcullis::client::store::token_total(&mut **app.pool.get().unwrap(), pk).unwrap();
+            portcullis::client::store::token_total(&mut app.pool.get().unwrap(), pk).unwrap();
         if total == 7 {
             break;
         }

@@ -256,7 +256,7 @@ impl TestApp {
     pub fn delete_secret(&self, secret_id: i64) {
         assert!(
             portcullis::secret::store::delete(
-                &mut **self.pool.get().unwrap(),
+                &mut self.pool.get().unwrap(),
                 portcullis::ids::SecretId(secret_id),
             )
             .unwrap()
@@ -268,7 +268,7 @@ impl TestApp {
     /// cache polls for them every 10 ms in tests; the default is 1 s).
     pub fn await_client_cache(&self) {
         let generation =
-            portcullis::client::store::generation(&mut **self.pool.get().unwrap()).unwrap();
+            portcullis::client::store::generation(&mut self.pool.get().unwrap()).unwrap();
         let started = std::time::Instant::now();
         while self.state.clients.seen() < generation {
             assert!(
@@ -282,7 +282,7 @@ impl TestApp {
     pub fn set_enabled(&self, client_id: &str, enabled: bool) {
         assert!(
             portcullis::client::store::set_enabled(
-                &mut **self.pool.get().unwrap(),
+                &mut self.pool.get().unwrap(),
                 client_id,
                 enabled,
                 self.state.clock.now()

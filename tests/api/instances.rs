@@ -39,7 +39,7 @@ impl TestApp {
     /// Waits until both instances have loaded the newest signing keys.
     async fn await_keys(&self, others: &[&actix_web::web::Data<portcullis::AppState>]) {
         let generation =
-            portcullis::token::store::key_generation(&mut **self.pool.get().unwrap()).unwrap();
+            portcullis::token::store::key_generation(&mut self.pool.get().unwrap()).unwrap();
         let started = Instant::now();
         let mut states = vec![&self.state];
         states.extend(others.iter().copied());

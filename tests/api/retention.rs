@@ -136,7 +136,7 @@ async fn audit_events_past_their_retention_are_purged(app: TestApp) {
             details: "",
             remote_addr: "",
         };
-        portcullis::audit::store::record(&mut **app.pool.get().unwrap(), &event, at).unwrap();
+        portcullis::audit::store::record(&mut app.pool.get().unwrap(), &event, at).unwrap();
     }
     let of = |t: &str| format!("SELECT COUNT(*) AS n FROM audit_events WHERE target = '{t}'");
     until_count(&app, &of("old"), 0).await;

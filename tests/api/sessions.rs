@@ -72,7 +72,7 @@ impl TestApp {
     }
 
     fn id_of(&self, username: &str) -> i64 {
-        portcullis::user::store::find_by_name(&mut **self.pool.get().unwrap(), username)
+        portcullis::user::store::find_by_name(&mut self.pool.get().unwrap(), username)
             .unwrap()
             .unwrap()
             .id
@@ -377,7 +377,7 @@ async fn sign_out_everywhere_from_the_users_page_the_api_and_the_cli(app: TestAp
     );
     // Each face left its audit event, naming who acted.
     let (events, _) = portcullis::audit::store::page(
-        &mut **app.pool.get().unwrap(),
+        &mut app.pool.get().unwrap(),
         &portcullis::audit::store::AuditFilter {
             client_id: None,
             actor: None,
