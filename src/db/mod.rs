@@ -133,6 +133,11 @@ pub struct Conn {
     /// When it was last returned; None: a query on it failed as if the database were away,
     /// so the next checkout pings it first.
     returned: Option<Instant>,
+    /// The pool's outage count when this connection was last known good.
+    epoch: u64,
+    /// The pool's outage count: moved whenever any of its connections found the database
+    /// away, so that every other one is pinged before its next use too.
+    outages: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::ops::Deref for Conn {
@@ -157,9 +162,12 @@ impl Conn {
         }
     }
 
-    /// Has the connection pinged before its next use.
+    /// Has this connection, and every other one of its pool, pinged before its next use (the
+    /// database was found away: they may all be dead).
     pub fn suspect(&mut self) {
         self.returned = None;
+        self.outages
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -171,6 +179,8 @@ const TRUSTED_FOR: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Manager {
     url: DbUrl,
+    /// See [`Conn::suspect`].
+    outages: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The server's pool: SQLite connections never checkpoint the WAL inside a commit
     /// ([`checkpoint`] does it, from a background job).
     server: bool,
@@ -227,18 +237,27 @@ impl ManageConnection for Manager {
         Ok(Conn {
             conn,
             returned: Some(Instant::now()),
+            epoch: self.outages.load(std::sync::atomic::Ordering::Acquire),
+            outages: self.outages.clone(),
         })
     }
 
     /// Pings a connection before it is handed out (PostgreSQL only, see [`pool`]), unless it
     /// came back to the pool less than [`TRUSTED_FOR`] ago from a use that did not find the
-    /// database away.
+    /// database away, and no connection of the pool found it away since.
     fn is_valid(&self, conn: &mut Conn) -> Result<(), Self::Error> {
-        if conn.returned.is_some_and(|at| at.elapsed() < TRUSTED_FOR) {
+        let epoch = self.outages.load(std::sync::atomic::Ordering::Acquire);
+        if conn.epoch == epoch && conn.returned.is_some_and(|at| at.elapsed() < TRUSTED_FOR) {
             return Ok(());
         }
-        conn.conn.ping().map_err(diesel::r2d2::Error::QueryError)?;
+        if let Err(e) = conn.conn.ping() {
+            // Dead: so may the others be.
+            self.outages
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            return Err(diesel::r2d2::Error::QueryError(e));
+        }
         conn.returned = Some(Instant::now());
+        conn.epoch = epoch;
         Ok(())
     }
 
@@ -288,7 +307,11 @@ fn pool(url: &DbUrl, max_size: u32, timeout: Duration, server: bool) -> Result<P
         .test_on_check_out(url.is_postgres())
         .max_lifetime(Some(Duration::from_secs(30 * 60)))
         .connection_timeout(timeout)
-        .build(Manager { url, server })
+        .build(Manager {
+            url,
+            server,
+            outages: Default::default(),
+        })
         .map_err(|e| e.to_string())
 }
 
