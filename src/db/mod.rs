@@ -103,6 +103,10 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
+/// How long a SQLite connection waits for another's write lock before failing with "database
+/// is locked" (see [`transaction`]).
+const BUSY_TIMEOUT_MS: u32 = 5000;
+
 /// Opens one connection, choosing the backend by URL scheme so that the user sees the real
 /// error (MultiConnection's own `establish` hides it), and sets SQLite's per-connection pragmas.
 pub fn connect(url: &DbUrl) -> ConnectionResult<AnyConnection> {
@@ -116,11 +120,11 @@ pub fn connect(url: &DbUrl) -> ConnectionResult<AnyConnection> {
             // survives a crash of this process; a power loss or OS crash may lose the last
             // commits before the next checkpoint, never corrupt the database (SQLite's
             // documented guarantee). After a checkpoint the WAL file is cut back to 64 MiB.
-            conn.batch_execute(
+            conn.batch_execute(&format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                 PRAGMA journal_size_limit = 67108864;",
-            )
+                 PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
+                 PRAGMA journal_size_limit = 67108864;"
+            ))
             .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
             Ok(AnyConnection::Sqlite(conn))
         }
@@ -457,7 +461,13 @@ pub fn checkpoint(conn: &mut AnyConnection) -> Result<(), AppError> {
         let passive: Checkpointed =
             diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(lite)?;
         if passive.log > RESTART_AFTER_FRAMES {
-            diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").execute(lite)?;
+            // A RESTART holds writers back while it waits for readers: a long read (an export
+            // of many clients) must not stall the token endpoint for the 5 s busy timeout, so it
+            // waits 50 ms at most, and tries again at the next tick if readers are still there.
+            lite.batch_execute("PRAGMA busy_timeout = 50;")?;
+            let restarted = diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").execute(lite);
+            lite.batch_execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))?;
+            restarted?;
         }
     }
     Ok(())

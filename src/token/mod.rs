@@ -198,8 +198,7 @@ pub struct KeySet {
 const VERIFIED_TOKENS: usize = 16_384;
 
 fn token_digest(token: &str) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).into()
+    crate::crypto::sha256(token.as_bytes())
 }
 
 impl KeySet {
