@@ -6,7 +6,7 @@ use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
 use portcullis::client::{GrantType, NewClient};
 
-use crate::helpers::{GRANT_CC, TestApp, assert_oauth_error};
+use crate::helpers::{GRANT_CC, TestApp, TestClient, assert_oauth_error};
 use crate::on_both_backends;
 
 /// Verifies an access token against the server's JWKS, as a resource server would.
@@ -489,4 +489,69 @@ async fn last_use_is_recorded_in_batches(app: TestApp) {
         .unwrap()
         .unwrap();
     assert!(client.last_used_at.is_some());
+}
+
+// The batched flush writes tens of thousands of last-used times and counts in statements of
+// 5,000 rows (issue 13): a batch that spans several statements reaches every row of every one,
+// on both backends (each has its own limit on bound values), and counts for clients that do
+// not exist (deleted since) are dropped, not an error.
+on_both_backends!(a_flush_of_many_clients_reaches_every_chunk);
+async fn a_flush_of_many_clients_reaches_every_chunk(app: TestApp) {
+    use portcullis::ids::{ClientKey, SecretId};
+    let clients: Vec<TestClient> = (0..3)
+        .map(|i| app.create_client(&format!("Batched {i}"), &[]))
+        .collect();
+    let mut conn = app.pool.get().unwrap();
+    let pks: Vec<ClientKey> = clients
+        .iter()
+        .map(|c| {
+            portcullis::client::store::find(&mut conn, &c.client_id)
+                .unwrap()
+                .unwrap()
+                .id
+        })
+        .collect();
+    // 12,000 rows: the real clients first, in the middle of the second chunk and last; the
+    // rest name no client (ids far above any created here).
+    let at = 1_800_000_000;
+    let mut uses: Vec<(ClientKey, i64)> = (0..12_000)
+        .map(|i| (ClientKey(10_000_000 + i), at))
+        .collect();
+    uses[0] = (pks[0], at);
+    uses[7_500] = (pks[1], at + 1);
+    uses[11_999] = (pks[2], at + 2);
+    portcullis::client::store::record_last_used(&mut conn, &uses).unwrap();
+    let counts: Vec<(ClientKey, i64, i64)> = uses
+        .iter()
+        .enumerate()
+        .map(|(i, (pk, _))| (*pk, 20_000, i as i64 + 1))
+        .collect();
+    portcullis::client::store::add_token_counts(&mut conn, &counts).unwrap();
+    // Twice: the second adds to the rows the first inserted.
+    portcullis::client::store::add_token_counts(&mut conn, &counts).unwrap();
+    let secret_uses: Vec<(SecretId, i64)> = clients
+        .iter()
+        .map(|c| (SecretId(c.secret_id), at + 3))
+        .chain((0..11_000).map(|i| (SecretId(20_000_000 + i), at)))
+        .collect();
+    portcullis::secret::store::record_last_used(&mut conn, &secret_uses).unwrap();
+
+    for (i, (c, pk)) in clients.iter().zip(&pks).enumerate() {
+        let found = portcullis::client::store::find(&mut conn, &c.client_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.last_used_at, Some(at + i as i64), "client {i}");
+        let position = [0, 7_500, 11_999][i];
+        assert_eq!(
+            portcullis::client::store::token_total(&mut conn, *pk).unwrap(),
+            2 * (position + 1),
+            "token count of client {i}"
+        );
+        let secrets = portcullis::secret::store::list(&mut conn, *pk).unwrap();
+        assert_eq!(
+            secrets[0].last_used_at,
+            Some(at + 3),
+            "secret of client {i}"
+        );
+    }
 }
