@@ -8,7 +8,7 @@ use crate::{argon2_pool, client, clock, manage, metrics, seal, secret, token, us
 pub struct AppState {
     /// Database pool.
     pub pool: Pool,
-    /// Where the token endpoint, revocation and the authorization endpoint write: on SQLite
+    /// Where the token endpoint, revocation and the consent decision write: on SQLite
     /// one connection, so that writers queue in order on it instead of polling SQLite's lock
     /// (its busy handler sleeps 1, 2, 5, 10 ms... between tries); on PostgreSQL the same pool
     /// as `pool` (issue 13).

@@ -26,6 +26,21 @@ pub trait Statement: 'static {
     /// Whether the connection keeps it prepared. A statement that is not kept is sent as text
     /// every time (parsed and planned again, in the same one round trip).
     const KEEP: bool = true;
+    /// How many `?` [`Self::SQL`] has, counted once, at compile time.
+    const PLACEHOLDERS: usize = placeholders(Self::SQL);
+}
+
+/// The `?`s in `sql`.
+const fn placeholders(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] == b'?' {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
 }
 
 /// A value bound to a `?`.
@@ -73,17 +88,17 @@ where
     S: Statement,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let mut parts = S::SQL.split('?');
-        if S::SQL.matches('?').count() != self.binds.len() {
+        if S::PLACEHOLDERS != self.binds.len() {
             return Err(diesel::result::Error::QueryBuilderError(
                 format!(
                     "{} binds given for a statement with {} placeholders",
                     self.binds.len(),
-                    S::SQL.matches('?').count()
+                    S::PLACEHOLDERS
                 )
                 .into(),
             ));
         }
+        let mut parts = S::SQL.split('?');
         if !S::KEEP {
             out.unsafe_to_cache_prepared();
         }
@@ -143,12 +158,13 @@ pub fn batch<const N: usize>(
     rows: &[[i64; N]],
 ) -> QueryResult<()> {
     use diesel::query_builder::BoxedSqlQuery;
+    use std::fmt::Write;
+    let pg = matches!(conn, super::AnyConnection::Postgresql(_));
     for chunk in rows.chunks(BATCH_ROWS) {
-        let pg = matches!(conn, super::AnyConnection::Postgresql(_));
         let mut n = 0;
-        let mut values = String::with_capacity(chunk.len() * N * 12 + 8);
+        let mut values = String::with_capacity(chunk.len() * N * 16 + 8);
         values.push_str("(VALUES ");
-        for (i, _) in chunk.iter().enumerate() {
+        for i in 0..chunk.len() {
             values.push_str(if i == 0 { "(" } else { ", (" });
             for j in 0..N {
                 if j > 0 {
@@ -157,7 +173,7 @@ pub fn batch<const N: usize>(
                 n += 1;
                 if pg {
                     // Typed, so that PostgreSQL knows the VALUES list's column types.
-                    values.push_str(&format!("${n}::bigint"));
+                    let _ = write!(values, "${n}::bigint");
                 } else {
                     values.push('?');
                 }

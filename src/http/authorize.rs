@@ -128,9 +128,11 @@ pub async fn authorize(
             &format!("/oauth/authorize?{query}"),
             state.clock.now(),
         );
-    // The person (still there?) and the step, in one trip to the database.
+    // The person (still there?) and the step, in one trip to the database. On the shared pool,
+    // not the writers' connection: anybody may send this request, and a flood of it must not
+    // hold the token endpoint's writes back.
     let st = state.clone();
-    let looked_up = crate::db::run(&state.writer, move |conn| {
+    let looked_up = crate::db::run(&state.pool, move |conn| {
         let user = match session_user {
             Some(id) => crate::user::store::find(conn, id)?,
             None => None,

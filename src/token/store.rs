@@ -279,6 +279,59 @@ pub struct NewRefresh<'a> {
     pub expires_at: i64,
 }
 
+impl NewRefresh<'_> {
+    /// The binds of its `"token_hash", "scope", "expires_at", "created_at"` (issued `now`).
+    fn binds(&self, now: i64) -> [Bind<'_>; 4] {
+        [
+            Bind::Text(self.token_hash.as_str()),
+            Bind::Text(self.scope),
+            Bind::Int(self.expires_at),
+            Bind::Int(now),
+        ]
+    }
+}
+
+/// An access token issued from a family, as its `grants` row records it.
+struct IssuedAccess<'a> {
+    grant_id: i64,
+    jti: &'a str,
+    expires_at: i64,
+    /// The family's new `expires_at`: its last token's expiry.
+    family_expires_at: i64,
+}
+
+impl IssuedAccess<'_> {
+    /// The binds of `record_access!`: `"access_jti", "access_expires_at", "expires_at"`, and
+    /// the family's `"id"`.
+    fn binds(&self) -> [Bind<'_>; 4] {
+        [
+            Bind::Text(self.jti),
+            Bind::Int(self.expires_at),
+            Bind::Int(self.family_expires_at),
+            Bind::Int(self.grant_id),
+        ]
+    }
+}
+
+/// Records an access token in its family; four binds ([`IssuedAccess::binds`]). Every
+/// statement below that does so starts with this text (the fault tests cut on it).
+macro_rules! record_access {
+    () => {
+        "UPDATE \"grants\" SET \"access_jti\" = ?, \"access_expires_at\" = ?, \
+         \"expires_at\" = ? WHERE \"id\" = ?"
+    };
+}
+
+/// The new refresh token's columns and, from the recorded family row `fam`, the rest of the
+/// row; four binds ([`NewRefresh::binds`]).
+macro_rules! insert_refresh_from_fam {
+    () => {
+        "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
+         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
+         SELECT ?, ?, ?, ?, \"id\", \"access_jti\", \"access_expires_at\" FROM fam"
+    };
+}
+
 /// What [`record_issued`] found of the family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -295,13 +348,13 @@ pub enum Recorded {
 /// one statement (one round trip); returns the family's `revoked_at`, no row when it is gone.
 struct RecordWithRefreshPg;
 impl Statement for RecordWithRefreshPg {
-    const SQL: &'static str = "WITH fam AS (UPDATE \"grants\" SET \"access_jti\" = ?, \
-        \"access_expires_at\" = ?, \"expires_at\" = ? WHERE \"id\" = ? \
-        RETURNING \"id\", \"revoked_at\", \"access_jti\", \"access_expires_at\"), \
-        ins AS (INSERT INTO \"refresh_tokens\" (\"token_hash\", \"grant_id\", \"scope\", \
-        \"access_jti\", \"access_expires_at\", \"expires_at\", \"created_at\") \
-        SELECT ?, \"id\", ?, \"access_jti\", \"access_expires_at\", ?, ? FROM fam RETURNING 1) \
-        SELECT \"revoked_at\" FROM fam";
+    const SQL: &'static str = concat!(
+        "WITH fam AS (",
+        record_access!(),
+        " RETURNING \"id\", \"revoked_at\", \"access_jti\", \"access_expires_at\"), ins AS (",
+        insert_refresh_from_fam!(),
+        " RETURNING 1) SELECT \"revoked_at\" FROM fam"
+    );
     type Row = Nullable<BigInt>;
     // Sent as text every time: the fault tests (tests/api/faults.rs) cut the connection
     // when they see it, before and after its commit.
@@ -312,18 +365,41 @@ impl Statement for RecordWithRefreshPg {
 /// is gone (both backends: SQLite has `RETURNING` since 3.35).
 struct RecordAccess;
 impl Statement for RecordAccess {
-    const SQL: &'static str = "UPDATE \"grants\" SET \"access_jti\" = ?, \
-        \"access_expires_at\" = ?, \"expires_at\" = ? WHERE \"id\" = ? RETURNING \"revoked_at\"";
+    const SQL: &'static str = concat!(record_access!(), " RETURNING \"revoked_at\"");
     type Row = Nullable<BigInt>;
 }
 
-/// Stores a new refresh token of a family.
+/// Stores a new refresh token of a family: [`NewRefresh::binds`], then the family and the
+/// access token issued with it.
 struct InsertRefresh;
 impl Statement for InsertRefresh {
-    const SQL: &'static str = "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"grant_id\", \
-        \"scope\", \"access_jti\", \"access_expires_at\", \"expires_at\", \"created_at\") \
+    const SQL: &'static str = "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \
+        \"expires_at\", \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
         VALUES (?, ?, ?, ?, ?, ?, ?)";
     type Row = BigInt;
+}
+
+/// Inserts `refresh` into the family of `access`.
+fn insert_refresh(
+    conn: &mut AnyConnection,
+    access: &IssuedAccess,
+    refresh: &NewRefresh,
+    now: i64,
+) -> Result<(), AppError> {
+    let [hash, scope, expires_at, created_at] = refresh.binds(now);
+    prepared::execute::<InsertRefresh>(
+        conn,
+        &[
+            hash,
+            scope,
+            expires_at,
+            created_at,
+            Bind::Int(access.grant_id),
+            Bind::Text(access.jti),
+            Bind::Int(access.expires_at),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Records what was issued from a family: the access token's jti (so that revoking the family
@@ -339,37 +415,21 @@ pub fn record_issued(
     refresh: Option<&NewRefresh>,
     now: i64,
 ) -> Result<Recorded, AppError> {
-    let family_expires_at =
-        refresh.map_or(access_expires_at, |r| r.expires_at.max(access_expires_at));
-    let access = [
-        Bind::Int(grant_id),
-        Bind::Text(access_jti),
-        Bind::Int(access_expires_at),
-    ];
+    let access = IssuedAccess {
+        grant_id,
+        jti: access_jti,
+        expires_at: access_expires_at,
+        family_expires_at: refresh
+            .map_or(access_expires_at, |r| r.expires_at.max(access_expires_at)),
+    };
     let family: Option<Option<i64>> = match (refresh, &*conn) {
-        (Some(r), AnyConnection::Postgresql(_)) => prepared::optional::<RecordWithRefreshPg, _>(
-            conn,
-            &[
-                Bind::Text(access_jti),
-                Bind::Int(access_expires_at),
-                Bind::Int(family_expires_at),
-                Bind::Int(grant_id),
-                Bind::Text(r.token_hash.as_str()),
-                Bind::Text(r.scope),
-                Bind::Int(r.expires_at),
-                Bind::Int(now),
-            ],
-        )?,
+        (Some(r), AnyConnection::Postgresql(_)) => {
+            let [a, b, c, d] = access.binds();
+            let [e, f, g, h] = r.binds(now);
+            prepared::optional::<RecordWithRefreshPg, _>(conn, &[a, b, c, d, e, f, g, h])?
+        }
         _ => {
-            let family = prepared::optional::<RecordAccess, _>(
-                conn,
-                &[
-                    Bind::Text(access_jti),
-                    Bind::Int(access_expires_at),
-                    Bind::Int(family_expires_at),
-                    Bind::Int(grant_id),
-                ],
-            )?;
+            let family = prepared::optional::<RecordAccess, _>(conn, &access.binds())?;
             if let (Some(_), Some(r)) = (family, refresh) {
                 insert_refresh(conn, &access, r, now)?;
             }
@@ -384,28 +444,6 @@ pub fn record_issued(
         }
         Some(None) => Ok(Recorded::Active),
     }
-}
-
-/// Inserts `r` into the family `access[0]`, issued with the access token `access[1..]`.
-fn insert_refresh(
-    conn: &mut AnyConnection,
-    access: &[Bind<'_>; 3],
-    r: &NewRefresh,
-    now: i64,
-) -> Result<(), AppError> {
-    prepared::execute::<InsertRefresh>(
-        conn,
-        &[
-            Bind::Text(r.token_hash.as_str()),
-            access[0],
-            Bind::Text(r.scope),
-            access[1],
-            access[2],
-            Bind::Int(r.expires_at),
-            Bind::Int(now),
-        ],
-    )?;
-    Ok(())
 }
 
 /// A stored refresh token with its family.
@@ -459,15 +497,15 @@ pub fn find_refresh(
 /// revoked, and stores the new refresh token; returns how many tokens it stored (0 or 1).
 struct RotatePg;
 impl Statement for RotatePg {
-    const SQL: &'static str = "WITH used AS (UPDATE \"refresh_tokens\" SET \"rotated_at\" = ? \
-        WHERE \"id\" = ? AND \"rotated_at\" IS NULL RETURNING \"grant_id\"), \
-        fam AS (UPDATE \"grants\" SET \"access_jti\" = ?, \"access_expires_at\" = ?, \
-        \"expires_at\" = ? WHERE \"id\" IN (SELECT \"grant_id\" FROM used) \
-        AND \"revoked_at\" IS NULL RETURNING \"id\", \"access_jti\", \"access_expires_at\"), \
-        ins AS (INSERT INTO \"refresh_tokens\" (\"token_hash\", \"grant_id\", \"scope\", \
-        \"access_jti\", \"access_expires_at\", \"expires_at\", \"created_at\") \
-        SELECT ?, \"id\", ?, \"access_jti\", \"access_expires_at\", ?, ? FROM fam RETURNING 1) \
-        SELECT COUNT(*) FROM ins";
+    const SQL: &'static str = concat!(
+        "WITH used AS (UPDATE \"refresh_tokens\" SET \"rotated_at\" = ? \
+         WHERE \"id\" = ? AND \"rotated_at\" IS NULL RETURNING \"grant_id\"), fam AS (",
+        record_access!(),
+        " AND \"id\" IN (SELECT \"grant_id\" FROM used) AND \"revoked_at\" IS NULL \
+         RETURNING \"id\", \"access_jti\", \"access_expires_at\"), ins AS (",
+        insert_refresh_from_fam!(),
+        " RETURNING 1) SELECT COUNT(*) FROM ins"
+    );
     type Row = BigInt;
     // Sent as text every time: the fault tests (tests/api/faults.rs) cut the connection
     // when they see it, before and after its commit.
@@ -485,8 +523,7 @@ impl Statement for MarkRotated {
 /// Records the access token in its family, unless the family was revoked.
 struct RecordInLiveFamily;
 impl Statement for RecordInLiveFamily {
-    const SQL: &'static str = "UPDATE \"grants\" SET \"access_jti\" = ?, \
-        \"access_expires_at\" = ?, \"expires_at\" = ? WHERE \"id\" = ? AND \"revoked_at\" IS NULL";
+    const SQL: &'static str = concat!(record_access!(), " AND \"revoked_at\" IS NULL");
     type Row = BigInt;
 }
 
@@ -505,44 +542,25 @@ pub fn rotate_refresh(
     next: &NewRefresh,
     now: i64,
 ) -> Result<bool, AppError> {
-    let family_expires_at = next.expires_at.max(access_expires_at);
+    let access = IssuedAccess {
+        grant_id,
+        jti: access_jti,
+        expires_at: access_expires_at,
+        family_expires_at: next.expires_at.max(access_expires_at),
+    };
+    let used = [Bind::Int(now), Bind::Int(id)];
     if let AnyConnection::Postgresql(_) = conn {
-        let stored: Option<i64> = prepared::optional::<RotatePg, _>(
-            conn,
-            &[
-                Bind::Int(now),
-                Bind::Int(id),
-                Bind::Text(access_jti),
-                Bind::Int(access_expires_at),
-                Bind::Int(family_expires_at),
-                Bind::Text(next.token_hash.as_str()),
-                Bind::Text(next.scope),
-                Bind::Int(next.expires_at),
-                Bind::Int(now),
-            ],
-        )?;
+        let [a, b, c, d] = access.binds();
+        let [e, f, g, h] = next.binds(now);
+        let stored: Option<i64> =
+            prepared::optional::<RotatePg, _>(conn, &[used[0], used[1], a, b, c, d, e, f, g, h])?;
         return Ok(stored == Some(1));
     }
-    if prepared::execute::<MarkRotated>(conn, &[Bind::Int(now), Bind::Int(id)])? != 1 {
+    if prepared::execute::<MarkRotated>(conn, &used)? != 1
+        || prepared::execute::<RecordInLiveFamily>(conn, &access.binds())? != 1
+    {
         return Ok(false);
     }
-    let recorded = prepared::execute::<RecordInLiveFamily>(
-        conn,
-        &[
-            Bind::Text(access_jti),
-            Bind::Int(access_expires_at),
-            Bind::Int(family_expires_at),
-            Bind::Int(grant_id),
-        ],
-    )?;
-    if recorded != 1 {
-        return Ok(false);
-    }
-    let access = [
-        Bind::Int(grant_id),
-        Bind::Text(access_jti),
-        Bind::Int(access_expires_at),
-    ];
     insert_refresh(conn, &access, next, now)?;
     Ok(true)
 }
