@@ -19,7 +19,9 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use super::Outcome;
 use super::authorization::request::{Checked, is_pkce_value, pkce_required};
 use super::client_auth::Authenticated;
+use super::context::OAuthContext;
 use super::error::ErrorCode;
+use super::issuer::StoredAhead;
 use crate::client::Client;
 use crate::crypto::{HashedToken, PlainToken};
 use crate::db::AnyConnection;
@@ -57,11 +59,7 @@ pub fn issue(
     let mut url = url::Url::parse(&checked.redirect_uri).map_err(|_| internal("redirect URI"))?;
     // Stored in oxide-auth's encoding, which the exchange verifies with (RFC 7636 4.6).
     let challenge = match checked.code_challenge.as_deref() {
-        Some(c) => pkce()
-            .challenge(Some(Cow::Borrowed("S256")), Some(Cow::Borrowed(c)))
-            .and_then(|v| v.map(Value::into_private_value).transpose())
-            .map_err(|()| internal("code challenge"))?
-            .flatten(),
+        Some(c) => encoded_challenge(c).map_err(|()| internal("code challenge"))?,
         None => None,
     };
     let code = PlainToken::generate()?;
@@ -81,6 +79,29 @@ pub fn issue(
         .append_pair("code", code.expose())
         .extend_pairs(checked.state.as_deref().map(|s| ("state", s)));
     Ok(url)
+}
+
+/// An S256 code challenge (RFC 7636 4.2) in oxide-auth's encoding, as codes store it.
+fn encoded_challenge(challenge: &str) -> Result<Option<String>, ()> {
+    Ok(pkce()
+        .challenge(Some(Cow::Borrowed("S256")), Some(Cow::Borrowed(challenge)))?
+        .map(Value::into_private_value)
+        .transpose()?
+        .flatten())
+}
+
+/// The stored challenge that `verifier` answers (RFC 7636 4.6: BASE64URL(SHA256(verifier))),
+/// for the code exchange in one statement to compare with; None when the verifier is not one
+/// (RFC 7636 4.1), which only the slow path explains.
+pub fn challenge_answered_by(verifier: &str) -> Option<String> {
+    use base64::Engine;
+    if !is_pkce_value(verifier) {
+        return None;
+    }
+    let digest = crate::crypto::sha256(verifier.as_bytes());
+    encoded_challenge(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+        .ok()
+        .flatten()
 }
 
 /// RFC 6749 4.1.3: "ensure that the redirect_uri parameter is present if the redirect_uri
@@ -116,9 +137,71 @@ pub struct DbAuthorizer<'a> {
     pub token_redirect_uri: Option<&'a str>,
     /// The client that authenticated.
     pub authenticated: &'a Authenticated,
+    /// Server settings (lifetimes), for the exchange in one statement.
+    pub ctx: &'a OAuthContext<'a>,
+    /// Whether the code is redeemed and its tokens stored in one statement, outside a
+    /// transaction ([`store::redeem_in_one_statement`]; PostgreSQL); then this is the
+    /// challenge that the request's verifier answers (empty without a verifier).
+    pub one_statement: Option<Option<String>>,
 }
 
 impl DbAuthorizer<'_> {
+    /// `extract` in one statement (PostgreSQL, issue 13): the code is redeemed, and the access
+    /// and refresh tokens recorded, by the database in one atomic statement whose conditions
+    /// are the checks of the slow path below (unredeemed, family not revoked, this client's,
+    /// unexpired, the redirect URI, the PKCE challenge); what oxide-auth and [`verify_pkce`]
+    /// check afterwards holds by then. When the statement redeemed nothing,
+    /// [`Outcome::slow_path`] asks for the whole exchange again in a transaction, which says
+    /// why and revokes the family of a replayed code.
+    fn redeem_in_one(&self, code: &str, pkce: Option<&str>) -> Result<Option<Grant>, ()> {
+        let Some(conn) = self.conn else {
+            return Err(());
+        };
+        let client = &self.authenticated.client.client;
+        let ahead = StoredAhead::new(self.ctx, client, self.now).map_err(|e| self.db_failed(e))?;
+        let redeemed = store::redeem_in_one_statement(
+            &mut conn.borrow_mut(),
+            &store::CodeExchange {
+                code: &HashedToken::of(code),
+                client_pk: client.id,
+                redirect_uri: self.token_redirect_uri,
+                pkce,
+            },
+            &ahead.jti,
+            ahead.access_expires_at,
+            ahead.refresh_row().as_ref(),
+            self.now,
+        );
+        let redeemed = match redeemed {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                self.outcome.slow_path.set(true);
+                return Err(());
+            }
+            Err(e) => {
+                self.db_failed(e);
+                return Err(());
+            }
+        };
+        let mut extensions = Extensions::new();
+        if let Some(p) = pkce {
+            extensions.set_raw("pkce".into(), Value::private(Some(p.to_string())));
+        }
+        let redirect_uri = match self.token_redirect_uri {
+            Some(_) => redeemed.redirect_uri,
+            None => OMITTED_REDIRECT_URI.to_string(),
+        };
+        *self.outcome.stored_ahead.borrow_mut() = Some(ahead);
+        Ok(Some(Grant {
+            owner_id: redeemed.user_id.to_string(),
+            client_id: client.client_id.clone(),
+            scope: redeemed.scope.parse().map_err(|_| ())?,
+            redirect_uri: url::Url::parse(&redirect_uri).map_err(|_| ())?,
+            until: super::issuer::until(self.now + CODE_TTL, self.now)?,
+            extensions,
+        }))
+    }
+
     fn refuse(&self, description: &str) -> Result<Option<Grant>, ()> {
         self.outcome.refuse(ErrorCode::InvalidGrant, description);
         Ok(None)
@@ -140,6 +223,9 @@ impl Authorizer for DbAuthorizer<'_> {
     /// code seen again revokes every token issued from it (RFC 6749 4.1.2).
     /// The client was permitted the grant before the flow ran (`grants::permitted`).
     fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
+        if let Some(pkce) = &self.one_statement {
+            return self.redeem_in_one(code, pkce.as_deref());
+        }
         let Some(conn) = self.conn else {
             return Err(());
         };

@@ -162,6 +162,17 @@ impl cc::Request for FlowRequest<'_> {
     }
 }
 
+/// How a grant's flow stores what it does.
+enum Storage {
+    /// In the caller's transaction, statement by statement (both backends).
+    Transaction,
+    /// In one statement outside a transaction (PostgreSQL, issue 13): a refresh
+    /// ([`crate::token::store::refresh_in_one_statement`]) or a code exchange
+    /// ([`crate::token::store::redeem_in_one_statement`]), which compares the challenge that
+    /// the verifier answers, `pkce`, with the stored one.
+    OneStatement { pkce: Option<String> },
+}
+
 /// oxide-auth's primitives for one token request, built once ([`Adapters::new`]): they share
 /// the request's connection (None on the client_credentials fast path) and its [`Outcome`],
 /// and serve as the endpoint of all three grant flows.
@@ -180,7 +191,9 @@ impl<'a> Adapters<'a> {
         req: &'a TokenRequest,
         authenticated: &'a Authenticated,
         now: i64,
+        storage: Storage,
     ) -> Adapters<'a> {
+        let one_statement = matches!(storage, Storage::OneStatement { .. });
         Adapters {
             registrar: DbRegistrar {
                 ctx,
@@ -194,6 +207,11 @@ impl<'a> Adapters<'a> {
                 now,
                 token_redirect_uri: req.param("redirect_uri"),
                 authenticated,
+                ctx,
+                one_statement: match storage {
+                    Storage::OneStatement { pkce } => Some(pkce),
+                    Storage::Transaction => None,
+                },
             },
             issuer: JwtIssuer {
                 ctx,
@@ -202,6 +220,7 @@ impl<'a> Adapters<'a> {
                 authenticated,
                 now,
                 refresh_row: RefCell::new(None),
+                one_statement,
                 issued: None,
             },
             pkce: PkceVerifier {
@@ -313,14 +332,39 @@ fn run(
     authenticated: &Authenticated,
     flow: impl FnOnce(&mut Adapters<'_>, &FlowRequest<'_>) -> Result<(), FlowError>,
 ) -> OAuthResponse {
+    run_as(ctx, conn, req, authenticated, Storage::Transaction, flow)
+        .unwrap_or_else(OAuthResponse::server_error)
+}
+
+/// [`run`], stored as `storage` says; None when one statement stored nothing
+/// ([`Outcome::slow_path`]).
+fn run_as(
+    ctx: &OAuthContext<'_>,
+    conn: Option<&mut AnyConnection>,
+    req: &TokenRequest,
+    authenticated: &Authenticated,
+    storage: Storage,
+    flow: impl FnOnce(&mut Adapters<'_>, &FlowRequest<'_>) -> Result<(), FlowError>,
+) -> Option<OAuthResponse> {
     if let Err(refused) = permitted(&authenticated.client.client, req.grant_type) {
-        return refused;
+        return Some(refused);
     }
     let now = ctx.clock.now();
     let outcome = Outcome::default();
     let cell = conn.map(RefCell::new);
-    let mut adapters = Adapters::new(ctx, cell.as_ref(), &outcome, req, authenticated, now);
+    let mut adapters = Adapters::new(
+        ctx,
+        cell.as_ref(),
+        &outcome,
+        req,
+        authenticated,
+        now,
+        storage,
+    );
     let result = flow(&mut adapters, &FlowRequest(req));
+    if outcome.slow_path.get() {
+        return None;
+    }
     let issued: Option<Issued> = adapters.issuer.issued.take();
     let mut response = match (result, issued) {
         (Ok(()), Some(issued)) => {
@@ -336,7 +380,7 @@ fn run(
             .unwrap_or_else(OAuthResponse::server_error),
     };
     response.basic_challenge = response.status == 401 && req.auth.is_basic();
-    response
+    Some(response)
 }
 
 /// RFC 6749 4.4: the client credentials grant, for a client that has authenticated. Needs no
@@ -374,6 +418,46 @@ pub fn client_credentials(
     })
 }
 
+/// [`authorization_code`] on PostgreSQL with the code redeemed and its tokens stored in one
+/// statement outside a transaction ([`crate::token::store::redeem_in_one_statement`]). None
+/// when the statement redeemed nothing, or when the request is one that only the slow path
+/// explains (no code, a malformed verifier, a public client without one): the caller then runs
+/// [`authorization_code`] in a transaction, which says why and revokes the family of a replayed
+/// code (RFC 6749 4.1.2). A code used twice at once is redeemed by one of the two statements
+/// (the row lock); the other finds it redeemed, so it is the replay, as before.
+pub fn authorization_code_in_one_statement(
+    ctx: &OAuthContext<'_>,
+    conn: &mut AnyConnection,
+    req: &TokenRequest,
+    authenticated: &Authenticated,
+) -> Option<OAuthResponse> {
+    req.param("code")?;
+    let pkce = match req.param("code_verifier") {
+        Some(verifier) => Some(super::codes::challenge_answered_by(verifier)?),
+        None if super::authorization::request::pkce_required(&authenticated.client.client) => {
+            return None;
+        }
+        None => None,
+    };
+    let storage = Storage::OneStatement { pkce };
+    run_as(
+        ctx,
+        Some(conn),
+        req,
+        authenticated,
+        storage,
+        |adapters, request| {
+            accesstoken::access_token(adapters, request)
+                .map(drop)
+                .map_err(|e| match e {
+                    accesstoken::Error::Invalid(mut d)
+                    | accesstoken::Error::Unauthorized(mut d, _) => Some(d.description().kind()),
+                    accesstoken::Error::Primitive(_) => None,
+                })
+        },
+    )
+}
+
 /// RFC 6749 4.1.3: exchange an authorization code (with its PKCE verifier) for tokens.
 pub fn authorization_code(
     ctx: &OAuthContext<'_>,
@@ -394,6 +478,35 @@ pub fn authorization_code(
                 accesstoken::Error::Primitive(_) => None,
             })
     })
+}
+
+/// [`refresh_token`] on PostgreSQL with the token found and rotated in one statement outside a
+/// transaction ([`crate::token::store::refresh_in_one_statement`]), for a request without a
+/// `scope` parameter (a narrowed scope is checked only after the token is found). None when the
+/// statement rotated nothing: the caller then runs [`refresh_token`] in a transaction, which
+/// says why (unknown, expired, another client's, revoked) and revokes the family of a replayed
+/// token (RFC 9700 4.14.2). A token used twice at once is rotated by one of the two statements
+/// (the row lock); the other finds it used, so it is the replay, as before.
+pub fn refresh_in_one_statement(
+    ctx: &OAuthContext<'_>,
+    conn: &mut AnyConnection,
+    req: &TokenRequest,
+    authenticated: &Authenticated,
+) -> Option<OAuthResponse> {
+    req.param("refresh_token")?;
+    let storage = Storage::OneStatement { pkce: None };
+    run_as(
+        ctx,
+        Some(conn),
+        req,
+        authenticated,
+        storage,
+        |adapters, request| {
+            refresh::refresh(adapters, request)
+                .map(drop)
+                .map_err(|mut e| e.description().map(|d| d.kind()))
+        },
+    )
 }
 
 /// RFC 6749 6: exchange a refresh token for a new access token and a new refresh token.

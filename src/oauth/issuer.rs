@@ -28,12 +28,25 @@ pub fn sign_access_token(
     scopes: Vec<&str>,
     now: i64,
 ) -> Result<(String, std::sync::Arc<AccessClaims>), AppError> {
+    ctx.keys
+        .get()
+        .sign(access_claims(ctx, sub, client, scopes, now), now)
+}
+
+/// The claims [`sign_access_token`] signs (with a fresh `jti`).
+fn access_claims(
+    ctx: &OAuthContext<'_>,
+    sub: String,
+    client: &Client,
+    scopes: Vec<&str>,
+    now: i64,
+) -> AccessClaims {
     let ttl = crate::token::lifetime(
         client.access_token_ttl.unwrap_or(ctx.access_token_ttl),
         scopes.iter().copied(),
         ctx.admin_token_ttl,
     );
-    let claims = AccessClaims::new(
+    AccessClaims::new(
         ctx.issuer,
         ctx.audience,
         sub,
@@ -41,9 +54,7 @@ pub fn sign_access_token(
         scopes,
         now,
         ttl,
-    );
-    let (token, claims) = ctx.keys.get().sign(claims, now)?;
-    Ok((token, claims))
+    )
 }
 
 /// Issues tokens for one token request.
@@ -60,8 +71,72 @@ pub struct JwtIssuer<'a> {
     pub now: i64,
     /// The refresh token being exchanged (found by `recover_refresh`, rotated by `refresh`).
     pub refresh_row: RefCell<Option<RefreshRow>>,
+    /// Whether a refresh is found and rotated in one statement, outside a transaction
+    /// ([`store::refresh_in_one_statement`]; PostgreSQL, no `scope` parameter).
+    pub one_statement: bool,
     /// What was issued, for the response.
     pub issued: Option<Issued>,
+}
+
+/// Tokens that one statement stored before the access token was signed (issue 13: a refresh,
+/// [`store::refresh_in_one_statement`], or a code exchange, [`store::redeem_in_one_statement`],
+/// on PostgreSQL): the access token's `jti` and expiry it recorded, and the new refresh token.
+pub struct StoredAhead {
+    /// The access token's `jti`.
+    pub jti: String,
+    /// Its expiry.
+    pub access_expires_at: i64,
+    /// The refresh token stored with it; None when the client may not refresh.
+    refresh: Option<FreshRefresh>,
+}
+
+impl StoredAhead {
+    /// The tokens to store for `client` before signing: a fresh `jti`, the access token's
+    /// expiry, and a refresh token when the client may use the refresh grant.
+    ///
+    /// The expiry does not depend on the scope: these grants come from a person's
+    /// authorization, which never yields a `portcullis:*` scope (the only kind that shortens
+    /// a lifetime, [`crate::token::lifetime`]); [`JwtIssuer::hand_out`] makes sure.
+    pub fn new(ctx: &OAuthContext<'_>, client: &Client, now: i64) -> Result<StoredAhead, AppError> {
+        let ttl = crate::token::lifetime(
+            client.access_token_ttl.unwrap_or(ctx.access_token_ttl),
+            std::iter::empty(),
+            ctx.admin_token_ttl,
+        );
+        Ok(StoredAhead {
+            jti: crate::crypto::unique_id(),
+            access_expires_at: now + ttl,
+            refresh: fresh_refresh(ctx, client, now)?,
+        })
+    }
+
+    /// The refresh token to store, as its row wants it (the scope is the statement's).
+    pub fn refresh_row(&self) -> Option<NewRefresh<'_>> {
+        self.refresh.as_ref().map(|r| NewRefresh {
+            token_hash: &r.hash,
+            scope: "",
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+/// A refresh token for `client`, if it may use the refresh grant (RFC 6749 1.5: only then is
+/// one issued).
+fn fresh_refresh(
+    ctx: &OAuthContext<'_>,
+    client: &Client,
+    now: i64,
+) -> Result<Option<FreshRefresh>, AppError> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Ok(None);
+    }
+    let value = PlainToken::generate()?;
+    let ttl = client.refresh_token_ttl.unwrap_or(ctx.refresh_token_ttl);
+    Ok(Some(FreshRefresh {
+        hash: value.hashed(),
+        value,
+        expires_at: now + ttl,
+    }))
 }
 
 /// A new refresh token value and what is stored of it.
@@ -80,22 +155,9 @@ impl<'a> JwtIssuer<'a> {
         self.outcome.storage_failed("token storage failed", &e);
     }
 
-    /// A refresh token for the client, if it may use the refresh grant (RFC 6749 1.5: only
-    /// then is one issued).
+    /// A refresh token for the client, if it may use the refresh grant.
     fn fresh_refresh(&self) -> Result<Option<FreshRefresh>, ()> {
-        let client = self.client();
-        if !client.allows_grant(GrantType::RefreshToken) {
-            return Ok(None);
-        }
-        let value = PlainToken::generate().map_err(|e| self.db_failed(e))?;
-        let ttl = client
-            .refresh_token_ttl
-            .unwrap_or(self.ctx.refresh_token_ttl);
-        Ok(Some(FreshRefresh {
-            hash: value.hashed(),
-            value,
-            expires_at: self.now + ttl,
-        }))
+        fresh_refresh(self.ctx, self.client(), self.now).map_err(|e| self.db_failed(e))
     }
 
     /// Signs an access token for a grant; returns it with its claims.
@@ -126,6 +188,91 @@ impl<'a> JwtIssuer<'a> {
     }
 }
 
+impl JwtIssuer<'_> {
+    /// `recover_refresh` in one statement (PostgreSQL, issue 13): the token is found and
+    /// rotated, and the new access and refresh tokens recorded, by the database in one atomic
+    /// statement whose conditions are the checks of the slow path (unused, unexpired, this
+    /// client's, family not revoked); what oxide-auth checks afterwards holds by then (the
+    /// client is the authenticated one, the grant unexpired, no scope was asked for). When the
+    /// statement rotated nothing, [`Outcome::slow_path`] asks for the whole exchange again in a
+    /// transaction, which says why and revokes the family of a replayed token.
+    fn recover_and_rotate(&self, token: &str) -> Result<Option<Grant>, ()> {
+        let client = self.client();
+        let ahead = StoredAhead::new(self.ctx, client, self.now).map_err(|e| self.db_failed(e))?;
+        let next = ahead.refresh_row().ok_or(())?;
+        let mut conn = self.conn()?;
+        let rotated = store::refresh_in_one_statement(
+            &mut conn,
+            &HashedToken::of(token),
+            client.id,
+            &ahead.jti,
+            ahead.access_expires_at,
+            &next,
+            self.now,
+        );
+        drop(conn);
+        let rotated = match rotated {
+            Ok(Some(rotated)) => rotated,
+            Ok(None) => {
+                self.outcome.slow_path.set(true);
+                return Err(());
+            }
+            Err(e) => {
+                self.db_failed(e);
+                return Err(());
+            }
+        };
+        // As in the slow path: no `portcullis:*` scope from a person's grant.
+        let scope = rotated
+            .scope
+            .split_whitespace()
+            .filter(|s| crate::token::grantable_by_person(s))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let grant = Grant {
+            owner_id: rotated.user_id.to_string(),
+            client_id: client.client_id.clone(),
+            scope: scope.parse().map_err(|_| ())?,
+            redirect_uri: url::Url::parse(self.ctx.issuer).map_err(|_| ())?,
+            until: until(next.expires_at, self.now)?,
+            extensions: Extensions::new(),
+        };
+        *self.outcome.stored_ahead.borrow_mut() = Some(ahead);
+        Ok(Some(grant))
+    }
+
+    /// Signs the access token that one statement recorded ([`StoredAhead`]), with its `jti`
+    /// and expiry; returns it, the refresh token stored with it, and oxide-auth's `until`.
+    #[allow(clippy::type_complexity)]
+    fn hand_out(
+        &mut self,
+        grant: &Grant,
+        ahead: StoredAhead,
+    ) -> Result<(String, Option<String>, chrono::DateTime<chrono::Utc>), ()> {
+        let mut claims = access_claims(
+            self.ctx,
+            grant.owner_id.clone(),
+            self.client(),
+            grant.scope.iter().collect(),
+            self.now,
+        );
+        if claims.exp != ahead.access_expires_at {
+            tracing::error!("a grant recorded another access-token expiry than it signs");
+            return Err(());
+        }
+        claims.jti = ahead.jti;
+        let (token, claims) = self.ctx.keys.get().sign(claims, self.now).map_err(|e| {
+            tracing::error!(error = %e, "could not sign an access token");
+        })?;
+        self.record(&token, &claims, ahead.refresh.as_ref());
+        Ok((
+            token,
+            ahead.refresh.map(|r| r.value.into_exposed()),
+            until(claims.exp, self.now)?,
+        ))
+    }
+}
+
 /// oxide-auth's `Grant::until` for something that expires at `ts` by the server's clock, which
 /// reads `now`. oxide-auth compares `until` with the system clock (its refresh and code flows
 /// refuse an expired grant); every expiry is decided before that, by the server's clock (see
@@ -137,6 +284,15 @@ pub(crate) fn until(ts: i64, now: i64) -> Result<chrono::DateTime<chrono::Utc>, 
 
 impl Issuer for JwtIssuer<'_> {
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        if let Some(ahead) = self.outcome.stored_ahead.take() {
+            let (token, refresh, until) = self.hand_out(&grant, ahead)?;
+            return Ok(IssuedToken {
+                token,
+                refresh,
+                until,
+                token_type: TokenType::Bearer,
+            });
+        }
         let (token, claims) = self.sign(&grant)?;
         let mut refresh = None;
         // From an authorization code: remember the access token's jti in its family (so that
@@ -190,6 +346,15 @@ impl Issuer for JwtIssuer<'_> {
     /// with the same scope is issued in the same family; the access token carries the
     /// (possibly narrowed) requested scope.
     fn refresh(&mut self, _refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
+        if let Some(ahead) = self.outcome.stored_ahead.take() {
+            let (token, refresh, until) = self.hand_out(&grant, ahead)?;
+            return Ok(RefreshedToken {
+                token,
+                refresh,
+                until,
+                token_type: TokenType::Bearer,
+            });
+        }
         // The grant was permitted before the flow ran (`grants::permitted`).
         let Some(row) = self.refresh_row.take() else {
             return Err(());
@@ -252,6 +417,9 @@ impl Issuer for JwtIssuer<'_> {
     /// (RFC 9700 4.14.2). Refusals are recorded with their reason; oxide-auth answers
     /// `invalid_grant` for None (RFC 6749 5.2).
     fn recover_refresh(&self, token: &str) -> Result<Option<Grant>, ()> {
+        if self.one_statement {
+            return self.recover_and_rotate(token);
+        }
         let hash = HashedToken::of(token);
         let mut conn = self.conn()?;
         let row = match store::find_refresh(&mut conn, &hash) {

@@ -96,6 +96,33 @@ use crate::db::schema::{clients, grants, refresh_tokens, revoked_tokens};
 use crate::ids::{ClientKey, UserId};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
+/// The `SET` of [`record_access!`], for a family chosen otherwise: three binds, the first three
+/// of [`IssuedAccess::binds`].
+macro_rules! record_access_set {
+    () => {
+        "UPDATE \"grants\" SET \"access_jti\" = ?, \"access_expires_at\" = ?, \
+         \"expires_at\" = ?"
+    };
+}
+/// Records an access token in its family; four binds ([`IssuedAccess::binds`]). Every
+/// statement below that does so starts with [`record_access_set!`]'s text (the fault tests
+/// cut on it).
+macro_rules! record_access {
+    () => {
+        concat!(record_access_set!(), " WHERE \"id\" = ?")
+    };
+}
+
+/// The new refresh token's columns and, from the recorded family row `fam`, the rest of the
+/// row; four binds ([`NewRefresh::binds`]).
+macro_rules! insert_refresh_from_fam {
+    () => {
+        "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
+         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
+         SELECT ?, ?, ?, ?, \"id\", \"access_jti\", \"access_expires_at\" FROM fam"
+    };
+}
+
 /// A new authorization code (RFC 6749 4.1.2), stored by hash.
 pub struct NewGrant<'a> {
     /// `sha256$...` of the code.
@@ -215,6 +242,97 @@ pub fn redeem_code(
     })
 }
 
+/// On PostgreSQL, a whole code exchange in one statement (issue 13: one round trip in
+/// autocommit instead of BEGIN, the redemption, the recording and COMMIT): redeems the code if
+/// it is unredeemed, its family not revoked, unexpired, this client's, its redirect URI as
+/// RFC 6749 4.1.3 wants it (the one named, or none when the authorization request named none)
+/// and its PKCE challenge the one the verifier yields (RFC 7636 4.6; compared encoded, as
+/// stored); records the access token in the family and stores the first refresh token (when the
+/// client may refresh) with the code's scope. Returns the user, the scope and the redirect URI;
+/// no row when anything did not hold, and then nothing changed.
+struct RedeemInOnePg;
+impl Statement for RedeemInOnePg {
+    const SQL: &'static str = concat!(
+        "WITH won AS (",
+        record_access_set!(),
+        ", \"redeemed_at\" = ? WHERE \"code_hash\" = ? AND \"redeemed_at\" IS NULL \
+         AND \"revoked_at\" IS NULL AND \"client_id\" = ? AND \"code_expires_at\" > ? \
+         AND CASE WHEN ? = 1 THEN \"redirect_uri\" = ? ELSE NOT \"redirect_uri_given\" END \
+         AND COALESCE(\"pkce\", '') = ? \
+         RETURNING \"id\", \"user_id\", \"scope\", \"redirect_uri\", \"access_jti\", \
+         \"access_expires_at\"), ins AS (\
+         INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
+         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
+         SELECT ?, won.\"scope\", ?, ?, won.\"id\", won.\"access_jti\", \
+         won.\"access_expires_at\" FROM won WHERE ? = 1 RETURNING 1) \
+         SELECT won.\"user_id\", won.\"scope\", won.\"redirect_uri\" FROM won"
+    );
+    type Row = (BigInt, Text, Text);
+}
+
+/// What [`redeem_in_one_statement`] redeemed.
+pub struct RedeemedInOne {
+    /// The person who approved.
+    pub user_id: UserId,
+    /// The granted scopes.
+    pub scope: String,
+    /// The redirect URI the code was sent to.
+    pub redirect_uri: String,
+}
+
+/// The conditions of a code exchange that [`redeem_in_one_statement`] checks in the database.
+pub struct CodeExchange<'a> {
+    /// The presented code.
+    pub code: &'a HashedToken,
+    /// The client that authenticated (its primary key).
+    pub client_pk: ClientKey,
+    /// The token request's `redirect_uri`, if any.
+    pub redirect_uri: Option<&'a str>,
+    /// The PKCE challenge the verifier yields, encoded as stored; None without a verifier.
+    pub pkce: Option<&'a str>,
+}
+
+/// A code exchange in one statement on PostgreSQL ([`RedeemInOnePg`]), recording the access
+/// token `access_jti` (expiring `access_expires_at`) and storing `refresh`. None: nothing was
+/// redeemed (unknown, used, expired, revoked, another client's, another redirect URI or
+/// verifier); the caller then redeems it the slow way ([`redeem_code`]) to say which, and to
+/// revoke the family of a replayed code. Runs outside a transaction: the statement is atomic.
+pub fn redeem_in_one_statement(
+    conn: &mut AnyConnection,
+    exchange: &CodeExchange,
+    access_jti: &str,
+    access_expires_at: i64,
+    refresh: Option<&NewRefresh>,
+    now: i64,
+) -> Result<Option<RedeemedInOne>, AppError> {
+    let family_expires_at =
+        refresh.map_or(access_expires_at, |r| r.expires_at.max(access_expires_at));
+    let found: Option<(i64, String, String)> = prepared::optional::<RedeemInOnePg, _>(
+        conn,
+        &[
+            Bind::Text(access_jti),
+            Bind::Int(access_expires_at),
+            Bind::Int(family_expires_at),
+            Bind::Int(now),
+            Bind::Text(exchange.code.as_str()),
+            Bind::Int(exchange.client_pk.0),
+            Bind::Int(now),
+            Bind::Int(exchange.redirect_uri.is_some().into()),
+            Bind::Text(exchange.redirect_uri.unwrap_or("")),
+            Bind::Text(exchange.pkce.unwrap_or("")),
+            Bind::Text(refresh.map_or("", |r| r.token_hash.as_str())),
+            Bind::Int(refresh.map_or(0, |r| r.expires_at)),
+            Bind::Int(now),
+            Bind::Int(refresh.is_some().into()),
+        ],
+    )?;
+    Ok(found.map(|(user_id, scope, redirect_uri)| RedeemedInOne {
+        user_id: UserId(user_id),
+        scope,
+        redirect_uri,
+    }))
+}
+
 /// Revokes a token family: the grant, every refresh token of it (they are refused once the
 /// grant is revoked), and every access token issued from it that has not expired (by jti on
 /// the revocation list). Idempotent.
@@ -311,25 +429,6 @@ impl IssuedAccess<'_> {
             Bind::Int(self.grant_id),
         ]
     }
-}
-
-/// Records an access token in its family; four binds ([`IssuedAccess::binds`]). Every
-/// statement below that does so starts with this text (the fault tests cut on it).
-macro_rules! record_access {
-    () => {
-        "UPDATE \"grants\" SET \"access_jti\" = ?, \"access_expires_at\" = ?, \
-         \"expires_at\" = ? WHERE \"id\" = ?"
-    };
-}
-
-/// The new refresh token's columns and, from the recorded family row `fam`, the rest of the
-/// row; four binds ([`NewRefresh::binds`]).
-macro_rules! insert_refresh_from_fam {
-    () => {
-        "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
-         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
-         SELECT ?, ?, ?, ?, \"id\", \"access_jti\", \"access_expires_at\" FROM fam"
-    };
 }
 
 /// What [`record_issued`] found of the family.
@@ -510,6 +609,79 @@ impl Statement for RotatePg {
     // Sent as text every time: the fault tests (tests/api/faults.rs) cut the connection
     // when they see it, before and after its commit.
     const KEEP: bool = false;
+}
+
+/// On PostgreSQL, a whole refresh in one statement, found by the token's hash (issue 13: one
+/// round trip in autocommit instead of BEGIN, a lookup, the rotation and COMMIT): marks the
+/// presented token used if it is unused, unexpired, of this client and of a family that is not
+/// revoked (RFC 6749 6, RFC 9700 4.14.2), records the new access token in the family and stores
+/// the new refresh token with the presented one's scope. Returns the family's user and that
+/// scope; no row when anything did not hold, and then nothing was stored (but a family revoked
+/// between the first and second part: the token is then used, as a replay would find it).
+struct RefreshInOnePg;
+impl Statement for RefreshInOnePg {
+    const SQL: &'static str = concat!(
+        "WITH used AS (UPDATE \"refresh_tokens\" AS r SET \"rotated_at\" = ? \
+         FROM \"grants\" AS g WHERE r.\"token_hash\" = ? AND r.\"rotated_at\" IS NULL \
+         AND r.\"expires_at\" > ? AND g.\"id\" = r.\"grant_id\" AND g.\"revoked_at\" IS NULL \
+         AND g.\"client_id\" = ? RETURNING r.\"grant_id\", r.\"scope\", g.\"user_id\"), fam AS (",
+        record_access_set!(),
+        " WHERE \"id\" = (SELECT \"grant_id\" FROM used) AND \"revoked_at\" IS NULL \
+         RETURNING \"id\", \"access_jti\", \"access_expires_at\"), ins AS (\
+         INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
+         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
+         SELECT ?, used.\"scope\", ?, ?, fam.\"id\", fam.\"access_jti\", \
+         fam.\"access_expires_at\" FROM fam, used RETURNING 1) \
+         SELECT used.\"user_id\", used.\"scope\" FROM used, ins"
+    );
+    type Row = (BigInt, Text);
+}
+
+/// What [`refresh_in_one_statement`] rotated: the family's user and the presented token's
+/// scope (as stored, before [`crate::token::grantable_by_person`]).
+pub struct RotatedInOne {
+    /// The person the family belongs to.
+    pub user_id: UserId,
+    /// The scope the presented token (and now its successor) may be exchanged for.
+    pub scope: String,
+}
+
+/// A refresh in one statement on PostgreSQL ([`RefreshInOnePg`]): `presented` is rotated into
+/// `next` with the access token `access_jti` (expiring `access_expires_at`) recorded in its
+/// family, all decided by the database in one atomic statement, for the client `client_pk`.
+/// None: nothing was rotated (unknown, used, expired, revoked or another client's token); the
+/// caller then looks at the token the slow way ([`find_refresh`]) to say which, and to revoke
+/// the family of a replayed one. Runs outside a transaction (autocommit): the statement is
+/// atomic.
+pub fn refresh_in_one_statement(
+    conn: &mut AnyConnection,
+    presented: &HashedToken,
+    client_pk: ClientKey,
+    access_jti: &str,
+    access_expires_at: i64,
+    next: &NewRefresh,
+    now: i64,
+) -> Result<Option<RotatedInOne>, AppError> {
+    let family_expires_at = next.expires_at.max(access_expires_at);
+    let found: Option<(i64, String)> = prepared::optional::<RefreshInOnePg, _>(
+        conn,
+        &[
+            Bind::Int(now),
+            Bind::Text(presented.as_str()),
+            Bind::Int(now),
+            Bind::Int(client_pk.0),
+            Bind::Text(access_jti),
+            Bind::Int(access_expires_at),
+            Bind::Int(family_expires_at),
+            Bind::Text(next.token_hash.as_str()),
+            Bind::Int(next.expires_at),
+            Bind::Int(now),
+        ],
+    )?;
+    Ok(found.map(|(user_id, scope)| RotatedInOne {
+        user_id: UserId(user_id),
+        scope,
+    }))
 }
 
 /// Marks a refresh token used, unless it was.

@@ -546,9 +546,17 @@ async fn usage_counts_of_an_outage_are_written_after_it() {
     }
 }
 
-/// The statement that records what an exchange issued (token::store::record_issued): sent
+/// The statement that records what an exchange issued in a transaction (token::store): sent
 /// after a code is marked redeemed or a refresh token rotated, before the commit.
 const RECORD_ISSUED: &[u8] = b"UPDATE \"grants\" SET \"access_jti\"";
+
+/// What the server sends of a presented code or token: its hash, bound to the statement that
+/// redeems or rotates it (PostgreSQL prepares that statement once per connection, so its text is
+/// not sent every time; the hash is).
+fn presented(token: &str) -> &'static [u8] {
+    let hash = portcullis::crypto::HashedToken::of(token);
+    Box::leak(hash.as_str().as_bytes().to_vec().into_boxed_slice())
+}
 
 /// Rows counted with a query that returns `n`.
 fn count(app: &TestApp, sql: &str) -> i64 {
@@ -591,11 +599,10 @@ async fn ready_again(app: &TestApp) {
     assert_eq!(resp.status(), 200);
 }
 
-// Nothing half-done (issue 11 item 1): a code exchange is one transaction with the tokens it
-// issues. Cut after the code was marked redeemed but before the commit, the redemption rolls
-// back and the code still works; cut after PostgreSQL ran the COMMIT but before its answer came
-// back, the code is consumed and its tokens are issued (committed), and using it again is a
-// replay that revokes them (RFC 6749 4.1.2).
+// Nothing half-done (issue 11 item 1): a code exchange is one atomic statement with the tokens
+// it issues (on PostgreSQL; issue 13). Cut before PostgreSQL ran it, the code still works; cut
+// after PostgreSQL ran it but before its answer came back, the code is consumed and its tokens
+// are issued (committed), and using it again is a replay that revokes them (RFC 6749 4.1.2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(portcullis_test_postgres),
@@ -615,7 +622,8 @@ async fn a_code_exchange_cut_before_its_commit_leaves_the_code_usable_and_after_
         ("redirect_uri", CB),
         ("code_verifier", verifier.as_str()),
     ];
-    proxy.cut_when(&[RECORD_ISSUED], false);
+    let hash = presented(&code);
+    proxy.cut_when(&[hash], false);
     let resp = app.exchange(&web, &form).await;
     assert!(proxy.fired(), "the exchange never recorded its tokens");
     assert_unavailable_oauth("code exchange cut before its commit", resp).await;
@@ -640,7 +648,7 @@ async fn a_code_exchange_cut_before_its_commit_leaves_the_code_usable_and_after_
         ("code_verifier", verifier.as_str()),
     ];
     let before = count(&app, "SELECT COUNT(*) AS n FROM refresh_tokens");
-    proxy.cut_when(&[RECORD_ISSUED, b"COMMIT"], true);
+    proxy.cut_when(&[presented(&code)], true);
     let resp = app.exchange(&web, &form).await;
     assert!(proxy.fired(), "the exchange never committed");
     assert_unavailable_oauth("code exchange cut after its commit", resp).await;
@@ -669,9 +677,11 @@ async fn a_code_exchange_cut_before_its_commit_leaves_the_code_usable_and_after_
     );
 }
 
-// The same for a refresh (RFC 9700 4.14.2 rotation): cut before the commit, the old refresh
-// token still works; cut after it, the rotation happened (the old token is used, its successor
-// recorded), and presenting the old token again is a replay that revokes the family.
+// The same for a refresh (RFC 9700 4.14.2 rotation): cut before the database ran it, the old
+// refresh token still works; cut after, the rotation happened (the old token is used, its
+// successor recorded), and presenting the old token again is a replay that revokes the family.
+// Both ways a refresh is stored: without a `scope` parameter one statement in autocommit (cut
+// after PostgreSQL answered it), with one a transaction (cut after PostgreSQL ran its COMMIT).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(portcullis_test_postgres),
@@ -683,51 +693,63 @@ async fn a_refresh_cut_before_its_commit_leaves_the_token_usable_and_after_it_le
         .expect(crate::helpers::NO_POSTGRES);
     let web = app.web_app("web", &["invoices:read"]);
     let browser = app.signed_in("alice").await;
-    let (code, verifier) = code_for(&app, &browser, &web, "invoices:read").await;
-    let issued = crate::authorize::tokens(
-        app.exchange(
-            &web,
-            &[
-                ("code", code.as_str()),
-                ("redirect_uri", CB),
-                ("code_verifier", verifier.as_str()),
-            ],
+    for scope in [None, Some("invoices:read")] {
+        eprintln!("refresh with scope {scope:?}");
+        let (code, verifier) = code_for(&app, &browser, &web, "invoices:read").await;
+        let issued = crate::authorize::tokens(
+            app.exchange(
+                &web,
+                &[
+                    ("code", code.as_str()),
+                    ("redirect_uri", CB),
+                    ("code_verifier", verifier.as_str()),
+                ],
+            )
+            .await,
         )
-        .await,
-    )
-    .await;
-    let first = issued["refresh_token"].as_str().unwrap().to_string();
+        .await;
+        let first = issued["refresh_token"].as_str().unwrap().to_string();
+        let family = format!(
+            "SELECT COUNT(*) AS n FROM refresh_tokens WHERE grant_id = \
+             (SELECT grant_id FROM refresh_tokens WHERE token_hash = '{}')",
+            portcullis::crypto::HashedToken::of(&first).as_str()
+        );
 
-    proxy.cut_when(&[RECORD_ISSUED], false);
-    let resp = app.refresh(&web, &first, None).await;
-    assert!(proxy.fired(), "the refresh never recorded its tokens");
-    assert_unavailable_oauth("refresh cut before its commit", resp).await;
-    proxy.restore();
-    let resp = once_restored("the same refresh token again", || {
-        app.refresh(&web, &first, None)
-    })
-    .await;
-    let second = crate::authorize::tokens(resp).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM refresh_tokens"), 2);
+        // Without a scope, one statement: cut as it is sent, and after PostgreSQL answered it.
+        // With one, a transaction: cut as it records the tokens, and after its COMMIT.
+        let before_commit: Vec<&'static [u8]> = match scope {
+            None => vec![presented(&first)],
+            Some(_) => vec![RECORD_ISSUED],
+        };
+        proxy.cut_when(&before_commit, false);
+        let resp = app.refresh(&web, &first, scope).await;
+        assert!(proxy.fired(), "the refresh never recorded its tokens");
+        assert_unavailable_oauth("refresh cut before its commit", resp).await;
+        proxy.restore();
+        let resp = once_restored("the same refresh token again", || {
+            app.refresh(&web, &first, scope)
+        })
+        .await;
+        let second = crate::authorize::tokens(resp).await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(count(&app, &family), 2);
 
-    proxy.cut_when(&[RECORD_ISSUED, b"COMMIT"], true);
-    let resp = app.refresh(&web, &second, None).await;
-    assert!(proxy.fired(), "the refresh never committed");
-    assert_unavailable_oauth("refresh cut after its commit", resp).await;
-    proxy.restore();
-    // Rotated with its successor issued: three tokens in the family, one of them unused.
-    ready_again(&app).await;
-    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM refresh_tokens"), 3);
-    assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) AS n FROM refresh_tokens WHERE rotated_at IS NULL"
-        ),
-        1
-    );
-    let resp = app.refresh(&web, &second, None).await;
-    assert_oauth_error(resp, 400, "invalid_grant").await;
+        let after_commit: Vec<&'static [u8]> = match scope {
+            None => vec![presented(&second)],
+            Some(_) => vec![RECORD_ISSUED, b"COMMIT"],
+        };
+        proxy.cut_when(&after_commit, true);
+        let resp = app.refresh(&web, &second, scope).await;
+        assert!(proxy.fired(), "the refresh never committed");
+        assert_unavailable_oauth("refresh cut after its commit", resp).await;
+        proxy.restore();
+        // Rotated with its successor issued: three tokens in the family, one of them unused.
+        ready_again(&app).await;
+        assert_eq!(count(&app, &family), 3);
+        assert_eq!(count(&app, &format!("{family} AND rotated_at IS NULL")), 1);
+        let resp = app.refresh(&web, &second, scope).await;
+        assert_oauth_error(resp, 400, "invalid_grant").await;
+    }
 }
