@@ -126,10 +126,12 @@ impl Application {
         )
         .map_err(|e| AppError::Internal(format!("cannot start the argon2 threads: {e}")))?;
         let writer = if settings.database_url.is_postgres() {
-            pool.clone()
+            db::writer::Writer::pool(pool.clone(), settings.db_timeout)
         } else {
-            db::build_pool_with(&settings.database_url, 1, settings.db_timeout)
-                .map_err(|e| AppError::Internal(format!("cannot open the database: {e}")))?
+            let one = db::build_pool_with(&settings.database_url, 1, settings.db_timeout)
+                .map_err(|e| AppError::Internal(format!("cannot open the database: {e}")))?;
+            db::writer::Writer::group(one, settings.db_timeout)
+                .map_err(|e| AppError::Internal(format!("cannot start the writer thread: {e}")))?
         };
         let state = web::Data::new(AppState {
             pool,

@@ -9,10 +9,10 @@ pub struct AppState {
     /// Database pool.
     pub pool: Pool,
     /// Where the token endpoint, revocation and the consent decision write: on SQLite
-    /// one connection, so that writers queue in order on it instead of polling SQLite's lock
-    /// (its busy handler sleeps 1, 2, 5, 10 ms... between tries); on PostgreSQL the same pool
-    /// as `pool` (issue 13).
-    pub writer: Pool,
+    /// one connection on its own thread with group commit, so that writers queue in order on
+    /// it instead of polling SQLite's lock (its busy handler sleeps 1, 2, 5, 10 ms... between
+    /// tries) and share their commits; on PostgreSQL the same pool as `pool` (issue 13).
+    pub writer: crate::db::writer::Writer,
     /// Issuer identifier (RFC 8414 2), without a trailing slash.
     pub issuer: String,
     /// Default `aud` of access tokens.

@@ -9,6 +9,7 @@
 pub mod paging;
 pub mod prepared;
 pub mod schema;
+pub mod writer;
 
 use std::time::{Duration, Instant};
 

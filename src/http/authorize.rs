@@ -128,11 +128,13 @@ pub async fn authorize(
             &format!("/oauth/authorize?{query}"),
             state.clock.now(),
         );
-    // The person (still there?) and the step, in one trip to the database. On the shared pool,
-    // not the writers' connection: anybody may send this request, and a flood of it must not
-    // hold the token endpoint's writes back.
+    // The person (still there?) and the step, in one trip to the database. Without a session,
+    // on the shared pool: anybody may send this request, and a flood of it must not hold the
+    // token endpoint's writes back. With one, on the writer: the step may issue a code, which
+    // then shares a commit with the token endpoint's writes (issue 13) instead of contending
+    // with them for SQLite's write lock.
     let st = state.clone();
-    let looked_up = crate::db::run(&state.pool, move |conn| {
+    let look_up = move |conn: &mut crate::db::AnyConnection| {
         let user = match session_user {
             Some(id) => crate::user::store::find(conn, id)?,
             None => None,
@@ -140,8 +142,11 @@ pub async fn authorize(
         let user_id = user.as_ref().map(|u| u.id);
         let step = authorization::begin(&st.oauth(), conn, &params, user_id, signed_in_just_now)?;
         Ok((user, step))
-    })
-    .await;
+    };
+    let looked_up = match session_user {
+        Some(_) => state.writer.run(look_up).await,
+        None => crate::db::run(&state.pool, look_up).await,
+    };
     let (user, step) = match looked_up {
         Ok((user, step)) => (user, Ok(step)),
         Err(e) => (None, Err(e)),
@@ -203,17 +208,19 @@ pub async fn decide(
     // One use: the same answer cannot be posted twice.
     let binding = session::take_pending_consent(&session);
     let st = state.clone();
-    let step = crate::db::run(&state.writer, move |conn| {
-        authorization::decide(
-            &st.oauth(),
-            conn,
-            &params,
-            user.id,
-            binding.as_deref(),
-            allow,
-        )
-    })
-    .await;
+    let step = state
+        .writer
+        .run(move |conn| {
+            authorization::decide(
+                &st.oauth(),
+                conn,
+                &params,
+                user.id,
+                binding.as_deref(),
+                allow,
+            )
+        })
+        .await;
     match step {
         Ok(Step::Refused(refusal)) => refused(&state, &pages, &session, refusal),
         Ok(Step::Redirect(url)) => found(&url),

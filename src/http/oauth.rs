@@ -110,8 +110,9 @@ async fn client_request(
     Ok(request)
 }
 
-/// Runs an endpoint on a blocking thread with one pooled connection (from the writers' pool
-/// when it `writes`).
+/// Runs an endpoint off the executor with one connection: from the shared pool, or when it
+/// `writes` on the writer ([`crate::db::writer::Writer`]), where an answer with a 5xx status is
+/// rolled back.
 async fn blocking<T: Send + 'static>(
     state: web::Data<AppState>,
     request: T,
@@ -119,25 +120,38 @@ async fn blocking<T: Send + 'static>(
     f: fn(&OAuthContext<'_>, &mut crate::db::AnyConnection, &T) -> OAuthResponse,
 ) -> HttpResponse {
     let state = state.into_inner();
-    let result = web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
-        let pool = if writes { &state.writer } else { &state.pool };
-        let mut conn = pool.get()?;
-        let response = f(&state.oauth(), &mut conn, &request);
-        if response.status == 503 {
-            // The database went away mid-request: ping this connection before its next use.
-            conn.suspect();
-        }
-        Ok(response)
-    })
-    .await;
+    let result = if writes {
+        let st = state.clone();
+        state
+            .writer
+            .run_judged(
+                move |conn| Ok(f(&st.oauth(), conn, &request)),
+                |r| r.as_ref().map_or(true, |resp| resp.status >= 500),
+            )
+            .await
+            .map_err(Some)
+    } else {
+        web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
+            let mut conn = state.pool.get()?;
+            let response = f(&state.oauth(), &mut conn, &request);
+            if response.status == 503 {
+                // The database went away mid-request: ping this connection before its next use.
+                conn.suspect();
+            }
+            Ok(response)
+        })
+        .await
+        .map_err(|_| None)
+        .and_then(|r| r.map_err(Some))
+    };
     match result {
-        Ok(Ok(resp)) => render(resp),
-        Ok(Err(e)) => {
+        Ok(resp) => render(resp),
+        Err(Some(e)) => {
             tracing::error!(error = %e, "request failed");
             render(OAuthResponse::storage_failed(&e))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "request failed");
+        Err(None) => {
+            tracing::error!("request failed: the blocking pool is gone");
             render(OAuthResponse::server_error())
         }
     }
