@@ -151,7 +151,8 @@ impl Application {
             auth_throttle: client::auth_throttle::AuthThrottle::default(),
             clients: std::sync::Arc::new(
                 client::cache::ClientCache::new(!settings.client_cache_interval.is_zero())
-                    .with_stale_max(settings.cache_stale_max),
+                    .with_stale_max(settings.cache_stale_max)
+                    .with_capacity(settings.client_cache_entries),
             ),
             rate_limiter: client::ratelimit::RateLimiter::default(),
             cors_origins,

@@ -56,6 +56,9 @@ pub struct Settings {
     /// `PORTCULLIS_CLIENT_CACHE_MS`: how often cached clients are checked for changes made
     /// elsewhere; zero turns the cache off.
     pub client_cache_interval: Duration,
+    /// `PORTCULLIS_CLIENT_CACHE_ENTRIES`: how many clients the cache holds at most (past it,
+    /// the least likely to be asked for again are evicted one by one).
+    pub client_cache_entries: usize,
     /// `PORTCULLIS_DB_TIMEOUT_MS`: the longest a request waits for a database connection, and
     /// on PostgreSQL for a connection attempt or a statement; then it answers 503.
     pub db_timeout: Duration,
@@ -108,6 +111,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("usage_flush_seconds", "60"),
     ("audit_retention_days", "365"),
     ("client_cache_ms", "1000"),
+    ("client_cache_entries", "100000"),
     ("db_timeout_ms", "2000"),
     ("cache_stale_max_ms", "30000"),
     ("trusted_proxies", ""),
@@ -298,6 +302,10 @@ impl Settings {
             }
         };
 
+        let (v, src) = get("client_cache_entries");
+        let client_cache_entries =
+            parse_positive(v, 100_000_000).map_err(|m| fail(src, m))? as usize;
+
         let (v, src) = get("db_timeout_ms");
         let db_timeout = match v.parse::<u64>() {
             Ok(ms) if (100..=600_000).contains(&ms) => Duration::from_millis(ms),
@@ -404,6 +412,7 @@ impl Settings {
             usage_flush_interval,
             audit_retention_days,
             client_cache_interval,
+            client_cache_entries,
             db_timeout,
             cache_stale_max,
             trusted_proxies,
@@ -541,6 +550,20 @@ mod tests {
             ("PORTCULLIS_DB_TIMEOUT_MS", "soon"),
             ("PORTCULLIS_CACHE_STALE_MAX_MS", "-1"),
         ] {
+            let e =
+                Settings::from_sources(None, |k| (k == name).then(|| bad.to_string())).unwrap_err();
+            assert!(e.0.contains(name), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_client_cache_size_has_a_default_and_bounds() {
+        let s = Settings::from_sources(None, |_| None).unwrap();
+        assert_eq!(s.client_cache_entries, 100_000);
+        let name = "PORTCULLIS_CLIENT_CACHE_ENTRIES";
+        let s = Settings::from_sources(None, |k| (k == name).then(|| "1100000".into())).unwrap();
+        assert_eq!(s.client_cache_entries, 1_100_000);
+        for bad in ["0", "many", "100000001"] {
             let e =
                 Settings::from_sources(None, |k| (k == name).then(|| bad.to_string())).unwrap_err();
             assert!(e.0.contains(name), "{e}");

@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use super::Client;
 use crate::secret::store::SecretRow;
 
-/// Upper bound on cached clients. Past it, the clients least likely to be asked for again
-/// are evicted one by one (quick_cache's S3-FIFO: recency and frequency), never all at once:
-/// emptying the whole cache at 100,000 entries halved client_credentials with 120,000 active
-/// clients (issue 13).
+/// Upper bound on cached clients unless `PORTCULLIS_CLIENT_CACHE_ENTRIES` says otherwise.
+/// Past it, the clients least likely to be asked for again are evicted one by one
+/// (quick_cache's S3-FIFO: recency and frequency), never all at once: emptying the whole cache
+/// at 100,000 entries halved client_credentials with 120,000 active clients (issue 13).
 const MAX_ENTRIES: usize = 100_000;
 /// Upper bound on remembered unknown client_ids (kept apart, so that a flood of made-up ids
 /// never evicts real clients).
@@ -76,6 +76,12 @@ impl ClientCache {
             confirmed_ms: AtomicU64::new(0),
             stale_max: Duration::from_secs(30),
         }
+    }
+
+    /// Sets how many clients are kept at most (`PORTCULLIS_CLIENT_CACHE_ENTRIES`).
+    pub fn with_capacity(mut self, entries: usize) -> ClientCache {
+        self.entries = quick_cache::sync::Cache::new(entries.max(1));
+        self
     }
 
     /// Sets how long entries are served without a successful change poll.
@@ -234,6 +240,19 @@ mod tests {
             cache.get("a").is_some(),
             "a successful poll makes it current again"
         );
+    }
+
+    #[test]
+    fn a_full_cache_keeps_at_most_its_capacity() {
+        let cache = ClientCache::new(true).with_capacity(10);
+        cache.observe(1);
+        for i in 0..50 {
+            cache.insert(1, client(&format!("c{i}")), vec![]);
+        }
+        let kept = (0..50)
+            .filter(|i| cache.get(&format!("c{i}")).is_some())
+            .count();
+        assert!((1..=10).contains(&kept), "{kept} kept");
     }
 
     #[test]
