@@ -133,36 +133,35 @@ pub async fn authorize(
     // token endpoint's writes back. With one, on the writer: the step may issue a code, which
     // then shares a commit with the token endpoint's writes (issue 13) instead of contending
     // with them for SQLite's write lock.
+    //
+    // The session's row proved that the person exists (it is deleted with them, and loaded
+    // joined to their row): only the consent page needs more of them, their name.
     let st = state.clone();
     let look_up = move |conn: &mut crate::db::AnyConnection| {
-        let user = match session_user {
-            Some(id) => crate::user::store::find(conn, id)?,
-            None => None,
+        let step =
+            authorization::begin(&st.oauth(), conn, &params, session_user, signed_in_just_now)?;
+        let person = match (&step, session_user) {
+            (Step::Consent(_), Some(id)) => crate::user::store::find(conn, id)?,
+            _ => None,
         };
-        let user_id = user.as_ref().map(|u| u.id);
-        let step = authorization::begin(&st.oauth(), conn, &params, user_id, signed_in_just_now)?;
-        Ok((user, step))
+        Ok((person, step))
     };
     let looked_up = match session_user {
         Some(_) => state.writer.run(look_up).await,
         None => crate::db::run(&state.pool, look_up).await,
     };
-    let (user, step) = match looked_up {
-        Ok((user, step)) => (user, Ok(step)),
-        Err(e) => (None, Err(e)),
-    };
-    if session_user.is_some() && user.is_none() && step.is_ok() {
-        // The account was deleted: the session is over.
-        session::log_out(&session);
-    }
-    match step {
-        Ok(Step::Refused(refusal)) => refused(&state, &pages, &session, refusal),
-        Ok(Step::SignIn { again }) => sign_in_first(&query, again),
-        Ok(Step::Consent(page)) => {
-            let username = user.map(|u| u.username).unwrap_or_default();
-            consent_page(&pages, &session, &username, &query, &page)
+    match looked_up {
+        Ok((_, Step::Refused(refusal))) => refused(&state, &pages, &session, refusal),
+        Ok((_, Step::SignIn { again })) => sign_in_first(&query, again),
+        Ok((Some(person), Step::Consent(page))) => {
+            consent_page(&pages, &session, &person.username, &query, &page)
         }
-        Ok(Step::Redirect(url)) => found(&url),
+        Ok((None, Step::Consent(_))) => {
+            // The account was deleted since the session was loaded: the session is over.
+            session::log_out(&session);
+            sign_in_first(&query, false)
+        }
+        Ok((_, Step::Redirect(url))) => found(&url),
         Err(e) => unavailable(&pages, &session, &e),
     }
 }
