@@ -43,8 +43,9 @@ pub struct Outcome {
     pub failure: RefCell<Option<OAuthResponse>>,
     /// The token family (grants row) being issued from: set when a code is redeemed.
     pub family: Cell<Option<i64>>,
-    /// Set when the one-statement refresh rotated nothing: the exchange is to be run again the
-    /// slow way, which says why ([`grants::refresh_in_one_statement`]).
+    /// Set when the one statement of a refresh or code exchange stored nothing: the exchange
+    /// is to be run again the slow way, which says why ([`grants::refresh_in_one_statement`],
+    /// [`grants::authorization_code_in_one_statement`]).
     pub slow_path: Cell<bool>,
     /// Tokens that one statement already stored, for the issuer to sign and hand out.
     pub stored_ahead: RefCell<Option<issuer::StoredAhead>>,
@@ -100,8 +101,8 @@ impl Issued {
 /// Runs the authorization-code or refresh grant for a client that has authenticated
 /// (RFC 6749 4.1.3, 6). Blocking: runs queries on the request's one connection.
 ///
-/// The whole exchange is one transaction, so a failure midway (the database gone between two
-/// statements) leaves nothing half-done: the code or refresh token is either still usable or
+/// The whole exchange is one transaction (on PostgreSQL, usually one atomic statement), so a
+/// failure midway (the database gone between two statements) leaves nothing half-done: the code or refresh token is either still usable or
 /// consumed together with the tokens issued from it, never consumed with nothing issued. An
 /// answer the client can act on (tokens, or a 4xx refusal such as a replayed code, whose family
 /// revocation must stick) commits; a 5xx rolls everything back.
