@@ -248,6 +248,10 @@ async fn the_whole_flow_in_a_browser(app: TestApp) {
     assert!(html.contains("Invoice Viewer"), "{html}");
     assert!(html.contains("Read your invoices"), "{html}");
     assert!(html.contains("app.example.com"), "{html}");
+    assert!(
+        html.contains("Signed in as <strong>alice</strong>"),
+        "the consent page names who is signed in: {html}"
+    );
     let (action, csrf) = consent_form(&html);
     let resp = browser
         .post(app.url(&action))
@@ -1437,6 +1441,22 @@ async fn deleting_a_user_revokes_every_token_their_apps_hold(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
+    // The same browser's next authorization request asks to sign in: the session ended with
+    // the account (its row is deleted with it), and no code is issued for a deleted person.
+    let (_, challenge) = pkce();
+    let path = authorize_path(
+        &c.client_id,
+        &[
+            ("redirect_uri", CB),
+            ("scope", "read"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let resp = browser.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let to = resp.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with("/login?next="), "{to}");
     assert_eq!(app.introspect(&c, &access).await["active"], false);
     assert_oauth_error(app.refresh(&c, &refresh, None).await, 400, "invalid_grant").await;
     assert_oauth_error(
