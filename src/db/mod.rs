@@ -417,11 +417,31 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
+    run_judged(pool, f, |result| {
+        result.as_ref().is_err_and(AppError::is_unavailable)
+    })
+    .await
+}
+
+/// [`run`], with `suspect` saying of the result whether the database may have gone away (an
+/// answer that says so, say): then the connection, and every other one of the pool, is pinged
+/// before its next use ([`Conn::suspect`]).
+pub async fn run_judged<T, F>(
+    pool: &Pool,
+    f: F,
+    suspect: fn(&Result<T, AppError>) -> bool,
+) -> Result<T, AppError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
         let result = f(&mut conn);
-        conn.note(&result);
+        if suspect(&result) {
+            conn.suspect();
+        }
         result
     })
     .await?

@@ -180,18 +180,7 @@ impl Writer {
         T: Send + 'static,
     {
         match &self.kind {
-            Kind::Pool(pool) => {
-                let pool = pool.clone();
-                actix_web::web::block(move || {
-                    let mut conn = pool.get()?;
-                    let result = f(&mut conn);
-                    if failed(&result) {
-                        conn.suspect();
-                    }
-                    result
-                })
-                .await?
-            }
+            Kind::Pool(pool) => super::run_judged(pool, f, failed).await,
             Kind::Group(queue) => {
                 let (reply, answer) = oneshot::channel();
                 let work: Box<dyn Work> = Box::new(Pending { f, failed, reply });
@@ -247,35 +236,32 @@ fn commit_batch(pool: &Pool, pending: &mut VecDeque<Box<dyn Work>>) {
             return;
         }
     };
-    let AnyConnection::Sqlite(lite) = &mut **conn else {
-        let e = AppError::Internal("group commit is for SQLite".into());
-        pending.drain(..).for_each(|work| work.refuse(&e));
-        return;
-    };
     // IMMEDIATE: the write lock up front, waiting behind other writers (the admin area, the
     // CLI) for the busy timeout, as `super::transaction` does.
-    if let Err(e) = AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE") {
+    let began = lite(&mut conn)
+        .and_then(|lite| AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE"));
+    if let Err(e) = began {
         let e = AppError::from(e);
-        conn.note::<()>(&Err(same(&e)));
         pending.drain(..).for_each(|work| work.refuse(&e));
+        conn.note::<()>(&Err(e));
         return;
     }
     let mut ran: Vec<Ran> = Vec::with_capacity(pending.len());
     while let Some(work) = pending.pop_front() {
         // A panic in one request's work (a bug) must not end the thread that every write
-        // needs: the transaction is abandoned as below, and the connection with it.
+        // needs: the transaction is abandoned, and the connection with it.
         let Ok(done) =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run(&mut conn)))
         else {
             tracing::error!("a write panicked; its transaction is rolled back");
-            let e = AppError::Internal("the write failed".into());
-            if let AnyConnection::Sqlite(lite) = &mut **conn
+            if let Ok(lite) = lite(&mut conn)
                 && AnsiTransactionManager::rollback_transaction(lite).is_err()
             {
                 // Unknown state: the pool opens a new connection.
                 let _ = diesel::connection::SimpleConnection::batch_execute(lite, "ROLLBACK");
                 AnsiTransactionManager::transaction_manager_status_mut(lite).set_in_error();
             }
+            let e = AppError::Internal("the write failed".into());
             ran.into_iter().for_each(|r| (r.answer)(Some(&e)));
             return;
         };
@@ -291,23 +277,30 @@ fn commit_batch(pool: &Pool, pending: &mut VecDeque<Box<dyn Work>>) {
             return;
         }
     }
-    let AnyConnection::Sqlite(lite) = &mut **conn else {
-        return;
-    };
-    match AnsiTransactionManager::commit_transaction(lite) {
+    match lite(&mut conn).and_then(AnsiTransactionManager::commit_transaction) {
         Ok(()) => ran.into_iter().for_each(|r| (r.answer)(None)),
         Err(e) => {
             if in_transaction(&mut conn)
-                && let AnyConnection::Sqlite(lite) = &mut **conn
-                && let Err(rollback) = AnsiTransactionManager::rollback_transaction(lite)
+                && let Err(rollback) =
+                    lite(&mut conn).and_then(AnsiTransactionManager::rollback_transaction)
             {
                 tracing::error!(error = %rollback, "could not roll back a transaction");
             }
             let e = AppError::from(e);
             tracing::error!(error = %e, "a group commit failed");
-            conn.note::<()>(&Err(same(&e)));
             ran.into_iter().for_each(|r| (r.answer)(Some(&e)));
+            conn.note::<()>(&Err(e));
         }
+    }
+}
+
+/// The SQLite connection the writer holds.
+fn lite(conn: &mut AnyConnection) -> diesel::QueryResult<&mut diesel::SqliteConnection> {
+    match conn {
+        AnyConnection::Sqlite(lite) => Ok(lite),
+        AnyConnection::Postgresql(_) => Err(DieselError::QueryBuilderError(
+            "group commit is for SQLite".into(),
+        )),
     }
 }
 
@@ -315,13 +308,12 @@ fn commit_batch(pool: &Pool, pending: &mut VecDeque<Box<dyn Work>>) {
 /// savepoint that cannot be rolled back or released because SQLite ended the transaction
 /// leaves diesel outside any transaction).
 fn in_transaction(conn: &mut AnyConnection) -> bool {
-    match conn {
-        AnyConnection::Sqlite(lite) => matches!(
+    lite(conn).is_ok_and(|lite| {
+        matches!(
             AnsiTransactionManager::transaction_manager_status_mut(lite).transaction_depth(),
             Ok(Some(_))
-        ),
-        AnyConnection::Postgresql(_) => false,
-    }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -112,7 +112,8 @@ async fn client_request(
 
 /// Runs an endpoint off the executor with one connection: from the shared pool, or when it
 /// `writes` on the writer ([`crate::db::writer::Writer`]), where an answer with a 5xx status is
-/// rolled back.
+/// rolled back. An answer that says the database is away (503) has the connection pinged
+/// before its next use.
 async fn blocking<T: Send + 'static>(
     state: web::Data<AppState>,
     request: T,
@@ -120,39 +121,20 @@ async fn blocking<T: Send + 'static>(
     f: fn(&OAuthContext<'_>, &mut crate::db::AnyConnection, &T) -> OAuthResponse,
 ) -> HttpResponse {
     let state = state.into_inner();
+    let st = state.clone();
+    let answer = move |conn: &mut crate::db::AnyConnection| Ok(f(&st.oauth(), conn, &request));
     let result = if writes {
-        let st = state.clone();
-        state
-            .writer
-            .run_judged(
-                move |conn| Ok(f(&st.oauth(), conn, &request)),
-                |r| r.as_ref().map_or(true, |resp| resp.status >= 500),
-            )
-            .await
-            .map_err(Some)
+        let failed = |r: &Result<OAuthResponse, _>| r.as_ref().map_or(true, |a| a.status >= 500);
+        state.writer.run_judged(answer, failed).await
     } else {
-        web::block(move || -> Result<OAuthResponse, crate::error::AppError> {
-            let mut conn = state.pool.get()?;
-            let response = f(&state.oauth(), &mut conn, &request);
-            if response.status == 503 {
-                // The database went away mid-request: ping this connection before its next use.
-                conn.suspect();
-            }
-            Ok(response)
-        })
-        .await
-        .map_err(|_| None)
-        .and_then(|r| r.map_err(Some))
+        let away = |r: &Result<OAuthResponse, _>| r.as_ref().is_ok_and(|a| a.status == 503);
+        crate::db::run_judged(&state.pool, answer, away).await
     };
     match result {
         Ok(resp) => render(resp),
-        Err(Some(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "request failed");
             render(OAuthResponse::storage_failed(&e))
-        }
-        Err(None) => {
-            tracing::error!("request failed: the blocking pool is gone");
-            render(OAuthResponse::server_error())
         }
     }
 }

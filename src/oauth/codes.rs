@@ -172,17 +172,10 @@ impl DbAuthorizer<'_> {
             ahead.refresh_row().as_ref(),
             self.now,
         );
-        let redeemed = match redeemed {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                self.outcome.slow_path.set(true);
-                return Err(());
-            }
-            Err(e) => {
-                self.db_failed(e);
-                return Err(());
-            }
-        };
+        let redeemed = self
+            .outcome
+            .stored_in_one(redeemed, "authorization code storage failed")
+            .ok_or(())?;
         let mut extensions = Extensions::new();
         if let Some(p) = pkce {
             extensions.set_raw("pkce".into(), Value::private(Some(p.to_string())));

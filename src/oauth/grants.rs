@@ -440,22 +440,26 @@ pub fn authorization_code_in_one_statement(
         None => None,
     };
     let storage = Storage::OneStatement { pkce };
-    run_as(
-        ctx,
-        Some(conn),
-        req,
-        authenticated,
-        storage,
-        |adapters, request| {
-            accesstoken::access_token(adapters, request)
-                .map(drop)
-                .map_err(|e| match e {
-                    accesstoken::Error::Invalid(mut d)
-                    | accesstoken::Error::Unauthorized(mut d, _) => Some(d.description().kind()),
-                    accesstoken::Error::Primitive(_) => None,
-                })
-        },
-    )
+    run_as(ctx, Some(conn), req, authenticated, storage, code_flow)
+}
+
+/// oxide-auth's authorization-code flow (RFC 6749 4.1.3) with our adapters.
+fn code_flow(adapters: &mut Adapters<'_>, request: &FlowRequest<'_>) -> Result<(), FlowError> {
+    accesstoken::access_token(adapters, request)
+        .map(drop)
+        .map_err(|e| match e {
+            accesstoken::Error::Invalid(mut d) | accesstoken::Error::Unauthorized(mut d, _) => {
+                Some(d.description().kind())
+            }
+            accesstoken::Error::Primitive(_) => None,
+        })
+}
+
+/// oxide-auth's refresh flow (RFC 6749 6) with our adapters.
+fn refresh_flow(adapters: &mut Adapters<'_>, request: &FlowRequest<'_>) -> Result<(), FlowError> {
+    refresh::refresh(adapters, request)
+        .map(drop)
+        .map_err(|mut e| e.description().map(|d| d.kind()))
 }
 
 /// RFC 6749 4.1.3: exchange an authorization code (with its PKCE verifier) for tokens.
@@ -468,16 +472,7 @@ pub fn authorization_code(
     if req.param("code").is_none() {
         return OAuthResponse::invalid_request("missing parameter: code (RFC 6749 4.1.3)");
     }
-    run(ctx, Some(conn), req, authenticated, |adapters, request| {
-        accesstoken::access_token(adapters, request)
-            .map(drop)
-            .map_err(|e| match e {
-                accesstoken::Error::Invalid(mut d) | accesstoken::Error::Unauthorized(mut d, _) => {
-                    Some(d.description().kind())
-                }
-                accesstoken::Error::Primitive(_) => None,
-            })
-    })
+    run(ctx, Some(conn), req, authenticated, code_flow)
 }
 
 /// [`refresh_token`] on PostgreSQL with the token found and rotated in one statement outside a
@@ -493,20 +488,11 @@ pub fn refresh_in_one_statement(
     req: &TokenRequest,
     authenticated: &Authenticated,
 ) -> Option<OAuthResponse> {
-    req.param("refresh_token")?;
+    if req.param("refresh_token").is_none() || req.param("scope").is_some() {
+        return None;
+    }
     let storage = Storage::OneStatement { pkce: None };
-    run_as(
-        ctx,
-        Some(conn),
-        req,
-        authenticated,
-        storage,
-        |adapters, request| {
-            refresh::refresh(adapters, request)
-                .map(drop)
-                .map_err(|mut e| e.description().map(|d| d.kind()))
-        },
-    )
+    run_as(ctx, Some(conn), req, authenticated, storage, refresh_flow)
 }
 
 /// RFC 6749 6: exchange a refresh token for a new access token and a new refresh token.
@@ -519,9 +505,5 @@ pub fn refresh_token(
     if req.param("refresh_token").is_none() {
         return OAuthResponse::invalid_request("missing parameter: refresh_token (RFC 6749 6)");
     }
-    run(ctx, Some(conn), req, authenticated, |adapters, request| {
-        refresh::refresh(adapters, request)
-            .map(drop)
-            .map_err(|mut e| e.description().map(|d| d.kind()))
-    })
+    run(ctx, Some(conn), req, authenticated, refresh_flow)
 }

@@ -211,28 +211,17 @@ impl JwtIssuer<'_> {
             self.now,
         );
         drop(conn);
-        let rotated = match rotated {
-            Ok(Some(rotated)) => rotated,
-            Ok(None) => {
-                self.outcome.slow_path.set(true);
-                return Err(());
-            }
-            Err(e) => {
-                self.db_failed(e);
-                return Err(());
-            }
-        };
-        // As in the slow path: no `portcullis:*` scope from a person's grant.
-        let scope = rotated
-            .scope
-            .split_whitespace()
-            .filter(|s| crate::token::grantable_by_person(s))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let rotated = self
+            .outcome
+            .stored_in_one(rotated, "token storage failed")
+            .ok_or(())?;
         let grant = Grant {
             owner_id: rotated.user_id.to_string(),
             client_id: client.client_id.clone(),
-            scope: scope.parse().map_err(|_| ())?,
+            // As in the slow path: no `portcullis:*` scope from a person's grant.
+            scope: crate::token::granted_to_person(&rotated.scope)
+                .parse()
+                .map_err(|_| ())?,
             redirect_uri: url::Url::parse(self.ctx.issuer).map_err(|_| ())?,
             until: until(next.expires_at, self.now)?,
             extensions: Extensions::new(),
@@ -441,12 +430,7 @@ impl Issuer for JwtIssuer<'_> {
         // Refresh tokens come only from a person's authorization: they never yield a
         // `portcullis:*` scope, not even one stored by an older version
         // (`token::grantable_by_person`; RFC 6749 6 lets the server narrow the scope).
-        row.scope = row
-            .scope
-            .split_whitespace()
-            .filter(|s| crate::token::grantable_by_person(s))
-            .collect::<Vec<_>>()
-            .join(" ");
+        row.scope = crate::token::granted_to_person(&row.scope);
         // RFC 6749 6: the refresh token must have been issued to the authenticated client.
         if self.client().client_id != row.client_id {
             drop(conn);

@@ -57,6 +57,27 @@ impl Outcome {
         *self.failure.borrow_mut() = Some(OAuthResponse::error(400, error, description));
     }
 
+    /// What the one statement of a refresh or code exchange stored; None when it stored
+    /// nothing ([`Self::slow_path`] is then set) or failed (recorded as [`Self::storage_failed`]
+    /// says).
+    pub fn stored_in_one<T>(
+        &self,
+        stored: Result<Option<T>, crate::error::AppError>,
+        what: &str,
+    ) -> Option<T> {
+        match stored {
+            Ok(Some(stored)) => Some(stored),
+            Ok(None) => {
+                self.slow_path.set(true);
+                None
+            }
+            Err(e) => {
+                self.storage_failed(what, &e);
+                None
+            }
+        }
+    }
+
     /// Records a storage failure (503 when the database is away, else 500), logged with `what`.
     pub fn storage_failed(&self, what: &str, e: &crate::error::AppError) {
         tracing::error!(error = %e, "{what}");
@@ -122,7 +143,7 @@ pub fn token_with_database(
     // refused, goes the slow way below.
     if matches!(conn, AnyConnection::Postgresql(_)) {
         let fast = match req.grant_type {
-            GrantType::RefreshToken if req.param("scope").is_none() => {
+            GrantType::RefreshToken => {
                 grants::refresh_in_one_statement(ctx, conn, req, authenticated)
             }
             GrantType::AuthorizationCode => {

@@ -81,6 +81,16 @@ pub fn grantable_by_person(scope: &str) -> bool {
     !is_admin_scope(scope)
 }
 
+/// A stored scope (space-separated) without what [`grantable_by_person`] refuses: what a
+/// refresh token of a person's grant yields, even one stored by an older version.
+pub fn granted_to_person(stored: &str) -> String {
+    stored
+        .split_whitespace()
+        .filter(|s| grantable_by_person(s))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The lifetime of an access token: the client's (or the server's) lifetime, capped at
 /// `admin_cap` when any scope acts on portcullis itself, so that a leaked admin token is
 /// short-lived (RFC 9700 2.2: privileges and lifetime of access tokens should be restricted).

@@ -104,12 +104,23 @@ macro_rules! record_access_set {
          \"expires_at\" = ?"
     };
 }
+
 /// Records an access token in its family; four binds ([`IssuedAccess::binds`]). Every
-/// statement below that does so starts with [`record_access_set!`]'s text (the fault tests
-/// cut on it).
+/// statement below that does so has [`record_access_set!`]'s text (the fault tests cut on it
+/// in a transaction).
 macro_rules! record_access {
     () => {
         concat!(record_access_set!(), " WHERE \"id\" = ?")
+    };
+}
+
+/// `INSERT INTO "refresh_tokens"` with its columns in the order every statement here gives
+/// them: the token's `"token_hash", "scope", "expires_at", "created_at"`, then its family's
+/// `"grant_id", "access_jti", "access_expires_at"`.
+macro_rules! insert_refresh {
+    () => {
+        "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
+         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") "
     };
 }
 
@@ -117,9 +128,10 @@ macro_rules! record_access {
 /// row; four binds ([`NewRefresh::binds`]).
 macro_rules! insert_refresh_from_fam {
     () => {
-        "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
-         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
-         SELECT ?, ?, ?, ?, \"id\", \"access_jti\", \"access_expires_at\" FROM fam"
+        concat!(
+            insert_refresh!(),
+            "SELECT ?, ?, ?, ?, \"id\", \"access_jti\", \"access_expires_at\" FROM fam"
+        )
     };
 }
 
@@ -260,10 +272,9 @@ impl Statement for RedeemInOnePg {
          AND CASE WHEN ? = 1 THEN \"redirect_uri\" = ? ELSE NOT \"redirect_uri_given\" END \
          AND COALESCE(\"pkce\", '') = ? \
          RETURNING \"id\", \"user_id\", \"scope\", \"redirect_uri\", \"access_jti\", \
-         \"access_expires_at\"), ins AS (\
-         INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
-         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
-         SELECT ?, won.\"scope\", ?, ?, won.\"id\", won.\"access_jti\", \
+         \"access_expires_at\"), ins AS (",
+        insert_refresh!(),
+        "SELECT ?, won.\"scope\", ?, ?, won.\"id\", won.\"access_jti\", \
          won.\"access_expires_at\" FROM won WHERE ? = 1 RETURNING 1) \
          SELECT won.\"user_id\", won.\"scope\", won.\"redirect_uri\" FROM won"
     );
@@ -472,9 +483,7 @@ impl Statement for RecordAccess {
 /// access token issued with it.
 struct InsertRefresh;
 impl Statement for InsertRefresh {
-    const SQL: &'static str = "INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \
-        \"expires_at\", \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
-        VALUES (?, ?, ?, ?, ?, ?, ?)";
+    const SQL: &'static str = concat!(insert_refresh!(), "VALUES (?, ?, ?, ?, ?, ?, ?)");
     type Row = BigInt;
 }
 
@@ -627,10 +636,9 @@ impl Statement for RefreshInOnePg {
          AND g.\"client_id\" = ? RETURNING r.\"grant_id\", r.\"scope\", g.\"user_id\"), fam AS (",
         record_access_set!(),
         " WHERE \"id\" = (SELECT \"grant_id\" FROM used) AND \"revoked_at\" IS NULL \
-         RETURNING \"id\", \"access_jti\", \"access_expires_at\"), ins AS (\
-         INSERT INTO \"refresh_tokens\" (\"token_hash\", \"scope\", \"expires_at\", \
-         \"created_at\", \"grant_id\", \"access_jti\", \"access_expires_at\") \
-         SELECT ?, used.\"scope\", ?, ?, fam.\"id\", fam.\"access_jti\", \
+         RETURNING \"id\", \"access_jti\", \"access_expires_at\"), ins AS (",
+        insert_refresh!(),
+        "SELECT ?, used.\"scope\", ?, ?, fam.\"id\", fam.\"access_jti\", \
          fam.\"access_expires_at\" FROM fam, used RETURNING 1) \
          SELECT used.\"user_id\", used.\"scope\" FROM used, ins"
     );
