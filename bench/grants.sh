@@ -400,10 +400,31 @@ start_portcullis() {
   local port
   port=$((20000 + RANDOM % 20000))
   base="http://127.0.0.1:$port"
+  # The client cache holds every client (a deployment with a million clients sizes it so; the
+  # default is 100,000): the server fills it at start, and the cases wait for that.
   PORTCULLIS_BIND="127.0.0.1:$port" PORTCULLIS_WORKERS=1 PORTCULLIS_LOG_LEVEL=warn \
+    PORTCULLIS_CLIENT_CACHE_ENTRIES="${PORTCULLIS_CLIENT_CACHE_ENTRIES:-$((bulk_n + 1000))}" \
     taskset -c 0 "$bin" serve >"$work/server.log" 2>&1 &
   server_pid=$!
   wait_ready "$base/healthz"
+  wait_cache_filled
+}
+
+# Waits until the server's client cache holds the bulk clients (its metric stops short of
+# them only when PORTCULLIS_CLIENT_CACHE_ENTRIES is smaller: then until it stops growing).
+wait_cache_filled() {
+  local t0 n last=-1 same=0
+  t0=$(date +%s.%N)
+  for _ in $(seq 1 3000); do
+    n=$(curl -fs "$base/metrics" | awk '$1 == "portcullis_client_cache_entries" {print $2}')
+    n=${n:-0}
+    [ "$n" -ge "$bulk_n" ] && break
+    if [ "$n" = "$last" ] && [ "$n" -gt 0 ]; then same=$((same + 1)); else same=0; fi
+    [ "$same" -ge 20 ] && break
+    last=$n
+    sleep 0.1
+  done
+  notes+=("$backend: $(thousands "$n") clients in the server's cache $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s after it answered, RSS then $(( $(awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status") / 1024 )) MiB")
 }
 
 start_peer() {

@@ -91,6 +91,8 @@ pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::
             Ok(Ok(generation)) => {
                 if state.clients.observe(generation) {
                     tracing::debug!(generation, "clients changed; cache dropped");
+                    // Filled again in the background (the first poll fills it at start).
+                    tokio::spawn(preload_clients(state.clone()));
                 }
             }
             // The cached clients keep being served for PORTCULLIS_CACHE_STALE_MAX_MS after the
@@ -104,5 +106,27 @@ pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::
             }
             Err(e) => tracing::warn!(error = %e, "client change check failed"),
         }
+    }
+}
+
+/// Fills the client cache from the database in the background ([`client::cache::ClientCache::preload`]).
+async fn preload_clients(state: web::Data<AppState>) {
+    let started = std::time::Instant::now();
+    let s = state.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut conn = s.pool.get()?;
+        s.clients.preload(&mut conn)
+    })
+    .await;
+    match done {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(
+            clients = n,
+            ms = started.elapsed().as_millis() as u64,
+            "client cache filled"
+        ),
+        // Clients are then read on their first request, as without a preload.
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not fill the client cache"),
+        Err(e) => tracing::warn!(error = %e, "client cache fill failed"),
     }
 }

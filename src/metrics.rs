@@ -1,7 +1,7 @@
 //! Prometheus metrics, served at `GET /metrics` in the text exposition format: requests by
 //! endpoint (the route pattern, so that paths with ids do not explode the label set) and
 //! status, request latency, tokens issued by grant type, client-authentication failures by
-//! reason, argon2 verifications by purpose, and the database pool's connections.
+//! reason, argon2 verifications by purpose, the database pool's connections and the cached clients.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -17,6 +17,7 @@ pub struct Metrics {
     argon2: IntCounterVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
+    cached_clients: IntGauge,
 }
 
 impl Metrics {
@@ -62,6 +63,10 @@ impl Metrics {
             "Open database connections in the pool",
         )?;
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle pooled connections")?;
+        let cached_clients = IntGauge::new(
+            "client_cache_entries",
+            "Clients in this instance's cache (filled at start, PORTCULLIS_CLIENT_CACHE_ENTRIES)",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
@@ -69,6 +74,7 @@ impl Metrics {
         registry.register(Box::new(argon2.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
+        registry.register(Box::new(cached_clients.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -78,6 +84,7 @@ impl Metrics {
             argon2,
             pool_connections,
             pool_idle,
+            cached_clients,
         })
     }
 
@@ -104,8 +111,11 @@ impl Metrics {
         self.argon2.clone()
     }
 
-    /// The text exposition of every metric, with the pool state read now.
-    pub fn render(&self, pool: &crate::db::Pool) -> String {
+    /// The text exposition of every metric, with the pool state and the number of cached
+    /// clients read now.
+    pub fn render(&self, pool: &crate::db::Pool, cached_clients: usize) -> String {
+        self.cached_clients
+            .set(i64::try_from(cached_clients).unwrap_or(i64::MAX));
         let state = pool.state();
         self.pool_connections.set(i64::from(state.connections));
         self.pool_idle.set(i64::from(state.idle_connections));

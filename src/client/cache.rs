@@ -21,7 +21,7 @@
 //! generation older than that change, and is dropped as soon as the poll sees the change.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Client;
@@ -62,6 +62,10 @@ pub struct ClientCache {
     confirmed_ms: AtomicU64,
     /// `PORTCULLIS_CACHE_STALE_MAX_MS`: how long entries are served without a successful poll.
     stale_max: Duration,
+    /// How many clients are kept at most (`PORTCULLIS_CLIENT_CACHE_ENTRIES`).
+    capacity: usize,
+    /// Whether a [`ClientCache::preload`] is running.
+    preloading: AtomicBool,
 }
 
 impl ClientCache {
@@ -75,12 +79,15 @@ impl ClientCache {
             started: Instant::now(),
             confirmed_ms: AtomicU64::new(0),
             stale_max: Duration::from_secs(30),
+            capacity: MAX_ENTRIES,
+            preloading: AtomicBool::new(false),
         }
     }
 
     /// Sets how many clients are kept at most (`PORTCULLIS_CLIENT_CACHE_ENTRIES`).
     pub fn with_capacity(mut self, entries: usize) -> ClientCache {
         self.entries = quick_cache::sync::Cache::new(entries.max(1));
+        self.capacity = entries.max(1);
         self
     }
 
@@ -175,6 +182,56 @@ impl ClientCache {
         }
     }
 
+    /// Fills the cache from the database, clients in primary-key order, until it holds as
+    /// many as it may keep or every client is in (issue 13: with a million clients, a client's
+    /// first request no longer waits for three queries, and the cache is full from the start
+    /// instead of after a million misses). Each page is read as [`ClientCache::load`] reads one
+    /// client: the generation first, so that a page read across a change is dropped by the
+    /// next poll like any stale load; a preload that sees the generation move stops (the poll
+    /// that observes the change empties the cache and starts the next one). Any change to any
+    /// client still empties the whole cache (one counter for all clients), so with many
+    /// clients a change costs a full reload in the background, during which clients not yet
+    /// read again are read on their next request, as without a preload. Clients already cached are not read
+    /// again. At most one preload runs at a time; returns how many clients it cached (0 when
+    /// one was running or the cache is off).
+    pub fn preload(
+        &self,
+        conn: &mut crate::db::AnyConnection,
+    ) -> Result<usize, crate::error::AppError> {
+        /// Clients per page: three statements each.
+        const PAGE: usize = 5_000;
+        if !self.enabled || self.preloading.swap(true, Ordering::AcqRel) {
+            return Ok(0);
+        }
+        let result = (|| {
+            let (mut after, mut cached) = (crate::ids::ClientKey(0), 0);
+            let started = super::store::generation(conn)?;
+            while self.entries.len() < self.capacity {
+                let generation = super::store::generation(conn)?;
+                if generation != started {
+                    // A change since the start: the poll that observes it empties the cache
+                    // and starts the next preload.
+                    break;
+                }
+                let room = (self.capacity - self.entries.len()).min(PAGE);
+                let page = super::store::page_with_secrets(conn, after, room as i64)?;
+                let Some((last, _)) = page.last() else {
+                    break;
+                };
+                after = last.id;
+                for (client, secrets) in page {
+                    if self.get(&client.client_id).is_none() {
+                        self.insert(generation, client, secrets);
+                        cached += 1;
+                    }
+                }
+            }
+            Ok(cached)
+        })();
+        self.preloading.store(false, Ordering::Release);
+        result
+    }
+
     /// Records the database's current generation; when it moved, every cached client is
     /// dropped. Returns true when it moved. Called after each successful poll.
     pub fn observe(&self, generation: i64) -> bool {
@@ -186,6 +243,16 @@ impl ClientCache {
         self.entries.retain(|_, e| e.generation >= generation);
         self.absent.clear();
         true
+    }
+
+    /// How many clients are cached.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no client is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// The newest generation seen (tests wait for it).

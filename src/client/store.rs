@@ -332,6 +332,64 @@ pub fn load_with_secrets(
     ))
 }
 
+/// Clients after `after` in primary-key order (at most `limit`), each with its redirect URIs
+/// and all its secrets, as the cache keeps them: a page of the cache's preload
+/// ([`super::cache::ClientCache::preload`]), three statements for the whole page.
+pub fn page_with_secrets(
+    conn: &mut AnyConnection,
+    after: ClientKey,
+    limit: i64,
+) -> Result<Vec<ClientWithSecrets>, AppError> {
+    let rows: Vec<ClientRow> = clients::table
+        .filter(clients::id.gt(after))
+        .order(clients::id)
+        .limit(limit)
+        .select(ClientRow::as_select())
+        .load(conn)?;
+    let (Some(first), Some(last)) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id)) else {
+        return Ok(Vec::new());
+    };
+    let secrets: Vec<SecretRow> = client_secrets::table
+        .filter(client_secrets::client_id.between(first, last))
+        .order((client_secrets::client_id, client_secrets::id))
+        .select(SecretRow::as_select())
+        .load(conn)?;
+    let uris: Vec<(ClientKey, String)> = redirect_uris::table
+        .filter(redirect_uris::client_id.between(first, last))
+        .order((redirect_uris::client_id, redirect_uris::id))
+        .select((redirect_uris::client_id, redirect_uris::uri))
+        .load(conn)?;
+    let mut secrets = secrets.into_iter().peekable();
+    let mut uris = uris.into_iter().peekable();
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let pk = row.id;
+            // Both lists are in client order; rows of clients not in the page (deleted
+            // between the statements' snapshots, or inserted) are skipped.
+            let mut own_uris = Vec::new();
+            while let Some((of, _)) = uris.peek() {
+                match of.0.cmp(&pk.0) {
+                    std::cmp::Ordering::Less => drop(uris.next()),
+                    std::cmp::Ordering::Equal => {
+                        own_uris.extend(uris.next().map(|(_, u)| RedirectUri::from_stored(u)))
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            let mut own_secrets = Vec::new();
+            while let Some(secret) = secrets.peek() {
+                match secret.client_pk.0.cmp(&pk.0) {
+                    std::cmp::Ordering::Less => drop(secrets.next()),
+                    std::cmp::Ordering::Equal => own_secrets.extend(secrets.next()),
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            (row.into_client(own_uris), own_secrets)
+        })
+        .collect())
+}
+
 diesel::define_sql_function! {
     /// SQL `lower()`, on SQLite and PostgreSQL alike.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;

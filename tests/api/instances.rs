@@ -21,10 +21,19 @@ impl Drop for Instance {
 
 impl TestApp {
     fn second_instance(&self) -> Instance {
+        self.second_instance_with(|_| {})
+    }
+
+    /// [`Self::second_instance`] with settings changed by `customize`.
+    fn second_instance_with(
+        &self,
+        customize: impl FnOnce(&mut portcullis::config::Settings),
+    ) -> Instance {
         let mut settings = portcullis::config::Settings::for_tests(&self.db.url);
         settings.client_cache_interval = Duration::from_millis(10);
         // Both serve the same issuer, as behind one load balancer.
         settings.issuer = Some(self.issuer.clone());
+        customize(&mut settings);
         let app = portcullis::Application::build(settings).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         let (state, handle) = (app.state(), app.handle());
@@ -471,4 +480,88 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_usage() {
         );
     }
     assert!(!log.contains(&c.1), "the client secret is in the log");
+}
+
+/// Waits (at most 10 s) until `ok` holds of the instance's number of cached clients.
+async fn await_cached(instance: &Instance, what: &str, ok: impl Fn(usize) -> bool) {
+    let started = Instant::now();
+    while !ok(instance.state.clients.len()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: {} clients cached",
+            instance.state.clients.len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// A starting instance fills its client cache from the database (issue 13: a client's first
+// request then needs no query, even with a million clients), never past
+// PORTCULLIS_CLIENT_CACHE_ENTRIES, and fills it again after a change emptied it.
+crate::on_both_backends!(a_starting_instance_caches_every_client_up_to_its_capacity);
+async fn a_starting_instance_caches_every_client_up_to_its_capacity(app: TestApp) {
+    let services: Vec<TestClient> = (0..6)
+        .map(|i| app.create_client(&format!("Service {i}"), &[]))
+        .collect();
+    let total = {
+        use diesel::QueryDsl;
+        use diesel::RunQueryDsl;
+        use portcullis::db::schema::clients;
+        clients::table
+            .count()
+            .get_result::<i64>(&mut **app.pool.get().unwrap())
+            .unwrap() as usize
+    };
+    assert!(total >= 6);
+
+    let small = app.second_instance_with(|s| s.client_cache_entries = 3);
+    await_cached(&small, "a cache of 3", |n| n > 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = small.state.clients.len();
+    assert!((1..=3).contains(&held), "{held} clients in a cache of 3");
+
+    let b = app.second_instance();
+    await_cached(&b, "every client", |n| n == total).await;
+    let metrics = reqwest::get(format!("{}/metrics", b.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("portcullis_client_cache_entries {total}")),
+        "{metrics}"
+    );
+    let token = |svc: &TestClient| {
+        app.http
+            .post(format!("{}/oauth/token", b.address))
+            .basic_auth(&svc.client_id, Some(&svc.secret))
+            .form(&[GRANT_CC])
+            .send()
+    };
+    assert_eq!(token(&services[1]).await.unwrap().status(), 200);
+
+    // A change elsewhere empties B's cache; B refuses the disabled client at once and has
+    // every client cached again, as they are now.
+    app.set_enabled(&services[0].client_id, false);
+    let started = Instant::now();
+    while token(&services[0]).await.unwrap().status() != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "B still accepts a client disabled elsewhere"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    await_cached(&b, "every client again", |n| n == total).await;
+    assert!(
+        !b.state
+            .clients
+            .get(&services[0].client_id)
+            .expect("cached")
+            .client
+            .enabled,
+        "the cache holds the client as it was before it was disabled"
+    );
+    assert_eq!(token(&services[0]).await.unwrap().status(), 401);
+    assert_eq!(token(&services[2]).await.unwrap().status(), 200);
 }
