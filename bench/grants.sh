@@ -403,7 +403,7 @@ start_portcullis() {
   # The client cache holds every client (a deployment with a million clients sizes it so; the
   # default is 100,000): the server fills it at start, and the cases wait for that.
   PORTCULLIS_BIND="127.0.0.1:$port" PORTCULLIS_WORKERS=1 PORTCULLIS_LOG_LEVEL=warn \
-    PORTCULLIS_CLIENT_CACHE_ENTRIES="${PORTCULLIS_CLIENT_CACHE_ENTRIES:-$((bulk_n + 1000))}" \
+    PORTCULLIS_CLIENT_CACHE_ENTRIES="${PORTCULLIS_CLIENT_CACHE_ENTRIES:-$((bulk_n + bulk_n / 20 + 1000))}" \
     taskset -c 0 "$bin" serve >"$work/server.log" 2>&1 &
   server_pid=$!
   wait_ready "$base/healthz"
