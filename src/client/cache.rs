@@ -191,9 +191,10 @@ impl ClientCache {
     /// that observes the change empties the cache and starts the next one). Any change to any
     /// client still empties the whole cache (one counter for all clients), so with many
     /// clients a change costs a full reload in the background, during which clients not yet
-    /// read again are read on their next request, as without a preload. Clients already cached are not read
-    /// again. At most one preload runs at a time; returns how many clients it cached (0 when
-    /// one was running or the cache is off).
+    /// read again are read on their next request, as without a preload. A client already
+    /// cached under the same generation is kept as it is (and not counted as asked for, which
+    /// would skew eviction). At most one preload runs at a time; returns how many clients it
+    /// cached (0 when one was running or the cache is off).
     pub fn preload(
         &self,
         conn: &mut crate::db::AnyConnection,
@@ -205,14 +206,10 @@ impl ClientCache {
         }
         let result = (|| {
             let (mut after, mut cached) = (crate::ids::ClientKey(0), 0);
-            let started = super::store::generation(conn)?;
+            // Read before the rows of each page: before the first here, and before each next
+            // one as the check that nothing changed since.
+            let generation = super::store::generation(conn)?;
             while self.entries.len() < self.capacity {
-                let generation = super::store::generation(conn)?;
-                if generation != started {
-                    // A change since the start: the poll that observes it empties the cache
-                    // and starts the next preload.
-                    break;
-                }
                 let room = (self.capacity - self.entries.len()).min(PAGE);
                 let page = super::store::page_with_secrets(conn, after, room as i64)?;
                 let Some((last, _)) = page.last() else {
@@ -220,10 +217,19 @@ impl ClientCache {
                 };
                 after = last.id;
                 for (client, secrets) in page {
-                    if self.get(&client.client_id).is_none() {
+                    let current = self
+                        .entries
+                        .peek(&client.client_id)
+                        .is_some_and(|e| e.generation >= generation);
+                    if !current {
                         self.insert(generation, client, secrets);
                         cached += 1;
                     }
+                }
+                if super::store::generation(conn)? != generation {
+                    // A change since the start: the poll that observes it empties the cache
+                    // and starts the next preload.
+                    break;
                 }
             }
             Ok(cached)

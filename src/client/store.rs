@@ -364,30 +364,33 @@ pub fn page_with_secrets(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let pk = row.id;
-            // Both lists are in client order; rows of clients not in the page (deleted
-            // between the statements' snapshots, or inserted) are skipped.
-            let mut own_uris = Vec::new();
-            while let Some((of, _)) = uris.peek() {
-                match of.0.cmp(&pk.0) {
-                    std::cmp::Ordering::Less => drop(uris.next()),
-                    std::cmp::Ordering::Equal => {
-                        own_uris.extend(uris.next().map(|(_, u)| RedirectUri::from_stored(u)))
-                    }
-                    std::cmp::Ordering::Greater => break,
-                }
-            }
-            let mut own_secrets = Vec::new();
-            while let Some(secret) = secrets.peek() {
-                match secret.client_pk.0.cmp(&pk.0) {
-                    std::cmp::Ordering::Less => drop(secrets.next()),
-                    std::cmp::Ordering::Equal => own_secrets.extend(secrets.next()),
-                    std::cmp::Ordering::Greater => break,
-                }
-            }
+            let own_uris = rows_of(&mut uris, row.id, |(of, _)| *of)
+                .into_iter()
+                .map(|(_, uri)| RedirectUri::from_stored(uri))
+                .collect();
+            let own_secrets = rows_of(&mut secrets, row.id, |s| s.client_pk);
             (row.into_client(own_uris), own_secrets)
         })
         .collect())
+}
+
+/// The next rows of `rows` (in client order) that belong to client `pk`; rows of clients
+/// before it (not in the page: deleted between the statements' snapshots, or inserted) are
+/// skipped.
+fn rows_of<T>(
+    rows: &mut std::iter::Peekable<impl Iterator<Item = T>>,
+    pk: ClientKey,
+    of: impl Fn(&T) -> ClientKey,
+) -> Vec<T> {
+    let mut own = Vec::new();
+    while let Some(row) = rows.peek() {
+        match of(row).0.cmp(&pk.0) {
+            std::cmp::Ordering::Less => drop(rows.next()),
+            std::cmp::Ordering::Equal => own.extend(rows.next()),
+            std::cmp::Ordering::Greater => break,
+        }
+    }
+    own
 }
 
 diesel::define_sql_function! {

@@ -434,9 +434,13 @@ pub async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
 /// The value of one Prometheus sample on `/metrics` (`name{labels}` exactly as exposed), 0
 /// when it has not been exposed yet.
 pub async fn metric(app: &TestApp, sample: &str) -> f64 {
-    let body = app
-        .http
-        .get(format!("{}/metrics", app.metrics_base()))
+    metric_at(&app.http, &app.metrics_base(), sample).await
+}
+
+/// [`metric`] of the server whose `/metrics` is at `base` (another instance, say).
+pub async fn metric_at(http: &reqwest::Client, base: &str, sample: &str) -> f64 {
+    let body = http
+        .get(format!("{base}/metrics"))
         .send()
         .await
         .unwrap()

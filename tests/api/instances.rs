@@ -522,15 +522,9 @@ async fn a_starting_instance_caches_every_client_up_to_its_capacity(app: TestApp
 
     let b = app.second_instance();
     await_cached(&b, "every client", |n| n == total).await;
-    let metrics = reqwest::get(format!("{}/metrics", b.address))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(&format!("portcullis_client_cache_entries {total}")),
-        "{metrics}"
+    assert_eq!(
+        metric_at(&app.http, &b.address, "portcullis_client_cache_entries").await,
+        total as f64
     );
     let token = |svc: &TestClient| {
         app.http
