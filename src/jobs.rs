@@ -80,7 +80,7 @@ pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::
             }
             let generation = client::store::generation(&mut conn)?;
             // The CORS origins follow the clients, before the new generation is recorded.
-            if generation > s.clients.seen() {
+            if generation > s.clients.polled() {
                 let uris = client::store::enabled_redirect_uris(&mut conn)?;
                 s.cors_origins.replace(uris.iter().map(String::as_str));
             }

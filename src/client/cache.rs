@@ -54,8 +54,12 @@ pub struct ClientCache {
     /// client_ids known not to exist, with the generation they were looked up under: a flood
     /// of requests naming unknown clients costs one query per id, not one per request.
     absent: quick_cache::sync::Cache<String, i64>,
-    /// The newest generation this instance has seen.
+    /// The newest generation this instance knows of: entries read under an older one are
+    /// never served.
     seen: AtomicI64,
+    /// The generation the change poll last read: a change made through this instance moves
+    /// `seen` at once (`advance`), the poll's own refills and the CORS origins follow this.
+    polled: AtomicI64,
     /// When the cache was created (the origin of `confirmed_ms`).
     started: Instant,
     /// Milliseconds after `started` of the last successful change poll (or the creation).
@@ -76,6 +80,7 @@ impl ClientCache {
             entries: quick_cache::sync::Cache::new(MAX_ENTRIES),
             absent: quick_cache::sync::Cache::new(MAX_ABSENT),
             seen: AtomicI64::new(i64::MIN),
+            polled: AtomicI64::new(i64::MIN),
             started: Instant::now(),
             confirmed_ms: AtomicU64::new(0),
             stale_max: Duration::from_secs(30),
@@ -238,10 +243,20 @@ impl ClientCache {
         result
     }
 
-    /// Records the database's current generation; when it moved, every cached client is
-    /// dropped. Returns true when it moved. Called after each successful poll.
+    /// Records the generation the change poll read, and moves the cache to it
+    /// ([`ClientCache::advance`]). Returns true when the poll had not read it before (a change
+    /// anywhere since the last poll, or the first poll). Called after each successful poll.
     pub fn observe(&self, generation: i64) -> bool {
         self.confirm();
+        self.advance(generation);
+        self.polled.fetch_max(generation, Ordering::AcqRel) < generation
+    }
+
+    /// Moves the cache to `generation`: every client cached under an older one is dropped,
+    /// and a load that read an older one is never used. Called by the poll, and by this
+    /// instance's own changes once they committed, with the generation read after the commit
+    /// (manage::changed). Returns true when the generation moved.
+    pub fn advance(&self, generation: i64) -> bool {
         let previous = self.seen.fetch_max(generation, Ordering::AcqRel);
         if generation <= previous {
             return false;
@@ -261,9 +276,9 @@ impl ClientCache {
         self.entries.is_empty()
     }
 
-    /// The newest generation seen (tests wait for it).
-    pub fn seen(&self) -> i64 {
-        self.seen.load(Ordering::Acquire)
+    /// The generation the change poll last read (tests wait for it).
+    pub fn polled(&self) -> i64 {
+        self.polled.load(Ordering::Acquire)
     }
 
     /// Drops every cached client at once (after a change made by this instance).

@@ -25,54 +25,51 @@ pub fn create_client(
         _ if new.public => Credential::None,
         _ => Credential::Secret(crate::secret::prepare(None)?),
     };
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            let mut client = crate::client::store::insert(conn, new, &client_id, now)?;
-            if !enabled {
-                crate::client::store::set_enabled(conn, &client_id, false, now)?;
-                client.enabled = false;
+    changed(conn, ctx, |conn| {
+        let mut client = crate::client::store::insert(conn, new, &client_id, now)?;
+        if !enabled {
+            crate::client::store::set_enabled(conn, &client_id, false, now)?;
+            client.enabled = false;
+        }
+        let shown = match credential {
+            Credential::HmacKey((value, sealed)) => {
+                crate::client::store::set_hmac_key(conn, client.id, Some(&sealed))?;
+                Some(value)
             }
-            let shown = match credential {
-                Credential::HmacKey((value, sealed)) => {
-                    crate::client::store::set_hmac_key(conn, client.id, Some(&sealed))?;
-                    Some(value)
-                }
-                Credential::Secret(p) => {
-                    crate::secret::store::insert(
-                        conn,
-                        client.id,
-                        "Initial secret",
-                        &p.hash,
-                        &p.hint,
-                        None,
-                        now,
-                    )?;
-                    p.generated
-                }
-                Credential::None => None,
-            };
-            let kind = if client.public {
-                "public"
-            } else {
-                "confidential"
-            };
-            let details = if enabled {
-                kind.to_string()
-            } else {
-                format!("{kind}; disabled")
-            };
-            actor.record(
-                conn,
-                "client.create",
-                Some(&client),
-                &client.name,
-                &details,
-                now,
-            )?;
-            Ok((client, shown))
-        }),
-    )
+            Credential::Secret(p) => {
+                crate::secret::store::insert(
+                    conn,
+                    client.id,
+                    "Initial secret",
+                    &p.hash,
+                    &p.hint,
+                    None,
+                    now,
+                )?;
+                p.generated
+            }
+            Credential::None => None,
+        };
+        let kind = if client.public {
+            "public"
+        } else {
+            "confidential"
+        };
+        let details = if enabled {
+            kind.to_string()
+        } else {
+            format!("{kind}; disabled")
+        };
+        actor.record(
+            conn,
+            "client.create",
+            Some(&client),
+            &client.name,
+            &details,
+            now,
+        )?;
+        Ok((client, shown))
+    })
 }
 
 /// A new client's first credential.
@@ -116,65 +113,59 @@ pub fn update_client(
     } else {
         None
     };
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            crate::client::store::update(conn, client.id, settings, enabled, now)?;
-            match &new_key {
-                Some((_, sealed)) => {
-                    crate::client::store::set_hmac_key(conn, client.id, Some(sealed))?
+    changed(conn, ctx, |conn| {
+        crate::client::store::update(conn, client.id, settings, enabled, now)?;
+        match &new_key {
+            Some((_, sealed)) => crate::client::store::set_hmac_key(conn, client.id, Some(sealed))?,
+            None if !wants_hmac && client.hmac_key_sealed.is_some() => {
+                crate::client::store::set_hmac_key(conn, client.id, None)?
+            }
+            None => {}
+        }
+        let mut what = Vec::new();
+        if settings.name != client.name {
+            what.push(format!("renamed from '{}'", client.name));
+        }
+        if enabled != client.enabled {
+            what.push(if enabled { "enabled" } else { "disabled" }.to_string());
+        }
+        if !settings
+            .scopes
+            .iter()
+            .map(String::as_str)
+            .eq(client.allowed_scopes.iter())
+        {
+            what.push(format!("scopes: {}", settings.scopes.join(" ")));
+        }
+        let grants: Vec<GrantTypeName> = settings.grant_types.iter().map(|g| g.as_str()).collect();
+        let before: Vec<GrantTypeName> = client
+            .allowed_grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect();
+        if grants != before {
+            what.push(format!("grant types: {}", grants.join(" ")));
+        }
+        if settings.loopback_any_port != client.loopback_any_port {
+            what.push(
+                if settings.loopback_any_port {
+                    "loopback redirect URIs match any port"
+                } else {
+                    "loopback redirect URIs match their registered port"
                 }
-                None if !wants_hmac && client.hmac_key_sealed.is_some() => {
-                    crate::client::store::set_hmac_key(conn, client.id, None)?
-                }
-                None => {}
-            }
-            let mut what = Vec::new();
-            if settings.name != client.name {
-                what.push(format!("renamed from '{}'", client.name));
-            }
-            if enabled != client.enabled {
-                what.push(if enabled { "enabled" } else { "disabled" }.to_string());
-            }
-            if !settings
-                .scopes
-                .iter()
-                .map(String::as_str)
-                .eq(client.allowed_scopes.iter())
-            {
-                what.push(format!("scopes: {}", settings.scopes.join(" ")));
-            }
-            let grants: Vec<GrantTypeName> =
-                settings.grant_types.iter().map(|g| g.as_str()).collect();
-            let before: Vec<GrantTypeName> = client
-                .allowed_grant_types
-                .iter()
-                .map(|g| g.as_str())
-                .collect();
-            if grants != before {
-                what.push(format!("grant types: {}", grants.join(" ")));
-            }
-            if settings.loopback_any_port != client.loopback_any_port {
-                what.push(
-                    if settings.loopback_any_port {
-                        "loopback redirect URIs match any port"
-                    } else {
-                        "loopback redirect URIs match their registered port"
-                    }
-                    .to_string(),
-                );
-            }
-            actor.record(
-                conn,
-                "client.update",
-                Some(client),
-                &settings.name,
-                &what.join("; "),
-                now,
-            )?;
-            Ok(new_key.map(|k| k.0))
-        }),
-    )
+                .to_string(),
+            );
+        }
+        actor.record(
+            conn,
+            "client.update",
+            Some(client),
+            &settings.name,
+            &what.join("; "),
+            now,
+        )?;
+        Ok(new_key.map(|k| k.0))
+    })
 }
 
 type GrantTypeName = &'static str;
@@ -188,18 +179,15 @@ pub fn set_enabled(
     enabled: bool,
     now: i64,
 ) -> Result<(), AppError> {
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            crate::client::store::set_enabled(conn, &client.client_id, enabled, now)?;
-            let action = if enabled {
-                "client.enable"
-            } else {
-                "client.disable"
-            };
-            actor.record(conn, action, Some(client), &client.name, "", now)
-        }),
-    )
+    changed(conn, ctx, |conn| {
+        crate::client::store::set_enabled(conn, &client.client_id, enabled, now)?;
+        let action = if enabled {
+            "client.enable"
+        } else {
+            "client.disable"
+        };
+        actor.record(conn, action, Some(client), &client.name, "", now)
+    })
 }
 
 /// Deletes a client with its secrets, redirect URIs, consents and tokens.
@@ -210,13 +198,10 @@ pub fn delete_client(
     client: &Client,
     now: i64,
 ) -> Result<(), AppError> {
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            crate::client::store::delete_with_tokens(conn, client.id, now)?;
-            actor.record(conn, "client.delete", Some(client), &client.name, "", now)
-        }),
-    )
+    changed(conn, ctx, |conn| {
+        crate::client::store::delete_with_tokens(conn, client.id, now)?;
+        actor.record(conn, "client.delete", Some(client), &client.name, "", now)
+    })
 }
 
 /// Adds a redirect URI (validated: absolute, https or loopback http, no fragment).
@@ -229,20 +214,17 @@ pub fn add_redirect_uri(
     now: i64,
 ) -> Result<(), AppError> {
     let uri = crate::client::RedirectUri::parse(uri).map_err(AppError::Invalid)?;
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            crate::client::store::add_redirect_uri(conn, client.id, &uri, now)?;
-            actor.record(
-                conn,
-                "redirect_uri.add",
-                Some(client),
-                uri.as_str(),
-                "",
-                now,
-            )
-        }),
-    )
+    changed(conn, ctx, |conn| {
+        crate::client::store::add_redirect_uri(conn, client.id, &uri, now)?;
+        actor.record(
+            conn,
+            "redirect_uri.add",
+            Some(client),
+            uri.as_str(),
+            "",
+            now,
+        )
+    })
 }
 
 /// Removes a redirect URI. A client allowed the authorization code grant keeps at least one.
@@ -254,22 +236,18 @@ pub fn remove_redirect_uri(
     uri_id: i64,
     now: i64,
 ) -> Result<(), AppError> {
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            let remaining = crate::client::store::redirect_uris(conn, client.id)?.len();
-            if remaining <= 1 && client.allows_grant(crate::client::GrantType::AuthorizationCode) {
-                return Err(AppError::Invalid(
+    changed(conn, ctx, |conn| {
+        let remaining = crate::client::store::redirect_uris(conn, client.id)?.len();
+        if remaining <= 1 && client.allows_grant(crate::client::GrantType::AuthorizationCode) {
+            return Err(AppError::Invalid(
                     "this client uses the authorization code grant and needs at least one redirect URI; add another first".into(),
                 ));
-            }
-            let Some(uri) = crate::client::store::remove_redirect_uri(conn, client.id, uri_id)?
-            else {
-                return Err(AppError::NotFound("no such redirect URI".into()));
-            };
-            actor.record(conn, "redirect_uri.remove", Some(client), &uri, "", now)
-        }),
-    )
+        }
+        let Some(uri) = crate::client::store::remove_redirect_uri(conn, client.id, uri_id)? else {
+            return Err(AppError::NotFound("no such redirect URI".into()));
+        };
+        actor.record(conn, "redirect_uri.remove", Some(client), &uri, "", now)
+    })
 }
 
 /// A token generated in the admin area, with what it contains.

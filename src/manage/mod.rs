@@ -78,10 +78,24 @@ pub struct Ctx<'a> {
     pub master_key: &'a crate::seal::MasterKey,
 }
 
-/// Drops the cached clients once `result` committed.
-fn changed<T>(ctx: &Ctx, result: Result<T, AppError>) -> Result<T, AppError> {
-    if result.is_ok() {
-        ctx.clients.clear();
+/// Makes a change to clients, secrets or redirect URIs in one transaction and, once it has
+/// committed, moves this instance's client cache past it: the cache is moved to the generation
+/// read after the commit (`ClientCache::advance`), so that every entry read before the change
+/// is dropped and a load or preload that read rows before the change and finishes after it is
+/// never used (it carries an older generation). Only clearing the entries would let such a
+/// late load put the old client back until the next poll. When the generation cannot be read,
+/// the entries are dropped and the poll does the rest.
+fn changed<T>(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    change: impl FnOnce(&mut AnyConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let done = crate::db::transaction(conn, change)?;
+    match crate::client::store::generation(conn) {
+        Ok(generation) => {
+            ctx.clients.advance(generation);
+        }
+        Err(_) => ctx.clients.clear(),
     }
-    result
+    Ok(done)
 }

@@ -37,34 +37,31 @@ pub fn add_secret(
     let description =
         crate::secret::validate_description(description).map_err(AppError::Invalid)?;
     let prepared = crate::secret::prepare(value)?;
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            let row = crate::secret::store::insert(
-                conn,
-                client.id,
-                &description,
-                &prepared.hash,
-                &prepared.hint,
-                expires_at,
-                now,
-            )?;
-            let kind = if prepared.generated.is_some() {
-                "generated"
-            } else {
-                "typed"
-            };
-            actor.record(
-                conn,
-                "secret.add",
-                Some(client),
-                &secret_target(&row),
-                &format!("{kind}; expires {}", expiry_words(expires_at)),
-                now,
-            )?;
-            Ok((row, prepared.generated))
-        }),
-    )
+    changed(conn, ctx, |conn| {
+        let row = crate::secret::store::insert(
+            conn,
+            client.id,
+            &description,
+            &prepared.hash,
+            &prepared.hint,
+            expires_at,
+            now,
+        )?;
+        let kind = if prepared.generated.is_some() {
+            "generated"
+        } else {
+            "typed"
+        };
+        actor.record(
+            conn,
+            "secret.add",
+            Some(client),
+            &secret_target(&row),
+            &format!("{kind}; expires {}", expiry_words(expires_at)),
+            now,
+        )?;
+        Ok((row, prepared.generated))
+    })
 }
 
 fn secret_target(row: &SecretRow) -> String {
@@ -97,24 +94,21 @@ pub fn update_secret(
     } = *input;
     let description =
         crate::secret::validate_description(description).map_err(AppError::Invalid)?;
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            crate::secret::store::update(conn, secret.id, &description, expires_at)?;
-            let updated = SecretRow {
-                description: description.clone(),
-                ..secret.clone()
-            };
-            actor.record(
-                conn,
-                "secret.update",
-                Some(client),
-                &secret_target(&updated),
-                &format!("expires {}", expiry_words(expires_at)),
-                now,
-            )
-        }),
-    )
+    changed(conn, ctx, |conn| {
+        crate::secret::store::update(conn, secret.id, &description, expires_at)?;
+        let updated = SecretRow {
+            description: description.clone(),
+            ..secret.clone()
+        };
+        actor.record(
+            conn,
+            "secret.update",
+            Some(client),
+            &secret_target(&updated),
+            &format!("expires {}", expiry_words(expires_at)),
+            now,
+        )
+    })
 }
 
 /// Deletes a secret: it stops working at once.
@@ -126,18 +120,15 @@ pub fn delete_secret(
     secret: &SecretRow,
     now: i64,
 ) -> Result<(), AppError> {
-    changed(
-        ctx,
-        crate::db::transaction(conn, |conn| {
-            crate::secret::store::delete(conn, secret.id)?;
-            actor.record(
-                conn,
-                "secret.delete",
-                Some(client),
-                &secret_target(secret),
-                "",
-                now,
-            )
-        }),
-    )
+    changed(conn, ctx, |conn| {
+        crate::secret::store::delete(conn, secret.id)?;
+        actor.record(
+            conn,
+            "secret.delete",
+            Some(client),
+            &secret_target(secret),
+            "",
+            now,
+        )
+    })
 }

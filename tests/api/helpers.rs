@@ -270,7 +270,7 @@ impl TestApp {
         let generation =
             portcullis::client::store::generation(&mut self.pool.get().unwrap()).unwrap();
         let started = std::time::Instant::now();
-        while self.state.clients.seen() < generation {
+        while self.state.clients.polled() < generation {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "the server did not notice a client change within 10 s"

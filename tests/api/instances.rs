@@ -559,3 +559,44 @@ async fn a_starting_instance_caches_every_client_up_to_its_capacity(app: TestApp
     assert_eq!(token(&services[0]).await.unwrap().status(), 401);
     assert_eq!(token(&services[2]).await.unwrap().status(), 200);
 }
+
+// A client read from the database before a change but cached after it (a request's load, or
+// the background fill, finishing late) is never served: the change moves this instance's
+// cache past every generation read before it (manage::changed), instead of only emptying it,
+// which let such a late load put a disabled client back until the next poll.
+crate::on_both_backends!(a_client_read_before_a_change_and_cached_after_it_is_not_served);
+async fn a_client_read_before_a_change_and_cached_after_it_is_not_served(app: TestApp) {
+    let c = app.create_client("Late load", &[]);
+    let cache = portcullis::client::cache::ClientCache::new(true);
+    let key = crate::helpers::test_master_key();
+    let ctx = portcullis::manage::Ctx {
+        clients: &cache,
+        master_key: &key,
+    };
+    let mut conn = app.pool.get().unwrap();
+    cache.observe(portcullis::client::store::generation(&mut conn).unwrap());
+    // Read before the change...
+    let (read_under, found) =
+        portcullis::client::store::load_with_secrets(&mut conn, &c.client_id).unwrap();
+    let (client, secrets) = found.unwrap();
+    assert!(client.enabled);
+    portcullis::manage::set_enabled(
+        &mut conn,
+        &ctx,
+        &crate::helpers::fixture(),
+        &client,
+        false,
+        portcullis::clock::Clock::system().now(),
+    )
+    .unwrap();
+    // ...cached after it: not served.
+    cache.insert(read_under, client, secrets);
+    assert!(
+        cache.get(&c.client_id).is_none(),
+        "a client read before it was disabled is served from the cache"
+    );
+    // Read again, it is the disabled client, and that one is served.
+    let fresh = cache.load(&mut conn, &c.client_id).unwrap().unwrap();
+    assert!(!fresh.client.enabled);
+    assert!(cache.get(&c.client_id).is_some_and(|e| !e.client.enabled));
+}
