@@ -27,8 +27,9 @@ rows = []
 for i in range(n):
     cid = ''.join(rnd.choice(string.ascii_letters + string.digits) for _ in range(22))
     name = f"Client {i:06d} {rnd.choice(['Billing','Search','Mail','Maps','Chat'])}"
-    rows.append((cid, name, name.lower(), '', 0, 1, 'read', 'client_credentials', now - n + i, now - n + i, None if i % 3 else now - i))
-c.executemany("INSERT INTO clients (client_id, name, name_lower, description, public, enabled, allowed_scopes, allowed_grant_types, created_at, updated_at, last_used_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+    rows.append((cid, name, name.lower(), '', 0, 1, 'read', 'client_credentials', now - n + i, now - n + i))
+c.executemany("INSERT INTO clients (client_id, name, name_lower, description, public, enabled, allowed_scopes, allowed_grant_types, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+c.execute("INSERT INTO client_last_used (client_id, at) SELECT id, ? - id FROM clients WHERE id % 3 = 1", (now,))
 c.execute("INSERT INTO client_secrets (client_id, description, hash, hint, expires_at, created_at) SELECT id, 'Initial secret', 'sha256$x' || id, 'abcd', NULL, created_at FROM clients")
 c.execute("INSERT INTO redirect_uris (client_id, uri, created_at) SELECT id, 'https://app' || id || '.example/cb', created_at FROM clients")
 c.commit()

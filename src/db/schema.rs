@@ -16,7 +16,6 @@ diesel::table! {
         refresh_token_ttl -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
-        last_used_at -> Nullable<BigInt>,
         ip_allowlist -> Text,
         rate_limit_per_minute -> Nullable<BigInt>,
         token_endpoint_auth_method -> Nullable<Text>,
@@ -43,7 +42,6 @@ diesel::table! {
         hash -> Text,
         hint -> Text,
         expires_at -> Nullable<BigInt>,
-        last_used_at -> Nullable<BigInt>,
         created_at -> BigInt,
     }
 }
@@ -180,6 +178,22 @@ diesel::table! {
         target -> Text,
         details -> Text,
         remote_addr -> Text,
+    }
+}
+
+diesel::table! {
+    /// When a client last authenticated (migration 000015: narrow, written by the usage flush).
+    client_last_used (client_id) {
+        client_id -> BigInt,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// When a secret was last used (migration 000015).
+    secret_last_used (secret_id) {
+        secret_id -> BigInt,
+        at -> BigInt,
     }
 }
 

@@ -7,6 +7,10 @@ use crate::db::schema::client_secrets;
 use crate::error::AppError;
 use crate::ids::{ClientKey, SecretId};
 
+/// A secret's last use, from its narrow table (migration 000015; shown, never decides).
+const LAST_USED: &str =
+    "(SELECT at FROM secret_last_used WHERE secret_last_used.secret_id = client_secrets.id)";
+
 /// A stored secret. `hash` is `sha256$...` or an argon2id PHC string, never the value.
 #[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = client_secrets)]
@@ -24,7 +28,9 @@ pub struct SecretRow {
     pub hint: String,
     /// Seconds since the epoch; None = never expires.
     pub expires_at: Option<i64>,
-    /// Last successful use (batched).
+    /// Last successful use (batched; from its narrow table, migration 000015).
+    #[diesel(select_expression = diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(LAST_USED))]
+    #[diesel(select_expression_type = diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>)]
     pub last_used_at: Option<i64>,
     /// Seconds since the epoch.
     pub created_at: i64,
@@ -110,8 +116,11 @@ pub fn record_last_used(
     let rows: Vec<[i64; 2]> = uses.iter().map(|(id, at)| [id.0, *at]).collect();
     crate::db::prepared::batch(
         conn,
-        "UPDATE client_secrets SET last_used_at = v.column2 FROM {values} AS v \
-         WHERE client_secrets.id = v.column1",
+        "INSERT INTO secret_last_used (secret_id, at) \
+         SELECT v.column1, v.column2 FROM {values} AS v \
+         WHERE EXISTS (SELECT 1 FROM client_secrets WHERE client_secrets.id = v.column1) \
+         ON CONFLICT (secret_id) DO UPDATE SET at = excluded.at \
+         WHERE excluded.at > secret_last_used.at",
         &rows,
     )?;
     Ok(())
