@@ -7,9 +7,14 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::{audit, client, token, user};
 
+/// How many of the latest client changes the log keeps (`client_changes`): an instance that
+/// falls further behind between two polls drops its whole client cache instead of the
+/// changed clients.
+const CLIENT_CHANGES_KEPT: i64 = 100_000;
+
 /// Writes the batched last-used times, and deletes expired codes, refresh tokens, token
-/// families, revocation entries and sessions (nothing refers to them once they have expired)
-/// and audit events past their retention.
+/// families, revocation entries and sessions (nothing refers to them once they have expired),
+/// audit events past their retention and all but the latest client changes.
 pub(crate) fn flush(state: &AppState) -> Result<(), AppError> {
     let mut conn = state.pool.get()?;
     if !state.usage.is_empty() {
@@ -18,6 +23,7 @@ pub(crate) fn flush(state: &AppState) -> Result<(), AppError> {
     let now = state.clock.now();
     token::store::purge_expired(&mut conn, now)?;
     user::sessions::purge_expired(&mut conn, &state.sessions, now)?;
+    client::store::prune_changes(&mut conn, CLIENT_CHANGES_KEPT)?;
     audit::store::purge_before(&mut conn, now.saturating_sub(state.audit_retention_seconds))?;
     let longest = token::store::longest_access_ttl(&mut conn, state.access_token_ttl)?;
     for kid in token::retire_superseded(&mut conn, now, longest)? {
@@ -72,27 +78,45 @@ pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::
     loop {
         tick.tick().await;
         let s = state.clone();
-        let read = tokio::task::spawn_blocking(move || -> Result<i64, AppError> {
+        let read = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
             let mut conn = s.pool.get()?;
             // Signing keys follow the same way (a rotation at another instance).
             if s.keys.follow(&mut conn)? {
                 tracing::info!("signing keys changed; reloaded");
             }
             let generation = client::store::generation(&mut conn)?;
-            // The CORS origins follow the clients, before the new generation is recorded.
-            if generation > s.clients.polled() {
-                let uris = client::store::enabled_redirect_uris(&mut conn)?;
-                s.cors_origins.replace(uris.iter().map(String::as_str));
+            let before = s.clients.polled();
+            if generation <= before {
+                return Ok((generation, None));
             }
-            Ok(generation)
+            // The CORS origins follow the clients, before the new generation is recorded.
+            let uris = client::store::enabled_redirect_uris(&mut conn)?;
+            s.cors_origins.replace(uris.iter().map(String::as_str));
+            // Which clients changed, when the log still holds every change since the last
+            // poll (one row per generation); else the cache is dropped as a whole.
+            let changes = if before == i64::MIN {
+                None
+            } else {
+                Some(client::store::changes_between(
+                    &mut conn, before, generation,
+                )?)
+                .filter(|c| c.len() as i64 == generation - before)
+            };
+            Ok((generation, changes))
         })
         .await;
         match read {
-            Ok(Ok(generation)) => {
-                if state.clients.observe(generation) {
-                    tracing::debug!(generation, "clients changed; cache dropped");
-                    // Filled again in the background (the first poll fills it at start).
-                    tokio::spawn(preload_clients(state.clone()));
+            Ok(Ok((generation, changes))) => {
+                match state.clients.observe(generation, changes.as_deref()) {
+                    client::cache::Observed::Unchanged => {}
+                    client::cache::Observed::Clients(n) => {
+                        tracing::debug!(generation, changes = n, "clients changed; dropped them");
+                    }
+                    client::cache::Observed::All => {
+                        tracing::debug!(generation, "clients changed; cache dropped");
+                        // Filled again in the background (the first poll fills it at start).
+                        tokio::spawn(preload_clients(state.clone()));
+                    }
                 }
             }
             // The cached clients keep being served for PORTCULLIS_CACHE_STALE_MAX_MS after the

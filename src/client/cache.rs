@@ -2,10 +2,13 @@
 //!
 //! Staleness is bounded and the bound is explicit. Every change to a client, a secret or a
 //! redirect URI increments `cache_generation` by database trigger, whoever made it (this
-//! instance, another instance, the CLI). Each instance polls that one row every
-//! `PORTCULLIS_CLIENT_CACHE_MS` (default 1000 ms) and drops every cached client when it has
-//! moved. So a deleted secret or a disabled client is refused everywhere within one poll
-//! interval (plus the poll's own query time). Expiry needs no poll: it is checked against the
+//! instance, another instance, the CLI), and logs the client's primary key under the new
+//! value in `client_changes`. Each instance polls that one row every
+//! `PORTCULLIS_CLIENT_CACHE_MS` (default 1000 ms); when it has moved, the instance reads the
+//! log since its last poll and drops those clients ([`ClientCache::forget`]), or every client
+//! when the log has a gap ([`ClientCache::advance`]; only the latest changes are kept). So a
+//! deleted secret or a disabled client is refused everywhere within one poll interval (plus
+//! the poll's own query time), and a change to one client costs the others nothing. Expiry needs no poll: it is checked against the
 //! cached row on every request. With `PORTCULLIS_CLIENT_CACHE_MS=0` nothing is cached and
 //! every request reads the database.
 //!
@@ -16,15 +19,19 @@
 //! needs the database, and it is refused with 503 until the database answers again.
 //!
 //! Loading races with invalidation safely: a load reads the generation *before* the rows and
-//! the entry is tagged with it, and an entry whose tag is older than the latest generation
-//! seen is never used. A load that read rows older than a change therefore also read a
-//! generation older than that change, and is dropped as soon as the poll sees the change.
+//! the entry is tagged with it. An entry whose tag is older than the generation of the last
+//! change to all clients is never used, and one older than the last change to its own client
+//! is never kept (checked under the lock that records such changes). A load that read rows
+//! older than a change therefore also read a generation older than that change, and is dropped
+//! as soon as this instance knows of the change.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::Client;
+use crate::ids::ClientKey;
 use crate::secret::store::SecretRow;
 
 /// Upper bound on cached clients unless `PORTCULLIS_CLIENT_CACHE_ENTRIES` says otherwise.
@@ -35,6 +42,9 @@ const MAX_ENTRIES: usize = 100_000;
 /// Upper bound on remembered unknown client_ids (kept apart, so that a flood of made-up ids
 /// never evicts real clients).
 const MAX_ABSENT: usize = 10_000;
+/// Clients remembered as changed one by one before the cache drops everything at once
+/// instead (and forgets them): bounds the memory of a flood of registrations.
+const MAX_CHANGED: usize = 100_000;
 
 /// A cached client with every one of its secrets.
 pub struct CachedClient {
@@ -47,6 +57,17 @@ pub struct CachedClient {
     generation: i64,
 }
 
+/// What a poll found ([`ClientCache::observe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// Nothing changed since the last poll.
+    Unchanged,
+    /// This many changes, to the clients dropped.
+    Clients(usize),
+    /// Every client was dropped (the first poll, or the log had a gap).
+    All,
+}
+
 /// The per-instance client cache.
 pub struct ClientCache {
     enabled: bool,
@@ -54,9 +75,15 @@ pub struct ClientCache {
     /// client_ids known not to exist, with the generation they were looked up under: a flood
     /// of requests naming unknown clients costs one query per id, not one per request.
     absent: quick_cache::sync::Cache<String, i64>,
-    /// The newest generation this instance knows of: entries read under an older one are
+    /// The generation of the last change to all clients: entries read under an older one are
     /// never served.
     seen: AtomicI64,
+    /// Clients changed one by one since `seen` last moved, each with the generation of its
+    /// latest change: a load of one of them that read an older generation is not kept.
+    changed: Mutex<HashMap<ClientKey, i64>>,
+    /// The generation of the latest change forgotten one by one: a client_id looked up as
+    /// unknown under an older one may have been registered since.
+    absent_seen: AtomicI64,
     /// The generation the change poll last read: a change made through this instance moves
     /// `seen` at once (`advance`), the poll's own refills and the CORS origins follow this.
     polled: AtomicI64,
@@ -80,6 +107,8 @@ impl ClientCache {
             entries: quick_cache::sync::Cache::new(MAX_ENTRIES),
             absent: quick_cache::sync::Cache::new(MAX_ABSENT),
             seen: AtomicI64::new(i64::MIN),
+            changed: Mutex::new(HashMap::new()),
+            absent_seen: AtomicI64::new(i64::MIN),
             polled: AtomicI64::new(i64::MIN),
             started: Instant::now(),
             confirmed_ms: AtomicU64::new(0),
@@ -142,11 +171,35 @@ impl ClientCache {
             assertion_keys,
             generation,
         });
-        if self.enabled && generation >= self.seen.load(Ordering::Acquire) {
-            self.entries
-                .insert(entry.client.client_id.clone(), entry.clone());
+        if self.enabled {
+            // Checked and kept under the lock that `forget` records changes under: a change
+            // recorded before is seen here, and one recorded after drops this entry.
+            let changed = self.changed();
+            let current = generation >= self.seen.load(Ordering::Acquire)
+                && changed
+                    .get(&entry.client.id)
+                    .is_none_or(|at| generation >= *at);
+            if current {
+                self.entries
+                    .insert(entry.client.client_id.clone(), entry.clone());
+            }
         }
         entry
+    }
+
+    /// The clients changed one by one (a poisoned lock is taken over: the map is only ever
+    /// inserted into or cleared, so it is whole).
+    fn changed(&self) -> MutexGuard<'_, HashMap<ClientKey, i64>> {
+        self.changed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The generation unknown client_ids must have been looked up under to be believed.
+    fn absent_floor(&self) -> i64 {
+        self.seen
+            .load(Ordering::Acquire)
+            .max(self.absent_seen.load(Ordering::Acquire))
     }
 
     /// The cached answer for `client_id`, if there is a current one: `Some(None)` when the
@@ -158,10 +211,10 @@ impl ClientCache {
         if !self.enabled || !self.is_current() {
             return None;
         }
-        let seen = self.seen.load(Ordering::Acquire);
+        let floor = self.absent_floor();
         self.absent
             .get(client_id)
-            .filter(|generation| *generation >= seen)
+            .filter(|generation| *generation >= floor)
             .map(|_| None)
     }
 
@@ -179,7 +232,7 @@ impl ClientCache {
         match found {
             Some((client, secrets)) => Ok(Some(self.insert(generation, client, secrets))),
             None => {
-                if self.enabled && generation >= self.seen.load(Ordering::Acquire) {
+                if self.enabled && generation >= self.absent_floor() {
                     self.absent.insert(client_id.to_string(), generation);
                 }
                 Ok(None)
@@ -191,12 +244,10 @@ impl ClientCache {
     /// many as it may keep or every client is in (issue 13: with a million clients, a client's
     /// first request no longer waits for three queries, and the cache is full from the start
     /// instead of after a million misses). Each page is read as [`ClientCache::load`] reads one
-    /// client: the generation first, so that a page read across a change is dropped by the
-    /// next poll like any stale load; a preload that sees the generation move stops (the poll
-    /// that observes the change empties the cache and starts the next one). Any change to any
-    /// client still empties the whole cache (one counter for all clients), so with many
-    /// clients a change costs a full reload in the background, during which clients not yet
-    /// read again are read on their next request, as without a preload. A client already
+    /// client: the generation first, so that a client of a page read across a change to it is
+    /// dropped or refused like any stale load. A preload stops when the whole cache is
+    /// dropped meanwhile (the poll then starts the next one); a change to some clients only
+    /// drops those. A client already
     /// cached under the same generation is kept as it is (and not counted as asked for, which
     /// would skew eviction). At most one preload runs at a time; returns how many clients it
     /// cached (0 when one was running or the cache is off).
@@ -231,9 +282,9 @@ impl ClientCache {
                         cached += 1;
                     }
                 }
-                if super::store::generation(conn)? != generation {
-                    // A change since the start: the poll that observes it empties the cache
-                    // and starts the next preload.
+                if self.seen.load(Ordering::Acquire) > generation {
+                    // Everything was dropped since the start: every entry of this preload is
+                    // refused, and the poll that dropped them starts the next one.
                     break;
                 }
             }
@@ -243,23 +294,69 @@ impl ClientCache {
         result
     }
 
-    /// Records the generation the change poll read, and moves the cache to it
-    /// ([`ClientCache::advance`]). Returns true when the poll had not read it before (a change
-    /// anywhere since the last poll, or the first poll). Called after each successful poll.
-    pub fn observe(&self, generation: i64) -> bool {
+    /// Records the generation the change poll read. When it moved since the last poll, drops
+    /// the clients changed meanwhile (`changes`: the log since the last poll, complete), or
+    /// every client when the log is not known to be complete (None: pruned, or the first
+    /// poll). Called after each successful poll.
+    pub fn observe(&self, generation: i64, changes: Option<&[(ClientKey, i64)]>) -> Observed {
         self.confirm();
-        self.advance(generation);
-        self.polled.fetch_max(generation, Ordering::AcqRel) < generation
+        if self.polled.fetch_max(generation, Ordering::AcqRel) >= generation {
+            return Observed::Unchanged;
+        }
+        match changes {
+            Some(changes) => {
+                self.forget(changes);
+                Observed::Clients(changes.len())
+            }
+            None => {
+                self.advance(generation);
+                Observed::All
+            }
+        }
     }
 
-    /// Moves the cache to `generation`: every client cached under an older one is dropped,
-    /// and a load that read an older one is never used. Called by the poll, and by this
-    /// instance's own changes once they committed, with the generation read after the commit
-    /// (manage::changed). Returns true when the generation moved.
+    /// Drops the clients of `changes` ((client primary key, generation of the change)): none
+    /// of them is served or kept again unless read under that generation or a newer one. The
+    /// others stay. Past [`MAX_CHANGED`] clients remembered this way, drops every client
+    /// instead ([`ClientCache::advance`]).
+    pub fn forget(&self, changes: &[(ClientKey, i64)]) {
+        let Some(latest) = changes.iter().map(|c| c.1).max() else {
+            return;
+        };
+        let gone: HashSet<ClientKey> = {
+            let mut changed = self.changed();
+            if changed.len() + changes.len() > MAX_CHANGED {
+                drop(changed);
+                self.advance(latest);
+                return;
+            }
+            for (client_pk, at) in changes {
+                let known = changed.entry(*client_pk).or_insert(*at);
+                *known = (*known).max(*at);
+            }
+            changes.iter().map(|c| c.0).collect()
+        };
+        // A client registered since its id was looked up is no longer unknown.
+        self.absent_seen.fetch_max(latest, Ordering::AcqRel);
+        self.absent.clear();
+        // After the changes are recorded: an entry put in before is dropped here, one after
+        // was refused by `insert`.
+        self.entries.retain(|_, e| !gone.contains(&e.client.id));
+    }
+
+    /// Moves the cache to `generation` as a whole: every client cached under an older one is
+    /// dropped, and a load that read an older one is never used. Called by the poll when it
+    /// cannot tell which clients changed, and by this instance's own changes when they cannot
+    /// either (manage::changed). Returns true when the generation moved.
     pub fn advance(&self, generation: i64) -> bool {
-        let previous = self.seen.fetch_max(generation, Ordering::AcqRel);
-        if generation <= previous {
-            return false;
+        {
+            let mut changed = self.changed();
+            let previous = self.seen.fetch_max(generation, Ordering::AcqRel);
+            if generation <= previous {
+                return false;
+            }
+            // `seen` now covers every change remembered one by one up to `generation`.
+            changed.retain(|_, at| *at > generation);
         }
         self.entries.retain(|_, e| e.generation >= generation);
         self.absent.clear();
@@ -299,10 +396,10 @@ mod tests {
     #[test]
     fn a_newer_generation_drops_entries_and_refuses_stale_loads() {
         let cache = ClientCache::new(true);
-        cache.observe(5);
+        cache.observe(5, None);
         cache.insert(5, client("a"), vec![]);
         assert!(cache.get("a").is_some());
-        assert!(cache.observe(6));
+        assert_eq!(cache.observe(6, None), Observed::All);
         assert!(
             cache.get("a").is_none(),
             "a change elsewhere must drop the entry"
@@ -312,18 +409,18 @@ mod tests {
         assert!(cache.get("a").is_none());
         cache.insert(6, client("a"), vec![]);
         assert!(cache.get("a").is_some());
-        assert!(!cache.observe(6));
+        assert_eq!(cache.observe(6, None), Observed::Unchanged);
     }
 
     #[test]
     fn entries_are_served_for_stale_max_without_a_successful_poll() {
         let cache = ClientCache::new(true).with_stale_max(Duration::from_millis(50));
-        cache.observe(1);
+        cache.observe(1, None);
         cache.insert(1, client("a"), vec![]);
         assert!(cache.get("a").is_some());
         std::thread::sleep(Duration::from_millis(80));
         assert!(cache.get("a").is_none(), "stale past the bound");
-        cache.observe(1);
+        cache.observe(1, None);
         assert!(
             cache.get("a").is_some(),
             "a successful poll makes it current again"
@@ -333,7 +430,7 @@ mod tests {
     #[test]
     fn a_full_cache_keeps_at_most_its_capacity() {
         let cache = ClientCache::new(true).with_capacity(10);
-        cache.observe(1);
+        cache.observe(1, None);
         for i in 0..50 {
             cache.insert(1, client(&format!("c{i}")), vec![]);
         }
@@ -344,9 +441,50 @@ mod tests {
     }
 
     #[test]
+    fn a_change_to_one_client_drops_that_client_alone_and_refuses_its_stale_loads() {
+        let cache = ClientCache::new(true);
+        cache.observe(5, None);
+        let (a, mut b) = (client("a"), client("b"));
+        b.id = ClientKey(a.id.0 + 1);
+        let a_pk = a.id;
+        cache.insert(5, a.clone(), vec![]);
+        cache.insert(5, b.clone(), vec![]);
+        assert_eq!(cache.observe(6, Some(&[(a_pk, 6)])), Observed::Clients(1));
+        assert!(cache.get("a").is_none(), "the changed client is dropped");
+        assert!(cache.get("b").is_some(), "the others stay");
+        // A load of the changed client that read generation 5 finishes late: not kept.
+        cache.insert(5, a.clone(), vec![]);
+        assert!(cache.get("a").is_none());
+        // The other client may still be loaded under 5 (nothing changed it since).
+        cache.insert(5, b, vec![]);
+        assert!(cache.get("b").is_some());
+        cache.insert(6, a, vec![]);
+        assert!(cache.get("a").is_some());
+        // A gap in the log drops everything.
+        assert_eq!(cache.observe(9, None), Observed::All);
+        assert!(cache.get("a").is_none() && cache.get("b").is_none());
+    }
+
+    #[test]
+    fn an_unknown_client_id_is_asked_for_again_after_any_change() {
+        let cache = ClientCache::new(true);
+        cache.observe(5, None);
+        cache.absent.insert("new".into(), 5);
+        assert_eq!(cache.lookup("new").map(|c| c.is_none()), Some(true));
+        cache.forget(&[(client("other").id, 6)]);
+        assert!(
+            cache.lookup("new").is_none(),
+            "may have been registered since"
+        );
+        // A lookup that began before that change and ends after it is not believed.
+        cache.absent.insert("new".into(), 5);
+        assert!(cache.lookup("new").is_none());
+    }
+
+    #[test]
     fn a_disabled_cache_never_hits() {
         let cache = ClientCache::new(false);
-        cache.observe(1);
+        cache.observe(1, None);
         let e = cache.insert(1, client("a"), vec![]);
         assert_eq!(e.client.client_id, "a");
         assert!(cache.get("a").is_none());

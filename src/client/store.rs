@@ -310,6 +310,34 @@ pub fn load_for_auth(
     Ok(client.map(|c| (c, secrets)))
 }
 
+/// The clients changed after generation `after` up to `upto` (migration 000016), one per
+/// change in generation order: (client primary key, generation). Fewer than `upto - after`
+/// rows means some were pruned, and the caller cannot know which clients changed.
+pub fn changes_between(
+    conn: &mut AnyConnection,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<(ClientKey, i64)>, AppError> {
+    use crate::db::schema::client_changes;
+    Ok(client_changes::table
+        .filter(client_changes::generation.gt(after))
+        .filter(client_changes::generation.le(upto))
+        .order(client_changes::generation)
+        .select((client_changes::client_pk, client_changes::generation))
+        .load(conn)?)
+}
+
+/// Deletes all but the latest `keep` rows of `client_changes` (an instance that falls further
+/// behind drops its whole cache instead). Returns how many went.
+pub fn prune_changes(conn: &mut AnyConnection, keep: i64) -> Result<usize, AppError> {
+    use crate::db::schema::client_changes;
+    let latest = generation(conn)?;
+    Ok(
+        diesel::delete(client_changes::table.filter(client_changes::generation.le(latest - keep)))
+            .execute(conn)?,
+    )
+}
+
 /// The counter that triggers increment on every change to clients, secrets and redirect URIs
 /// (migration 2026-11-23-000003): when it moves, cached clients are stale.
 pub fn generation(conn: &mut AnyConnection) -> Result<i64, AppError> {

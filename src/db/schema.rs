@@ -198,6 +198,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Which client each change moved `cache_generation` for (migration 000016).
+    client_changes (generation) {
+        generation -> BigInt,
+        client_pk -> BigInt,
+    }
+}
+
+diesel::table! {
     token_usage (client_id, day) {
         client_id -> BigInt,
         day -> BigInt,

@@ -79,23 +79,33 @@ pub struct Ctx<'a> {
 }
 
 /// Makes a change to clients, secrets or redirect URIs in one transaction and, once it has
-/// committed, moves this instance's client cache past it: the cache is moved to the generation
-/// read after the commit (`ClientCache::advance`), so that every entry read before the change
-/// is dropped and a load or preload that read rows before the change and finishes after it is
-/// never used (it carries an older generation). Only clearing the entries would let such a
-/// late load put the old client back until the next poll. When the generation cannot be read,
-/// the entries are dropped and the poll does the rest.
+/// committed, drops the clients it changed from this instance's cache at once, as the poll
+/// would (`ClientCache::forget`): the change log (`client_changes`) between the generations
+/// read before and after the change names them, with the generation of each change, so that
+/// a load or preload that read one of them before the change and finishes after it is never
+/// kept. (Only clearing the entries would let such a late load put the old client back until
+/// the next poll.) When the log cannot say, or the generation cannot be read, every client is
+/// dropped and the poll does the rest.
 fn changed<T>(
     conn: &mut AnyConnection,
     ctx: &Ctx,
     change: impl FnOnce(&mut AnyConnection) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
-    let done = crate::db::transaction(conn, change)?;
-    match crate::client::store::generation(conn) {
-        Ok(generation) => {
-            ctx.clients.advance(generation);
+    let (done, changes) = crate::db::transaction(conn, |conn| {
+        let before = crate::client::store::generation(conn)?;
+        let done = change(conn)?;
+        // Within the transaction: on PostgreSQL the change holds the counter's row lock, so
+        // the generations up to this one are all committed or ours.
+        let after = crate::client::store::generation(conn)?;
+        let changes = crate::client::store::changes_between(conn, before, after)?;
+        let complete = changes.len() as i64 == after - before;
+        Ok::<_, AppError>((done, complete.then_some(changes).ok_or(after)))
+    })?;
+    match changes {
+        Ok(changes) => ctx.clients.forget(&changes),
+        Err(after) => {
+            ctx.clients.advance(after);
         }
-        Err(_) => ctx.clients.clear(),
     }
     Ok(done)
 }

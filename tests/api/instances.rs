@@ -574,7 +574,10 @@ async fn a_client_read_before_a_change_and_cached_after_it_is_not_served(app: Te
         master_key: &key,
     };
     let mut conn = app.pool.get().unwrap();
-    cache.observe(portcullis::client::store::generation(&mut conn).unwrap());
+    cache.observe(
+        portcullis::client::store::generation(&mut conn).unwrap(),
+        None,
+    );
     // Read before the change...
     let (read_under, found) =
         portcullis::client::store::load_with_secrets(&mut conn, &c.client_id).unwrap();
@@ -599,4 +602,68 @@ async fn a_client_read_before_a_change_and_cached_after_it_is_not_served(app: Te
     let fresh = cache.load(&mut conn, &c.client_id).unwrap().unwrap();
     assert!(!fresh.client.enabled);
     assert!(cache.get(&c.client_id).is_some_and(|e| !e.client.enabled));
+}
+
+// A change to one client made elsewhere (another instance, the CLI, SQL) drops that client
+// alone from every instance's cache, within one poll: the others stay cached (the same entry,
+// not a reload). When the change log has a gap (pruned), the instance cannot tell which
+// clients changed and drops all of them, as before the log existed.
+crate::on_both_backends!(a_change_elsewhere_drops_the_changed_client_alone);
+async fn a_change_elsewhere_drops_the_changed_client_alone(app: TestApp) {
+    use diesel::RunQueryDsl;
+    let changed = app.create_client("Changed elsewhere", &[]);
+    let other = app.create_client("Left alone", &[]);
+    app.await_client_cache();
+    for c in [&changed, &other] {
+        let resp = app.token_basic(&c.client_id, &c.secret, &[GRANT_CC]).await;
+        assert_eq!(resp.status(), 200);
+    }
+    let cached = |id: &str| app.state.clients.get(id);
+    let before = cached(&other.client_id).expect("a client that got a token is cached");
+    // Disabled behind the server's back, as another instance or the CLI would.
+    app.set_enabled(&changed.client_id, false);
+    app.await_client_cache();
+    let resp = app
+        .token_basic(&changed.client_id, &changed.secret, &[GRANT_CC])
+        .await;
+    assert_eq!(resp.status(), 401, "the disabled client is refused");
+    let after = cached(&other.client_id).expect("the other client is still cached");
+    assert!(
+        std::sync::Arc::ptr_eq(&before, &after),
+        "the other client was dropped and read again"
+    );
+    // A gap in the log: every client is dropped. (The change and the gap in one transaction,
+    // so that no poll sees one without the other.)
+    portcullis::db::transaction(&mut app.pool.get().unwrap(), |conn| {
+        portcullis::client::store::set_enabled(
+            conn,
+            &changed.client_id,
+            true,
+            app.state.clock.now(),
+        )?;
+        diesel::sql_query("DELETE FROM client_changes").execute(conn)?;
+        Ok::<_, portcullis::error::AppError>(())
+    })
+    .unwrap();
+    app.await_client_cache();
+    let resp = app
+        .token_basic(&changed.client_id, &changed.secret, &[GRANT_CC])
+        .await;
+    assert_eq!(resp.status(), 200, "enabled again");
+    assert!(
+        cached(&other.client_id).is_none_or(|e| !std::sync::Arc::ptr_eq(&before, &e)),
+        "a gap in the log must drop every client"
+    );
+    // The log keeps only the latest changes (the background task keeps 100,000).
+    app.set_enabled(&other.client_id, false);
+    app.set_enabled(&other.client_id, true);
+    let mut conn = app.pool.get().unwrap();
+    assert_eq!(
+        portcullis::client::store::prune_changes(&mut conn, 1).unwrap(),
+        1
+    );
+    let latest = portcullis::client::store::generation(&mut conn).unwrap();
+    let kept = portcullis::client::store::changes_between(&mut conn, 0, latest).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1, latest);
 }
