@@ -75,9 +75,12 @@ pub(crate) async fn flush_periodically(state: web::Data<AppState>, every: std::t
 pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The CORS origins were read at start (app.rs); later, see client::cors.
+    let rebuilds = std::sync::Arc::new(std::sync::Mutex::new(client::cors::Rebuilds::default()));
     loop {
         tick.tick().await;
         let s = state.clone();
+        let rebuilds = rebuilds.clone();
         let read = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
             let mut conn = s.pool.get()?;
             // Signing keys follow the same way (a rotation at another instance).
@@ -86,15 +89,9 @@ pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::
             }
             let generation = client::store::generation(&mut conn)?;
             let before = s.clients.polled();
-            if generation <= before {
-                return Ok((generation, None));
-            }
-            // The CORS origins follow the clients, before the new generation is recorded.
-            let uris = client::store::enabled_redirect_uris(&mut conn)?;
-            s.cors_origins.replace(uris.iter().map(String::as_str));
             // Which clients changed, when the log still holds every change since the last
             // poll (one row per generation); else the cache is dropped as a whole.
-            let changes = if before == i64::MIN {
+            let changes = if generation <= before || before == i64::MIN {
                 None
             } else {
                 Some(client::store::changes_between(
@@ -102,6 +99,24 @@ pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::
                 )?)
                 .filter(|c| c.len() as i64 == generation - before)
             };
+            // The CORS origins follow the clients, before the new generation is recorded: the
+            // changed clients' origins at once, the whole set when a rebuild is due.
+            let mut cors = rebuilds
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if generation > before {
+                cors.changed();
+            }
+            if cors.due() {
+                let started = std::time::Instant::now();
+                let uris = client::store::enabled_redirect_uris(&mut conn)?;
+                s.cors_origins.replace(uris.iter().map(String::as_str));
+                cors.done(started);
+            } else if let Some(changes) = &changes {
+                let pks: Vec<_> = changes.iter().map(|c| c.0).collect();
+                let uris = client::store::enabled_redirect_uris_of(&mut conn, &pks)?;
+                s.cors_origins.add(uris.iter().map(String::as_str));
+            }
             Ok((generation, changes))
         })
         .await;

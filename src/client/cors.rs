@@ -1,17 +1,60 @@
 //! The origins allowed to call the token and revocation endpoints from a browser (CORS): the
 //! origins (`scheme://host[:port]`) of the redirect URIs of every enabled client.
 //!
-//! The set is kept in memory and rebuilt when `cache_generation` moves (the same poll that
-//! invalidates the client cache, see [`super::cache`]), so checking an `Origin` costs no
-//! query. A preflight request carries no client_id, so the set is that of every enabled
+//! The set is kept in memory, so checking an `Origin` costs no query. The poll that
+//! invalidates the client cache (see [`super::cache`]) keeps it current: the origins of the
+//! clients a change names are added at once (an indexed read), and the whole set is read
+//! again for what a change took away (a disabled client, a removed redirect URI) as soon as
+//! [`Rebuilds::due`] allows: that reads every enabled client's redirect URIs, so with a
+//! million clients and a change every second it would take most of a core; a rebuild that
+//! took over 20 ms runs at most a tenth of the time (after one that took 300 ms, not again
+//! for 3 s). A preflight request carries no client_id, so the set is that of every enabled
 //! client, not of the client named in the request.
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+/// When the whole set may be read again: changes wait while the last rebuild is recent
+/// compared with how long it took.
+#[derive(Default)]
+pub struct Rebuilds {
+    /// A change since the last rebuild may have taken an origin away.
+    pending: bool,
+    /// When the last rebuild ended, and how long it took.
+    last: Option<(Instant, Duration)>,
+}
+
+impl Rebuilds {
+    /// A rebuild at most a tenth of the time...
+    const DUTY: u32 = 10;
+    /// ...unless it is this quick (tens of thousands of clients): then with every change, as
+    /// it always was.
+    const QUICK: Duration = Duration::from_millis(20);
+
+    /// Records a change to clients (any, or not known which).
+    pub fn changed(&mut self) {
+        self.pending = true;
+    }
+
+    /// True when a change is waiting and a rebuild may run now.
+    pub fn due(&self) -> bool {
+        self.pending
+            && self
+                .last
+                .is_none_or(|(at, took)| took <= Self::QUICK || at.elapsed() >= took * Self::DUTY)
+    }
+
+    /// Records a rebuild that started at `started`.
+    pub fn done(&mut self, started: Instant) {
+        self.pending = false;
+        self.last = Some((Instant::now(), started.elapsed()));
+    }
+}
 
 /// The allowed origins.
 #[derive(Default)]
-pub struct AllowedOrigins(RwLock<Arc<HashSet<String>>>);
+pub struct AllowedOrigins(RwLock<HashSet<String>>);
 
 /// The origin of a redirect URI, serialized as browsers send it in `Origin` (RFC 6454 6.1):
 /// lower-case scheme and host, the port only when it is not the scheme's default.
@@ -25,7 +68,22 @@ impl AllowedOrigins {
     pub fn replace<'a>(&self, redirect_uris: impl IntoIterator<Item = &'a str>) {
         let set: HashSet<String> = redirect_uris.into_iter().filter_map(origin_of).collect();
         if let Ok(mut current) = self.0.write() {
-            *current = Arc::new(set);
+            *current = set;
+        }
+    }
+
+    /// Adds the origins of these redirect URIs (those of clients just changed).
+    pub fn add<'a>(&self, redirect_uris: impl IntoIterator<Item = &'a str>) {
+        let new: Vec<String> = redirect_uris
+            .into_iter()
+            .filter_map(origin_of)
+            .filter(|o| !self.allows(o))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        if let Ok(mut current) = self.0.write() {
+            current.extend(new);
         }
     }
 
@@ -61,5 +119,25 @@ mod tests {
         assert!(set.allows("https://a.example"));
         assert!(!set.allows("https://b.example"));
         assert!(!set.allows("null"));
+        set.add(["https://b.example/cb", "https://a.example/other"]);
+        assert!(set.allows("https://a.example") && set.allows("https://b.example"));
+    }
+
+    #[test]
+    fn a_slow_rebuild_waits_ten_times_as_long_as_it_took() {
+        let mut r = Rebuilds::default();
+        assert!(!r.due(), "nothing changed");
+        r.changed();
+        assert!(r.due(), "the first rebuild runs at once");
+        r.done(Instant::now());
+        r.changed();
+        assert!(r.due(), "a quick rebuild runs with every change");
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_millis(40));
+        r.done(started);
+        r.changed();
+        assert!(!r.due(), "40 ms of rebuild: the next waits 400 ms");
+        std::thread::sleep(Duration::from_millis(420));
+        assert!(r.due());
     }
 }

@@ -182,6 +182,26 @@ pub fn enabled_redirect_uris(conn: &mut AnyConnection) -> Result<Vec<String>, Ap
         .load(conn)?)
 }
 
+/// The redirect URIs of those of these clients that are enabled (the CORS origins a change
+/// may have added), in chunks that stay under either backend's bind limit.
+pub fn enabled_redirect_uris_of(
+    conn: &mut AnyConnection,
+    client_pks: &[ClientKey],
+) -> Result<Vec<String>, AppError> {
+    let mut uris = Vec::new();
+    for chunk in client_pks.chunks(5_000) {
+        uris.extend(
+            redirect_uris::table
+                .inner_join(clients::table)
+                .filter(clients::enabled.eq(true))
+                .filter(clients::id.eq_any(chunk))
+                .select(redirect_uris::uri)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(uris)
+}
+
 /// The client with this public client_id, with its redirect URIs.
 pub fn find(conn: &mut AnyConnection, client_id: &str) -> Result<Option<Client>, AppError> {
     let row: Option<ClientRow> = clients::table
