@@ -8,9 +8,9 @@
 //! log since its last poll and drops those clients ([`ClientCache::forget`]), or every client
 //! when the log has a gap ([`ClientCache::advance`]; only the latest changes are kept). So a
 //! deleted secret or a disabled client is refused everywhere within one poll interval (plus
-//! the poll's own query time), and a change to one client costs the others nothing. Expiry needs no poll: it is checked against the
-//! cached row on every request. With `PORTCULLIS_CLIENT_CACHE_MS=0` nothing is cached and
-//! every request reads the database.
+//! the poll's own query time), and a change to one client costs the others nothing. Expiry
+//! needs no poll: it is checked against the cached row on every request. With
+//! `PORTCULLIS_CLIENT_CACHE_MS=0` nothing is cached and every request reads the database.
 //!
 //! When the poll fails (the database is unreachable), the cached clients keep being served for
 //! at most `PORTCULLIS_CACHE_STALE_MAX_MS` (default 30 s) after the last successful poll, so
@@ -84,8 +84,8 @@ pub struct ClientCache {
     /// The generation of the latest change forgotten one by one: a client_id looked up as
     /// unknown under an older one may have been registered since.
     absent_seen: AtomicI64,
-    /// The generation the change poll last read: a change made through this instance moves
-    /// `seen` at once (`advance`), the poll's own refills and the CORS origins follow this.
+    /// The generation the change poll last read: a change made through this instance is
+    /// applied at once (`forget`), and the poll's refills and the CORS origins follow this.
     polled: AtomicI64,
     /// When the cache was created (the origin of `confirmed_ms`).
     started: Instant,
@@ -188,7 +188,7 @@ impl ClientCache {
     }
 
     /// The clients changed one by one (a poisoned lock is taken over: the map is only ever
-    /// inserted into or cleared, so it is whole).
+    /// inserted into, retained or cleared, so it is whole).
     fn changed(&self) -> MutexGuard<'_, HashMap<ClientKey, i64>> {
         self.changed
             .lock()
@@ -247,10 +247,9 @@ impl ClientCache {
     /// client: the generation first, so that a client of a page read across a change to it is
     /// dropped or refused like any stale load. A preload stops when the whole cache is
     /// dropped meanwhile (the poll then starts the next one); a change to some clients only
-    /// drops those. A client already
-    /// cached under the same generation is kept as it is (and not counted as asked for, which
-    /// would skew eviction). At most one preload runs at a time; returns how many clients it
-    /// cached (0 when one was running or the cache is off).
+    /// drops those. A client already cached under the same generation is kept as it is (and
+    /// not counted as asked for, which would skew eviction). At most one preload runs at a
+    /// time; returns how many clients it cached (0 when one was running or the cache is off).
     pub fn preload(
         &self,
         conn: &mut crate::db::AnyConnection,
