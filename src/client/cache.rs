@@ -2,8 +2,8 @@
 //!
 //! Staleness is bounded and the bound is explicit. Every change to a client, a secret or a
 //! redirect URI increments `cache_generation` by database trigger, whoever made it (this
-//! instance, another instance, the CLI), and logs the client's primary key under the new
-//! value in `client_changes`. Each instance polls that one row every
+//! instance, another instance, the CLI), and (on SQLite so far) logs the client's primary
+//! key under the new value in `client_changes`. Each instance polls that one row every
 //! `PORTCULLIS_CLIENT_CACHE_MS` (default 1000 ms); when it has moved, the instance reads the
 //! log since its last poll and drops those clients ([`ClientCache::forget`]), or every client
 //! when the log has a gap ([`ClientCache::advance`]; only the latest changes are kept). So a
