@@ -90,14 +90,11 @@ pub(crate) async fn watch_changes(state: web::Data<AppState>, every: std::time::
             let generation = client::store::generation(&mut conn)?;
             let before = s.clients.polled();
             // Which clients changed, when the log still holds every change since the last
-            // poll (one row per generation); else the cache is dropped as a whole.
-            let changes = if generation <= before || before == i64::MIN {
-                None
+            // poll; else the cache is dropped as a whole.
+            let changes = if generation > before {
+                client::store::all_changes_between(&mut conn, before, generation)?
             } else {
-                Some(client::store::changes_between(
-                    &mut conn, before, generation,
-                )?)
-                .filter(|c| c.len() as i64 == generation - before)
+                None
             };
             // The CORS origins follow the clients, before the new generation is recorded: the
             // changed clients' origins at once, the whole set when a rebuild is due.

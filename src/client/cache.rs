@@ -376,12 +376,6 @@ impl ClientCache {
     pub fn polled(&self) -> i64 {
         self.polled.load(Ordering::Acquire)
     }
-
-    /// Drops every cached client at once (after a change made by this instance).
-    pub fn clear(&self) {
-        self.entries.clear();
-        self.absent.clear();
-    }
 }
 
 #[cfg(test)]

@@ -347,6 +347,21 @@ pub fn changes_between(
         .load(conn)?)
 }
 
+/// Every change after generation `after` up to `upto`, or None when the log does not hold
+/// them all (one row per generation; rows were pruned, or PostgreSQL, which does not write
+/// the log yet): then nobody can tell which clients changed.
+pub fn all_changes_between(
+    conn: &mut AnyConnection,
+    after: i64,
+    upto: i64,
+) -> Result<Option<Vec<(ClientKey, i64)>>, AppError> {
+    if after == i64::MIN || upto < after {
+        return Ok(None);
+    }
+    let changes = changes_between(conn, after, upto)?;
+    Ok((changes.len() as i64 == upto - after).then_some(changes))
+}
+
 /// Deletes all but the latest `keep` rows of `client_changes` (an instance that falls further
 /// behind drops its whole cache instead). Returns how many went.
 pub fn prune_changes(conn: &mut AnyConnection, keep: i64) -> Result<usize, AppError> {

@@ -84,26 +84,26 @@ pub struct Ctx<'a> {
 /// read before and after the change names them, with the generation of each change, so that
 /// a load or preload that read one of them before the change and finishes after it is never
 /// kept. (Only clearing the entries would let such a late load put the old client back until
-/// the next poll.) When the log cannot say, or the generation cannot be read, every client is
-/// dropped and the poll does the rest.
+/// the next poll.) When the log cannot say, every client is dropped and the poll does the
+/// rest. The generations are read in the change's transaction: if they cannot be, nothing
+/// is changed.
 fn changed<T>(
     conn: &mut AnyConnection,
     ctx: &Ctx,
     change: impl FnOnce(&mut AnyConnection) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
-    let (done, changes) = crate::db::transaction(conn, |conn| {
+    let (done, after, changes) = crate::db::transaction(conn, |conn| {
         let before = crate::client::store::generation(conn)?;
         let done = change(conn)?;
         // Within the transaction: on PostgreSQL the change holds the counter's row lock, so
         // the generations up to this one are all committed or ours.
         let after = crate::client::store::generation(conn)?;
-        let changes = crate::client::store::changes_between(conn, before, after)?;
-        let complete = changes.len() as i64 == after - before;
-        Ok::<_, AppError>((done, complete.then_some(changes).ok_or(after)))
+        let changes = crate::client::store::all_changes_between(conn, before, after)?;
+        Ok::<_, AppError>((done, after, changes))
     })?;
     match changes {
-        Ok(changes) => ctx.clients.forget(&changes),
-        Err(after) => {
+        Some(changes) => ctx.clients.forget(&changes),
+        None => {
             ctx.clients.advance(after);
         }
     }
