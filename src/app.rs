@@ -133,9 +133,19 @@ impl Application {
             db::writer::Writer::group(one, settings.db_timeout)
                 .map_err(|e| AppError::Internal(format!("cannot start the writer thread: {e}")))?
         };
+        let batches = if settings.database_url.is_postgres() {
+            Some(
+                token::Batches::start(&pool, &settings.database_url, settings.db_timeout).map_err(
+                    |e| AppError::Internal(format!("cannot start the batch threads: {e}")),
+                )?,
+            )
+        } else {
+            None
+        };
         let state = web::Data::new(AppState {
             pool,
             writer,
+            batches,
             audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
             assertion_audiences: client::assertion::accepted_audiences(
                 &issuer,

@@ -13,6 +13,8 @@ pub struct AppState {
     /// it instead of polling SQLite's lock (its busy handler sleeps 1, 2, 5, 10 ms... between
     /// tries) and share their commits; on PostgreSQL the same pool as `pool` (issue 13).
     pub writer: crate::db::writer::Writer,
+    /// On PostgreSQL, the token statements that concurrent requests run as one (issue 13).
+    pub batches: Option<token::Batches>,
     /// Issuer identifier (RFC 8414 2), without a trailing slash.
     pub issuer: String,
     /// Default `aud` of access tokens.
@@ -93,6 +95,7 @@ impl AppState {
             metrics: &self.metrics,
             master_key: &self.master_key,
             clock: &self.clock,
+            batches: self.batches.as_ref(),
         }
     }
 }

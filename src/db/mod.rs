@@ -6,6 +6,7 @@
 //! prepared statement away and compiles it again on every call (profiled as 46% of the CPU of
 //! a refresh-token introspection, issue 13).
 
+pub mod batcher;
 pub mod paging;
 pub mod prepared;
 pub mod schema;
@@ -189,6 +190,8 @@ pub struct Manager {
     /// The server's pool: SQLite connections never checkpoint the WAL inside a commit
     /// ([`checkpoint`] does it, from a background job).
     server: bool,
+    /// Run on each new PostgreSQL connection (session settings of a [`sibling_pool`]).
+    init: &'static str,
 }
 
 /// The URL libpq is given: `url` with a connect timeout, TCP keepalives and a user timeout, and
@@ -237,6 +240,10 @@ impl ManageConnection for Manager {
             // Checkpointing inside the committing request cost 18% of a refresh's CPU and put
             // a synced write of the database file into some requests' latency (issue 13).
             lite.batch_execute("PRAGMA wal_autocheckpoint = 0;")
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        if let (false, AnyConnection::Postgresql(pg)) = (self.init.is_empty(), &mut conn) {
+            pg.batch_execute(self.init)
                 .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(Conn {
@@ -294,7 +301,34 @@ pub fn build_pool_with(url: &DbUrl, max_size: u32, timeout: Duration) -> Result<
     pool(url, max_size, timeout, true)
 }
 
+/// Builds a second pool of the server ([`build_pool_with`]) whose connections and `of`'s are
+/// pinged after either finds the database away ([`Conn::suspect`]): a pool for threads that
+/// must not wait on `of`'s connections ([`batcher`]), trusting its connections no longer than
+/// `of` trusts its own after an outage.
+/// `init` is run on each new connection (session settings).
+pub fn sibling_pool(
+    of: &Pool,
+    url: &DbUrl,
+    max_size: u32,
+    timeout: Duration,
+    init: &'static str,
+) -> Result<Pool, String> {
+    let outages = of.get().map_err(|e| e.to_string())?.outages.clone();
+    pool_with(url, max_size, timeout, true, outages, init)
+}
+
 fn pool(url: &DbUrl, max_size: u32, timeout: Duration, server: bool) -> Result<Pool, String> {
+    pool_with(url, max_size, timeout, server, Default::default(), "")
+}
+
+fn pool_with(
+    url: &DbUrl,
+    max_size: u32,
+    timeout: Duration,
+    server: bool,
+    outages: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    init: &'static str,
+) -> Result<Pool, String> {
     let url = with_timeouts(url, timeout);
     // Fail with libpq's/SQLite's own message rather than r2d2's time-out.
     connect(&url).map_err(|e| e.to_string())?;
@@ -315,7 +349,8 @@ fn pool(url: &DbUrl, max_size: u32, timeout: Duration, server: bool) -> Result<P
         .build(Manager {
             url,
             server,
-            outages: Default::default(),
+            outages,
+            init,
         })
         .map_err(|e| e.to_string())
 }

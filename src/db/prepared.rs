@@ -12,7 +12,6 @@ use std::marker::PhantomData;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::QueryResult;
-use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Text};
 use diesel::{QueryDsl, RunQueryDsl};
 
@@ -50,6 +49,40 @@ pub enum Bind<'a> {
     Int(i64),
     /// A `TEXT`.
     Text(&'a str),
+    /// A `BIGINT[]` (PostgreSQL; the statements of [`super::batcher`]).
+    Ints(&'a [i64]),
+    /// A `TEXT[]` (PostgreSQL).
+    Texts(&'a [String]),
+}
+
+/// A backend that [`Prepared`] binds values for.
+pub trait Binds: Backend + HasSqlType<BigInt> + HasSqlType<Text> {
+    /// Binds `bind` to the next `?`.
+    fn push<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind<'b>) -> QueryResult<()>;
+}
+
+impl Binds for diesel::pg::Pg {
+    fn push<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind<'b>) -> QueryResult<()> {
+        use diesel::sql_types::Array;
+        match bind {
+            Bind::Int(v) => out.push_bind_param::<BigInt, i64>(v),
+            Bind::Text(s) => out.push_bind_param::<Text, str>(s),
+            Bind::Ints(v) => out.push_bind_param::<Array<BigInt>, [i64]>(v),
+            Bind::Texts(v) => out.push_bind_param::<Array<Text>, [String]>(v),
+        }
+    }
+}
+
+impl Binds for diesel::sqlite::Sqlite {
+    fn push<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind<'b>) -> QueryResult<()> {
+        match bind {
+            Bind::Int(v) => out.push_bind_param::<BigInt, i64>(v),
+            Bind::Text(s) => out.push_bind_param::<Text, str>(s),
+            Bind::Ints(_) | Bind::Texts(_) => Err(diesel::result::Error::QueryBuilderError(
+                "SQLite has no arrays".into(),
+            )),
+        }
+    }
 }
 
 /// A [`Statement`] with its binds, ready to run on a PostgreSQL or SQLite connection.
@@ -80,13 +113,7 @@ impl<S: Statement, Conn> RunQueryDsl<Conn> for Prepared<'_, S> {}
 
 impl<S: Statement> QueryDsl for Prepared<'_, S> {}
 
-impl<DB, S> QueryFragment<DB> for Prepared<'_, S>
-where
-    DB: Backend + HasSqlType<BigInt> + HasSqlType<Text>,
-    i64: ToSql<BigInt, DB>,
-    str: ToSql<Text, DB>,
-    S: Statement,
-{
+impl<DB: Binds, S: Statement> QueryFragment<DB> for Prepared<'_, S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         if S::PLACEHOLDERS != self.binds.len() {
             return Err(diesel::result::Error::QueryBuilderError(
@@ -106,10 +133,7 @@ where
             out.push_sql(first);
         }
         for (bind, part) in self.binds.iter().zip(parts) {
-            match bind {
-                Bind::Int(v) => out.push_bind_param::<BigInt, i64>(v)?,
-                Bind::Text(s) => out.push_bind_param::<Text, str>(s)?,
-            }
+            DB::push(&mut out, bind)?;
             out.push_sql(part);
         }
         Ok(())

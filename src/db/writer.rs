@@ -123,7 +123,7 @@ where
 }
 
 /// An error for each request of a batch that `e` lost: unavailable (503, retry) when `e` is.
-fn same(e: &AppError) -> AppError {
+pub(super) fn same(e: &AppError) -> AppError {
     if e.is_unavailable() {
         AppError::Db(DieselError::DatabaseError(
             DatabaseErrorKind::UnableToSendCommand,
@@ -197,7 +197,7 @@ impl Writer {
 }
 
 /// A 503 error (the request may be retried).
-fn unavailable(why: &str) -> AppError {
+pub(super) fn unavailable(why: &str) -> AppError {
     AppError::Db(DieselError::DatabaseError(
         DatabaseErrorKind::UnableToSendCommand,
         Box::new(why.to_string()),

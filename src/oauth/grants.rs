@@ -167,7 +167,7 @@ enum Storage {
     /// In the caller's transaction, statement by statement (both backends).
     Transaction,
     /// In one statement outside a transaction (PostgreSQL, issue 13): a refresh
-    /// ([`crate::token::store::refresh_in_one_statement`]) or a code exchange
+    /// ([`crate::token::store::RefreshBatch`]) or a code exchange
     /// ([`crate::token::store::redeem_in_one_statement`]), which compares the challenge that
     /// the verifier answers, `pkce`, with the stored one.
     OneStatement { pkce: Option<String> },
@@ -476,7 +476,7 @@ pub fn authorization_code(
 }
 
 /// [`refresh_token`] on PostgreSQL with the token found and rotated in one statement outside a
-/// transaction ([`crate::token::store::refresh_in_one_statement`]), for a request without a
+/// transaction ([`crate::token::store::RefreshBatch`]), for a request without a
 /// `scope` parameter (a narrowed scope is checked only after the token is found). None when the
 /// statement rotated nothing: the caller then runs [`refresh_token`] in a transaction, which
 /// says why (unknown, expired, another client's, revoked) and revokes the family of a replayed

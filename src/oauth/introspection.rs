@@ -37,6 +37,17 @@ pub(super) enum Revoked {
     DoesNotMatter,
 }
 
+/// Whether an access token's `jti` is on the revocation list: on PostgreSQL asked together
+/// with other requests' in one statement ([`store::RevokedBatch`]).
+fn is_revoked(
+    ctx: &OAuthContext<'_>,
+    conn: &mut AnyConnection,
+    jti: &str,
+) -> Result<bool, AppError> {
+    let revoked = ctx.batches.map(|b| &b.revoked);
+    Ok(crate::db::batcher::run_or_alone(revoked, conn, jti.to_owned())?.is_some())
+}
+
 fn find(
     ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
@@ -49,7 +60,7 @@ fn find(
     if token.contains('.') {
         if let Some(claims) = ctx.keys.get().verify(token, ctx.issuer, ctx.audience, now)
             && own(&claims.client_id)
-            && (revoked == Revoked::DoesNotMatter || !store::is_jti_revoked(conn, &claims.jti)?)
+            && (revoked == Revoked::DoesNotMatter || !is_revoked(ctx, conn, &claims.jti)?)
         {
             return Ok(Found::Access(claims));
         }

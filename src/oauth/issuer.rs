@@ -72,14 +72,14 @@ pub struct JwtIssuer<'a> {
     /// The refresh token being exchanged (found by `recover_refresh`, rotated by `refresh`).
     pub refresh_row: RefCell<Option<RefreshRow>>,
     /// Whether a refresh is found and rotated in one statement, outside a transaction
-    /// ([`store::refresh_in_one_statement`]; PostgreSQL, no `scope` parameter).
+    /// ([`store::RefreshBatch`]; PostgreSQL, no `scope` parameter).
     pub one_statement: bool,
     /// What was issued, for the response.
     pub issued: Option<Issued>,
 }
 
 /// Tokens that one statement stored before the access token was signed (issue 13: a refresh,
-/// [`store::refresh_in_one_statement`], or a code exchange, [`store::redeem_in_one_statement`],
+/// [`store::RefreshBatch`], or a code exchange, [`store::redeem_in_one_statement`],
 /// on PostgreSQL): the access token's `jti` and expiry it recorded, and the new refresh token.
 pub struct StoredAhead {
     /// The access token's `jti`.
@@ -200,16 +200,20 @@ impl JwtIssuer<'_> {
         let client = self.client();
         let ahead = StoredAhead::new(self.ctx, client, self.now).map_err(|e| self.db_failed(e))?;
         let next = ahead.refresh_row().ok_or(())?;
+        let item = store::RefreshItem {
+            presented: HashedToken::of(token),
+            client_pk: client.id,
+            access_jti: ahead.jti.clone(),
+            access_expires_at: ahead.access_expires_at,
+            next_hash: next.token_hash.clone(),
+            next_expires_at: next.expires_at,
+            now: self.now,
+        };
+        // With the refreshes of other requests in one statement (crate::db::batcher), or
+        // alone on this request's connection where there is no batcher.
         let mut conn = self.conn()?;
-        let rotated = store::refresh_in_one_statement(
-            &mut conn,
-            &HashedToken::of(token),
-            client.id,
-            &ahead.jti,
-            ahead.access_expires_at,
-            &next,
-            self.now,
-        );
+        let rotated =
+            crate::db::batcher::run_or_alone(self.ctx.batches.map(|b| &b.refresh), &mut conn, item);
         drop(conn);
         let rotated = self
             .outcome

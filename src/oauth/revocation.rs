@@ -24,7 +24,15 @@ pub fn revoke(
         Revoked::DoesNotMatter,
         |conn, found, now| {
             match found {
-                Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
+                // With other requests' revocations in one statement on PostgreSQL.
+                Found::Access(c) => {
+                    let item = store::RevokeItem {
+                        jti: c.jti.clone(),
+                        expires_at: c.exp,
+                    };
+                    let revoke = ctx.batches.map(|b| &b.revoke);
+                    crate::db::batcher::run_or_alone(revoke, conn, item)?;
+                }
                 Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
                 Found::Nothing => {}
             }

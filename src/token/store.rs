@@ -620,32 +620,49 @@ impl Statement for RotatePg {
     const KEEP: bool = false;
 }
 
-/// On PostgreSQL, a whole refresh in one statement, found by the token's hash (issue 13: one
-/// round trip in autocommit instead of BEGIN, a lookup, the rotation and COMMIT): marks the
-/// presented token used if it is unused, unexpired, of this client and of a family that is not
-/// revoked (RFC 6749 6, RFC 9700 4.14.2), records the new access token in the family and stores
-/// the new refresh token with the presented one's scope. Returns the family's user and that
-/// scope; no row when anything did not hold, and then nothing was stored (but a family revoked
-/// between the first and second part: the token is then used, as a replay would find it).
-struct RefreshInOnePg;
-impl Statement for RefreshInOnePg {
+/// On PostgreSQL, whole refreshes in one statement, for any number of requests at once
+/// ([`RefreshBatch`]; issue 13: one round trip and one commit in autocommit for every refresh
+/// that queued, instead of BEGIN, a lookup, the rotation and COMMIT each). Each input row (one
+/// request: its presented token's hash, its client, the access token and refresh token chosen
+/// for it, its clock) is decided as one request alone was: its token is marked used if it is
+/// unused, unexpired, of this client and of a family that is not revoked (RFC 6749 6, RFC 9700
+/// 4.14.2), the new access token is recorded in the family and the new refresh token stored
+/// with the presented one's scope. Returns, per input row that rotated, its ordinal (from 1),
+/// the family's user and that scope; no row for an input that did not hold, and then nothing
+/// was stored for it (but a family revoked between the first and second part: the token is
+/// then used, as a replay would find it). The same token twice in one batch is rotated once
+/// (PostgreSQL updates a row once per statement): the other finds it used, as two concurrent
+/// statements would.
+struct RefreshManyPg;
+impl Statement for RefreshManyPg {
     const SQL: &'static str = concat!(
-        "WITH used AS (UPDATE \"refresh_tokens\" AS r SET \"rotated_at\" = ? \
-         FROM \"grants\" AS g WHERE r.\"token_hash\" = ? AND r.\"rotated_at\" IS NULL \
-         AND r.\"expires_at\" > ? AND g.\"id\" = r.\"grant_id\" AND g.\"revoked_at\" IS NULL \
-         AND g.\"client_id\" = ? RETURNING r.\"grant_id\", r.\"scope\", g.\"user_id\"), fam AS (",
-        record_access_set!(),
-        " WHERE \"id\" = (SELECT \"grant_id\" FROM used) AND \"revoked_at\" IS NULL \
-         RETURNING \"id\", \"access_jti\", \"access_expires_at\"), ins AS (",
+        "WITH input AS (SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::bigint[], \
+         ?::bigint[], ?::text[], ?::bigint[], ?::bigint[]) WITH ORDINALITY AS t(\"presented\", \
+         \"client_id\", \"access_jti\", \"access_expires_at\", \"family_expires_at\", \
+         \"next_hash\", \"next_expires_at\", \"now\", \"ord\")), \
+         used AS (UPDATE \"refresh_tokens\" AS r SET \"rotated_at\" = i.\"now\" \
+         FROM input AS i WHERE r.\"token_hash\" = i.\"presented\" \
+         AND r.\"rotated_at\" IS NULL AND r.\"expires_at\" > i.\"now\" \
+         AND (SELECT g.\"client_id\" FROM \"grants\" AS g WHERE g.\"id\" = r.\"grant_id\" \
+         AND g.\"revoked_at\" IS NULL) = i.\"client_id\" \
+         RETURNING i.\"ord\", r.\"grant_id\", r.\"scope\"), \
+         fam AS (UPDATE \"grants\" AS g SET \"access_jti\" = i.\"access_jti\", \
+         \"access_expires_at\" = i.\"access_expires_at\", \"expires_at\" = i.\"family_expires_at\" \
+         FROM used AS u, input AS i WHERE i.\"ord\" = u.\"ord\" AND g.\"id\" = u.\"grant_id\" \
+         AND g.\"revoked_at\" IS NULL RETURNING u.\"ord\", g.\"id\", g.\"access_jti\", \
+         g.\"access_expires_at\", g.\"user_id\"), ins AS (",
         insert_refresh!(),
-        "SELECT ?, used.\"scope\", ?, ?, fam.\"id\", fam.\"access_jti\", \
-         fam.\"access_expires_at\" FROM fam, used RETURNING 1) \
-         SELECT used.\"user_id\", used.\"scope\" FROM used, ins"
+        "SELECT i.\"next_hash\", u.\"scope\", i.\"next_expires_at\", i.\"now\", f.\"id\", \
+         f.\"access_jti\", f.\"access_expires_at\" FROM fam AS f, used AS u, input AS i \
+         WHERE u.\"ord\" = f.\"ord\" AND i.\"ord\" = f.\"ord\" RETURNING \"token_hash\") \
+         SELECT i.\"ord\", f.\"user_id\", u.\"scope\" FROM ins, input AS i, used AS u, fam AS f \
+         WHERE i.\"next_hash\" = ins.\"token_hash\" AND u.\"ord\" = i.\"ord\" \
+         AND f.\"ord\" = i.\"ord\""
     );
-    type Row = (BigInt, Text);
+    type Row = (BigInt, BigInt, Text);
 }
 
-/// What [`refresh_in_one_statement`] rotated: the family's user and the presented token's
+/// What [`RefreshBatch`] rotated for one request: the family's user and the presented token's
 /// scope (as stored, before [`crate::token::grantable_by_person`]).
 pub struct RotatedInOne {
     /// The person the family belongs to.
@@ -654,42 +671,82 @@ pub struct RotatedInOne {
     pub scope: String,
 }
 
-/// A refresh in one statement on PostgreSQL ([`RefreshInOnePg`]): `presented` is rotated into
-/// `next` with the access token `access_jti` (expiring `access_expires_at`) recorded in its
-/// family, all decided by the database in one atomic statement, for the client `client_pk`.
-/// None: nothing was rotated (unknown, used, expired, revoked or another client's token); the
-/// caller then looks at the token the slow way ([`find_refresh`]) to say which, and to revoke
-/// the family of a replayed one. Runs outside a transaction (autocommit): the statement is
-/// atomic.
-pub fn refresh_in_one_statement(
-    conn: &mut AnyConnection,
-    presented: &HashedToken,
-    client_pk: ClientKey,
-    access_jti: &str,
-    access_expires_at: i64,
-    next: &NewRefresh,
-    now: i64,
-) -> Result<Option<RotatedInOne>, AppError> {
-    let family_expires_at = next.expires_at.max(access_expires_at);
-    let found: Option<(i64, String)> = prepared::optional::<RefreshInOnePg, _>(
-        conn,
-        &[
-            Bind::Int(now),
-            Bind::Text(presented.as_str()),
-            Bind::Int(now),
-            Bind::Int(client_pk.0),
-            Bind::Text(access_jti),
-            Bind::Int(access_expires_at),
-            Bind::Int(family_expires_at),
-            Bind::Text(next.token_hash.as_str()),
-            Bind::Int(next.expires_at),
-            Bind::Int(now),
-        ],
-    )?;
-    Ok(found.map(|(user_id, scope)| RotatedInOne {
-        user_id: UserId(user_id),
-        scope,
-    }))
+/// One refresh for [`RefreshBatch`]: `presented` is to be rotated into `next_hash` (expiring
+/// `next_expires_at`) with the access token `access_jti` (expiring `access_expires_at`)
+/// recorded in its family, for the client `client_pk`, at `now`.
+pub struct RefreshItem {
+    /// The presented refresh token's hash.
+    pub presented: HashedToken,
+    /// The authenticated client.
+    pub client_pk: ClientKey,
+    /// The new access token's `jti`.
+    pub access_jti: String,
+    /// Its `exp`.
+    pub access_expires_at: i64,
+    /// The new refresh token's hash.
+    pub next_hash: HashedToken,
+    /// Its expiry.
+    pub next_expires_at: i64,
+    /// The request's clock.
+    pub now: i64,
+}
+
+/// Refreshes on PostgreSQL, each decided by the database in one atomic statement for all of
+/// them ([`RefreshManyPg`]), outside a transaction (autocommit: the statement is atomic). None
+/// for a request: nothing was rotated for it (unknown, used, expired, revoked or another
+/// client's token); the caller then looks at the token the slow way ([`find_refresh`]) to say
+/// which, and to revoke the family of a replayed one. Run through a
+/// [`crate::db::batcher::Batcher`], or alone.
+pub struct RefreshBatch;
+impl crate::db::batcher::Batched for RefreshBatch {
+    type Item = RefreshItem;
+    type Out = RotatedInOne;
+    const NAME: &'static str = "pg-refresh";
+
+    fn run(
+        conn: &mut AnyConnection,
+        items: &[RefreshItem],
+    ) -> Result<Vec<Option<RotatedInOne>>, AppError> {
+        use crate::db::prepared::prepared;
+        let AnyConnection::Postgresql(pg) = conn else {
+            return Err(AppError::Internal(
+                "a refresh in one statement is for PostgreSQL".into(),
+            ));
+        };
+        let texts = |f: fn(&RefreshItem) -> &str| -> Vec<String> {
+            items.iter().map(|i| f(i).to_owned()).collect()
+        };
+        let ints = |f: fn(&RefreshItem) -> i64| -> Vec<i64> { items.iter().map(f).collect() };
+        let presented = texts(|i| i.presented.as_str());
+        let clients = ints(|i| i.client_pk.0);
+        let jtis = texts(|i| &i.access_jti);
+        let access_expiries = ints(|i| i.access_expires_at);
+        let family_expiries = ints(|i| i.next_expires_at.max(i.access_expires_at));
+        let next = texts(|i| i.next_hash.as_str());
+        let next_expiries = ints(|i| i.next_expires_at);
+        let nows = ints(|i| i.now);
+        let rows: Vec<(i64, i64, String)> = prepared::<RefreshManyPg>(&[
+            Bind::Texts(&presented),
+            Bind::Ints(&clients),
+            Bind::Texts(&jtis),
+            Bind::Ints(&access_expiries),
+            Bind::Ints(&family_expiries),
+            Bind::Texts(&next),
+            Bind::Ints(&next_expiries),
+            Bind::Ints(&nows),
+        ])
+        .load(pg)?;
+        let mut outs: Vec<Option<RotatedInOne>> = items.iter().map(|_| None).collect();
+        for (ord, user_id, scope) in rows {
+            if let Some(out) = usize::try_from(ord - 1).ok().and_then(|i| outs.get_mut(i)) {
+                *out = Some(RotatedInOne {
+                    user_id: UserId(user_id),
+                    scope,
+                });
+            }
+        }
+        Ok(outs)
+    }
 }
 
 /// Marks a refresh token used, unless it was.
@@ -769,6 +826,85 @@ pub fn is_jti_revoked(conn: &mut AnyConnection, jti: &str) -> Result<bool, AppEr
         .get_result::<String>(conn)
         .optional()?
         .is_some())
+}
+
+/// Puts many jtis on the revocation list at once (PostgreSQL, [`RevokeBatch`]); one already
+/// there, or twice in the list, stays as it is.
+struct RevokeManyPg;
+impl Statement for RevokeManyPg {
+    const SQL: &'static str = "INSERT INTO \"revoked_tokens\" (\"jti\", \"expires_at\") \
+        SELECT * FROM unnest(?::text[], ?::bigint[]) ON CONFLICT DO NOTHING";
+    type Row = BigInt;
+}
+
+/// An access token to put on the revocation list ([`RevokeBatch`]).
+pub struct RevokeItem {
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `exp`: the entry is kept until then.
+    pub expires_at: i64,
+}
+
+/// Revocations of access tokens on PostgreSQL, any number in one statement
+/// ([`crate::db::batcher`]; issue 13): [`revoke_jti`] for each. Every item is done (`Some`).
+pub struct RevokeBatch;
+impl crate::db::batcher::Batched for RevokeBatch {
+    type Item = RevokeItem;
+    type Out = ();
+    const NAME: &'static str = "pg-revoke";
+
+    fn run(conn: &mut AnyConnection, items: &[RevokeItem]) -> Result<Vec<Option<()>>, AppError> {
+        use crate::db::prepared::prepared;
+        let AnyConnection::Postgresql(pg) = conn else {
+            if let [one] = items {
+                revoke_jti(conn, &one.jti, one.expires_at)?;
+                return Ok(vec![Some(())]);
+            }
+            return Err(AppError::Internal(
+                "batched revocations are for PostgreSQL".into(),
+            ));
+        };
+        let jtis: Vec<String> = items.iter().map(|i| i.jti.clone()).collect();
+        let expiries: Vec<i64> = items.iter().map(|i| i.expires_at).collect();
+        prepared::<RevokeManyPg>(&[Bind::Texts(&jtis), Bind::Ints(&expiries)]).execute(pg)?;
+        Ok(items.iter().map(|_| Some(())).collect())
+    }
+}
+
+/// Which of many jtis are on the revocation list (PostgreSQL, [`RevokedBatch`]).
+struct RevokedAmongPg;
+impl Statement for RevokedAmongPg {
+    const SQL: &'static str =
+        "SELECT \"jti\" FROM \"revoked_tokens\" WHERE \"jti\" = ANY(?::text[])";
+    type Row = Text;
+}
+
+/// [`is_jti_revoked`] for many access tokens in one statement (PostgreSQL,
+/// [`crate::db::batcher`]; issue 13): `Some` for each revoked one, None for the others.
+pub struct RevokedBatch;
+impl crate::db::batcher::Batched for RevokedBatch {
+    type Item = String;
+    type Out = ();
+    const NAME: &'static str = "pg-revoked";
+
+    fn run(conn: &mut AnyConnection, jtis: &[String]) -> Result<Vec<Option<()>>, AppError> {
+        use crate::db::prepared::prepared;
+        let AnyConnection::Postgresql(pg) = conn else {
+            return jtis
+                .iter()
+                .map(|jti| Ok(is_jti_revoked(conn, jti)?.then_some(())))
+                .collect();
+        };
+        let revoked: std::collections::HashSet<String> =
+            prepared::<RevokedAmongPg>(&[Bind::Texts(jtis)])
+                .load::<String>(pg)?
+                .into_iter()
+                .collect();
+        Ok(jtis
+            .iter()
+            .map(|j| revoked.contains(j).then_some(()))
+            .collect())
+    }
 }
 
 /// Deletes what can no longer matter: revocation entries of expired tokens, expired refresh

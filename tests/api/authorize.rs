@@ -1603,3 +1603,82 @@ async fn a_password_reset_revokes_app_access_unless_the_admin_keeps_it(app: Test
         false
     );
 }
+
+on_both_backends!(refreshes_that_arrive_together_are_each_decided_as_if_alone);
+/// Refreshes that arrive together (on PostgreSQL they run as one statement, issue 13) are each
+/// decided on their own: every family rotates once, and a token presented three times at once
+/// is rotated once while the two replays revoke its family, and only its family (RFC 9700
+/// 4.14.2).
+async fn refreshes_that_arrive_together_are_each_decided_as_if_alone(app: TestApp) {
+    let c = app.web_app("Together", &["read"]);
+    let browser = app.signed_in("fay").await;
+    let mut families = Vec::new();
+    for _ in 0..12 {
+        let (code, verifier) = code_for(&app, &browser, &c, "read").await;
+        let form = [
+            ("code", code.as_str()),
+            ("redirect_uri", CB),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let t = tokens(app.exchange(&c, &form).await).await;
+        families.push(t["refresh_token"].as_str().unwrap().to_string());
+    }
+    let mut presented: Vec<usize> = (0..families.len()).collect();
+    presented.extend([0, 0]);
+    let attempts = presented
+        .into_iter()
+        .map(|family| {
+            let (http, url, c_id, secret, token) = (
+                app.http.clone(),
+                app.token_url(),
+                c.client_id.clone(),
+                c.secret.clone(),
+                families[family].clone(),
+            );
+            tokio::spawn(async move {
+                let resp = http
+                    .post(url)
+                    .basic_auth(c_id, Some(secret))
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                (
+                    family,
+                    status,
+                    resp.json::<serde_json::Value>().await.unwrap(),
+                )
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut won: Vec<Vec<serde_json::Value>> = vec![Vec::new(); families.len()];
+    let mut refused = 0;
+    for a in attempts {
+        let (family, status, body) = a.await.unwrap();
+        match status {
+            200 => won[family].push(body),
+            400 => {
+                assert_eq!(family, 0, "only the replayed token is refused: {body}");
+                assert_eq!(body["error"], "invalid_grant", "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(refused, 2, "the two replays are refused");
+    for (family, wins) in won.iter().enumerate() {
+        assert_eq!(wins.len(), 1, "family {family} rotated exactly once");
+        let next = wins[0]["refresh_token"].as_str().unwrap();
+        let access = wins[0]["access_token"].as_str().unwrap();
+        let resp = app.refresh(&c, next, None).await;
+        if family == 0 {
+            // The replays revoked the family, with what the winner got.
+            assert_eq!(app.introspect(&c, access).await["active"], false);
+            assert_oauth_error(resp, 400, "invalid_grant").await;
+        } else {
+            assert_eq!(resp.status(), 200, "family {family} goes on rotating");
+            assert_eq!(app.introspect(&c, access).await["active"], true);
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! PostgreSQL: the same statement of many concurrent requests run as one ([`Batcher`]).
+//!
+//! A refresh on PostgreSQL is one statement in autocommit (issue 13), yet PostgreSQL's CPU per
+//! refresh was about twice the server's: a round trip, a backend wake-up, a commit record and
+//! its WAL flush per request, for a statement that touches three rows. A [`Batcher`] is a
+//! queue and a thread with a connection of its own: the thread takes whatever has queued (at
+//! most [`MAX_BATCH`]) and runs it as ONE statement over arrays (`unnest`), so that N requests
+//! share one round trip and one commit. Under light load a batch is one request and costs what
+//! the statement alone did, plus a hand-over between threads; under load, batches grow by
+//! themselves (requests queue while the last batch runs).
+//!
+//! Durability is unchanged: a request learns its outcome only after the statement that holds
+//! it committed. Atomicity per request is unchanged too: each request's rows are decided by the
+//! statement's conditions on that request's own rows, as when it ran alone. A batch whose
+//! statement fails is run again one request at a time, so that one request's failure is its
+//! own.
+//!
+//! The thread's connection comes from a pool of its own (one connection per thread): a request
+//! waiting here may hold a connection of the server's pool, so sharing that pool could
+//! deadlock.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{AnyConnection, DbUrl, Pool};
+use crate::error::AppError;
+
+/// Requests run as one statement at most.
+pub const MAX_BATCH: usize = 64;
+
+/// Requests that may wait for a batch; past it, callers wait for room.
+const QUEUE: usize = 1024;
+
+/// A statement that runs for many requests at once.
+pub trait Batched: Send + Sync + 'static {
+    /// One request's inputs.
+    type Item: Send + 'static;
+    /// One request's outcome, when the statement did something for it.
+    type Out: Send + 'static;
+    /// The thread's name.
+    const NAME: &'static str;
+    /// Runs `items` as one statement; the outcome of each, in order (None: nothing done for
+    /// it).
+    fn run(
+        conn: &mut AnyConnection,
+        items: &[Self::Item],
+    ) -> Result<Vec<Option<Self::Out>>, AppError>;
+}
+
+/// The planner settings of a batcher's connection. A batch is at most [`MAX_BATCH`] rows that
+/// each find their rows by a unique key, so an index lookup per row is always the plan; but the
+/// statement is prepared once per connection, and a generic plan made while the tables were
+/// small (a new database, before autovacuum analyzed them) joined by hashing a scan of a whole
+/// table, which cost more than half of PostgreSQL's CPU per refresh once the tables had grown
+/// (measured, issue 13). Only these connections, which run nothing but batches, plan so.
+const PLANNER: &str = "SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_seqscan = off; \
+     SET plan_cache_mode = force_generic_plan;";
+
+/// What a request gets back.
+type Reply<B> = Result<Option<<B as Batched>::Out>, AppError>;
+
+/// One queued request.
+struct Job<B: Batched> {
+    item: B::Item,
+    reply: mpsc::SyncSender<Reply<B>>,
+}
+
+/// See the module documentation.
+pub struct Batcher<B: Batched> {
+    queue: mpsc::SyncSender<Job<B>>,
+}
+
+impl<B: Batched> Batcher<B> {
+    /// Starts `threads` threads, each with its own connection to `url` (a sibling of the
+    /// server's pool `of`, [`super::sibling_pool`]), taking batches from one queue. They end
+    /// when the batcher is dropped.
+    pub fn start(
+        of: &Pool,
+        url: &DbUrl,
+        threads: u32,
+        timeout: Duration,
+    ) -> Result<Batcher<B>, String> {
+        let pool = super::sibling_pool(of, url, threads, timeout, PLANNER)?;
+        let (queue, receiver) = mpsc::sync_channel(QUEUE);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..threads {
+            let (pool, receiver) = (pool.clone(), receiver.clone());
+            std::thread::Builder::new()
+                .name(format!("{}-{i}", B::NAME))
+                .spawn(move || serve::<B>(&pool, &receiver))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Batcher { queue })
+    }
+
+    /// Runs `item` in the next batch and returns its outcome. Blocking: called from the
+    /// blocking thread of a request.
+    pub fn run(&self, item: B::Item) -> Reply<B> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.queue
+            .send(Job { item, reply })
+            .map_err(|_| super::writer::unavailable("the database batcher stopped"))?;
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(super::writer::unavailable("the database batcher stopped")))
+    }
+}
+
+/// Runs `item` through `batcher` where there is one (PostgreSQL), else alone on `conn`, with
+/// the same statement.
+pub fn run_or_alone<B: Batched>(
+    batcher: Option<&Batcher<B>>,
+    conn: &mut AnyConnection,
+    item: B::Item,
+) -> Reply<B> {
+    match batcher {
+        Some(batcher) => batcher.run(item),
+        None => Ok(B::run(conn, std::slice::from_ref(&item))?.pop().flatten()),
+    }
+}
+
+/// A batcher thread: takes whatever has queued (at most [`MAX_BATCH`]) and runs it, until the
+/// batcher is dropped.
+fn serve<B: Batched>(pool: &Pool, receiver: &Mutex<mpsc::Receiver<Job<B>>>) {
+    let mut jobs: Vec<Job<B>> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let Ok(receiver) = receiver.lock() else {
+                return;
+            };
+            match receiver.recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => return,
+            }
+            while jobs.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        run_batch::<B>(pool, &mut jobs);
+    }
+}
+
+/// Runs the jobs as one statement and answers each; if that fails, runs each alone.
+fn run_batch<B: Batched>(pool: &Pool, jobs: &mut Vec<Job<B>>) {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let e = AppError::from(e);
+            for job in jobs.drain(..) {
+                let _ = job.reply.send(Err(super::writer::same(&e)));
+            }
+            return;
+        }
+    };
+    let (items, replies): (Vec<B::Item>, Vec<_>) =
+        jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| B::run(&mut conn, &items)));
+    match ran {
+        Ok(Ok(outs)) if outs.len() == items.len() => {
+            for (reply, out) in replies.into_iter().zip(outs) {
+                let _ = reply.send(Ok(out));
+            }
+        }
+        Ok(Err(e)) if items.len() == 1 || e.is_unavailable() => {
+            conn.note::<()>(&Err(super::writer::same(&e)));
+            for reply in replies {
+                let _ = reply.send(Err(super::writer::same(&e)));
+            }
+        }
+        other => {
+            if other.is_err() {
+                tracing::error!(batch = B::NAME, "a batched statement panicked");
+            }
+            // One request's failure (or a bug) is its own: each runs alone.
+            for (item, reply) in items.into_iter().zip(replies) {
+                let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    B::run(&mut conn, std::slice::from_ref(&item))
+                }));
+                let answer = match one {
+                    Ok(Ok(mut outs)) if outs.len() == 1 => Ok(outs.pop().flatten()),
+                    Ok(Err(e)) => {
+                        conn.note::<()>(&Err(super::writer::same(&e)));
+                        Err(e)
+                    }
+                    _ => Err(AppError::Internal(format!("{} failed", B::NAME))),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+
+    static FIRST: AtomicBool = AtomicBool::new(true);
+    static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    /// Doubles even numbers, does nothing for odd ones, and fails on -1 (a whole batch that
+    /// holds it fails, as a statement would). Its first batch takes a while, so that the
+    /// others queue behind it.
+    struct Fake;
+    impl Batched for Fake {
+        type Item = i64;
+        type Out = i64;
+        const NAME: &'static str = "fake";
+
+        fn run(_: &mut AnyConnection, items: &[i64]) -> Result<Vec<Option<i64>>, AppError> {
+            if FIRST.swap(false, Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            LARGEST.fetch_max(items.len(), Ordering::SeqCst);
+            if items.contains(&-1) {
+                return Err(AppError::Invalid("minus one".into()));
+            }
+            Ok(items
+                .iter()
+                .map(|i| (i % 2 == 0).then_some(i * 2))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn queued_requests_run_together_and_a_failing_one_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::Sqlite(dir.path().join("b.db").display().to_string());
+        let pool = super::super::build_pool(&url, 1).unwrap();
+        let batcher =
+            Arc::new(Batcher::<Fake>::start(&pool, &url, 1, Duration::from_secs(2)).unwrap());
+        let first = {
+            let batcher = batcher.clone();
+            std::thread::spawn(move || batcher.run(100))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let others: Vec<_> = (-1..20)
+            .map(|i| {
+                let batcher = batcher.clone();
+                (i, std::thread::spawn(move || batcher.run(i)))
+            })
+            .collect();
+        assert_eq!(first.join().unwrap().unwrap(), Some(200));
+        for (i, answer) in others {
+            match (i, answer.join().unwrap()) {
+                (-1, Err(AppError::Invalid(m))) => assert_eq!(m, "minus one"),
+                (i, Ok(out)) if i >= 0 => assert_eq!(out, (i % 2 == 0).then_some(i * 2), "{i}"),
+                (i, other) => panic!("{i}: {:?}", other.map_err(|e| e.to_string())),
+            }
+        }
+        assert!(
+            LARGEST.load(Ordering::SeqCst) > 1,
+            "the requests that queued behind the first ran as one batch"
+        );
+    }
+}
