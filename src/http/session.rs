@@ -265,9 +265,18 @@ pub fn set_pending_consent(session: &Session, binding: &str) {
 
 /// Takes the pending consent binding (one use).
 pub fn take_pending_consent(session: &Session) -> Option<String> {
-    session
-        .remove_as::<String>(PENDING_KEY)
-        .and_then(Result::ok)
+    take(session, PENDING_KEY)
+}
+
+/// Removes `key` and returns its value, if it is there. A session from which nothing was
+/// removed stays unchanged, so that it is not written back: actix-session counts any removal
+/// as a change, and a signed-in person's every `GET /oauth/authorize` wrote its session row
+/// (issue 13: one statement of the five of an authorization-code round on PostgreSQL).
+fn take<T: serde::de::DeserializeOwned>(session: &Session, key: &str) -> Option<T> {
+    if !session.contains_key(key) {
+        return None;
+    }
+    session.remove_as::<T>(key).and_then(Result::ok)
 }
 
 /// A one-line confirmation for the next page ("Secret deleted.").
@@ -277,7 +286,7 @@ pub fn set_notice(session: &Session, notice: &str) {
 
 /// Takes the pending notice (shown once).
 pub fn take_notice(session: &Session) -> Option<String> {
-    session.remove_as::<String>(NOTICE_KEY).and_then(Result::ok)
+    take(session, NOTICE_KEY)
 }
 
 /// Records that the person has just entered their password to continue to `next`: the
@@ -293,10 +302,7 @@ pub fn mark_signed_in_for(session: &Session, next: &str, now: i64) {
 /// True when the person signed in for exactly `path` within the last few minutes. The marker
 /// is used up either way: a reload of the request asks for the password again.
 pub fn take_signed_in_for(session: &Session, path: &str, now: i64) -> bool {
-    match session
-        .remove_as::<(String, i64)>(SIGNED_IN_FOR_KEY)
-        .and_then(Result::ok)
-    {
+    match take::<(String, i64)>(session, SIGNED_IN_FOR_KEY) {
         Some((hash, at)) => {
             now.saturating_sub(at) <= SIGNED_IN_FOR_SECONDS
                 && bool::from(

@@ -140,7 +140,7 @@ pub struct DbAuthorizer<'a> {
     /// Server settings (lifetimes), for the exchange in one statement.
     pub ctx: &'a OAuthContext<'a>,
     /// Whether the code is redeemed and its tokens stored in one statement, outside a
-    /// transaction ([`store::redeem_in_one_statement`]; PostgreSQL); then this is the
+    /// transaction ([`store::RedeemBatch`]; PostgreSQL); then this is the
     /// challenge that the request's verifier answers (empty without a verifier).
     pub one_statement: Option<Option<String>>,
 }
@@ -159,19 +159,21 @@ impl DbAuthorizer<'_> {
         };
         let client = &self.authenticated.client.client;
         let ahead = StoredAhead::new(self.ctx, client, self.now).map_err(|e| self.db_failed(e))?;
-        let redeemed = store::redeem_in_one_statement(
-            &mut conn.borrow_mut(),
-            &store::CodeExchange {
-                code: &HashedToken::of(code),
-                client_pk: client.id,
-                redirect_uri: self.token_redirect_uri,
-                pkce,
-            },
-            &ahead.jti,
-            ahead.access_expires_at,
-            ahead.refresh_row().as_ref(),
-            self.now,
-        );
+        let item = store::RedeemItem {
+            code: HashedToken::of(code),
+            client_pk: client.id,
+            redirect_uri: self.token_redirect_uri.map(str::to_owned),
+            pkce: pkce.map(str::to_owned),
+            access_jti: ahead.jti.clone(),
+            access_expires_at: ahead.access_expires_at,
+            refresh: ahead
+                .refresh_row()
+                .map(|r| (r.token_hash.clone(), r.expires_at)),
+            now: self.now,
+        };
+        // With the exchanges of other requests in one statement (crate::db::batcher).
+        let redeem = self.ctx.batches.map(|b| &b.redeem);
+        let redeemed = crate::db::batcher::run_or_alone(redeem, &mut conn.borrow_mut(), item);
         let redeemed = self
             .outcome
             .stored_in_one(redeemed, "authorization code storage failed")

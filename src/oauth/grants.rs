@@ -168,7 +168,7 @@ enum Storage {
     Transaction,
     /// In one statement outside a transaction (PostgreSQL, issue 13): a refresh
     /// ([`crate::token::store::RefreshBatch`]) or a code exchange
-    /// ([`crate::token::store::redeem_in_one_statement`]), which compares the challenge that
+    /// ([`crate::token::store::RedeemBatch`]), which compares the challenge that
     /// the verifier answers, `pkce`, with the stored one.
     OneStatement { pkce: Option<String> },
 }
@@ -419,7 +419,7 @@ pub fn client_credentials(
 }
 
 /// [`authorization_code`] on PostgreSQL with the code redeemed and its tokens stored in one
-/// statement outside a transaction ([`crate::token::store::redeem_in_one_statement`]). None
+/// statement outside a transaction ([`crate::token::store::RedeemBatch`]). None
 /// when the statement redeemed nothing, or when the request is one that only the slow path
 /// explains (no code, a malformed verifier, a public client without one): the caller then runs
 /// [`authorization_code`] in a transaction, which says why and revokes the family of a replayed

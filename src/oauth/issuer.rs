@@ -79,7 +79,7 @@ pub struct JwtIssuer<'a> {
 }
 
 /// Tokens that one statement stored before the access token was signed (issue 13: a refresh,
-/// [`store::RefreshBatch`], or a code exchange, [`store::redeem_in_one_statement`],
+/// [`store::RefreshBatch`], or a code exchange, [`store::RedeemBatch`],
 /// on PostgreSQL): the access token's `jti` and expiry it recorded, and the new refresh token.
 pub struct StoredAhead {
     /// The access token's `jti`.

@@ -8,6 +8,8 @@ pub mod store;
 pub struct Batches {
     /// Refreshes without a `scope` parameter ([`store::RefreshBatch`]).
     pub refresh: crate::db::batcher::Batcher<store::RefreshBatch>,
+    /// Code exchanges ([`store::RedeemBatch`]).
+    pub redeem: crate::db::batcher::Batcher<store::RedeemBatch>,
     /// Access tokens put on the revocation list ([`store::RevokeBatch`]).
     pub revoke: crate::db::batcher::Batcher<store::RevokeBatch>,
     /// Whether access tokens are on it, for introspection ([`store::RevokedBatch`]).
@@ -30,6 +32,7 @@ impl Batches {
         let threads = Self::THREADS;
         Ok(Batches {
             refresh: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
+            redeem: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
             revoke: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
             revoked: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
         })

@@ -254,34 +254,45 @@ pub fn redeem_code(
     })
 }
 
-/// On PostgreSQL, a whole code exchange in one statement (issue 13: one round trip in
-/// autocommit instead of BEGIN, the redemption, the recording and COMMIT): redeems the code if
-/// it is unredeemed, its family not revoked, unexpired, this client's, its redirect URI as
-/// RFC 6749 4.1.3 wants it (the one named, or none when the authorization request named none)
-/// and its PKCE challenge the one the verifier yields (RFC 7636 4.6; compared encoded, as
-/// stored); records the access token in the family and stores the first refresh token (when the
-/// client may refresh) with the code's scope. Returns the user, the scope and the redirect URI;
-/// no row when anything did not hold, and then nothing changed.
-struct RedeemInOnePg;
-impl Statement for RedeemInOnePg {
+/// On PostgreSQL, whole code exchanges in one statement, for any number of requests at once
+/// ([`RedeemBatch`]; issue 13: one round trip and one commit for every exchange that queued,
+/// instead of BEGIN, the redemption, the recording and COMMIT each). Each input row (one
+/// request) is decided as that request alone was: its code is redeemed if it is unredeemed,
+/// its family not revoked, unexpired, this client's, its redirect URI as RFC 6749 4.1.3 wants
+/// it (the one named, or none when the authorization request named none) and its PKCE
+/// challenge the one the verifier yields (RFC 7636 4.6; compared encoded, as stored); the
+/// access token is recorded in the family and the first refresh token stored (when the client
+/// may refresh) with the code's scope. Returns, per input row redeemed, its ordinal (from 1),
+/// the user, the scope and the redirect URI; no row for an input that did not hold, and then
+/// nothing changed for it. The same code twice in one batch is redeemed once.
+struct RedeemManyPg;
+impl Statement for RedeemManyPg {
     const SQL: &'static str = concat!(
-        "WITH won AS (",
-        record_access_set!(),
-        ", \"redeemed_at\" = ? WHERE \"code_hash\" = ? AND \"redeemed_at\" IS NULL \
-         AND \"revoked_at\" IS NULL AND \"client_id\" = ? AND \"code_expires_at\" > ? \
-         AND CASE WHEN ? = 1 THEN \"redirect_uri\" = ? ELSE NOT \"redirect_uri_given\" END \
-         AND COALESCE(\"pkce\", '') = ? \
-         RETURNING \"id\", \"user_id\", \"scope\", \"redirect_uri\", \"access_jti\", \
-         \"access_expires_at\"), ins AS (",
+        "WITH input AS (SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], \
+         ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], \
+         ?::bigint[]) WITH ORDINALITY AS t(\"access_jti\", \"access_expires_at\", \
+         \"family_expires_at\", \"now\", \"code\", \"client_id\", \"redirect_given\", \
+         \"redirect_uri\", \"pkce\", \"refresh_hash\", \"refresh_expires_at\", \
+         \"has_refresh\", \"ord\")), \
+         won AS (UPDATE \"grants\" AS g SET \"access_jti\" = i.\"access_jti\", \
+         \"access_expires_at\" = i.\"access_expires_at\", \"expires_at\" = i.\"family_expires_at\", \
+         \"redeemed_at\" = i.\"now\" FROM input AS i WHERE g.\"code_hash\" = i.\"code\" \
+         AND g.\"redeemed_at\" IS NULL AND g.\"revoked_at\" IS NULL \
+         AND g.\"client_id\" = i.\"client_id\" AND g.\"code_expires_at\" > i.\"now\" \
+         AND CASE WHEN i.\"redirect_given\" = 1 THEN g.\"redirect_uri\" = i.\"redirect_uri\" \
+         ELSE NOT g.\"redirect_uri_given\" END AND COALESCE(g.\"pkce\", '') = i.\"pkce\" \
+         RETURNING i.\"ord\", g.\"id\", g.\"user_id\", g.\"scope\", g.\"redirect_uri\", \
+         g.\"access_jti\", g.\"access_expires_at\"), ins AS (",
         insert_refresh!(),
-        "SELECT ?, won.\"scope\", ?, ?, won.\"id\", won.\"access_jti\", \
-         won.\"access_expires_at\" FROM won WHERE ? = 1 RETURNING 1) \
-         SELECT won.\"user_id\", won.\"scope\", won.\"redirect_uri\" FROM won"
+        "SELECT i.\"refresh_hash\", w.\"scope\", i.\"refresh_expires_at\", i.\"now\", w.\"id\", \
+         w.\"access_jti\", w.\"access_expires_at\" FROM won AS w, input AS i \
+         WHERE i.\"ord\" = w.\"ord\" AND i.\"has_refresh\" = 1 RETURNING 1) \
+         SELECT w.\"ord\", w.\"user_id\", w.\"scope\", w.\"redirect_uri\" FROM won AS w"
     );
-    type Row = (BigInt, Text, Text);
+    type Row = (BigInt, BigInt, Text, Text);
 }
 
-/// What [`redeem_in_one_statement`] redeemed.
+/// What [`RedeemBatch`] redeemed for one request.
 pub struct RedeemedInOne {
     /// The person who approved.
     pub user_id: UserId,
@@ -291,57 +302,96 @@ pub struct RedeemedInOne {
     pub redirect_uri: String,
 }
 
-/// The conditions of a code exchange that [`redeem_in_one_statement`] checks in the database.
-pub struct CodeExchange<'a> {
-    /// The presented code.
-    pub code: &'a HashedToken,
+/// One code exchange for [`RedeemBatch`]: the conditions it checks in the database, and the
+/// tokens to record when they hold.
+pub struct RedeemItem {
+    /// The presented code's hash.
+    pub code: HashedToken,
     /// The client that authenticated (its primary key).
     pub client_pk: ClientKey,
     /// The token request's `redirect_uri`, if any.
-    pub redirect_uri: Option<&'a str>,
+    pub redirect_uri: Option<String>,
     /// The PKCE challenge the verifier yields, encoded as stored; None without a verifier.
-    pub pkce: Option<&'a str>,
+    pub pkce: Option<String>,
+    /// The access token's `jti`.
+    pub access_jti: String,
+    /// Its `exp`.
+    pub access_expires_at: i64,
+    /// The first refresh token (its hash and expiry), when the client may refresh.
+    pub refresh: Option<(HashedToken, i64)>,
+    /// The request's clock.
+    pub now: i64,
 }
 
-/// A code exchange in one statement on PostgreSQL ([`RedeemInOnePg`]), recording the access
-/// token `access_jti` (expiring `access_expires_at`) and storing `refresh`. None: nothing was
-/// redeemed (unknown, used, expired, revoked, another client's, another redirect URI or
+/// Code exchanges on PostgreSQL, each decided by the database in one atomic statement for all
+/// of them ([`RedeemManyPg`]), outside a transaction. None for a request: nothing was redeemed
+/// for it (unknown, used, expired, revoked, another client's, another redirect URI or
 /// verifier); the caller then redeems it the slow way ([`redeem_code`]) to say which, and to
-/// revoke the family of a replayed code. Runs outside a transaction: the statement is atomic.
-pub fn redeem_in_one_statement(
-    conn: &mut AnyConnection,
-    exchange: &CodeExchange,
-    access_jti: &str,
-    access_expires_at: i64,
-    refresh: Option<&NewRefresh>,
-    now: i64,
-) -> Result<Option<RedeemedInOne>, AppError> {
-    let family_expires_at =
-        refresh.map_or(access_expires_at, |r| r.expires_at.max(access_expires_at));
-    let found: Option<(i64, String, String)> = prepared::optional::<RedeemInOnePg, _>(
-        conn,
-        &[
-            Bind::Text(access_jti),
-            Bind::Int(access_expires_at),
-            Bind::Int(family_expires_at),
-            Bind::Int(now),
-            Bind::Text(exchange.code.as_str()),
-            Bind::Int(exchange.client_pk.0),
-            Bind::Int(now),
-            Bind::Int(exchange.redirect_uri.is_some().into()),
-            Bind::Text(exchange.redirect_uri.unwrap_or("")),
-            Bind::Text(exchange.pkce.unwrap_or("")),
-            Bind::Text(refresh.map_or("", |r| r.token_hash.as_str())),
-            Bind::Int(refresh.map_or(0, |r| r.expires_at)),
-            Bind::Int(now),
-            Bind::Int(refresh.is_some().into()),
-        ],
-    )?;
-    Ok(found.map(|(user_id, scope, redirect_uri)| RedeemedInOne {
-        user_id: UserId(user_id),
-        scope,
-        redirect_uri,
-    }))
+/// revoke the family of a replayed code. Run through a [`crate::db::batcher::Batcher`], or
+/// alone.
+pub struct RedeemBatch;
+impl crate::db::batcher::Batched for RedeemBatch {
+    type Item = RedeemItem;
+    type Out = RedeemedInOne;
+    const NAME: &'static str = "pg-redeem";
+
+    fn run(
+        conn: &mut AnyConnection,
+        items: &[RedeemItem],
+    ) -> Result<Vec<Option<RedeemedInOne>>, AppError> {
+        use crate::db::prepared::prepared;
+        let AnyConnection::Postgresql(pg) = conn else {
+            return Err(AppError::Internal(
+                "a code exchange in one statement is for PostgreSQL".into(),
+            ));
+        };
+        let texts = |f: fn(&RedeemItem) -> &str| -> Vec<String> {
+            items.iter().map(|i| f(i).to_owned()).collect()
+        };
+        let ints = |f: fn(&RedeemItem) -> i64| -> Vec<i64> { items.iter().map(f).collect() };
+        let jtis = texts(|i| &i.access_jti);
+        let access_expiries = ints(|i| i.access_expires_at);
+        let family_expiries = ints(|i| {
+            i.refresh
+                .as_ref()
+                .map_or(i.access_expires_at, |r| r.1.max(i.access_expires_at))
+        });
+        let nows = ints(|i| i.now);
+        let codes = texts(|i| i.code.as_str());
+        let clients = ints(|i| i.client_pk.0);
+        let redirect_given = ints(|i| i.redirect_uri.is_some().into());
+        let redirect_uris = texts(|i| i.redirect_uri.as_deref().unwrap_or(""));
+        let pkces = texts(|i| i.pkce.as_deref().unwrap_or(""));
+        let refresh_hashes = texts(|i| i.refresh.as_ref().map_or("", |r| r.0.as_str()));
+        let refresh_expiries = ints(|i| i.refresh.as_ref().map_or(0, |r| r.1));
+        let has_refresh = ints(|i| i.refresh.is_some().into());
+        let rows: Vec<(i64, i64, String, String)> = prepared::<RedeemManyPg>(&[
+            Bind::Texts(&jtis),
+            Bind::Ints(&access_expiries),
+            Bind::Ints(&family_expiries),
+            Bind::Ints(&nows),
+            Bind::Texts(&codes),
+            Bind::Ints(&clients),
+            Bind::Ints(&redirect_given),
+            Bind::Texts(&redirect_uris),
+            Bind::Texts(&pkces),
+            Bind::Texts(&refresh_hashes),
+            Bind::Ints(&refresh_expiries),
+            Bind::Ints(&has_refresh),
+        ])
+        .load(pg)?;
+        let mut outs: Vec<Option<RedeemedInOne>> = items.iter().map(|_| None).collect();
+        for (ord, user_id, scope, redirect_uri) in rows {
+            if let Some(out) = usize::try_from(ord - 1).ok().and_then(|i| outs.get_mut(i)) {
+                *out = Some(RedeemedInOne {
+                    user_id: UserId(user_id),
+                    scope,
+                    redirect_uri,
+                });
+            }
+        }
+        Ok(outs)
+    }
 }
 
 /// Revokes a token family: the grant, every refresh token of it (they are refused once the
