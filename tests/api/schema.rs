@@ -94,7 +94,8 @@ async fn every_foreign_key_to_clients_cascades_on_delete(app: TestApp) {
 }
 
 // Every instance keeps clients in memory and drops them when the `cache_generation` counter
-// moves, which triggers on the columns listed in the migrations (both dialects). A column the
+// moves, which triggers on the columns listed in the migrations (SQLite; on PostgreSQL any update
+// of these tables moves it, migration 000017). A column the
 // cache reads but the trigger misses would let another instance go on using an old value (a
 // disabled client, a removed secret) until something else changes. Only the columns below are
 // exempt, each for its reason; a new column is covered by the trigger or added here.
