@@ -24,6 +24,13 @@ BEGIN
         RETURN;
     END IF;
     UPDATE cache_generation SET value = value + n WHERE name = 'clients' RETURNING value INTO top;
+    -- A mass change (an import, say) is not logged client by client: its generations have no
+    -- rows, a gap, and every instance drops all of its clients, as it would for that many
+    -- changes anyway (past client::cache::MAX_CHANGED); the log is not swollen by rows that the
+    -- next prune would delete.
+    IF n > 10000 THEN
+        RETURN;
+    END IF;
     INSERT INTO client_changes (generation, client_pk)
         SELECT top - n + u.o, u.pk FROM unnest(pks) WITH ORDINALITY AS u(pk, o);
 END
