@@ -27,7 +27,7 @@ use crate::crypto::{HashedToken, PlainToken};
 use crate::db::AnyConnection;
 use crate::error::AppError;
 use crate::ids::UserId;
-use crate::token::store::{self, NewGrant, RedeemedGrant, Redemption};
+use crate::token::store::{self, RedeemedGrant, Redemption};
 
 /// RFC 6749 4.1.2 recommends a maximum lifetime of 10 minutes; RFC 9700 2.1.1 suggests short
 /// ones. Ours is 60 seconds: the client exchanges the code right after the redirect.
@@ -49,6 +49,7 @@ fn pkce() -> Pkce {
 /// the redirect URI with `code` and `state` appended to its own query (RFC 6749 3.1.2).
 /// Nothing is judged again here: it carries out the decision `check` made.
 pub fn issue(
+    ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
     client: &Client,
     checked: &Checked,
@@ -63,18 +64,19 @@ pub fn issue(
         None => None,
     };
     let code = PlainToken::generate()?;
-    let row = NewGrant {
-        code_hash: &code.hashed(),
+    let row = store::IssueItem {
+        code_hash: code.hashed(),
         client_pk: client.id,
         user_id,
-        redirect_uri: &checked.redirect_uri,
+        redirect_uri: checked.redirect_uri.clone(),
         redirect_uri_given: checked.redirect_uri_given,
-        scope: &checked.scopes.to_string(),
-        pkce: challenge.as_deref(),
+        scope: checked.scopes.to_string(),
+        pkce: challenge,
         code_expires_at: now + CODE_TTL,
         now,
     };
-    store::insert_grant(conn, &row)?;
+    // With other requests' codes in one statement on PostgreSQL.
+    crate::db::batcher::run_or_alone(ctx.batches.map(|b| &b.issue), conn, row)?;
     url.query_pairs_mut()
         .append_pair("code", code.expose())
         .extend_pairs(checked.state.as_deref().map(|s| ("state", s)));

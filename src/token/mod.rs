@@ -8,6 +8,8 @@ pub mod store;
 pub struct Batches {
     /// Refreshes without a `scope` parameter ([`store::RefreshBatch`]).
     pub refresh: crate::db::batcher::Batcher<store::RefreshBatch>,
+    /// New codes ([`store::IssueBatch`]).
+    pub issue: crate::db::batcher::Batcher<store::IssueBatch>,
     /// Code exchanges ([`store::RedeemBatch`]).
     pub redeem: crate::db::batcher::Batcher<store::RedeemBatch>,
     /// Access tokens put on the revocation list ([`store::RevokeBatch`]).
@@ -32,6 +34,7 @@ impl Batches {
         let threads = Self::THREADS;
         Ok(Batches {
             refresh: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
+            issue: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
             redeem: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
             revoke: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
             revoked: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,

@@ -176,6 +176,90 @@ pub fn insert_grant(conn: &mut AnyConnection, g: &NewGrant) -> Result<i64, AppEr
         .get_result(conn)?)
 }
 
+/// Stores many new codes at once (PostgreSQL, [`IssueBatch`]): [`insert_grant`] for each.
+struct InsertGrantsPg;
+impl Statement for InsertGrantsPg {
+    const SQL: &'static str = "INSERT INTO \"grants\" (\"code_hash\", \"client_id\", \"user_id\", \
+        \"redirect_uri\", \"redirect_uri_given\", \"scope\", \"pkce\", \"code_expires_at\", \
+        \"expires_at\", \"created_at\") \
+        SELECT c, cl, u, r, g <> 0, s, NULLIF(p, ''), e, e, n FROM unnest(?::text[], ?::bigint[], \
+        ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::bigint[]) \
+        AS t(c, cl, u, r, g, s, p, e, n)";
+    type Row = BigInt;
+}
+
+/// A new code for [`IssueBatch`]: [`NewGrant`], owned.
+pub struct IssueItem {
+    /// `sha256$...` of the code.
+    pub code_hash: HashedToken,
+    /// The client's primary key.
+    pub client_pk: ClientKey,
+    /// The user who approved.
+    pub user_id: UserId,
+    /// The registered redirect URI the code was sent to.
+    pub redirect_uri: String,
+    /// Whether the authorization request named it.
+    pub redirect_uri_given: bool,
+    /// Granted scopes, space-separated, sorted.
+    pub scope: String,
+    /// oxide-auth's encoded PKCE challenge (RFC 7636 4.3), if any.
+    pub pkce: Option<String>,
+    /// When the code stops being redeemable.
+    pub code_expires_at: i64,
+    /// Now.
+    pub now: i64,
+}
+
+/// New codes (RFC 6749 4.1.2) on PostgreSQL, any number in one statement
+/// ([`crate::db::batcher`]; issue 13), for the authorization requests that queued together;
+/// [`insert_grant`] for one, on SQLite. Every item is stored (`Some`) or the statement fails.
+pub struct IssueBatch;
+impl crate::db::batcher::Batched for IssueBatch {
+    type Item = IssueItem;
+    type Out = ();
+    const NAME: &'static str = "pg-issue";
+
+    fn run(conn: &mut AnyConnection, items: &[IssueItem]) -> Result<Vec<Option<()>>, AppError> {
+        use crate::db::prepared::prepared;
+        let AnyConnection::Postgresql(pg) = conn else {
+            for g in items {
+                insert_grant(
+                    conn,
+                    &NewGrant {
+                        code_hash: &g.code_hash,
+                        client_pk: g.client_pk,
+                        user_id: g.user_id,
+                        redirect_uri: &g.redirect_uri,
+                        redirect_uri_given: g.redirect_uri_given,
+                        scope: &g.scope,
+                        pkce: g.pkce.as_deref(),
+                        code_expires_at: g.code_expires_at,
+                        now: g.now,
+                    },
+                )?;
+            }
+            return Ok(items.iter().map(|_| Some(())).collect());
+        };
+        let texts = |f: fn(&IssueItem) -> &str| -> Vec<String> {
+            items.iter().map(|i| f(i).to_owned()).collect()
+        };
+        let ints = |f: fn(&IssueItem) -> i64| -> Vec<i64> { items.iter().map(f).collect() };
+        prepared::<InsertGrantsPg>(&[
+            Bind::Texts(&texts(|i| i.code_hash.as_str())),
+            Bind::Ints(&ints(|i| i.client_pk.0)),
+            Bind::Ints(&ints(|i| i.user_id.0)),
+            Bind::Texts(&texts(|i| &i.redirect_uri)),
+            Bind::Ints(&ints(|i| i.redirect_uri_given.into())),
+            Bind::Texts(&texts(|i| &i.scope)),
+            Bind::Texts(&texts(|i| i.pkce.as_deref().unwrap_or(""))),
+            Bind::Ints(&ints(|i| i.code_expires_at)),
+            Bind::Ints(&ints(|i| i.now)),
+        ])
+        .execute(pg)?;
+        Ok(items.iter().map(|_| Some(())).collect())
+    }
+}
+
 /// A redeemed code, as the token endpoint needs it.
 #[derive(Queryable)]
 pub struct RedeemedGrant {

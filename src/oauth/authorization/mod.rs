@@ -187,6 +187,6 @@ fn issue_code(
     checked: &Checked,
     user_id: UserId,
 ) -> Result<Step, AppError> {
-    let url = super::codes::issue(conn, &client.client, checked, user_id, ctx.clock.now())?;
+    let url = super::codes::issue(ctx, conn, &client.client, checked, user_id, ctx.clock.now())?;
     Ok(Step::Redirect(with_iss(url, ctx.issuer)))
 }
