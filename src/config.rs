@@ -44,7 +44,8 @@ pub struct Settings {
     pub log_level: String,
     /// `PORTCULLIS_LOG_FORMAT`: `text` or `json`.
     pub log_format: LogFormat,
-    /// `PORTCULLIS_DB_POOL_SIZE`: maximum database connections per instance.
+    /// `PORTCULLIS_DB_POOL_SIZE`: maximum database connections of an instance's pool (on
+    /// PostgreSQL each batched statement keeps one more, [`crate::token::Batches`]).
     pub db_pool_size: u32,
     /// `PORTCULLIS_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: usize,
