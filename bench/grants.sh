@@ -54,6 +54,9 @@
 # consent and seeding. Everything (servers, database, temp dir) is removed on exit or Ctrl-C.
 # BENCH_CASES="refresh code" runs only the cases whose label has one of those words;
 # BENCH_PERF=DIR records a CPU profile of the server (perf record -g) per case into DIR.
+# BENCH_ROUNDS=N (default 1) measures each case N times in a row (a new seed before each, as
+# before the first) and prints the round of median rate, the others' rates in the notes: this
+# machine's speed drifts by up to a fifth within the hour, so one round can miss by noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -368,21 +371,35 @@ run_case() { # label unit(req|pair) lua_file [prepare_fn]
       -o "$BENCH_PERF/$backend-${label//[^a-z0-9]/_}.perf" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  c0=$(cpu_ticks "$server_pid"); m0=$(machine_ticks)
-  out=$(taskset -c 1 wrk -t10 -c10 -d"${secs}s" -s "$lua" "$base/" 2>&1) || { echo "$out" >&2; die "$label: wrk failed"; }
-  c1=$(cpu_ticks "$server_pid"); m1=$(machine_ticks)
+  local rounds="${BENCH_ROUNDS:-1}" round results="" rates=""
+  for ((round = 1; round <= rounds; round++)); do
+    if [ "$round" -gt 1 ] && [ -n "$prepare" ]; then "$prepare"; fi
+    c0=$(cpu_ticks "$server_pid"); m0=$(machine_ticks)
+    out=$(taskset -c 1 wrk -t10 -c10 -d"${secs}s" -s "$lua" "$base/" 2>&1) || { echo "$out" >&2; die "$label: wrk failed"; }
+    c1=$(cpu_ticks "$server_pid"); m1=$(machine_ticks)
+    if [ "$backend" = sqlite ] && [ -f "$work/bench.db-wal" ]; then
+      wal_peak=$(( $(stat -c %s "$work/bench.db-wal") / 1048576 > wal_peak ? $(stat -c %s "$work/bench.db-wal") / 1048576 : wal_peak ))
+    fi
+    check_run "$label" "$out"
+    line=$(grep '^BENCH units=' <<<"$out")
+    units=$(sed -E 's/.*units=([0-9]+).*/\1/' <<<"$line")
+    dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$line")
+    [ "$units" -gt 0 ] || die "$label: nothing completed"
+    # rate, then the round's figures: sorted by rate below.
+    results+="$(awk -v u="$units" -v d="$dur" 'BEGIN {printf "%.3f", u / (d / 1e6)}') $line c=$((c1 - c0)) m=$((m1 - m0))"$'\n'
+    rates+="${rates:+, }$(awk -v u="$units" -v d="$dur" 'BEGIN {printf "%.0f", u / (d / 1e6)}')"
+  done
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; fi
-  if [ "$backend" = sqlite ] && [ -f "$work/bench.db-wal" ]; then
-    wal_peak=$(( $(stat -c %s "$work/bench.db-wal") / 1048576 > wal_peak ? $(stat -c %s "$work/bench.db-wal") / 1048576 : wal_peak ))
-  fi
   others_running && disturbed+=("$backend/$label")
   rss1=$(rss_mib "$server_pid")
-  check_run "$label" "$out"
-  line=$(grep '^BENCH units=' <<<"$out")
+  line=$(grep -v '^$' <<<"$results" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p")
+  if [ "$rounds" -gt 1 ]; then notes+=("$backend/$label: $rounds rounds, $rates per s (the median shown)"); fi
   units=$(sed -E 's/.*units=([0-9]+).*/\1/' <<<"$line")
   dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$line")
   p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")
   p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
+  c0=0; c1=$(sed -E 's/.* c=([0-9]+).*/\1/' <<<"$line")
+  m0=0; m1=$(sed -E 's/.* m=([0-9]+).*/\1/' <<<"$line")
   [ "$units" -gt 0 ] || die "$label: nothing completed"
   awk -v b="$backend" -v l="$label" -v u="$units" -v d="$dur" -v p50="$p50" -v p99="$p99" \
       -v c="$((c1 - c0))" -v m="$((m1 - m0))" -v hz="$ticks" -v unit="$unit" \
