@@ -20,7 +20,6 @@
 //! deadlock.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{AnyConnection, DbUrl, Pool};
@@ -72,25 +71,20 @@ pub struct Batcher<B: Batched> {
 }
 
 impl<B: Batched> Batcher<B> {
-    /// Starts `threads` threads, each with its own connection to `url` (a sibling of the
-    /// server's pool `of`, [`super::sibling_pool`]), taking batches from one queue. They end
-    /// when the batcher is dropped.
-    pub fn start(
-        of: &Pool,
-        url: &DbUrl,
-        threads: u32,
-        timeout: Duration,
-    ) -> Result<Batcher<B>, String> {
-        let pool = super::sibling_pool(of, url, threads, timeout, PLANNER)?;
+    /// Starts the thread, with its own connection to `url` (a sibling of the server's pool
+    /// `of`, [`super::sibling_pool`]). It ends when the batcher is dropped.
+    ///
+    /// One thread per statement: with two or three taking from one queue, the batches were
+    /// smaller and PostgreSQL's CPU per request larger (issue 13: refreshes on 10 connections,
+    /// one thread 5.6-6.1k/s at 200-226 µs of machine CPU each, two or three 5.3k/s at 279-283
+    /// µs).
+    pub fn start(of: &Pool, url: &DbUrl, timeout: Duration) -> Result<Batcher<B>, String> {
+        let pool = super::sibling_pool(of, url, 1, timeout, PLANNER)?;
         let (queue, receiver) = mpsc::sync_channel(QUEUE);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for i in 0..threads {
-            let (pool, receiver) = (pool.clone(), receiver.clone());
-            std::thread::Builder::new()
-                .name(format!("{}-{i}", B::NAME))
-                .spawn(move || serve::<B>(&pool, &receiver))
-                .map_err(|e| e.to_string())?;
-        }
+        std::thread::Builder::new()
+            .name(B::NAME.into())
+            .spawn(move || serve::<B>(&pool, &receiver))
+            .map_err(|e| e.to_string())?;
         Ok(Batcher { queue })
     }
 
@@ -120,76 +114,108 @@ pub fn run_or_alone<B: Batched>(
     }
 }
 
-/// A batcher thread: takes whatever has queued (at most [`MAX_BATCH`]) and runs it, until the
-/// batcher is dropped.
-fn serve<B: Batched>(pool: &Pool, receiver: &Mutex<mpsc::Receiver<Job<B>>>) {
+/// One column of a batch: `f` of every item, in order (an array a batched statement binds).
+pub fn column<'a, I, T>(items: &'a [I], f: impl Fn(&'a I) -> T) -> Vec<T> {
+    items.iter().map(f).collect()
+}
+
+/// The outcomes of a batch of `n` items from the rows its statement returned, each led by the
+/// ordinal (from 1, `WITH ORDINALITY`) of the input row it is for; None for the others.
+pub fn by_ordinal<T>(n: usize, rows: impl IntoIterator<Item = (i64, T)>) -> Vec<Option<T>> {
+    let mut outs: Vec<Option<T>> = std::iter::repeat_with(|| None).take(n).collect();
+    for (ord, row) in rows {
+        if let Some(out) = usize::try_from(ord - 1).ok().and_then(|i| outs.get_mut(i)) {
+            *out = Some(row);
+        }
+    }
+    outs
+}
+
+/// The batcher thread: takes whatever has queued (at most [`MAX_BATCH`]) and runs it, until
+/// the batcher is dropped. When a batch found the database away, the requests queued behind
+/// it are answered so at once: each would otherwise wait for a batch of its own to time out
+/// in turn (up to [`QUEUE`] / [`MAX_BATCH`] of them), where a request on the server's pool
+/// fails within one timeout.
+fn serve<B: Batched>(pool: &Pool, receiver: &mpsc::Receiver<Job<B>>) {
     let mut jobs: Vec<Job<B>> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        {
-            let Ok(receiver) = receiver.lock() else {
-                return;
-            };
-            match receiver.recv() {
+    while let Ok(job) = receiver.recv() {
+        jobs.push(job);
+        while jobs.len() < MAX_BATCH {
+            match receiver.try_recv() {
                 Ok(job) => jobs.push(job),
-                Err(_) => return,
-            }
-            while jobs.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
+                Err(_) => break,
             }
         }
-        run_batch::<B>(pool, &mut jobs);
+        if let Some(away) = run_batch::<B>(pool, &mut jobs) {
+            while let Ok(job) = receiver.try_recv() {
+                let _ = job.reply.send(Err(super::writer::same(&away)));
+            }
+        }
     }
 }
 
-/// Runs the jobs as one statement and answers each; if that fails, runs each alone.
-fn run_batch<B: Batched>(pool: &Pool, jobs: &mut Vec<Job<B>>) {
+/// Runs the jobs as one statement and answers each. A statement that failed changed nothing
+/// (it is atomic): each request runs again alone, so that one request's failure is its own.
+/// A panic or a wrong number of outcomes (a bug) is answered with an error and run no more:
+/// whether its statement committed is unknown. Returns the error when the database was away.
+fn run_batch<B: Batched>(pool: &Pool, jobs: &mut Vec<Job<B>>) -> Option<AppError> {
+    let (items, replies): (Vec<B::Item>, Vec<_>) =
+        jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
+    let answer_all = |replies: Vec<mpsc::SyncSender<Reply<B>>>, e: &AppError| {
+        for reply in replies {
+            let _ = reply.send(Err(super::writer::same(e)));
+        }
+    };
     let mut conn = match pool.get() {
         Ok(conn) => conn,
         Err(e) => {
             let e = AppError::from(e);
-            for job in jobs.drain(..) {
-                let _ = job.reply.send(Err(super::writer::same(&e)));
-            }
-            return;
+            answer_all(replies, &e);
+            return Some(e);
         }
     };
-    let (items, replies): (Vec<B::Item>, Vec<_>) =
-        jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| B::run(&mut conn, &items)));
-    match ran {
+    let run = |conn: &mut AnyConnection, items: &[B::Item]| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| B::run(conn, items)))
+    };
+    match run(&mut conn, &items) {
         Ok(Ok(outs)) if outs.len() == items.len() => {
             for (reply, out) in replies.into_iter().zip(outs) {
                 let _ = reply.send(Ok(out));
             }
+            None
         }
-        Ok(Err(e)) if items.len() == 1 || e.is_unavailable() => {
-            conn.note::<()>(&Err(super::writer::same(&e)));
-            for reply in replies {
-                let _ = reply.send(Err(super::writer::same(&e)));
-            }
+        Ok(Err(e)) if e.is_unavailable() => {
+            conn.suspect();
+            answer_all(replies, &e);
+            Some(e)
         }
-        other => {
-            if other.is_err() {
-                tracing::error!(batch = B::NAME, "a batched statement panicked");
-            }
-            // One request's failure (or a bug) is its own: each runs alone.
+        Ok(Err(e)) if items.len() == 1 => {
+            answer_all(replies, &e);
+            None
+        }
+        Ok(Err(_)) => {
             for (item, reply) in items.into_iter().zip(replies) {
-                let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    B::run(&mut conn, std::slice::from_ref(&item))
-                }));
-                let answer = match one {
+                let answer = match run(&mut conn, std::slice::from_ref(&item)) {
                     Ok(Ok(mut outs)) if outs.len() == 1 => Ok(outs.pop().flatten()),
                     Ok(Err(e)) => {
-                        conn.note::<()>(&Err(super::writer::same(&e)));
+                        if e.is_unavailable() {
+                            conn.suspect();
+                        }
                         Err(e)
                     }
                     _ => Err(AppError::Internal(format!("{} failed", B::NAME))),
                 };
                 let _ = reply.send(answer);
             }
+            None
+        }
+        _ => {
+            tracing::error!(
+                batch = B::NAME,
+                "a batched statement panicked or miscounted"
+            );
+            answer_all(replies, &AppError::Internal(format!("{} failed", B::NAME)));
+            None
         }
     }
 }
@@ -232,8 +258,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = DbUrl::Sqlite(dir.path().join("b.db").display().to_string());
         let pool = super::super::build_pool(&url, 1).unwrap();
-        let batcher =
-            Arc::new(Batcher::<Fake>::start(&pool, &url, 1, Duration::from_secs(2)).unwrap());
+        let batcher = std::sync::Arc::new(
+            Batcher::<Fake>::start(&pool, &url, Duration::from_secs(2)).unwrap(),
+        );
         let first = {
             let batcher = batcher.clone();
             std::thread::spawn(move || batcher.run(100))

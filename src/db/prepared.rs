@@ -52,7 +52,7 @@ pub enum Bind<'a> {
     /// A `BIGINT[]` (PostgreSQL; the statements of [`super::batcher`]).
     Ints(&'a [i64]),
     /// A `TEXT[]` (PostgreSQL).
-    Texts(&'a [String]),
+    Texts(&'a [&'a str]),
 }
 
 /// A backend that [`Prepared`] binds values for.
@@ -68,7 +68,7 @@ impl Binds for diesel::pg::Pg {
             Bind::Int(v) => out.push_bind_param::<BigInt, i64>(v),
             Bind::Text(s) => out.push_bind_param::<Text, str>(s),
             Bind::Ints(v) => out.push_bind_param::<Array<BigInt>, [i64]>(v),
-            Bind::Texts(v) => out.push_bind_param::<Array<Text>, [String]>(v),
+            Bind::Texts(v) => out.push_bind_param::<Array<Text>, [&str]>(v),
         }
     }
 }

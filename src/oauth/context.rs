@@ -55,6 +55,7 @@ pub struct OAuthContext<'a> {
     pub master_key: &'a MasterKey,
     /// The clock every expiry is decided by.
     pub clock: &'a Clock,
-    /// On PostgreSQL, where refreshes run together ([`crate::token::Batches`]).
+    /// On PostgreSQL, where concurrent requests' statements run together
+    /// ([`crate::token::Batches`]).
     pub batches: Option<&'a crate::token::Batches>,
 }

@@ -3,8 +3,8 @@
 
 pub mod store;
 
-/// On PostgreSQL, the token statements that concurrent requests run together
-/// ([`crate::db::batcher`]; issue 13).
+/// On PostgreSQL, the statements of the token and authorization endpoints that concurrent
+/// requests run together ([`crate::db::batcher`]; issue 13), one thread and connection each.
 pub struct Batches {
     /// Refreshes without a `scope` parameter ([`store::RefreshBatch`]).
     pub refresh: crate::db::batcher::Batcher<store::RefreshBatch>,
@@ -19,25 +19,19 @@ pub struct Batches {
 }
 
 impl Batches {
-    /// Threads per statement, each with its own connection. One: the batches are larger, and
-    /// PostgreSQL's CPU per request smaller (measured, issue 13: refreshes on 10 connections,
-    /// one thread 5.6-6.1k/s at 200-226 µs of machine CPU each, two or three threads
-    /// 5.3k/s at 279-283 µs).
-    const THREADS: u32 = 1;
-
     /// Starts the batchers on `url` (PostgreSQL), beside the server's `pool`.
     pub fn start(
         pool: &crate::db::Pool,
         url: &crate::db::DbUrl,
         timeout: std::time::Duration,
     ) -> Result<Batches, String> {
-        let threads = Self::THREADS;
+        use crate::db::batcher::Batcher;
         Ok(Batches {
-            refresh: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
-            issue: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
-            redeem: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
-            revoke: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
-            revoked: crate::db::batcher::Batcher::start(pool, url, threads, timeout)?,
+            refresh: Batcher::start(pool, url, timeout)?,
+            issue: Batcher::start(pool, url, timeout)?,
+            redeem: Batcher::start(pool, url, timeout)?,
+            revoke: Batcher::start(pool, url, timeout)?,
+            revoked: Batcher::start(pool, url, timeout)?,
         })
     }
 }

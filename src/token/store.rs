@@ -91,6 +91,7 @@ pub fn longest_access_ttl(conn: &mut AnyConnection, server_default: i64) -> Resu
 
 // ---- Authorization codes, token families, refresh tokens, revocation ----------------------
 
+use crate::db::batcher::{by_ordinal, column};
 use crate::db::prepared::{self, Bind, Statement};
 use crate::db::schema::{clients, grants, refresh_tokens, revoked_tokens};
 use crate::ids::{ClientKey, UserId};
@@ -240,20 +241,16 @@ impl crate::db::batcher::Batched for IssueBatch {
             }
             return Ok(items.iter().map(|_| Some(())).collect());
         };
-        let texts = |f: fn(&IssueItem) -> &str| -> Vec<String> {
-            items.iter().map(|i| f(i).to_owned()).collect()
-        };
-        let ints = |f: fn(&IssueItem) -> i64| -> Vec<i64> { items.iter().map(f).collect() };
         prepared::<InsertGrantsPg>(&[
-            Bind::Texts(&texts(|i| i.code_hash.as_str())),
-            Bind::Ints(&ints(|i| i.client_pk.0)),
-            Bind::Ints(&ints(|i| i.user_id.0)),
-            Bind::Texts(&texts(|i| &i.redirect_uri)),
-            Bind::Ints(&ints(|i| i.redirect_uri_given.into())),
-            Bind::Texts(&texts(|i| &i.scope)),
-            Bind::Texts(&texts(|i| i.pkce.as_deref().unwrap_or(""))),
-            Bind::Ints(&ints(|i| i.code_expires_at)),
-            Bind::Ints(&ints(|i| i.now)),
+            Bind::Texts(&column(items, |i| i.code_hash.as_str())),
+            Bind::Ints(&column(items, |i| i.client_pk.0)),
+            Bind::Ints(&column(items, |i| i.user_id.0)),
+            Bind::Texts(&column(items, |i| i.redirect_uri.as_str())),
+            Bind::Ints(&column(items, |i| i.redirect_uri_given.into())),
+            Bind::Texts(&column(items, |i| i.scope.as_str())),
+            Bind::Texts(&column(items, |i| i.pkce.as_deref().unwrap_or(""))),
+            Bind::Ints(&column(items, |i| i.code_expires_at)),
+            Bind::Ints(&column(items, |i| i.now)),
         ])
         .execute(pg)?;
         Ok(items.iter().map(|_| Some(())).collect())
@@ -429,52 +426,38 @@ impl crate::db::batcher::Batched for RedeemBatch {
                 "a code exchange in one statement is for PostgreSQL".into(),
             ));
         };
-        let texts = |f: fn(&RedeemItem) -> &str| -> Vec<String> {
-            items.iter().map(|i| f(i).to_owned()).collect()
-        };
-        let ints = |f: fn(&RedeemItem) -> i64| -> Vec<i64> { items.iter().map(f).collect() };
-        let jtis = texts(|i| &i.access_jti);
-        let access_expiries = ints(|i| i.access_expires_at);
-        let family_expiries = ints(|i| {
-            i.refresh
-                .as_ref()
-                .map_or(i.access_expires_at, |r| r.1.max(i.access_expires_at))
-        });
-        let nows = ints(|i| i.now);
-        let codes = texts(|i| i.code.as_str());
-        let clients = ints(|i| i.client_pk.0);
-        let redirect_given = ints(|i| i.redirect_uri.is_some().into());
-        let redirect_uris = texts(|i| i.redirect_uri.as_deref().unwrap_or(""));
-        let pkces = texts(|i| i.pkce.as_deref().unwrap_or(""));
-        let refresh_hashes = texts(|i| i.refresh.as_ref().map_or("", |r| r.0.as_str()));
-        let refresh_expiries = ints(|i| i.refresh.as_ref().map_or(0, |r| r.1));
-        let has_refresh = ints(|i| i.refresh.is_some().into());
         let rows: Vec<(i64, i64, String, String)> = prepared::<RedeemManyPg>(&[
-            Bind::Texts(&jtis),
-            Bind::Ints(&access_expiries),
-            Bind::Ints(&family_expiries),
-            Bind::Ints(&nows),
-            Bind::Texts(&codes),
-            Bind::Ints(&clients),
-            Bind::Ints(&redirect_given),
-            Bind::Texts(&redirect_uris),
-            Bind::Texts(&pkces),
-            Bind::Texts(&refresh_hashes),
-            Bind::Ints(&refresh_expiries),
-            Bind::Ints(&has_refresh),
+            Bind::Texts(&column(items, |i| i.access_jti.as_str())),
+            Bind::Ints(&column(items, |i| i.access_expires_at)),
+            Bind::Ints(&column(items, |i| {
+                i.refresh
+                    .as_ref()
+                    .map_or(i.access_expires_at, |r| r.1.max(i.access_expires_at))
+            })),
+            Bind::Ints(&column(items, |i| i.now)),
+            Bind::Texts(&column(items, |i| i.code.as_str())),
+            Bind::Ints(&column(items, |i| i.client_pk.0)),
+            Bind::Ints(&column(items, |i| i.redirect_uri.is_some().into())),
+            Bind::Texts(&column(items, |i| i.redirect_uri.as_deref().unwrap_or(""))),
+            Bind::Texts(&column(items, |i| i.pkce.as_deref().unwrap_or(""))),
+            Bind::Texts(&column(items, |i| {
+                i.refresh.as_ref().map_or("", |r| r.0.as_str())
+            })),
+            Bind::Ints(&column(items, |i| i.refresh.as_ref().map_or(0, |r| r.1))),
+            Bind::Ints(&column(items, |i| i.refresh.is_some().into())),
         ])
         .load(pg)?;
-        let mut outs: Vec<Option<RedeemedInOne>> = items.iter().map(|_| None).collect();
-        for (ord, user_id, scope, redirect_uri) in rows {
-            if let Some(out) = usize::try_from(ord - 1).ok().and_then(|i| outs.get_mut(i)) {
-                *out = Some(RedeemedInOne {
+        Ok(by_ordinal(
+            items.len(),
+            rows.into_iter().map(|(ord, user_id, scope, redirect_uri)| {
+                let redeemed = RedeemedInOne {
                     user_id: UserId(user_id),
                     scope,
                     redirect_uri,
-                });
-            }
-        }
-        Ok(outs)
+                };
+                (ord, redeemed)
+            }),
+        ))
     }
 }
 
@@ -847,39 +830,29 @@ impl crate::db::batcher::Batched for RefreshBatch {
                 "a refresh in one statement is for PostgreSQL".into(),
             ));
         };
-        let texts = |f: fn(&RefreshItem) -> &str| -> Vec<String> {
-            items.iter().map(|i| f(i).to_owned()).collect()
-        };
-        let ints = |f: fn(&RefreshItem) -> i64| -> Vec<i64> { items.iter().map(f).collect() };
-        let presented = texts(|i| i.presented.as_str());
-        let clients = ints(|i| i.client_pk.0);
-        let jtis = texts(|i| &i.access_jti);
-        let access_expiries = ints(|i| i.access_expires_at);
-        let family_expiries = ints(|i| i.next_expires_at.max(i.access_expires_at));
-        let next = texts(|i| i.next_hash.as_str());
-        let next_expiries = ints(|i| i.next_expires_at);
-        let nows = ints(|i| i.now);
         let rows: Vec<(i64, i64, String)> = prepared::<RefreshManyPg>(&[
-            Bind::Texts(&presented),
-            Bind::Ints(&clients),
-            Bind::Texts(&jtis),
-            Bind::Ints(&access_expiries),
-            Bind::Ints(&family_expiries),
-            Bind::Texts(&next),
-            Bind::Ints(&next_expiries),
-            Bind::Ints(&nows),
+            Bind::Texts(&column(items, |i| i.presented.as_str())),
+            Bind::Ints(&column(items, |i| i.client_pk.0)),
+            Bind::Texts(&column(items, |i| i.access_jti.as_str())),
+            Bind::Ints(&column(items, |i| i.access_expires_at)),
+            Bind::Ints(&column(items, |i| {
+                i.next_expires_at.max(i.access_expires_at)
+            })),
+            Bind::Texts(&column(items, |i| i.next_hash.as_str())),
+            Bind::Ints(&column(items, |i| i.next_expires_at)),
+            Bind::Ints(&column(items, |i| i.now)),
         ])
         .load(pg)?;
-        let mut outs: Vec<Option<RotatedInOne>> = items.iter().map(|_| None).collect();
-        for (ord, user_id, scope) in rows {
-            if let Some(out) = usize::try_from(ord - 1).ok().and_then(|i| outs.get_mut(i)) {
-                *out = Some(RotatedInOne {
+        Ok(by_ordinal(
+            items.len(),
+            rows.into_iter().map(|(ord, user_id, scope)| {
+                let rotated = RotatedInOne {
                     user_id: UserId(user_id),
                     scope,
-                });
-            }
-        }
-        Ok(outs)
+                };
+                (ord, rotated)
+            }),
+        ))
     }
 }
 
@@ -990,17 +963,16 @@ impl crate::db::batcher::Batched for RevokeBatch {
     fn run(conn: &mut AnyConnection, items: &[RevokeItem]) -> Result<Vec<Option<()>>, AppError> {
         use crate::db::prepared::prepared;
         let AnyConnection::Postgresql(pg) = conn else {
-            if let [one] = items {
-                revoke_jti(conn, &one.jti, one.expires_at)?;
-                return Ok(vec![Some(())]);
+            for i in items {
+                revoke_jti(conn, &i.jti, i.expires_at)?;
             }
-            return Err(AppError::Internal(
-                "batched revocations are for PostgreSQL".into(),
-            ));
+            return Ok(items.iter().map(|_| Some(())).collect());
         };
-        let jtis: Vec<String> = items.iter().map(|i| i.jti.clone()).collect();
-        let expiries: Vec<i64> = items.iter().map(|i| i.expires_at).collect();
-        prepared::<RevokeManyPg>(&[Bind::Texts(&jtis), Bind::Ints(&expiries)]).execute(pg)?;
+        prepared::<RevokeManyPg>(&[
+            Bind::Texts(&column(items, |i| i.jti.as_str())),
+            Bind::Ints(&column(items, |i| i.expires_at)),
+        ])
+        .execute(pg)?;
         Ok(items.iter().map(|_| Some(())).collect())
     }
 }
@@ -1030,7 +1002,7 @@ impl crate::db::batcher::Batched for RevokedBatch {
                 .collect();
         };
         let revoked: std::collections::HashSet<String> =
-            prepared::<RevokedAmongPg>(&[Bind::Texts(jtis)])
+            prepared::<RevokedAmongPg>(&[Bind::Texts(&column(jtis, String::as_str))])
                 .load::<String>(pg)?
                 .into_iter()
                 .collect();

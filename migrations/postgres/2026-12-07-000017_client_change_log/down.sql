@@ -7,12 +7,8 @@ DROP TRIGGER client_secrets_updated ON client_secrets;
 DROP TRIGGER redirect_uris_inserted ON redirect_uris;
 DROP TRIGGER redirect_uris_deleted ON redirect_uris;
 DROP TRIGGER redirect_uris_updated ON redirect_uris;
-DROP FUNCTION portcullis_clients_inserted();
-DROP FUNCTION portcullis_clients_deleted();
-DROP FUNCTION portcullis_clients_updated();
-DROP FUNCTION portcullis_client_rows_inserted();
-DROP FUNCTION portcullis_client_rows_deleted();
-DROP FUNCTION portcullis_client_rows_updated();
+DROP FUNCTION portcullis_clients_logged();
+DROP FUNCTION portcullis_client_rows_logged();
 DROP FUNCTION portcullis_log_client_changes(BIGINT[]);
 DELETE FROM client_changes;
 

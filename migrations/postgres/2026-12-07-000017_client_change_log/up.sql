@@ -36,44 +36,31 @@ BEGIN
 END
 $$;
 
--- clients: the changed clients' own keys.
-CREATE FUNCTION portcullis_clients_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+-- clients: the changed clients' own keys. (A trigger has only the transition tables its event
+-- names: each branch reads those of its event.)
+CREATE FUNCTION portcullis_clients_logged() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT id FROM new_rows));
-    RETURN NULL;
-END
-$$;
-CREATE FUNCTION portcullis_clients_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT id FROM old_rows));
-    RETURN NULL;
-END
-$$;
-CREATE FUNCTION portcullis_clients_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT id FROM new_rows));
+    IF TG_OP = 'DELETE' THEN
+        PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT id FROM old_rows));
+    ELSE
+        PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT id FROM new_rows));
+    END IF;
     RETURN NULL;
 END
 $$;
 
 -- client_secrets and redirect_uris: the clients they belong to (both, for a row moved from one
 -- client to another).
-CREATE FUNCTION portcullis_client_rows_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION portcullis_client_rows_logged() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT client_id FROM new_rows));
-    RETURN NULL;
-END
-$$;
-CREATE FUNCTION portcullis_client_rows_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT client_id FROM old_rows));
-    RETURN NULL;
-END
-$$;
-CREATE FUNCTION portcullis_client_rows_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM portcullis_log_client_changes(ARRAY(
-        SELECT client_id FROM new_rows UNION SELECT client_id FROM old_rows));
+    IF TG_OP = 'INSERT' THEN
+        PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT client_id FROM new_rows));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM portcullis_log_client_changes(ARRAY(SELECT DISTINCT client_id FROM old_rows));
+    ELSE
+        PERFORM portcullis_log_client_changes(ARRAY(
+            SELECT client_id FROM new_rows UNION SELECT client_id FROM old_rows));
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -85,30 +72,30 @@ DROP FUNCTION portcullis_clients_changed();
 
 CREATE TRIGGER clients_inserted AFTER INSERT ON clients
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_clients_inserted();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_clients_logged();
 CREATE TRIGGER clients_deleted AFTER DELETE ON clients
     REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_clients_deleted();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_clients_logged();
 CREATE TRIGGER clients_updated AFTER UPDATE ON clients
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_clients_updated();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_clients_logged();
 
 CREATE TRIGGER client_secrets_inserted AFTER INSERT ON client_secrets
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_inserted();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_logged();
 CREATE TRIGGER client_secrets_deleted AFTER DELETE ON client_secrets
     REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_deleted();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_logged();
 CREATE TRIGGER client_secrets_updated AFTER UPDATE ON client_secrets
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_updated();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_logged();
 
 CREATE TRIGGER redirect_uris_inserted AFTER INSERT ON redirect_uris
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_inserted();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_logged();
 CREATE TRIGGER redirect_uris_deleted AFTER DELETE ON redirect_uris
     REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_deleted();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_logged();
 CREATE TRIGGER redirect_uris_updated AFTER UPDATE ON redirect_uris
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_updated();
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_client_rows_logged();
