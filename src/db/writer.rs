@@ -374,14 +374,21 @@ mod tests {
     where
         F: Fn(i64) -> Box<dyn FnOnce(&mut AnyConnection) -> Result<(), AppError> + Send>,
     {
-        let hold = w.run(|_| {
+        // The jobs are queued only once the holder runs, in a batch of its own: queued
+        // together with it, the first jobs could be taken into its batch and the rest not.
+        let (started, holding) = oneshot::channel();
+        let hold = w.run(move |_| {
+            let _ = started.send(());
             std::thread::sleep(Duration::from_millis(100));
             Ok(())
         });
         let jobs: Vec<_> = (0..n).map(|i| w.run(job(i))).collect();
-        // The holder may share the batch (and its fate) with the first jobs: its result is not
-        // what these tests look at.
-        let (_, results) = tokio::join!(hold, futures_util::future::join_all(jobs));
+        let jobs = async move {
+            let _ = holding.await;
+            futures_util::future::join_all(jobs).await
+        };
+        let (held, results) = tokio::join!(hold, jobs);
+        held.unwrap();
         results
     }
 
