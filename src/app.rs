@@ -135,9 +135,13 @@ impl Application {
         };
         let batches = if settings.database_url.is_postgres() {
             Some(
-                token::Batches::start(&pool, &settings.database_url, settings.db_timeout).map_err(
-                    |e| AppError::Internal(format!("cannot start the batch threads: {e}")),
-                )?,
+                token::Batches::start(
+                    &pool,
+                    &settings.database_url,
+                    settings.db_timeout,
+                    &metrics.batch_metrics(),
+                )
+                .map_err(|e| AppError::Internal(format!("cannot start the batch threads: {e}")))?,
             )
         } else {
             None

@@ -1,7 +1,9 @@
 //! Prometheus metrics, served at `GET /metrics` in the text exposition format: requests by
 //! endpoint (the route pattern, so that paths with ids do not explode the label set) and
 //! status, request latency, tokens issued by grant type, client-authentication failures by
-//! reason, argon2 verifications by purpose, the database pool's connections and the cached clients.
+//! reason, argon2 verifications by purpose, the database pool's connections, the cached clients,
+//! and on PostgreSQL the batched statements ([`crate::db::batcher`]): batches run, requests
+//! they carried, and how long each statement took.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -18,6 +20,29 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     cached_clients: IntGauge,
+    batches: BatchMetrics,
+}
+
+/// What a batcher ([`crate::db::batcher::Batcher`]) counts, labelled by statement: batches
+/// run, requests carried (their ratio is the mean batch size), and each statement's duration.
+#[derive(Clone)]
+pub struct BatchMetrics {
+    batches: IntCounterVec,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl BatchMetrics {
+    /// Counts one batch of `requests` requests of `statement` that ran for `seconds`.
+    pub fn ran(&self, statement: &str, requests: usize, seconds: f64) {
+        self.batches.with_label_values(&[statement]).inc();
+        self.requests
+            .with_label_values(&[statement])
+            .inc_by(u64::try_from(requests).unwrap_or(u64::MAX));
+        self.duration
+            .with_label_values(&[statement])
+            .observe(seconds);
+    }
 }
 
 impl Metrics {
@@ -75,6 +100,36 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(cached_clients.clone()))?;
+        let batches = BatchMetrics {
+            batches: IntCounterVec::new(
+                Opts::new(
+                    "db_batches_total",
+                    "Batched statements run (PostgreSQL), by statement",
+                ),
+                &["statement"],
+            )?,
+            requests: IntCounterVec::new(
+                Opts::new(
+                    "db_batched_requests_total",
+                    "Requests carried by batched statements, by statement",
+                ),
+                &["statement"],
+            )?,
+            duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "db_batch_duration_seconds",
+                    "How long one batched statement took, commit included",
+                )
+                .buckets(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    1.0,
+                ]),
+                &["statement"],
+            )?,
+        };
+        registry.register(Box::new(batches.batches.clone()))?;
+        registry.register(Box::new(batches.requests.clone()))?;
+        registry.register(Box::new(batches.duration.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -85,7 +140,13 @@ impl Metrics {
             pool_connections,
             pool_idle,
             cached_clients,
+            batches,
         })
+    }
+
+    /// What the batchers count with.
+    pub fn batch_metrics(&self) -> BatchMetrics {
+        self.batches.clone()
     }
 
     /// Records a finished request.

@@ -19,11 +19,13 @@
 //! waiting here may hold a connection of the server's pool, so sharing that pool could
 //! deadlock.
 
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::{AnyConnection, DbUrl, Pool};
 use crate::error::AppError;
+use crate::metrics::BatchMetrics;
 
 /// Requests run as one statement at most.
 pub const MAX_BATCH: usize = 64;
@@ -62,12 +64,17 @@ type Reply<B> = Result<Option<<B as Batched>::Out>, AppError>;
 /// One queued request.
 struct Job<B: Batched> {
     item: B::Item,
-    reply: mpsc::SyncSender<Reply<B>>,
+    reply: oneshot::Sender<Reply<B>>,
 }
 
 /// See the module documentation.
 pub struct Batcher<B: Batched> {
-    queue: mpsc::SyncSender<Job<B>>,
+    queue: mpsc::Sender<Job<B>>,
+}
+
+/// The answer of a batcher that stopped (it ends only when the server does).
+fn stopped<T>() -> Result<T, AppError> {
+    Err(super::writer::unavailable("the database batcher stopped"))
 }
 
 impl<B: Batched> Batcher<B> {
@@ -78,12 +85,17 @@ impl<B: Batched> Batcher<B> {
     /// smaller and PostgreSQL's CPU per request larger (issue 13: refreshes on 10 connections,
     /// one thread 5.6-6.1k/s at 200-226 µs of machine CPU each, two or three 5.3k/s at 279-283
     /// µs).
-    pub fn start(of: &Pool, url: &DbUrl, timeout: Duration) -> Result<Batcher<B>, String> {
+    pub fn start(
+        of: &Pool,
+        url: &DbUrl,
+        timeout: Duration,
+        metrics: BatchMetrics,
+    ) -> Result<Batcher<B>, String> {
         let pool = super::sibling_pool(of, url, 1, timeout, PLANNER)?;
-        let (queue, receiver) = mpsc::sync_channel(QUEUE);
+        let (queue, receiver) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name(B::NAME.into())
-            .spawn(move || serve::<B>(&pool, &receiver))
+            .spawn(move || serve::<B>(&pool, receiver, &metrics))
             .map_err(|e| e.to_string())?;
         Ok(Batcher { queue })
     }
@@ -91,13 +103,22 @@ impl<B: Batched> Batcher<B> {
     /// Runs `item` in the next batch and returns its outcome. Blocking: called from the
     /// blocking thread of a request.
     pub fn run(&self, item: B::Item) -> Reply<B> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.queue
-            .send(Job { item, reply })
-            .map_err(|_| super::writer::unavailable("the database batcher stopped"))?;
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(super::writer::unavailable("the database batcher stopped")))
+        let (reply, answer) = oneshot::channel();
+        if self.queue.blocking_send(Job { item, reply }).is_err() {
+            return stopped();
+        }
+        answer.blocking_recv().unwrap_or_else(|_| stopped())
+    }
+
+    /// [`Self::run`] for a request on the async executor: it waits for its batch without a
+    /// thread of its own and without a connection of the server's pool (issue 13: the
+    /// refresh grant on PostgreSQL, [`crate::oauth::grants::refresh_batched`]).
+    pub async fn run_async(&self, item: B::Item) -> Reply<B> {
+        let (reply, answer) = oneshot::channel();
+        if self.queue.send(Job { item, reply }).await.is_err() {
+            return stopped();
+        }
+        answer.await.unwrap_or_else(|_| stopped())
     }
 }
 
@@ -136,9 +157,9 @@ pub fn by_ordinal<T>(n: usize, rows: impl IntoIterator<Item = (i64, T)>) -> Vec<
 /// it are answered so at once: each would otherwise wait for a batch of its own to time out
 /// in turn (up to [`QUEUE`] / [`MAX_BATCH`] of them), where a request on the server's pool
 /// fails within one timeout.
-fn serve<B: Batched>(pool: &Pool, receiver: &mpsc::Receiver<Job<B>>) {
+fn serve<B: Batched>(pool: &Pool, mut receiver: mpsc::Receiver<Job<B>>, metrics: &BatchMetrics) {
     let mut jobs: Vec<Job<B>> = Vec::with_capacity(MAX_BATCH);
-    while let Ok(job) = receiver.recv() {
+    while let Some(job) = receiver.blocking_recv() {
         jobs.push(job);
         while jobs.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -146,7 +167,10 @@ fn serve<B: Batched>(pool: &Pool, receiver: &mpsc::Receiver<Job<B>>) {
                 Err(_) => break,
             }
         }
-        if let Some(away) = run_batch::<B>(pool, &mut jobs) {
+        let (n, started) = (jobs.len(), Instant::now());
+        let away = run_batch::<B>(pool, &mut jobs);
+        metrics.ran(B::NAME, n, started.elapsed().as_secs_f64());
+        if let Some(away) = away {
             while let Ok(job) = receiver.try_recv() {
                 let _ = job.reply.send(Err(super::writer::same(&away)));
             }
@@ -161,7 +185,7 @@ fn serve<B: Batched>(pool: &Pool, receiver: &mpsc::Receiver<Job<B>>) {
 fn run_batch<B: Batched>(pool: &Pool, jobs: &mut Vec<Job<B>>) -> Option<AppError> {
     let (items, replies): (Vec<B::Item>, Vec<_>) =
         jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
-    let answer_all = |replies: Vec<mpsc::SyncSender<Reply<B>>>, e: &AppError| {
+    let answer_all = |replies: Vec<oneshot::Sender<Reply<B>>>, e: &AppError| {
         for reply in replies {
             let _ = reply.send(Err(super::writer::same(e)));
         }
@@ -259,7 +283,13 @@ mod tests {
         let url = DbUrl::Sqlite(dir.path().join("b.db").display().to_string());
         let pool = super::super::build_pool(&url, 1).unwrap();
         let batcher = std::sync::Arc::new(
-            Batcher::<Fake>::start(&pool, &url, Duration::from_secs(2)).unwrap(),
+            Batcher::<Fake>::start(
+                &pool,
+                &url,
+                Duration::from_secs(2),
+                crate::metrics::Metrics::new().unwrap().batch_metrics(),
+            )
+            .unwrap(),
         );
         let first = {
             let batcher = batcher.clone();
@@ -284,5 +314,49 @@ mod tests {
             LARGEST.load(Ordering::SeqCst) > 1,
             "the requests that queued behind the first ran as one batch"
         );
+    }
+
+    static PANICKED: AtomicUsize = AtomicUsize::new(0);
+
+    /// Panics on 13 (a bug), echoes anything else.
+    struct Panicky;
+    impl Batched for Panicky {
+        type Item = i64;
+        type Out = i64;
+        const NAME: &'static str = "panicky";
+
+        fn run(_: &mut AnyConnection, items: &[i64]) -> Result<Vec<Option<i64>>, AppError> {
+            if items.contains(&13) {
+                PANICKED.fetch_add(1, Ordering::SeqCst);
+                panic!("a bug");
+            }
+            Ok(items.iter().copied().map(Some).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_panicked_is_answered_with_an_error_and_never_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::Sqlite(dir.path().join("b.db").display().to_string());
+        let pool = super::super::build_pool(&url, 1).unwrap();
+        let batcher = Batcher::<Panicky>::start(
+            &pool,
+            &url,
+            Duration::from_secs(2),
+            crate::metrics::Metrics::new().unwrap().batch_metrics(),
+        )
+        .unwrap();
+        // Awaited on the executor, as the refresh grant does.
+        assert!(matches!(
+            batcher.run_async(13).await,
+            Err(AppError::Internal(_))
+        ));
+        assert_eq!(
+            PANICKED.load(Ordering::SeqCst),
+            1,
+            "it may have committed: never run again"
+        );
+        // The thread goes on.
+        assert_eq!(batcher.run_async(7).await.unwrap(), Some(7));
     }
 }

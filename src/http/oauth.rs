@@ -73,7 +73,21 @@ pub async fn token(
             &authenticated,
             &request,
         )),
-        GrantType::AuthorizationCode | GrantType::RefreshToken => {
+        GrantType::RefreshToken | GrantType::AuthorizationCode => {
+            // PostgreSQL: first tried in a batch, awaited here (issue 13).
+            let ctx = state.oauth();
+            let batched = match grant {
+                GrantType::RefreshToken => {
+                    crate::oauth::grants::refresh_batched(&ctx, &request, &authenticated).await
+                }
+                _ => {
+                    crate::oauth::grants::authorization_code_batched(&ctx, &request, &authenticated)
+                        .await
+                }
+            };
+            if let Some(answer) = batched {
+                return render(answer);
+            }
             blocking(
                 state,
                 (request, authenticated),
@@ -157,6 +171,14 @@ pub trait ClientEndpoint {
     const ANSWER: Answer;
     /// Whether the answer writes (it runs on the writers' connection, see `AppState::writer`).
     const WRITES: bool;
+    /// The answer on the async executor, where it needs no connection of its own (an access
+    /// token on PostgreSQL, whose revocation-list statement is batched, issue 13); None
+    /// for the others, which [`Self::ANSWER`] gets.
+    #[allow(async_fn_in_trait)]
+    async fn batched(
+        ctx: &OAuthContext<'_>,
+        request: &(ClientRequest, client_auth::Authenticated),
+    ) -> Option<OAuthResponse>;
 }
 
 /// `POST /oauth/introspect` (RFC 7662).
@@ -166,6 +188,12 @@ impl ClientEndpoint for Introspect {
     const ENDPOINT: Endpoint = Endpoint::Introspection;
     const ANSWER: Answer = crate::oauth::introspection::introspect;
     const WRITES: bool = false;
+    async fn batched(
+        ctx: &OAuthContext<'_>,
+        request: &(ClientRequest, client_auth::Authenticated),
+    ) -> Option<OAuthResponse> {
+        crate::oauth::introspection::introspect_batched(ctx, request).await
+    }
 }
 
 /// `POST /oauth/revoke` (RFC 7009).
@@ -175,6 +203,12 @@ impl ClientEndpoint for Revoke {
     const ENDPOINT: Endpoint = Endpoint::Revocation;
     const ANSWER: Answer = crate::oauth::revocation::revoke;
     const WRITES: bool = true;
+    async fn batched(
+        ctx: &OAuthContext<'_>,
+        request: &(ClientRequest, client_auth::Authenticated),
+    ) -> Option<OAuthResponse> {
+        crate::oauth::revocation::revoke_batched(ctx, request).await
+    }
 }
 
 /// Reads a client request, authenticates the client, then answers as `E` says.
@@ -195,7 +229,13 @@ pub async fn authenticated<E: ClientEndpoint>(
     )
     .await
     {
-        Ok(authenticated) => blocking(state, (request, authenticated), E::WRITES, E::ANSWER).await,
+        Ok(authenticated) => {
+            let request = (request, authenticated);
+            if let Some(answer) = E::batched(&state.oauth(), &request).await {
+                return render(answer);
+            }
+            blocking(state, request, E::WRITES, E::ANSWER).await
+        }
         Err(refused) => render(refused),
     }
 }

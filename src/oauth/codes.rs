@@ -141,48 +141,72 @@ pub struct DbAuthorizer<'a> {
     pub authenticated: &'a Authenticated,
     /// Server settings (lifetimes), for the exchange in one statement.
     pub ctx: &'a OAuthContext<'a>,
-    /// Whether the code is redeemed and its tokens stored in one statement, outside a
-    /// transaction ([`store::RedeemBatch`]; PostgreSQL); then this is the
-    /// challenge that the request's verifier answers (empty without a verifier).
-    pub one_statement: Option<Option<String>>,
+    /// A code exchange that one statement already decided before the flow ran
+    /// ([`store::RedeemBatch`]; PostgreSQL): `extract` takes its outcome instead of
+    /// redeeming the code.
+    pub decided: RefCell<Option<Decided>>,
+}
+
+/// A code exchange decided by one statement before the flow ran
+/// ([`crate::oauth::grants::authorization_code_batched`]).
+pub struct Decided {
+    /// The challenge that the request's verifier answers (None without a verifier).
+    pub pkce: Option<String>,
+    /// The tokens the statement stored.
+    pub ahead: StoredAhead,
+    /// Its outcome (None: nothing redeemed, the slow path says why).
+    pub redeemed: Result<Option<store::RedeemedInOne>, AppError>,
+}
+
+/// The one-statement exchange of `code` by `client` ([`store::RedeemBatch`]): the conditions
+/// the database checks (the token request's `redirect_uri`, the challenge `pkce` that its
+/// verifier answers) and the tokens stored ahead.
+pub fn redeem_item(
+    ahead: &StoredAhead,
+    code: &str,
+    client: &Client,
+    redirect_uri: Option<&str>,
+    pkce: Option<&str>,
+    now: i64,
+) -> store::RedeemItem {
+    store::RedeemItem {
+        code: HashedToken::of(code),
+        client_pk: client.id,
+        redirect_uri: redirect_uri.map(str::to_owned),
+        pkce: pkce.map(str::to_owned),
+        access_jti: ahead.jti.clone(),
+        access_expires_at: ahead.access_expires_at,
+        refresh: ahead
+            .refresh_row()
+            .map(|r| (r.token_hash.clone(), r.expires_at)),
+        now,
+    }
 }
 
 impl DbAuthorizer<'_> {
-    /// `extract` in one statement (PostgreSQL, issue 13): the code is redeemed, and the access
-    /// and refresh tokens recorded, by the database in one atomic statement whose conditions
-    /// are the checks of the slow path below (unredeemed, family not revoked, this client's,
-    /// unexpired, the redirect URI, the PKCE challenge); what oxide-auth and [`verify_pkce`]
-    /// check afterwards holds by then. When the statement redeemed nothing,
-    /// [`Outcome::slow_path`] asks for the whole exchange again in a transaction, which says
-    /// why and revokes the family of a replayed code.
-    fn redeem_in_one(&self, code: &str, pkce: Option<&str>) -> Result<Option<Grant>, ()> {
-        let Some(conn) = self.conn else {
-            return Err(());
-        };
+    /// `extract` from an exchange that one statement decided (PostgreSQL, issue 13): the code
+    /// was redeemed, and the access and refresh tokens recorded, by the database in one
+    /// atomic statement whose conditions are the checks of the slow path below (unredeemed,
+    /// family not revoked, this client's, unexpired, the redirect URI, the PKCE challenge);
+    /// what oxide-auth and [`verify_pkce`] check afterwards holds by then. When the statement
+    /// redeemed nothing, [`Outcome::slow_path`] asks for the whole exchange again in a
+    /// transaction, which says why and revokes the family of a replayed code.
+    fn redeemed(
+        &self,
+        Decided {
+            pkce,
+            ahead,
+            redeemed,
+        }: Decided,
+    ) -> Result<Option<Grant>, ()> {
         let client = &self.authenticated.client.client;
-        let ahead = StoredAhead::new(self.ctx, client, self.now).map_err(|e| self.db_failed(e))?;
-        let item = store::RedeemItem {
-            code: HashedToken::of(code),
-            client_pk: client.id,
-            redirect_uri: self.token_redirect_uri.map(str::to_owned),
-            pkce: pkce.map(str::to_owned),
-            access_jti: ahead.jti.clone(),
-            access_expires_at: ahead.access_expires_at,
-            refresh: ahead
-                .refresh_row()
-                .map(|r| (r.token_hash.clone(), r.expires_at)),
-            now: self.now,
-        };
-        // With the exchanges of other requests in one statement (crate::db::batcher).
-        let redeem = self.ctx.batches.map(|b| &b.redeem);
-        let redeemed = crate::db::batcher::run_or_alone(redeem, &mut conn.borrow_mut(), item);
         let redeemed = self
             .outcome
             .stored_in_one(redeemed, "authorization code storage failed")
             .ok_or(())?;
         let mut extensions = Extensions::new();
         if let Some(p) = pkce {
-            extensions.set_raw("pkce".into(), Value::private(Some(p.to_string())));
+            extensions.set_raw("pkce".into(), Value::private(Some(p)));
         }
         let redirect_uri = match self.token_redirect_uri {
             Some(_) => redeemed.redirect_uri,
@@ -220,8 +244,8 @@ impl Authorizer for DbAuthorizer<'_> {
     /// code seen again revokes every token issued from it (RFC 6749 4.1.2).
     /// The client was permitted the grant before the flow ran (`grants::permitted`).
     fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
-        if let Some(pkce) = &self.one_statement {
-            return self.redeem_in_one(code, pkce.as_deref());
+        if let Some(decided) = self.decided.take() {
+            return self.redeemed(decided);
         }
         let Some(conn) = self.conn else {
             return Err(());

@@ -16,10 +16,10 @@ use oxide_auth::primitives::issuer::Issuer;
 use oxide_auth::primitives::registrar::Registrar;
 
 use super::client_auth::Authenticated;
-use super::codes::{DbAuthorizer, OMITTED_REDIRECT_URI, PkceVerifier};
+use super::codes::{DbAuthorizer, Decided, OMITTED_REDIRECT_URI, PkceVerifier};
 use super::context::OAuthContext;
 use super::error::ErrorCode;
-use super::issuer::JwtIssuer;
+use super::issuer::{JwtIssuer, Rotation, StoredAhead};
 use super::registrar::DbRegistrar;
 use super::request::{ClientAuth, OAuthResponse, TokenRequest};
 use super::{Issued, Outcome};
@@ -166,11 +166,11 @@ impl cc::Request for FlowRequest<'_> {
 enum Storage {
     /// In the caller's transaction, statement by statement (both backends).
     Transaction,
-    /// In one statement outside a transaction (PostgreSQL, issue 13): a refresh
-    /// ([`crate::token::store::RefreshBatch`]) or a code exchange
-    /// ([`crate::token::store::RedeemBatch`]), which compares the challenge that
-    /// the verifier answers, `pkce`, with the stored one.
-    OneStatement { pkce: Option<String> },
+    /// A refresh already decided by one statement outside a transaction, at `now`
+    /// (PostgreSQL, issue 13: [`refresh_batched`]).
+    Rotated { rotation: Rotation, now: i64 },
+    /// A code exchange already decided so, at `now` ([`authorization_code_batched`]).
+    Redeemed { decided: Decided, now: i64 },
 }
 
 /// oxide-auth's primitives for one token request, built once ([`Adapters::new`]): they share
@@ -193,7 +193,11 @@ impl<'a> Adapters<'a> {
         now: i64,
         storage: Storage,
     ) -> Adapters<'a> {
-        let one_statement = matches!(storage, Storage::OneStatement { .. });
+        let (decided, rotation) = match storage {
+            Storage::Transaction => (None, None),
+            Storage::Redeemed { decided, .. } => (Some(decided), None),
+            Storage::Rotated { rotation, .. } => (None, Some(rotation)),
+        };
         Adapters {
             registrar: DbRegistrar {
                 ctx,
@@ -208,10 +212,7 @@ impl<'a> Adapters<'a> {
                 token_redirect_uri: req.param("redirect_uri"),
                 authenticated,
                 ctx,
-                one_statement: match storage {
-                    Storage::OneStatement { pkce } => Some(pkce),
-                    Storage::Transaction => None,
-                },
+                decided: RefCell::new(decided),
             },
             issuer: JwtIssuer {
                 ctx,
@@ -220,7 +221,7 @@ impl<'a> Adapters<'a> {
                 authenticated,
                 now,
                 refresh_row: RefCell::new(None),
-                one_statement,
+                rotation: RefCell::new(rotation),
                 issued: None,
             },
             pkce: PkceVerifier {
@@ -349,7 +350,10 @@ fn run_as(
     if let Err(refused) = permitted(&authenticated.client.client, req.grant_type) {
         return Some(refused);
     }
-    let now = ctx.clock.now();
+    let now = match &storage {
+        Storage::Rotated { now, .. } | Storage::Redeemed { now, .. } => *now,
+        Storage::Transaction => ctx.clock.now(),
+    };
     let outcome = Outcome::default();
     let cell = conn.map(RefCell::new);
     let mut adapters = Adapters::new(
@@ -419,28 +423,52 @@ pub fn client_credentials(
 }
 
 /// [`authorization_code`] on PostgreSQL with the code redeemed and its tokens stored in one
-/// statement outside a transaction ([`crate::token::store::RedeemBatch`]). None
-/// when the statement redeemed nothing, or when the request is one that only the slow path
-/// explains (no code, a malformed verifier, a public client without one): the caller then runs
-/// [`authorization_code`] in a transaction, which says why and revokes the family of a replayed
-/// code (RFC 6749 4.1.2). A code used twice at once is redeemed by one of the two statements
-/// (the row lock); the other finds it redeemed, so it is the replay, as before.
-pub fn authorization_code_in_one_statement(
+/// statement outside a transaction, with the exchanges of other requests
+/// ([`crate::token::store::RedeemBatch`]). Runs on the async executor, as
+/// [`refresh_batched`] does. None when the statement redeemed nothing, or when the request is
+/// one that only the slow path explains (no code, a malformed verifier, a public client
+/// without one): the caller then runs [`authorization_code`] in a transaction, which says why
+/// and revokes the family of a replayed code (RFC 6749 4.1.2). A code used twice at once is
+/// redeemed by one of the two (the row lock); the other finds it redeemed, so it is the
+/// replay, as before.
+pub async fn authorization_code_batched(
     ctx: &OAuthContext<'_>,
-    conn: &mut AnyConnection,
     req: &TokenRequest,
     authenticated: &Authenticated,
 ) -> Option<OAuthResponse> {
-    req.param("code")?;
+    let batcher = &ctx.batches?.redeem;
+    let code = req.param("code")?;
+    let client = &authenticated.client.client;
     let pkce = match req.param("code_verifier") {
         Some(verifier) => Some(super::codes::challenge_answered_by(verifier)?),
-        None if super::authorization::request::pkce_required(&authenticated.client.client) => {
-            return None;
-        }
+        None if super::authorization::request::pkce_required(client) => return None,
         None => None,
     };
-    let storage = Storage::OneStatement { pkce };
-    run_as(ctx, Some(conn), req, authenticated, storage, code_flow)
+    // Nothing is redeemed for a client that may not use the grant (RFC 6749 4.1.3).
+    if let Err(refused) = permitted(client, GrantType::AuthorizationCode) {
+        return Some(refused);
+    }
+    let now = ctx.clock.now();
+    let ahead = match StoredAhead::new(ctx, client, now) {
+        Ok(ahead) => ahead,
+        Err(e) => return Some(OAuthResponse::storage_failed(&e)),
+    };
+    let item = super::codes::redeem_item(
+        &ahead,
+        code,
+        client,
+        req.param("redirect_uri"),
+        pkce.as_deref(),
+        now,
+    );
+    let redeemed = batcher.run_async(item).await;
+    let decided = Decided {
+        pkce,
+        ahead,
+        redeemed,
+    };
+    let storage = Storage::Redeemed { decided, now };
+    run_as(ctx, None, req, authenticated, storage, code_flow)
 }
 
 /// oxide-auth's authorization-code flow (RFC 6749 4.1.3) with our adapters.
@@ -476,23 +504,42 @@ pub fn authorization_code(
 }
 
 /// [`refresh_token`] on PostgreSQL with the token found and rotated in one statement outside a
-/// transaction ([`crate::token::store::RefreshBatch`]), for a request without a
-/// `scope` parameter (a narrowed scope is checked only after the token is found). None when the
-/// statement rotated nothing: the caller then runs [`refresh_token`] in a transaction, which
-/// says why (unknown, expired, another client's, revoked) and revokes the family of a replayed
-/// token (RFC 9700 4.14.2). A token used twice at once is rotated by one of the two statements
-/// (the row lock); the other finds it used, so it is the replay, as before.
-pub fn refresh_in_one_statement(
+/// transaction, with the refreshes of other requests ([`crate::token::store::RefreshBatch`]),
+/// for a request without a `scope` parameter (a narrowed scope is checked only after the token
+/// is found). Runs on the async executor: the request waits for its batch with neither a
+/// thread nor a connection of its own, then signs in memory as client_credentials does
+/// (issue 13). None when the statement rotated nothing: the caller then runs
+/// [`refresh_token`] in a transaction, which says why (unknown, expired, another client's,
+/// revoked) and revokes the family of a replayed token (RFC 9700 4.14.2). A token used twice
+/// at once is rotated by one of the two (the row lock); the other finds it used, so it is the
+/// replay, as before.
+pub async fn refresh_batched(
     ctx: &OAuthContext<'_>,
-    conn: &mut AnyConnection,
     req: &TokenRequest,
     authenticated: &Authenticated,
 ) -> Option<OAuthResponse> {
-    if req.param("refresh_token").is_none() || req.param("scope").is_some() {
+    let batcher = &ctx.batches?.refresh;
+    let presented = req.param("refresh_token")?;
+    if req.param("scope").is_some() {
         return None;
     }
-    let storage = Storage::OneStatement { pkce: None };
-    run_as(ctx, Some(conn), req, authenticated, storage, refresh_flow)
+    // Nothing is rotated for a client that may not use the grant (RFC 6749 6).
+    let client = &authenticated.client.client;
+    if let Err(refused) = permitted(client, GrantType::RefreshToken) {
+        return Some(refused);
+    }
+    let now = ctx.clock.now();
+    let ahead = match StoredAhead::new(ctx, client, now) {
+        Ok(ahead) => ahead,
+        Err(e) => return Some(OAuthResponse::storage_failed(&e)),
+    };
+    let item = ahead.refresh_item(presented, client, now)?;
+    let rotated = batcher.run_async(item).await;
+    let storage = Storage::Rotated {
+        rotation: Rotation { ahead, rotated },
+        now,
+    };
+    run_as(ctx, None, req, authenticated, storage, refresh_flow)
 }
 
 /// RFC 6749 6: exchange a refresh token for a new access token and a new refresh token.

@@ -71,9 +71,10 @@ pub struct JwtIssuer<'a> {
     pub now: i64,
     /// The refresh token being exchanged (found by `recover_refresh`, rotated by `refresh`).
     pub refresh_row: RefCell<Option<RefreshRow>>,
-    /// Whether a refresh is found and rotated in one statement, outside a transaction
-    /// ([`store::RefreshBatch`]; PostgreSQL, no `scope` parameter).
-    pub one_statement: bool,
+    /// A refresh that one statement already decided before the flow ran
+    /// ([`store::RefreshBatch`]; PostgreSQL, no `scope` parameter): `recover_refresh` takes
+    /// its outcome instead of looking the token up.
+    pub rotation: RefCell<Option<Rotation>>,
     /// What was issued, for the response.
     pub issued: Option<Issued>,
 }
@@ -110,6 +111,26 @@ impl StoredAhead {
         })
     }
 
+    /// The one-statement rotation of the refresh token `presented` by `client` into the
+    /// tokens stored ahead ([`store::RefreshBatch`]); None when the client may not refresh.
+    pub fn refresh_item(
+        &self,
+        presented: &str,
+        client: &Client,
+        now: i64,
+    ) -> Option<store::RefreshItem> {
+        let next = self.refresh.as_ref()?;
+        Some(store::RefreshItem {
+            presented: HashedToken::of(presented),
+            client_pk: client.id,
+            access_jti: self.jti.clone(),
+            access_expires_at: self.access_expires_at,
+            next_hash: next.hash.clone(),
+            next_expires_at: next.expires_at,
+            now,
+        })
+    }
+
     /// The refresh token to store, as its row wants it (the scope is the statement's).
     pub fn refresh_row(&self) -> Option<NewRefresh<'_>> {
         self.refresh.as_ref().map(|r| NewRefresh {
@@ -137,6 +158,15 @@ fn fresh_refresh(
         value,
         expires_at: now + ttl,
     }))
+}
+
+/// A refresh decided by one statement before the flow ran: the tokens it stored, and what it
+/// rotated (None: nothing, the slow path says why).
+pub struct Rotation {
+    /// The tokens the statement stored.
+    pub ahead: StoredAhead,
+    /// Its outcome.
+    pub rotated: Result<Option<store::RotatedInOne>, AppError>,
 }
 
 /// A new refresh token value and what is stored of it.
@@ -189,45 +219,29 @@ impl<'a> JwtIssuer<'a> {
 }
 
 impl JwtIssuer<'_> {
-    /// `recover_refresh` in one statement (PostgreSQL, issue 13): the token is found and
-    /// rotated, and the new access and refresh tokens recorded, by the database in one atomic
-    /// statement whose conditions are the checks of the slow path (unused, unexpired, this
-    /// client's, family not revoked); what oxide-auth checks afterwards holds by then (the
-    /// client is the authenticated one, the grant unexpired, no scope was asked for). When the
-    /// statement rotated nothing, [`Outcome::slow_path`] asks for the whole exchange again in a
+    /// `recover_refresh` from a refresh that one statement decided (PostgreSQL, issue 13,
+    /// [`crate::oauth::grants::refresh_batched`]): the token was found and rotated, and the
+    /// new access and refresh tokens recorded, by the database in one atomic statement whose
+    /// conditions are the checks of the slow path (unused, unexpired, this client's, family
+    /// not revoked); what oxide-auth checks afterwards holds by then (the client is the
+    /// authenticated one, the grant unexpired, no scope was asked for). When the statement
+    /// rotated nothing, [`Outcome::slow_path`] asks for the whole exchange again in a
     /// transaction, which says why and revokes the family of a replayed token.
-    fn recover_and_rotate(&self, token: &str) -> Result<Option<Grant>, ()> {
-        let client = self.client();
-        let ahead = StoredAhead::new(self.ctx, client, self.now).map_err(|e| self.db_failed(e))?;
-        let next = ahead.refresh_row().ok_or(())?;
-        let item = store::RefreshItem {
-            presented: HashedToken::of(token),
-            client_pk: client.id,
-            access_jti: ahead.jti.clone(),
-            access_expires_at: ahead.access_expires_at,
-            next_hash: next.token_hash.clone(),
-            next_expires_at: next.expires_at,
-            now: self.now,
-        };
-        // With the refreshes of other requests in one statement (crate::db::batcher), or
-        // alone on this request's connection where there is no batcher.
-        let mut conn = self.conn()?;
-        let rotated =
-            crate::db::batcher::run_or_alone(self.ctx.batches.map(|b| &b.refresh), &mut conn, item);
-        drop(conn);
+    fn rotated(&self, Rotation { ahead, rotated }: Rotation) -> Result<Option<Grant>, ()> {
         let rotated = self
             .outcome
             .stored_in_one(rotated, "token storage failed")
             .ok_or(())?;
+        let next_expires_at = ahead.refresh.as_ref().ok_or(())?.expires_at;
         let grant = Grant {
             owner_id: rotated.user_id.to_string(),
-            client_id: client.client_id.clone(),
+            client_id: self.client().client_id.clone(),
             // As in the slow path: no `portcullis:*` scope from a person's grant.
             scope: crate::token::granted_to_person(&rotated.scope)
                 .parse()
                 .map_err(|_| ())?,
             redirect_uri: url::Url::parse(self.ctx.issuer).map_err(|_| ())?,
-            until: until(next.expires_at, self.now)?,
+            until: until(next_expires_at, self.now)?,
             extensions: Extensions::new(),
         };
         *self.outcome.stored_ahead.borrow_mut() = Some(ahead);
@@ -410,8 +424,8 @@ impl Issuer for JwtIssuer<'_> {
     /// (RFC 9700 4.14.2). Refusals are recorded with their reason; oxide-auth answers
     /// `invalid_grant` for None (RFC 6749 5.2).
     fn recover_refresh(&self, token: &str) -> Result<Option<Grant>, ()> {
-        if self.one_statement {
-            return self.recover_and_rotate(token);
+        if let Some(rotation) = self.rotation.take() {
+            return self.rotated(rotation);
         }
         let hash = HashedToken::of(token);
         let mut conn = self.conn()?;

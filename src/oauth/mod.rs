@@ -44,8 +44,8 @@ pub struct Outcome {
     /// The token family (grants row) being issued from: set when a code is redeemed.
     pub family: Cell<Option<i64>>,
     /// Set when the one statement of a refresh or code exchange stored nothing: the exchange
-    /// is to be run again the slow way, which says why ([`grants::refresh_in_one_statement`],
-    /// [`grants::authorization_code_in_one_statement`]).
+    /// is to be run again the slow way, which says why ([`grants::refresh_batched`],
+    /// [`grants::authorization_code_batched`]).
     pub slow_path: Cell<bool>,
     /// Tokens that one statement already stored, for the issuer to sign and hand out.
     pub stored_ahead: RefCell<Option<issuer::StoredAhead>>,
@@ -137,24 +137,11 @@ pub fn token_with_database(
         GrantType::RefreshToken => grants::refresh_token(ctx, conn, req, authenticated),
         GrantType::ClientCredentials => grants::client_credentials(ctx, authenticated, req),
     };
-    // On PostgreSQL, a code exchange (RFC 6749 4.1.3) or a refresh that keeps its scope
-    // (RFC 6749 6), the common cases, are one atomic statement in autocommit: one round trip
-    // instead of four (issue 13). Nothing half-done either way; anything else, and anything
-    // refused, goes the slow way below.
-    if matches!(conn, AnyConnection::Postgresql(_)) {
-        let fast = match req.grant_type {
-            GrantType::RefreshToken => {
-                grants::refresh_in_one_statement(ctx, conn, req, authenticated)
-            }
-            GrantType::AuthorizationCode => {
-                grants::authorization_code_in_one_statement(ctx, conn, req, authenticated)
-            }
-            _ => None,
-        };
-        if let Some(response) = fast {
-            return response;
-        }
-    }
+    // On PostgreSQL, a code exchange (RFC 6749 4.1.3) and a refresh that keeps its scope
+    // (RFC 6749 6), the common cases, were tried before this as one atomic statement each,
+    // batched, on the executor ([`grants::authorization_code_batched`],
+    // [`grants::refresh_batched`]; issue 13). Anything else, and anything they did not
+    // decide, goes this slow way.
     let result = crate::db::transaction(conn, |conn| {
         let response = exchange(conn);
         if response.status >= 500 {

@@ -3,10 +3,42 @@
 
 use super::client_auth::Authenticated;
 use super::context::OAuthContext;
-use super::introspection::{Found, Revoked, with_token};
+use super::introspection::{Found, Revoked, lookup_failed, with_access_token, with_token};
 use super::request::{ClientRequest, OAuthResponse};
 use crate::db::AnyConnection;
 use crate::token::store;
+
+/// [`revoke`] on PostgreSQL for an access token, from the async executor: the token is
+/// verified in memory and put on the revocation list in a batch, with other requests'
+/// (issue 13). None for anything else (a refresh token), which [`revoke`] answers.
+pub async fn revoke_batched(
+    ctx: &OAuthContext<'_>,
+    req: &(ClientRequest, Authenticated),
+) -> Option<OAuthResponse> {
+    let (found, _) = with_access_token(ctx, req, Revoked::DoesNotMatter).await?;
+    let batches = ctx.batches?;
+    let revoked = match found {
+        Ok(Found::Access(c)) => batches
+            .revoke
+            .run_async(store::RevokeItem {
+                jti: c.jti.clone(),
+                expires_at: c.exp,
+            })
+            .await
+            .map(drop),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    Some(revoked.map_or_else(|e| lookup_failed(&e), |()| revoked_answer()))
+}
+
+/// RFC 7009 2.2: 200, with nothing to say, whether anything was revoked or not.
+fn revoked_answer() -> OAuthResponse {
+    OAuthResponse {
+        status: 200,
+        ..OAuthResponse::default()
+    }
+}
 
 /// RFC 7009 2: revoke a token. A refresh token takes its whole family with it: every refresh
 /// token and every access token issued from the same authorization (RFC 7009 2.1 allows it;
@@ -36,10 +68,7 @@ pub fn revoke(
                 Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
                 Found::Nothing => {}
             }
-            Ok(OAuthResponse {
-                status: 200,
-                ..OAuthResponse::default()
-            })
+            Ok(revoked_answer())
         },
     )
 }

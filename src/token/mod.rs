@@ -19,19 +19,21 @@ pub struct Batches {
 }
 
 impl Batches {
-    /// Starts the batchers on `url` (PostgreSQL), beside the server's `pool`.
+    /// Starts the batchers on `url` (PostgreSQL), beside the server's `pool`, counting in
+    /// `metrics`.
     pub fn start(
         pool: &crate::db::Pool,
         url: &crate::db::DbUrl,
         timeout: std::time::Duration,
+        metrics: &crate::metrics::BatchMetrics,
     ) -> Result<Batches, String> {
         use crate::db::batcher::Batcher;
         Ok(Batches {
-            refresh: Batcher::start(pool, url, timeout)?,
-            issue: Batcher::start(pool, url, timeout)?,
-            redeem: Batcher::start(pool, url, timeout)?,
-            revoke: Batcher::start(pool, url, timeout)?,
-            revoked: Batcher::start(pool, url, timeout)?,
+            refresh: Batcher::start(pool, url, timeout, metrics.clone())?,
+            issue: Batcher::start(pool, url, timeout, metrics.clone())?,
+            redeem: Batcher::start(pool, url, timeout, metrics.clone())?,
+            revoke: Batcher::start(pool, url, timeout, metrics.clone())?,
+            revoked: Batcher::start(pool, url, timeout, metrics.clone())?,
         })
     }
 }
