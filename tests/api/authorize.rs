@@ -1667,6 +1667,24 @@ async fn refreshes_that_arrive_together_are_each_decided_as_if_alone(app: TestAp
         }
     }
     assert_eq!(refused, 2, "the two replays are refused");
+    // On PostgreSQL every refresh went through the batcher, which /metrics shows: 14 requests
+    // (the replays included) in at most 14 statements. SQLite has no batcher.
+    let carried = metric(
+        &app,
+        "portcullis_db_batched_requests_total{statement=\"pg-refresh\"}",
+    )
+    .await;
+    let batches = metric(
+        &app,
+        "portcullis_db_batches_total{statement=\"pg-refresh\"}",
+    )
+    .await;
+    if app.db.sqlite_path.is_some() {
+        assert_eq!((carried, batches), (0.0, 0.0));
+    } else {
+        assert_eq!(carried, 14.0, "every refresh was batched");
+        assert!((1.0..=14.0).contains(&batches), "{batches} batches");
+    }
     for (family, wins) in won.iter().enumerate() {
         assert_eq!(wins.len(), 1, "family {family} rotated exactly once");
         let next = wins[0]["refresh_token"].as_str().unwrap();
