@@ -409,6 +409,19 @@ async fn a_database_outage_answers_503_serves_cached_clients_and_recovers_withou
         .basic_auth(&svc.client_id, Some(&svc.secret))
         .form(&[("token", "not-a-token")]);
     assert_unavailable_oauth("revocation", timed("revocation", revoke).await).await;
+    // An access token's revocation (batched, awaited on the executor) fails the same way, and
+    // revokes nothing: the token introspects as active below.
+    let revoke_access = || {
+        app.http
+            .post(app.url("/oauth/revoke"))
+            .basic_auth(&svc.client_id, Some(&svc.secret))
+            .form(&[("token", token.as_str())])
+    };
+    assert_unavailable_oauth(
+        "access-token revocation",
+        timed("access-token revocation", revoke_access()).await,
+    )
+    .await;
     let resp = timed("login", login()).await;
     assert_eq!(resp.status(), 503, "login");
     assert!(
@@ -465,6 +478,8 @@ async fn a_database_outage_answers_503_serves_cached_clients_and_recovers_withou
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["active"], true);
     }
+    assert_eq!(revoke_access().send().await.unwrap().status(), 200);
+    assert_eq!(app.introspect(&svc, &token).await["active"], false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
