@@ -56,7 +56,6 @@ fn find(
     now: i64,
     revoked: Revoked,
 ) -> Result<Found, AppError> {
-    let own = |client_id: &str| client_id == client.client.client_id;
     if let Some(access) = own_access_token(ctx, client, token, now) {
         if let Some(claims) = access
             && (revoked == Revoked::DoesNotMatter || !is_revoked(ctx, conn, &claims.jti)?)
@@ -65,17 +64,8 @@ fn find(
         }
         return Ok(Found::Nothing);
     }
-    Ok(match store::find_refresh(conn, &HashedToken::of(token))? {
-        Some(row)
-            if own(&row.client_id)
-                && row.revoked_at.is_none()
-                && row.rotated_at.is_none()
-                && row.expires_at > now =>
-        {
-            Found::Refresh(row)
-        }
-        _ => Found::Nothing,
-    })
+    let row = store::find_refresh(conn, &HashedToken::of(token))?;
+    Ok(active_refresh(row, client, now))
 }
 
 /// Finds the `token` parameter's token as far as the authenticated client may know it, and
@@ -116,31 +106,54 @@ fn own_access_token(
     )
 }
 
-/// The access token that a request to introspection or revocation presents, found on the
-/// async executor with the revocation list asked in a batch (PostgreSQL, issue 13): the
-/// request waits for its batch with neither a thread nor a pooled connection of its own.
-/// None when the token is missing or not a JWT: the caller then runs the endpoint the slow
-/// way ([`with_token`]). `revoked` is [`Revoked::Matters`] for introspection.
-pub(super) async fn with_access_token(
+/// The token that a request to introspection or revocation presents, found on the async
+/// executor, its statement batched with other requests' (PostgreSQL, issue 13): an access
+/// token is verified in memory and, when `revoked` is [`Revoked::Matters`] (introspection),
+/// looked for on the revocation list; a refresh token is looked up when `refresh_tokens` says
+/// so (introspection). The request waits for its batch with neither a thread nor a pooled
+/// connection of its own. None when the token is missing, or is a refresh token that is not
+/// to be looked up here: the caller then runs the endpoint the slow way ([`with_token`]).
+pub(super) async fn found_batched(
     ctx: &OAuthContext<'_>,
     (req, authenticated): &(ClientRequest, Authenticated),
     revoked: Revoked,
-) -> Option<(Result<Found, AppError>, i64)> {
+    refresh_tokens: bool,
+) -> Option<Result<Found, AppError>> {
     let batches = ctx.batches?;
     let token = req.param("token").filter(|t| !t.is_empty())?;
     let now = ctx.clock.now();
-    let Some(claims) = own_access_token(ctx, &authenticated.client, token, now)? else {
-        return Some((Ok(Found::Nothing), now));
-    };
-    if revoked == Revoked::DoesNotMatter {
-        return Some((Ok(Found::Access(claims)), now));
+    let client = &authenticated.client;
+    Some(match own_access_token(ctx, client, token, now) {
+        Some(None) => Ok(Found::Nothing),
+        Some(Some(claims)) if revoked == Revoked::DoesNotMatter => Ok(Found::Access(claims)),
+        Some(Some(claims)) => match batches.revoked.run_async(claims.jti.clone()).await {
+            Ok(Some(())) => Ok(Found::Nothing),
+            Ok(None) => Ok(Found::Access(claims)),
+            Err(e) => Err(e),
+        },
+        None if refresh_tokens => batches
+            .find_refresh
+            .run_async(HashedToken::of(token))
+            .await
+            .map(|row| active_refresh(row, client, now)),
+        None => return None,
+    })
+}
+
+/// A refresh token's row as the calling client may know it: found when it is the client's
+/// own, unrevoked, unused and unexpired (RFC 7662 2.2, RFC 7009 2.1), else nothing.
+fn active_refresh(row: Option<store::RefreshRow>, client: &CachedClient, now: i64) -> Found {
+    match row {
+        Some(row)
+            if row.client_id == client.client.client_id
+                && row.revoked_at.is_none()
+                && row.rotated_at.is_none()
+                && row.expires_at > now =>
+        {
+            Found::Refresh(row)
+        }
+        _ => Found::Nothing,
     }
-    let found = match batches.revoked.run_async(claims.jti.clone()).await {
-        Ok(Some(_)) => Ok(Found::Nothing),
-        Ok(None) => Ok(Found::Access(claims)),
-        Err(e) => Err(e),
-    };
-    Some((found, now))
 }
 
 /// The answer to a lookup that failed: 503 when the database is away, else 500.
@@ -149,13 +162,13 @@ pub(super) fn lookup_failed(e: &AppError) -> OAuthResponse {
     OAuthResponse::storage_failed(e)
 }
 
-/// RFC 7662 2 on PostgreSQL for an access token, from the async executor
-/// ([`with_access_token`]); None for anything else, which [`introspect`] answers.
+/// RFC 7662 2 on PostgreSQL, from the async executor ([`found_batched`]); None when the
+/// request has no token, which [`introspect`] answers.
 pub async fn introspect_batched(
     ctx: &OAuthContext<'_>,
     req: &(ClientRequest, Authenticated),
 ) -> Option<OAuthResponse> {
-    let (found, _) = with_access_token(ctx, req, Revoked::Matters).await?;
+    let found = found_batched(ctx, req, Revoked::Matters, true).await?;
     Some(found.map_or_else(|e| lookup_failed(&e), |found| introspection(ctx, found)))
 }
 

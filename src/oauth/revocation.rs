@@ -3,7 +3,7 @@
 
 use super::client_auth::Authenticated;
 use super::context::OAuthContext;
-use super::introspection::{Found, Revoked, lookup_failed, with_access_token, with_token};
+use super::introspection::{Found, Revoked, found_batched, lookup_failed, with_token};
 use super::request::{ClientRequest, OAuthResponse};
 use crate::db::AnyConnection;
 use crate::token::store;
@@ -15,7 +15,8 @@ pub async fn revoke_batched(
     ctx: &OAuthContext<'_>,
     req: &(ClientRequest, Authenticated),
 ) -> Option<OAuthResponse> {
-    let (found, _) = with_access_token(ctx, req, Revoked::DoesNotMatter).await?;
+    // A refresh token takes its family with it: that goes the slow way, in a transaction.
+    let found = found_batched(ctx, req, Revoked::DoesNotMatter, false).await?;
     let batches = ctx.batches?;
     let revoked = match found {
         Ok(Found::Access(c)) => batches

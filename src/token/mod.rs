@@ -16,6 +16,8 @@ pub struct Batches {
     pub revoke: crate::db::batcher::Batcher<store::RevokeBatch>,
     /// Whether access tokens are on it, for introspection ([`store::RevokedBatch`]).
     pub revoked: crate::db::batcher::Batcher<store::RevokedBatch>,
+    /// Refresh tokens looked up for introspection ([`store::FindRefreshBatch`]).
+    pub find_refresh: crate::db::batcher::Batcher<store::FindRefreshBatch>,
 }
 
 impl Batches {
@@ -34,6 +36,7 @@ impl Batches {
             redeem: Batcher::start(pool, url, timeout, metrics.clone())?,
             revoke: Batcher::start(pool, url, timeout, metrics.clone())?,
             revoked: Batcher::start(pool, url, timeout, metrics.clone())?,
+            find_refresh: Batcher::start(pool, url, timeout, metrics.clone())?,
         })
     }
 }

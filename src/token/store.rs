@@ -1013,6 +1013,94 @@ impl crate::db::batcher::Batched for RevokedBatch {
     }
 }
 
+/// Many refresh tokens by hash at once (PostgreSQL, [`FindRefreshBatch`]): the columns of
+/// [`find_refresh`], led by the ordinal of the hash they were found by.
+struct FindRefreshManyPg;
+impl Statement for FindRefreshManyPg {
+    const SQL: &'static str = "SELECT i.\"ord\", r.\"id\", r.\"grant_id\", r.\"scope\", \
+        r.\"expires_at\", r.\"rotated_at\", r.\"created_at\", g.\"revoked_at\", g.\"user_id\", \
+        c.\"client_id\" FROM unnest(?::text[]) WITH ORDINALITY AS i(\"hash\", \"ord\") \
+        JOIN \"refresh_tokens\" AS r ON r.\"token_hash\" = i.\"hash\" \
+        JOIN \"grants\" AS g ON g.\"id\" = r.\"grant_id\" \
+        JOIN \"clients\" AS c ON c.\"id\" = g.\"client_id\"";
+    type Row = (
+        BigInt,
+        BigInt,
+        BigInt,
+        Text,
+        BigInt,
+        Nullable<BigInt>,
+        BigInt,
+        Nullable<BigInt>,
+        BigInt,
+        Text,
+    );
+}
+
+/// [`find_refresh`] for many refresh tokens in one statement (PostgreSQL,
+/// [`crate::db::batcher`]; issue 13: the introspection of refresh tokens): `Some` row for each
+/// hash that is a refresh token, None for the others.
+pub struct FindRefreshBatch;
+impl crate::db::batcher::Batched for FindRefreshBatch {
+    type Item = HashedToken;
+    type Out = RefreshRow;
+    const NAME: &'static str = "pg-find-refresh";
+
+    fn run(
+        conn: &mut AnyConnection,
+        hashes: &[HashedToken],
+    ) -> Result<Vec<Option<RefreshRow>>, AppError> {
+        use crate::db::prepared::prepared;
+        let AnyConnection::Postgresql(pg) = conn else {
+            return hashes.iter().map(|h| find_refresh(conn, h)).collect();
+        };
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(
+            i64,
+            i64,
+            i64,
+            String,
+            i64,
+            Option<i64>,
+            i64,
+            Option<i64>,
+            i64,
+            String,
+        )> = prepared::<FindRefreshManyPg>(&[Bind::Texts(&column(hashes, HashedToken::as_str))])
+            .load(pg)?;
+        Ok(by_ordinal(
+            hashes.len(),
+            rows.into_iter().map(
+                |(
+                    ord,
+                    id,
+                    grant_id,
+                    scope,
+                    expires_at,
+                    rotated_at,
+                    created_at,
+                    revoked_at,
+                    user_id,
+                    client_id,
+                )| {
+                    let row = RefreshRow {
+                        id,
+                        grant_id,
+                        scope,
+                        expires_at,
+                        rotated_at,
+                        created_at,
+                        revoked_at,
+                        user_id: UserId(user_id),
+                        client_id,
+                    };
+                    (ord, row)
+                },
+            ),
+        ))
+    }
+}
+
 /// Deletes what can no longer matter: revocation entries of expired tokens, expired refresh
 /// tokens (also in families still in use), and token families (codes, refresh tokens) past
 /// their last expiry. Returns the rows deleted.

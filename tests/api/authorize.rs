@@ -321,6 +321,18 @@ async fn the_whole_flow_in_a_browser(app: TestApp) {
         );
     }
     assert_oauth_error(app.refresh(&c, refresh2, None).await, 400, "invalid_grant").await;
+    // On PostgreSQL the two refresh tokens' introspections were looked up in batches.
+    let looked_up = metric(
+        &app,
+        "portcullis_db_batched_requests_total{statement=\"pg-find-refresh\"}",
+    )
+    .await;
+    let expected = if app.db.sqlite_path.is_some() {
+        0.0
+    } else {
+        2.0
+    };
+    assert_eq!(looked_up, expected);
 }
 
 on_both_backends!(the_oauth2_crate_as_the_app);
