@@ -150,6 +150,12 @@ pub async fn authorize(
         Some(_) => state.writer.run(look_up).await,
         None => crate::db::run(&state.pool, look_up).await,
     };
+    let looked_up = match looked_up {
+        Ok((person, step)) => authorization::finish(&state.oauth(), step)
+            .await
+            .map(|step| (person, step)),
+        Err(e) => Err(e),
+    };
     match looked_up {
         Ok((_, Step::Refused(refusal))) => refused(&state, &pages, &session, refusal),
         Ok((_, Step::SignIn { again })) => sign_in_first(&query, again),
@@ -162,6 +168,12 @@ pub async fn authorize(
             sign_in_first(&query, false)
         }
         Ok((_, Step::Redirect(url))) => found(&url),
+        // `finish` stored it and made it a redirect.
+        Ok((_, Step::Issue(_))) => unavailable(
+            &pages,
+            &session,
+            &crate::error::AppError::Internal("unexpected authorization step".into()),
+        ),
         Err(e) => unavailable(&pages, &session, &e),
     }
 }
@@ -220,10 +232,14 @@ pub async fn decide(
             )
         })
         .await;
+    let step = match step {
+        Ok(step) => authorization::finish(&state.oauth(), step).await,
+        Err(e) => Err(e),
+    };
     match step {
         Ok(Step::Refused(refusal)) => refused(&state, &pages, &session, refusal),
         Ok(Step::Redirect(url)) => found(&url),
-        Ok(Step::SignIn { .. } | Step::Consent(_)) => unavailable(
+        Ok(Step::SignIn { .. } | Step::Consent(_) | Step::Issue(_)) => unavailable(
             &pages,
             &session,
             &crate::error::AppError::Internal("unexpected authorization step".into()),

@@ -43,22 +43,30 @@ fn pkce() -> Pkce {
     Pkce::optional()
 }
 
-/// Issues a code for an authorization request that [`super::authorization::request::check`]
-/// accepted and the person approved (RFC 6749 4.1.2): stores it, bound to the client, the
-/// person, the redirect URI, the scopes and the S256 challenge (RFC 7636 4.4), and returns
-/// the redirect URI with `code` and `state` appended to its own query (RFC 6749 3.1.2).
-/// Nothing is judged again here: it carries out the decision `check` made.
-pub fn issue(
-    ctx: &OAuthContext<'_>,
-    conn: &mut AnyConnection,
+/// A code chosen for an approved, checked request, not yet stored: its row and the redirect
+/// that carries it ([`issue`], [`crate::oauth::authorization::Step::Issue`]).
+pub struct NewCode {
+    /// What the database keeps of it.
+    pub row: store::IssueItem,
+    /// The redirect to the client with `code` and `state`.
+    pub redirect: url::Url,
+}
+
+/// Chooses the code for an authorization request that
+/// [`super::authorization::request::check`] accepted and the person approved (RFC 6749
+/// 4.1.2): to be stored by hash, bound to the client, the person, the redirect URI, the scopes
+/// and the S256 challenge (RFC 7636 4.4, in oxide-auth's encoding, which the exchange verifies
+/// with, 4.6), and the redirect URI with `code` and `state` appended to its own query (RFC 6749
+/// 3.1.2). Nothing is judged again here: it carries out the decision `check` made.
+pub fn new_code(
     client: &Client,
     checked: &Checked,
     user_id: UserId,
     now: i64,
-) -> Result<url::Url, AppError> {
+) -> Result<NewCode, AppError> {
     let internal = |what: &str| AppError::Internal(format!("issuing a code: {what}"));
-    let mut url = url::Url::parse(&checked.redirect_uri).map_err(|_| internal("redirect URI"))?;
-    // Stored in oxide-auth's encoding, which the exchange verifies with (RFC 7636 4.6).
+    let mut redirect =
+        url::Url::parse(&checked.redirect_uri).map_err(|_| internal("redirect URI"))?;
     let challenge = match checked.code_challenge.as_deref() {
         Some(c) => encoded_challenge(c).map_err(|()| internal("code challenge"))?,
         None => None,
@@ -75,12 +83,18 @@ pub fn issue(
         code_expires_at: now + CODE_TTL,
         now,
     };
-    // With other requests' codes in one statement on PostgreSQL.
-    crate::db::batcher::run_or_alone(ctx.batches.map(|b| &b.issue), conn, row)?;
-    url.query_pairs_mut()
+    redirect
+        .query_pairs_mut()
         .append_pair("code", code.expose())
         .extend_pairs(checked.state.as_deref().map(|s| ("state", s)));
-    Ok(url)
+    Ok(NewCode { row, redirect })
+}
+
+/// Stores a new code on `conn` (SQLite; on PostgreSQL codes are stored in batches,
+/// [`crate::oauth::authorization::finish`]) and returns the redirect that carries it.
+pub fn issue(conn: &mut AnyConnection, code: NewCode) -> Result<url::Url, AppError> {
+    crate::db::batcher::run_or_alone::<store::IssueBatch>(None, conn, code.row)?;
+    Ok(code.redirect)
 }
 
 /// An S256 code challenge (RFC 7636 4.2) in oxide-auth's encoding, as codes store it.

@@ -3,7 +3,7 @@
 //! grant type was permitted ([`super::grants::permitted`]), and the scopes are those
 //! [`super::scope::granted`] decides. Redirect URIs are not its business either: the
 //! authorization endpoint judges them in [`super::authorization::request::check`] and issues
-//! codes itself ([`super::codes::issue`]), and the client_credentials grant has none.
+//! codes itself ([`super::codes::new_code`]), and the client_credentials grant has none.
 
 use std::borrow::Cow;
 

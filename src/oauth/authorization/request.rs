@@ -197,7 +197,7 @@ pub fn pkce_required(client: &Client) -> bool {
 }
 
 /// The one judge of an authorization request: checks it against its client (None = unknown
-/// client_id). What it accepts, [`crate::oauth::codes::issue`] carries out.
+/// client_id). What it accepts, [`crate::oauth::codes::new_code`] carries out.
 pub fn check(params: &AuthorizeParams, client: Option<&Client>) -> Result<Checked, Refusal> {
     let Some(client_id) = params.client_id.as_deref() else {
         return Err(Refusal::Page(
