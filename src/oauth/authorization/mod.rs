@@ -1,7 +1,8 @@
 //! The authorization endpoint (RFC 6749 4.1.1, 4.1.2) behind the HTTP handlers: the request
 //! is judged once ([`request::check`]), then this asks who is signed in and what they
-//! approved before, and issues the code for the checked request ([`crate::oauth::codes::new_code`],
-//! stored inline on SQLite and in a batch by [`finish`] on PostgreSQL).
+//! approved before, and issues the code for the checked request
+//! ([`crate::oauth::codes::new_code`], stored inline on SQLite and in a batch by [`finish`] on
+//! PostgreSQL).
 
 pub mod request;
 
