@@ -130,7 +130,7 @@ impl Application {
         } else {
             let one = db::build_pool_with(&settings.database_url, 1, settings.db_timeout)
                 .map_err(|e| AppError::Internal(format!("cannot open the database: {e}")))?;
-            db::writer::Writer::group(one, settings.db_timeout)
+            db::writer::Writer::group(one, settings.db_timeout, metrics.batch_metrics())
                 .map_err(|e| AppError::Internal(format!("cannot start the writer thread: {e}")))?
         };
         let batches = if settings.database_url.is_postgres() {

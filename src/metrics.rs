@@ -2,8 +2,9 @@
 //! endpoint (the route pattern, so that paths with ids do not explode the label set) and
 //! status, request latency, tokens issued by grant type, client-authentication failures by
 //! reason, argon2 verifications by purpose, the database pool's connections, the cached clients,
-//! and on PostgreSQL the batched statements ([`crate::db::batcher`]): batches run, requests
-//! they carried, and how long each statement took.
+//! and the batches of writes: on PostgreSQL the batched statements ([`crate::db::batcher`]), on
+//! SQLite the writer's transactions ([`crate::db::writer`]): batches run, requests they
+//! carried, and how long each took.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -104,7 +105,7 @@ impl Metrics {
             batches: IntCounterVec::new(
                 Opts::new(
                     "db_batches_total",
-                    "Batched statements run (PostgreSQL), by statement",
+                    "Batched statements (PostgreSQL) and write transactions (SQLite, sqlite-write) run",
                 ),
                 &["statement"],
             )?,

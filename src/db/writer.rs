@@ -18,7 +18,7 @@
 //! far is answered with the error, and the ones not yet run go to the next transaction.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{AnyConnection, Pool};
 use crate::error::AppError;
+use crate::metrics::BatchMetrics;
 
 /// Requests committed together at most (a batch is whatever queued while the last one ran).
 const MAX_BATCH: usize = 64;
@@ -145,11 +146,12 @@ impl Writer {
 
     /// SQLite: a thread that writes on `pool`'s one connection, with group commit. It ends
     /// when the writer is dropped.
-    pub fn group(pool: Pool, timeout: Duration) -> std::io::Result<Writer> {
+    /// Each transaction is counted in `metrics` as a batch of the statement `sqlite-write`.
+    pub fn group(pool: Pool, timeout: Duration, metrics: BatchMetrics) -> std::io::Result<Writer> {
         let (queue, receiver) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || serve(&pool, receiver))?;
+            .spawn(move || serve(&pool, receiver, &metrics))?;
         Ok(Writer {
             kind: Kind::Group(queue),
             timeout,
@@ -206,7 +208,7 @@ pub(super) fn unavailable(why: &str) -> AppError {
 
 /// The writer thread: takes whatever has queued (at most [`MAX_BATCH`]) and commits it as one
 /// transaction, until every sender is gone.
-fn serve(pool: &Pool, mut receiver: mpsc::Receiver<Box<dyn Work>>) {
+fn serve(pool: &Pool, mut receiver: mpsc::Receiver<Box<dyn Work>>, metrics: &BatchMetrics) {
     let mut pending: VecDeque<Box<dyn Work>> = VecDeque::new();
     loop {
         if pending.is_empty() {
@@ -221,7 +223,10 @@ fn serve(pool: &Pool, mut receiver: mpsc::Receiver<Box<dyn Work>>) {
                 Err(_) => break,
             }
         }
+        let (queued, started) = (pending.len(), Instant::now());
         commit_batch(pool, &mut pending);
+        let ran = queued - pending.len();
+        metrics.ran("sqlite-write", ran, started.elapsed().as_secs_f64());
     }
 }
 
@@ -337,7 +342,12 @@ mod tests {
         let one = super::super::build_pool_with(&url, 1, Duration::from_secs(2)).unwrap();
         (
             dir,
-            Writer::group(one, Duration::from_secs(2)).unwrap(),
+            Writer::group(
+                one,
+                Duration::from_secs(2),
+                crate::metrics::Metrics::new().unwrap().batch_metrics(),
+            )
+            .unwrap(),
             reader,
         )
     }

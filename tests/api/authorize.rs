@@ -1693,6 +1693,19 @@ async fn refreshes_that_arrive_together_are_each_decided_as_if_alone(app: TestAp
     .await;
     if app.db.sqlite_path.is_some() {
         assert_eq!((carried, batches), (0.0, 0.0));
+        // There every write went through the writer's transactions, counted the same way.
+        let written = metric(
+            &app,
+            "portcullis_db_batched_requests_total{statement=\"sqlite-write\"}",
+        )
+        .await;
+        let commits = metric(
+            &app,
+            "portcullis_db_batches_total{statement=\"sqlite-write\"}",
+        )
+        .await;
+        assert!(written >= 14.0, "{written} writes");
+        assert!((1.0..=written).contains(&commits), "{commits} commits");
     } else {
         assert_eq!(carried, 14.0, "every refresh was batched");
         assert!((1.0..=14.0).contains(&batches), "{batches} batches");
