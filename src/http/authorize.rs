@@ -108,6 +108,19 @@ fn sign_in_first(query: &str, again: bool) -> HttpResponse {
     ))
 }
 
+/// Back to the client with a new code once it is stored (PostgreSQL's batch, issue 13).
+async fn with_code(
+    state: &AppState,
+    pages: &Pages,
+    session: &Session,
+    code: crate::oauth::codes::NewCode,
+) -> HttpResponse {
+    match authorization::store_code(&state.oauth(), code).await {
+        Ok(url) => found(&url),
+        Err(e) => unavailable(pages, session, &e),
+    }
+}
+
 /// `GET /oauth/authorize`: check, then sign in, then consent (or a remembered consent), then
 /// back to the client with a code.
 pub async fn authorize(
@@ -150,12 +163,6 @@ pub async fn authorize(
         Some(_) => state.writer.run(look_up).await,
         None => crate::db::run(&state.pool, look_up).await,
     };
-    let looked_up = match looked_up {
-        Ok((person, step)) => authorization::finish(&state.oauth(), step)
-            .await
-            .map(|step| (person, step)),
-        Err(e) => Err(e),
-    };
     match looked_up {
         Ok((_, Step::Refused(refusal))) => refused(&state, &pages, &session, refusal),
         Ok((_, Step::SignIn { again })) => sign_in_first(&query, again),
@@ -168,12 +175,7 @@ pub async fn authorize(
             sign_in_first(&query, false)
         }
         Ok((_, Step::Redirect(url))) => found(&url),
-        // `finish` stored it and made it a redirect.
-        Ok((_, Step::Issue(_))) => unavailable(
-            &pages,
-            &session,
-            &crate::error::AppError::Internal("unexpected authorization step".into()),
-        ),
+        Ok((_, Step::Issue(code))) => with_code(&state, &pages, &session, *code).await,
         Err(e) => unavailable(&pages, &session, &e),
     }
 }
@@ -232,14 +234,11 @@ pub async fn decide(
             )
         })
         .await;
-    let step = match step {
-        Ok(step) => authorization::finish(&state.oauth(), step).await,
-        Err(e) => Err(e),
-    };
     match step {
         Ok(Step::Refused(refusal)) => refused(&state, &pages, &session, refusal),
         Ok(Step::Redirect(url)) => found(&url),
-        Ok(Step::SignIn { .. } | Step::Consent(_) | Step::Issue(_)) => unavailable(
+        Ok(Step::Issue(code)) => with_code(&state, &pages, &session, *code).await,
+        Ok(Step::SignIn { .. } | Step::Consent(_)) => unavailable(
             &pages,
             &session,
             &crate::error::AppError::Internal("unexpected authorization step".into()),

@@ -91,7 +91,7 @@ pub fn new_code(
 }
 
 /// Stores a new code on `conn` (SQLite; on PostgreSQL codes are stored in batches,
-/// [`crate::oauth::authorization::finish`]) and returns the redirect that carries it.
+/// [`crate::oauth::authorization::store_code`]) and returns the redirect that carries it.
 pub fn issue(conn: &mut AnyConnection, code: NewCode) -> Result<url::Url, AppError> {
     crate::db::batcher::run_or_alone::<store::IssueBatch>(None, conn, code.row)?;
     Ok(code.redirect)

@@ -1,8 +1,8 @@
 //! The authorization endpoint (RFC 6749 4.1.1, 4.1.2) behind the HTTP handlers: the request
 //! is judged once ([`request::check`]), then this asks who is signed in and what they
 //! approved before, and issues the code for the checked request
-//! ([`crate::oauth::codes::new_code`], stored inline on SQLite and in a batch by [`finish`] on
-//! PostgreSQL).
+//! ([`crate::oauth::codes::new_code`], stored inline on SQLite and in a batch by
+//! [`store_code`] on PostgreSQL).
 
 pub mod request;
 
@@ -31,30 +31,25 @@ pub enum Step {
     Consent(Box<ConsentPage>),
     /// Send the user back to the client with a code (RFC 6749 4.1.2).
     Redirect(url::Url),
-    /// The same, once the code is stored (PostgreSQL: in a batch, awaited by [`finish`] on the
-    /// async executor, issue 13).
+    /// The same, once the code is stored (PostgreSQL: in a batch, awaited on the async
+    /// executor with [`store_code`], issue 13).
     Issue(Box<super::codes::NewCode>),
 }
 
 /// Stores the code of a [`Step::Issue`] with other requests' in one statement
-/// ([`crate::token::store::IssueBatch`]), awaited on the async executor, and then sends the
-/// person back with it; any other step as it is.
-pub async fn finish(ctx: &OAuthContext<'_>, step: Step) -> Result<Step, AppError> {
-    let Step::Issue(code) = step else {
-        return Ok(step);
+/// ([`crate::token::store::IssueBatch`]), awaited on the async executor, and returns the
+/// redirect that sends the person back with it (RFC 6749 4.1.2, RFC 9207 2).
+pub async fn store_code(
+    ctx: &OAuthContext<'_>,
+    code: super::codes::NewCode,
+) -> Result<url::Url, AppError> {
+    let Some(batches) = ctx.batches else {
+        return Err(AppError::Internal(
+            "a code to store in a batch, without batches".into(),
+        ));
     };
-    let super::codes::NewCode { row, redirect } = *code;
-    match ctx.batches {
-        Some(batches) => {
-            batches.issue.run_async(row).await?;
-        }
-        None => {
-            return Err(AppError::Internal(
-                "a code to store in a batch, without batches".into(),
-            ));
-        }
-    }
-    Ok(Step::Redirect(with_iss(redirect, ctx.issuer)))
+    batches.issue.run_async(code.row).await?;
+    Ok(with_iss(code.redirect, ctx.issuer))
 }
 
 /// What the consent page shows, and the binding that its answer must carry.
