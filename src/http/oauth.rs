@@ -161,9 +161,9 @@ pub type Answer = fn(
     &(ClientRequest, client_auth::Authenticated),
 ) -> OAuthResponse;
 
-/// The endpoints that authenticate the client (RFC 7662 2.1, RFC 7009 2.1) and then answer
-/// with a connection, off the executor: [`Introspect`] and [`Revoke`], both served by
-/// [`authenticated`].
+/// The endpoints that authenticate the client (RFC 7662 2.1, RFC 7009 2.1) and then answer,
+/// in a batch awaited on the executor ([`ClientEndpoint::batched`]) or with a connection off
+/// it: [`Introspect`] and [`Revoke`], both served by [`authenticated`].
 pub trait ClientEndpoint {
     /// Which endpoint, for the authentication rules that differ (public clients).
     const ENDPOINT: Endpoint;
@@ -171,9 +171,10 @@ pub trait ClientEndpoint {
     const ANSWER: Answer;
     /// Whether the answer writes (it runs on the writers' connection, see `AppState::writer`).
     const WRITES: bool;
-    /// The answer on the async executor, where it needs no connection of its own (an access
-    /// token on PostgreSQL, whose revocation-list statement is batched, issue 13); None
-    /// for the others, which [`Self::ANSWER`] gets.
+    /// The answer on the async executor, where it needs no connection of its own (on
+    /// PostgreSQL, whose lookups and revocation-list writes are batched, issue 13: every
+    /// introspection, and the revocation of an access token); None for the others, which
+    /// [`Self::ANSWER`] gets.
     #[allow(async_fn_in_trait)]
     async fn batched(
         ctx: &OAuthContext<'_>,
