@@ -100,19 +100,9 @@ impl<B: Batched> Batcher<B> {
         Ok(Batcher { queue })
     }
 
-    /// Runs `item` in the next batch and returns its outcome. Blocking: called from the
-    /// blocking thread of a request.
-    pub fn run(&self, item: B::Item) -> Reply<B> {
-        let (reply, answer) = oneshot::channel();
-        if self.queue.blocking_send(Job { item, reply }).is_err() {
-            return stopped();
-        }
-        answer.blocking_recv().unwrap_or_else(|_| stopped())
-    }
-
-    /// [`Self::run`] for a request on the async executor: it waits for its batch without a
-    /// thread of its own and without a connection of the server's pool (issue 13: the
-    /// refresh grant on PostgreSQL, [`crate::oauth::grants::refresh_batched`]).
+    /// Runs `item` in the next batch and returns its outcome. Called on the async executor:
+    /// the request waits for its batch without a thread of its own and without a connection
+    /// of the server's pool (issue 13; e.g. [`crate::oauth::grants::refresh_batched`]).
     pub async fn run_async(&self, item: B::Item) -> Reply<B> {
         let (reply, answer) = oneshot::channel();
         if self.queue.send(Job { item, reply }).await.is_err() {
@@ -122,16 +112,13 @@ impl<B: Batched> Batcher<B> {
     }
 }
 
-/// Runs `item` through `batcher` where there is one (PostgreSQL), else alone on `conn`, with
-/// the same statement.
-pub fn run_or_alone<B: Batched>(
-    batcher: Option<&Batcher<B>>,
-    conn: &mut AnyConnection,
-    item: B::Item,
-) -> Reply<B> {
-    match batcher {
-        Some(batcher) => batcher.run(item),
-        None => Ok(B::run(conn, std::slice::from_ref(&item))?.pop().flatten()),
+/// The PostgreSQL connection a batched statement runs on (batchers exist only there).
+pub fn postgres(conn: &mut AnyConnection) -> Result<&mut diesel::PgConnection, AppError> {
+    match conn {
+        AnyConnection::Postgresql(pg) => Ok(pg),
+        _ => Err(AppError::Internal(
+            "batched statements are for PostgreSQL".into(),
+        )),
     }
 }
 
@@ -277,34 +264,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn queued_requests_run_together_and_a_failing_one_fails_alone() {
+    /// A batcher of `B` on a new SQLite database (the fakes ignore the connection), and the
+    /// directory that holds it.
+    fn start<B: Batched>() -> (tempfile::TempDir, Batcher<B>) {
         let dir = tempfile::tempdir().unwrap();
         let url = DbUrl::Sqlite(dir.path().join("b.db").display().to_string());
         let pool = super::super::build_pool(&url, 1).unwrap();
-        let batcher = std::sync::Arc::new(
-            Batcher::<Fake>::start(
-                &pool,
-                &url,
-                Duration::from_secs(2),
-                crate::metrics::Metrics::new().unwrap().batch_metrics(),
-            )
-            .unwrap(),
-        );
-        let first = {
+        let metrics = crate::metrics::Metrics::new().unwrap().batch_metrics();
+        let batcher = Batcher::<B>::start(&pool, &url, Duration::from_secs(2), metrics).unwrap();
+        (dir, batcher)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_requests_run_together_and_a_failing_one_fails_alone() {
+        let (_dir, batcher) = start::<Fake>();
+        let batcher = std::sync::Arc::new(batcher);
+        let first = tokio::spawn({
             let batcher = batcher.clone();
-            std::thread::spawn(move || batcher.run(100))
-        };
-        std::thread::sleep(Duration::from_millis(100));
+            async move { batcher.run_async(100).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let others: Vec<_> = (-1..20)
             .map(|i| {
                 let batcher = batcher.clone();
-                (i, std::thread::spawn(move || batcher.run(i)))
+                (i, tokio::spawn(async move { batcher.run_async(i).await }))
             })
             .collect();
-        assert_eq!(first.join().unwrap().unwrap(), Some(200));
+        assert_eq!(first.await.unwrap().unwrap(), Some(200));
         for (i, answer) in others {
-            match (i, answer.join().unwrap()) {
+            match (i, answer.await.unwrap()) {
                 (-1, Err(AppError::Invalid(m))) => assert_eq!(m, "minus one"),
                 (i, Ok(out)) if i >= 0 => assert_eq!(out, (i % 2 == 0).then_some(i * 2), "{i}"),
                 (i, other) => panic!("{i}: {:?}", other.map_err(|e| e.to_string())),
@@ -336,17 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_that_panicked_is_answered_with_an_error_and_never_run_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DbUrl::Sqlite(dir.path().join("b.db").display().to_string());
-        let pool = super::super::build_pool(&url, 1).unwrap();
-        let batcher = Batcher::<Panicky>::start(
-            &pool,
-            &url,
-            Duration::from_secs(2),
-            crate::metrics::Metrics::new().unwrap().batch_metrics(),
-        )
-        .unwrap();
-        // Awaited on the executor, as the refresh grant does.
+        let (_dir, batcher) = start::<Panicky>();
         assert!(matches!(
             batcher.run_async(13).await,
             Err(AppError::Internal(_))

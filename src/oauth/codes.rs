@@ -93,7 +93,7 @@ pub fn new_code(
 /// Stores a new code on `conn` (SQLite; on PostgreSQL codes are stored in batches,
 /// [`crate::oauth::authorization::store_code`]) and returns the redirect that carries it.
 pub fn issue(conn: &mut AnyConnection, code: NewCode) -> Result<url::Url, AppError> {
-    crate::db::batcher::run_or_alone::<store::IssueBatch>(None, conn, code.row)?;
+    store::insert_grant(conn, &code.row.as_new_grant())?;
     Ok(code.redirect)
 }
 
@@ -170,31 +170,6 @@ pub struct Decided {
     pub ahead: StoredAhead,
     /// Its outcome (None: nothing redeemed, the slow path says why).
     pub redeemed: Result<Option<store::RedeemedInOne>, AppError>,
-}
-
-/// The one-statement exchange of `code` by `client` ([`store::RedeemBatch`]): the conditions
-/// the database checks (the token request's `redirect_uri`, the challenge `pkce` that its
-/// verifier answers) and the tokens stored ahead.
-pub fn redeem_item(
-    ahead: &StoredAhead,
-    code: &str,
-    client: &Client,
-    redirect_uri: Option<&str>,
-    pkce: Option<&str>,
-    now: i64,
-) -> store::RedeemItem {
-    store::RedeemItem {
-        code: HashedToken::of(code),
-        client_pk: client.id,
-        redirect_uri: redirect_uri.map(str::to_owned),
-        pkce: pkce.map(str::to_owned),
-        access_jti: ahead.jti.clone(),
-        access_expires_at: ahead.access_expires_at,
-        refresh: ahead
-            .refresh_row()
-            .map(|r| (r.token_hash.clone(), r.expires_at)),
-        now,
-    }
 }
 
 impl DbAuthorizer<'_> {

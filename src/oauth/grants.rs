@@ -422,6 +422,21 @@ pub fn client_credentials(
     })
 }
 
+/// What a grant decided in one statement ([`authorization_code_batched`], [`refresh_batched`])
+/// stores for `client`, chosen now, and the time: refused before anything is stored when the
+/// client may not use `grant` (RFC 6749 4.1.3, 6).
+fn stored_ahead(
+    ctx: &OAuthContext<'_>,
+    client: &Client,
+    grant: GrantType,
+) -> Result<(StoredAhead, i64), OAuthResponse> {
+    permitted(client, grant)?;
+    let now = ctx.clock.now();
+    let ahead =
+        StoredAhead::new(ctx, client, now).map_err(|e| OAuthResponse::storage_failed(&e))?;
+    Ok((ahead, now))
+}
+
 /// [`authorization_code`] on PostgreSQL with the code redeemed and its tokens stored in one
 /// statement outside a transaction, with the exchanges of other requests
 /// ([`crate::token::store::RedeemBatch`]). Runs on the async executor, as
@@ -444,17 +459,11 @@ pub async fn authorization_code_batched(
         None if super::authorization::request::pkce_required(client) => return None,
         None => None,
     };
-    // Nothing is redeemed for a client that may not use the grant (RFC 6749 4.1.3).
-    if let Err(refused) = permitted(client, GrantType::AuthorizationCode) {
-        return Some(refused);
-    }
-    let now = ctx.clock.now();
-    let ahead = match StoredAhead::new(ctx, client, now) {
+    let (ahead, now) = match stored_ahead(ctx, client, GrantType::AuthorizationCode) {
         Ok(ahead) => ahead,
-        Err(e) => return Some(OAuthResponse::storage_failed(&e)),
+        Err(refused) => return Some(refused),
     };
-    let item = super::codes::redeem_item(
-        &ahead,
+    let item = ahead.redeem_item(
         code,
         client,
         req.param("redirect_uri"),
@@ -523,15 +532,10 @@ pub async fn refresh_batched(
     if req.param("scope").is_some() {
         return None;
     }
-    // Nothing is rotated for a client that may not use the grant (RFC 6749 6).
     let client = &authenticated.client.client;
-    if let Err(refused) = permitted(client, GrantType::RefreshToken) {
-        return Some(refused);
-    }
-    let now = ctx.clock.now();
-    let ahead = match StoredAhead::new(ctx, client, now) {
+    let (ahead, now) = match stored_ahead(ctx, client, GrantType::RefreshToken) {
         Ok(ahead) => ahead,
-        Err(e) => return Some(OAuthResponse::storage_failed(&e)),
+        Err(refused) => return Some(refused),
     };
     let item = ahead.refresh_item(presented, client, now)?;
     let rotated = batcher.run_async(item).await;

@@ -37,17 +37,6 @@ pub(super) enum Revoked {
     DoesNotMatter,
 }
 
-/// Whether an access token's `jti` is on the revocation list: on PostgreSQL asked together
-/// with other requests' in one statement ([`store::RevokedBatch`]).
-fn is_revoked(
-    ctx: &OAuthContext<'_>,
-    conn: &mut AnyConnection,
-    jti: &str,
-) -> Result<bool, AppError> {
-    let revoked = ctx.batches.map(|b| &b.revoked);
-    Ok(crate::db::batcher::run_or_alone(revoked, conn, jti.to_owned())?.is_some())
-}
-
 fn find(
     ctx: &OAuthContext<'_>,
     conn: &mut AnyConnection,
@@ -58,7 +47,7 @@ fn find(
 ) -> Result<Found, AppError> {
     if let Some(access) = own_access_token(ctx, client, token, now) {
         if let Some(claims) = access
-            && (revoked == Revoked::DoesNotMatter || !is_revoked(ctx, conn, &claims.jti)?)
+            && (revoked == Revoked::DoesNotMatter || !store::is_jti_revoked(conn, &claims.jti)?)
         {
             return Ok(Found::Access(claims));
         }
@@ -89,7 +78,7 @@ pub(super) fn with_token(
 /// An access token (a JWT) that the authenticated client presented, verified in memory: its
 /// claims when it is valid, unexpired and the client's own (RFC 7662 2.2, RFC 7009 2.1),
 /// whether revoked or not. None for a token that is not a JWT (a refresh token).
-fn own_access_token(
+pub(super) fn own_access_token(
     ctx: &OAuthContext<'_>,
     client: &CachedClient,
     token: &str,
@@ -104,40 +93,6 @@ fn own_access_token(
             .verify(token, ctx.issuer, ctx.audience, now)
             .filter(|claims| claims.client_id == client.client.client_id),
     )
-}
-
-/// The token that a request to introspection or revocation presents, found on the async
-/// executor, its statement batched with other requests' (PostgreSQL, issue 13): an access
-/// token is verified in memory and, when `revoked` is [`Revoked::Matters`] (introspection),
-/// looked for on the revocation list; a refresh token is looked up when `refresh_tokens` says
-/// so (introspection). The request waits for its batch with neither a thread nor a pooled
-/// connection of its own. None when the token is missing, or is a refresh token that is not
-/// to be looked up here: the caller then runs the endpoint the slow way ([`with_token`]).
-pub(super) async fn found_batched(
-    ctx: &OAuthContext<'_>,
-    (req, authenticated): &(ClientRequest, Authenticated),
-    revoked: Revoked,
-    refresh_tokens: bool,
-) -> Option<Result<Found, AppError>> {
-    let batches = ctx.batches?;
-    let token = req.param("token").filter(|t| !t.is_empty())?;
-    let now = ctx.clock.now();
-    let client = &authenticated.client;
-    Some(match own_access_token(ctx, client, token, now) {
-        Some(None) => Ok(Found::Nothing),
-        Some(Some(claims)) if revoked == Revoked::DoesNotMatter => Ok(Found::Access(claims)),
-        Some(Some(claims)) => match batches.revoked.run_async(claims.jti.clone()).await {
-            Ok(Some(())) => Ok(Found::Nothing),
-            Ok(None) => Ok(Found::Access(claims)),
-            Err(e) => Err(e),
-        },
-        None if refresh_tokens => batches
-            .find_refresh
-            .run_async(HashedToken::of(token))
-            .await
-            .map(|row| active_refresh(row, client, now)),
-        None => return None,
-    })
 }
 
 /// A refresh token's row as the calling client may know it: found when it is the client's
@@ -162,13 +117,35 @@ pub(super) fn lookup_failed(e: &AppError) -> OAuthResponse {
     OAuthResponse::storage_failed(e)
 }
 
-/// RFC 7662 2 on PostgreSQL, from the async executor ([`found_batched`]); None when the
+/// RFC 7662 2 on PostgreSQL, on the async executor (issue 13): an access token is verified in
+/// memory and looked for on the revocation list, a refresh token looked up, each in one
+/// statement with other requests' ([`store::RevokedBatch`], [`store::FindRefreshBatch`]); the
+/// request waits with neither a thread nor a pooled connection of its own. None when the
 /// request has no token, which [`introspect`] answers.
 pub async fn introspect_batched(
     ctx: &OAuthContext<'_>,
-    req: &(ClientRequest, Authenticated),
+    (req, authenticated): &(ClientRequest, Authenticated),
 ) -> Option<OAuthResponse> {
-    let found = found_batched(ctx, req, Revoked::Matters, true).await?;
+    let batches = ctx.batches?;
+    let token = req.param("token").filter(|t| !t.is_empty())?;
+    let now = ctx.clock.now();
+    let client = &authenticated.client;
+    let found = match own_access_token(ctx, client, token, now) {
+        Some(None) => Ok(Found::Nothing),
+        Some(Some(claims)) => batches
+            .revoked
+            .run_async(claims.jti.clone())
+            .await
+            .map(|revoked| match revoked {
+                Some(()) => Found::Nothing,
+                None => Found::Access(claims),
+            }),
+        None => batches
+            .find_refresh
+            .run_async(HashedToken::of(token))
+            .await
+            .map(|row| active_refresh(row, client, now)),
+    };
     Some(found.map_or_else(|e| lookup_failed(&e), |found| introspection(ctx, found)))
 }
 

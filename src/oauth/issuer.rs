@@ -131,6 +131,32 @@ impl StoredAhead {
         })
     }
 
+    /// The one-statement exchange of `code` by `client` ([`store::RedeemBatch`]) into the
+    /// tokens stored ahead: the conditions the database checks besides (the token request's
+    /// `redirect_uri`, the challenge `pkce` that its verifier answers).
+    pub fn redeem_item(
+        &self,
+        code: &str,
+        client: &Client,
+        redirect_uri: Option<&str>,
+        pkce: Option<&str>,
+        now: i64,
+    ) -> store::RedeemItem {
+        store::RedeemItem {
+            code: HashedToken::of(code),
+            client_pk: client.id,
+            redirect_uri: redirect_uri.map(str::to_owned),
+            pkce: pkce.map(str::to_owned),
+            access_jti: self.jti.clone(),
+            access_expires_at: self.access_expires_at,
+            refresh: self
+                .refresh
+                .as_ref()
+                .map(|r| (r.hash.clone(), r.expires_at)),
+            now,
+        }
+    }
+
     /// The refresh token to store, as its row wants it (the scope is the statement's).
     pub fn refresh_row(&self) -> Option<NewRefresh<'_>> {
         self.refresh.as_ref().map(|r| NewRefresh {

@@ -3,23 +3,24 @@
 
 use super::client_auth::Authenticated;
 use super::context::OAuthContext;
-use super::introspection::{Found, Revoked, found_batched, lookup_failed, with_token};
+use super::introspection::{Found, Revoked, lookup_failed, own_access_token, with_token};
 use super::request::{ClientRequest, OAuthResponse};
 use crate::db::AnyConnection;
 use crate::token::store;
 
-/// [`revoke`] on PostgreSQL for an access token, from the async executor: the token is
-/// verified in memory and put on the revocation list in a batch, with other requests'
-/// (issue 13). None for anything else (a refresh token), which [`revoke`] answers.
+/// [`revoke`] on PostgreSQL for an access token, on the async executor: the token is
+/// verified in memory and put on the revocation list in one statement with other requests'
+/// ([`store::RevokeBatch`]; issue 13). None for a request without a token, or with a refresh
+/// token, whose whole family goes in a transaction: [`revoke`] answers those.
 pub async fn revoke_batched(
     ctx: &OAuthContext<'_>,
-    req: &(ClientRequest, Authenticated),
+    (req, authenticated): &(ClientRequest, Authenticated),
 ) -> Option<OAuthResponse> {
-    // A refresh token takes its family with it: that goes the slow way, in a transaction.
-    let found = found_batched(ctx, req, Revoked::DoesNotMatter, false).await?;
     let batches = ctx.batches?;
-    let revoked = match found {
-        Ok(Found::Access(c)) => batches
+    let token = req.param("token").filter(|t| !t.is_empty())?;
+    let claims = own_access_token(ctx, &authenticated.client, token, ctx.clock.now())?;
+    let revoked = match claims {
+        Some(c) => batches
             .revoke
             .run_async(store::RevokeItem {
                 jti: c.jti.clone(),
@@ -27,8 +28,8 @@ pub async fn revoke_batched(
             })
             .await
             .map(drop),
-        Ok(_) => Ok(()),
-        Err(e) => Err(e),
+        // Not a token of this client's: nothing to do (RFC 7009 2.2).
+        None => Ok(()),
     };
     Some(revoked.map_or_else(|e| lookup_failed(&e), |()| revoked_answer()))
 }
@@ -57,15 +58,8 @@ pub fn revoke(
         Revoked::DoesNotMatter,
         |conn, found, now| {
             match found {
-                // With other requests' revocations in one statement on PostgreSQL.
-                Found::Access(c) => {
-                    let item = store::RevokeItem {
-                        jti: c.jti.clone(),
-                        expires_at: c.exp,
-                    };
-                    let revoke = ctx.batches.map(|b| &b.revoke);
-                    crate::db::batcher::run_or_alone(revoke, conn, item)?;
-                }
+                // (On PostgreSQL, access tokens are revoked in batches: `revoke_batched`.)
+                Found::Access(c) => store::revoke_jti(conn, &c.jti, c.exp)?,
                 Found::Refresh(r) => store::revoke_family(conn, r.grant_id, now)?,
                 Found::Nothing => {}
             }

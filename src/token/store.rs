@@ -211,9 +211,26 @@ pub struct IssueItem {
     pub now: i64,
 }
 
+impl IssueItem {
+    /// The code as [`insert_grant`] stores one.
+    pub fn as_new_grant(&self) -> NewGrant<'_> {
+        NewGrant {
+            code_hash: &self.code_hash,
+            client_pk: self.client_pk,
+            user_id: self.user_id,
+            redirect_uri: &self.redirect_uri,
+            redirect_uri_given: self.redirect_uri_given,
+            scope: &self.scope,
+            pkce: self.pkce.as_deref(),
+            code_expires_at: self.code_expires_at,
+            now: self.now,
+        }
+    }
+}
+
 /// New codes (RFC 6749 4.1.2) on PostgreSQL, any number in one statement
-/// ([`crate::db::batcher`]; issue 13), for the authorization requests that queued together;
-/// [`insert_grant`] for one, on SQLite. Every item is stored (`Some`) or the statement fails.
+/// ([`crate::db::batcher`]; issue 13), for the authorization requests that queued together
+/// ([`insert_grant`] for one, on SQLite). Every item is stored (`Some`) or the statement fails.
 pub struct IssueBatch;
 impl crate::db::batcher::Batched for IssueBatch {
     type Item = IssueItem;
@@ -222,25 +239,7 @@ impl crate::db::batcher::Batched for IssueBatch {
 
     fn run(conn: &mut AnyConnection, items: &[IssueItem]) -> Result<Vec<Option<()>>, AppError> {
         use crate::db::prepared::prepared;
-        let AnyConnection::Postgresql(pg) = conn else {
-            for g in items {
-                insert_grant(
-                    conn,
-                    &NewGrant {
-                        code_hash: &g.code_hash,
-                        client_pk: g.client_pk,
-                        user_id: g.user_id,
-                        redirect_uri: &g.redirect_uri,
-                        redirect_uri_given: g.redirect_uri_given,
-                        scope: &g.scope,
-                        pkce: g.pkce.as_deref(),
-                        code_expires_at: g.code_expires_at,
-                        now: g.now,
-                    },
-                )?;
-            }
-            return Ok(items.iter().map(|_| Some(())).collect());
-        };
+        let pg = crate::db::batcher::postgres(conn)?;
         prepared::<InsertGrantsPg>(&[
             Bind::Texts(&column(items, |i| i.code_hash.as_str())),
             Bind::Ints(&column(items, |i| i.client_pk.0)),
@@ -408,8 +407,7 @@ pub struct RedeemItem {
 /// of them ([`RedeemManyPg`]), outside a transaction. None for a request: nothing was redeemed
 /// for it (unknown, used, expired, revoked, another client's, another redirect URI or
 /// verifier); the caller then redeems it the slow way ([`redeem_code`]) to say which, and to
-/// revoke the family of a replayed code. Run through a [`crate::db::batcher::Batcher`], or
-/// alone.
+/// revoke the family of a replayed code. Run through a [`crate::db::batcher::Batcher`].
 pub struct RedeemBatch;
 impl crate::db::batcher::Batched for RedeemBatch {
     type Item = RedeemItem;
@@ -421,11 +419,7 @@ impl crate::db::batcher::Batched for RedeemBatch {
         items: &[RedeemItem],
     ) -> Result<Vec<Option<RedeemedInOne>>, AppError> {
         use crate::db::prepared::prepared;
-        let AnyConnection::Postgresql(pg) = conn else {
-            return Err(AppError::Internal(
-                "a code exchange in one statement is for PostgreSQL".into(),
-            ));
-        };
+        let pg = crate::db::batcher::postgres(conn)?;
         let rows: Vec<(i64, i64, String, String)> = prepared::<RedeemManyPg>(&[
             Bind::Texts(&column(items, |i| i.access_jti.as_str())),
             Bind::Ints(&column(items, |i| i.access_expires_at)),
@@ -813,7 +807,7 @@ pub struct RefreshItem {
 /// for a request: nothing was rotated for it (unknown, used, expired, revoked or another
 /// client's token); the caller then looks at the token the slow way ([`find_refresh`]) to say
 /// which, and to revoke the family of a replayed one. Run through a
-/// [`crate::db::batcher::Batcher`], or alone.
+/// [`crate::db::batcher::Batcher`].
 pub struct RefreshBatch;
 impl crate::db::batcher::Batched for RefreshBatch {
     type Item = RefreshItem;
@@ -825,11 +819,7 @@ impl crate::db::batcher::Batched for RefreshBatch {
         items: &[RefreshItem],
     ) -> Result<Vec<Option<RotatedInOne>>, AppError> {
         use crate::db::prepared::prepared;
-        let AnyConnection::Postgresql(pg) = conn else {
-            return Err(AppError::Internal(
-                "a refresh in one statement is for PostgreSQL".into(),
-            ));
-        };
+        let pg = crate::db::batcher::postgres(conn)?;
         let rows: Vec<(i64, i64, String)> = prepared::<RefreshManyPg>(&[
             Bind::Texts(&column(items, |i| i.presented.as_str())),
             Bind::Ints(&column(items, |i| i.client_pk.0)),
@@ -962,12 +952,7 @@ impl crate::db::batcher::Batched for RevokeBatch {
 
     fn run(conn: &mut AnyConnection, items: &[RevokeItem]) -> Result<Vec<Option<()>>, AppError> {
         use crate::db::prepared::prepared;
-        let AnyConnection::Postgresql(pg) = conn else {
-            for i in items {
-                revoke_jti(conn, &i.jti, i.expires_at)?;
-            }
-            return Ok(items.iter().map(|_| Some(())).collect());
-        };
+        let pg = crate::db::batcher::postgres(conn)?;
         prepared::<RevokeManyPg>(&[
             Bind::Texts(&column(items, |i| i.jti.as_str())),
             Bind::Ints(&column(items, |i| i.expires_at)),
@@ -995,12 +980,7 @@ impl crate::db::batcher::Batched for RevokedBatch {
 
     fn run(conn: &mut AnyConnection, jtis: &[String]) -> Result<Vec<Option<()>>, AppError> {
         use crate::db::prepared::prepared;
-        let AnyConnection::Postgresql(pg) = conn else {
-            return jtis
-                .iter()
-                .map(|jti| Ok(is_jti_revoked(conn, jti)?.then_some(())))
-                .collect();
-        };
+        let pg = crate::db::batcher::postgres(conn)?;
         let revoked: std::collections::HashSet<String> =
             prepared::<RevokedAmongPg>(&[Bind::Texts(&column(jtis, String::as_str))])
                 .load::<String>(pg)?
@@ -1051,9 +1031,7 @@ impl crate::db::batcher::Batched for FindRefreshBatch {
         hashes: &[HashedToken],
     ) -> Result<Vec<Option<RefreshRow>>, AppError> {
         use crate::db::prepared::prepared;
-        let AnyConnection::Postgresql(pg) = conn else {
-            return hashes.iter().map(|h| find_refresh(conn, h)).collect();
-        };
+        let pg = crate::db::batcher::postgres(conn)?;
         #[allow(clippy::type_complexity)]
         let rows: Vec<(
             i64,
