@@ -44,11 +44,12 @@ pub(crate) async fn checkpoint_periodically(
         let s = state.clone();
         let done = tokio::task::spawn_blocking(move || {
             let mut conn = s.pool.get()?;
-            crate::db::checkpoint(&mut conn)
+            crate::db::checkpoint(&mut conn, crate::db::RESTART_AFTER_FRAMES)
         })
         .await;
         match done {
-            Ok(Ok(())) => {}
+            Ok(Ok(true)) => state.writer.checkpoint_before_next(),
+            Ok(Ok(false)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "could not checkpoint the WAL; will retry"),
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint task failed"),
         }

@@ -500,33 +500,27 @@ struct Checkpointed {
     log: i32,
 }
 
-/// WAL frames (pages of 4 KiB) past which [`checkpoint`] makes the next writer start the WAL
-/// over: 16 MiB.
-const RESTART_AFTER_FRAMES: i32 = 4096;
+/// WAL frames (pages of 4 KiB) past which [`checkpoint`] asks for the WAL to start over:
+/// 16 MiB.
+pub const RESTART_AFTER_FRAMES: i32 = 4096;
 
 /// On SQLite, copies what the WAL holds into the database file as far as no reader still needs
-/// it (`PRAGMA wal_checkpoint(PASSIVE)`: it waits for nobody and blocks no writer). Under a
-/// steady stream of commits a passive checkpoint never catches up with the last frame, so the
-/// WAL would never start over (it grew to 0.5 GB in the benchmark): once it holds more than
-/// 16 MiB, a `RESTART` checkpoint holds new writers back for the few frames left and has the
-/// next one start the WAL from its beginning (`journal_size_limit` then cuts the file back).
-/// The server's connections never checkpoint inside a commit; a background job calls this
-/// several times a second. Nothing to do on PostgreSQL.
-pub fn checkpoint(conn: &mut AnyConnection) -> Result<(), AppError> {
+/// it (`PRAGMA wal_checkpoint(PASSIVE)`: it waits for nobody and blocks no writer), and says
+/// whether the WAL holds more than `restart_after` frames. Under a steady stream of commits a
+/// passive checkpoint never catches up with the last frame, so the WAL would never start over
+/// (it grew to 0.5 GB in the benchmark): past the bound, the caller has the writer thread
+/// checkpoint the few frames left between two of its transactions
+/// ([`writer::Writer::checkpoint_before_next`]), after which the next transaction starts the
+/// WAL from its beginning (`journal_size_limit` then cuts the file back). The server's
+/// connections never checkpoint inside a commit; a background job calls this several times a
+/// second. Nothing to do on PostgreSQL (false).
+pub fn checkpoint(conn: &mut AnyConnection, restart_after: i32) -> Result<bool, AppError> {
     if let AnyConnection::Sqlite(lite) = conn {
         let passive: Checkpointed =
             diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(lite)?;
-        if passive.log > RESTART_AFTER_FRAMES {
-            // A RESTART holds writers back while it waits for readers: a long read (an export
-            // of many clients) must not stall the token endpoint for the 5 s busy timeout, so it
-            // waits 50 ms at most, and tries again at the next tick if readers are still there.
-            lite.batch_execute("PRAGMA busy_timeout = 50;")?;
-            let restarted = diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").execute(lite);
-            lite.batch_execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))?;
-            restarted?;
-        }
+        return Ok(passive.log > restart_after);
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Checks that the database answers a query.

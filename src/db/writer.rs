@@ -18,6 +18,8 @@
 //! far is answered with the error, and the ones not yet run go to the next transaction.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -45,8 +47,9 @@ pub struct Writer {
 enum Kind {
     /// PostgreSQL: the shared pool.
     Pool(Pool),
-    /// SQLite: the queue of the writer thread.
-    Group(mpsc::Sender<Box<dyn Work>>),
+    /// SQLite: the queue of the writer thread, and whether it is to checkpoint the WAL before
+    /// its next transaction ([`Writer::checkpoint_before_next`]).
+    Group(mpsc::Sender<Box<dyn Work>>, Arc<AtomicBool>),
 }
 
 /// One request's work, as the writer thread sees it.
@@ -149,13 +152,30 @@ impl Writer {
     /// Each transaction is counted in `metrics` as a batch of the statement `sqlite-write`.
     pub fn group(pool: Pool, timeout: Duration, metrics: BatchMetrics) -> std::io::Result<Writer> {
         let (queue, receiver) = mpsc::channel(QUEUE);
+        let checkpoint = Arc::new(AtomicBool::new(false));
+        let wanted = checkpoint.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || serve(&pool, receiver, &metrics))?;
+            .spawn(move || serve(&pool, receiver, &wanted, &metrics))?;
         Ok(Writer {
-            kind: Kind::Group(queue),
+            kind: Kind::Group(queue, checkpoint),
             timeout,
         })
+    }
+
+    /// SQLite: has the writer thread checkpoint the WAL before its next transaction, when no
+    /// write is under way, so that the checkpoint copies every frame (unless a reader still
+    /// needs some) and the transaction after it starts the WAL over from its beginning
+    /// (SQLite does so, without waiting for anybody, for a writer that finds the whole WAL
+    /// copied). [`super::checkpoint`] asks for it once the WAL grew past its bound: a
+    /// `RESTART` checkpoint on another connection did the same, but held the writer back
+    /// meanwhile, and the writer waited in SQLite's busy handler, which sleeps 1, 2, 5, 10 ms
+    /// and more between tries: 10 to 20 ms of p99 on every write flow (issue 13). Nothing to
+    /// do on PostgreSQL.
+    pub fn checkpoint_before_next(&self) {
+        if let Kind::Group(_, wanted) = &self.kind {
+            wanted.store(true, Ordering::Release);
+        }
     }
 
     /// Runs `f` on the writing connection, off the executor, in a transaction (on SQLite a
@@ -183,7 +203,7 @@ impl Writer {
     {
         match &self.kind {
             Kind::Pool(pool) => super::run_judged(pool, f, failed).await,
-            Kind::Group(queue) => {
+            Kind::Group(queue, _) => {
                 let (reply, answer) = oneshot::channel();
                 let work: Box<dyn Work> = Box::new(Pending { f, failed, reply });
                 let queued = tokio::time::timeout(self.timeout, queue.send(work)).await;
@@ -207,8 +227,14 @@ pub(super) fn unavailable(why: &str) -> AppError {
 }
 
 /// The writer thread: takes whatever has queued (at most [`MAX_BATCH`]) and commits it as one
-/// transaction, until every sender is gone.
-fn serve(pool: &Pool, mut receiver: mpsc::Receiver<Box<dyn Work>>, metrics: &BatchMetrics) {
+/// transaction, until every sender is gone; checkpoints the WAL before a transaction when
+/// `checkpoint` asks ([`Writer::checkpoint_before_next`]).
+fn serve(
+    pool: &Pool,
+    mut receiver: mpsc::Receiver<Box<dyn Work>>,
+    checkpoint: &AtomicBool,
+    metrics: &BatchMetrics,
+) {
     let mut pending: VecDeque<Box<dyn Work>> = VecDeque::new();
     loop {
         if pending.is_empty() {
@@ -216,6 +242,9 @@ fn serve(pool: &Pool, mut receiver: mpsc::Receiver<Box<dyn Work>>, metrics: &Bat
                 Some(work) => pending.push_back(work),
                 None => return,
             }
+        }
+        if checkpoint.swap(false, Ordering::AcqRel) {
+            checkpoint_here(pool);
         }
         while pending.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -296,6 +325,20 @@ fn commit_batch(pool: &Pool, pending: &mut VecDeque<Box<dyn Work>>) {
             ran.into_iter().for_each(|r| (r.answer)(Some(&e)));
             conn.note::<()>(&Err(e));
         }
+    }
+}
+
+/// A `PASSIVE` checkpoint on the writer's connection, outside any transaction: it waits for
+/// nobody (a reader's older snapshot only stops it short of the last frames).
+fn checkpoint_here(pool: &Pool) {
+    use diesel::RunQueryDsl;
+    let done = pool.get().map_err(AppError::from).and_then(|mut conn| {
+        let lite = lite(&mut conn)?;
+        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").execute(lite)?;
+        Ok(())
+    });
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "could not checkpoint the WAL; will retry");
     }
 }
 
@@ -400,6 +443,25 @@ mod tests {
         let (held, results) = tokio::join!(hold, jobs);
         held.unwrap();
         results
+    }
+
+    #[tokio::test]
+    async fn the_wal_starts_over_once_the_writer_has_checkpointed_it() {
+        let (_dir, w, reader) = writer();
+        for v in 0..50 {
+            w.run(move |conn| insert(conn, v)).await.unwrap();
+        }
+        // Asked to, the writer checkpoints before its next transaction, which then writes its
+        // frames at the beginning of the WAL: a few frames, not 51 transactions' worth.
+        w.checkpoint_before_next();
+        w.run(|conn| insert(conn, 50)).await.unwrap();
+        let mut conn = reader.get().unwrap();
+        assert!(
+            !super::super::checkpoint(&mut conn, 5).unwrap(),
+            "the WAL started over"
+        );
+        drop(conn);
+        assert_eq!(stored(&reader), (0..=50).collect::<Vec<_>>());
     }
 
     #[tokio::test]
