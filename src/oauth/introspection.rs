@@ -66,13 +66,19 @@ pub(super) fn with_token(
     revoked: Revoked,
     answer: impl FnOnce(&mut AnyConnection, Found, i64) -> Result<OAuthResponse, AppError>,
 ) -> OAuthResponse {
-    let Some(token) = req.param("token").filter(|t| !t.is_empty()) else {
+    let Some(token) = token_param(req) else {
         return OAuthResponse::invalid_request("missing parameter: token");
     };
     let now = ctx.clock.now();
     find(ctx, conn, &authenticated.client, token, now, revoked)
         .and_then(|found| answer(conn, found, now))
         .unwrap_or_else(|e| lookup_failed(&e))
+}
+
+/// The `token` parameter of an introspection or revocation request (RFC 7662 2.1, RFC 7009
+/// 2.1: required); None when it is missing or empty, which [`with_token`] refuses.
+pub(super) fn token_param(req: &ClientRequest) -> Option<&str> {
+    req.param("token").filter(|t| !t.is_empty())
 }
 
 /// An access token (a JWT) that the authenticated client presented, verified in memory: its
@@ -127,7 +133,7 @@ pub async fn introspect_batched(
     (req, authenticated): &(ClientRequest, Authenticated),
 ) -> Option<OAuthResponse> {
     let batches = ctx.batches?;
-    let token = req.param("token").filter(|t| !t.is_empty())?;
+    let token = token_param(req)?;
     let now = ctx.clock.now();
     let client = &authenticated.client;
     let found = match own_access_token(ctx, client, token, now) {
@@ -163,37 +169,35 @@ pub fn introspect(
 /// RFC 7662 2.2: the answer for what was found; anything not active, or not the caller's, is
 /// just `active: false`.
 fn introspection(ctx: &OAuthContext<'_>, found: Found) -> OAuthResponse {
-    {
-        match found {
-            Found::Access(c) => json(
-                200,
-                serde_json::json!({
-                    "active": true,
-                    "scope": c.scope.as_deref().unwrap_or_default(),
-                    "client_id": c.client_id,
-                    "sub": c.sub,
-                    "exp": c.exp,
-                    "iat": c.iat,
-                    "iss": c.iss,
-                    "aud": c.aud,
-                    "jti": c.jti,
-                    "token_type": "Bearer",
-                }),
-            ),
-            Found::Refresh(r) => json(
-                200,
-                serde_json::json!({
-                    "active": true,
-                    "scope": r.scope,
-                    "client_id": r.client_id,
-                    "sub": r.user_id.to_string(),
-                    "exp": r.expires_at,
-                    "iat": r.created_at,
-                    "iss": ctx.issuer,
-                    "token_type": "refresh_token",
-                }),
-            ),
-            Found::Nothing => json(200, serde_json::json!({ "active": false })),
-        }
+    match found {
+        Found::Access(c) => json(
+            200,
+            serde_json::json!({
+                "active": true,
+                "scope": c.scope.as_deref().unwrap_or_default(),
+                "client_id": c.client_id,
+                "sub": c.sub,
+                "exp": c.exp,
+                "iat": c.iat,
+                "iss": c.iss,
+                "aud": c.aud,
+                "jti": c.jti,
+                "token_type": "Bearer",
+            }),
+        ),
+        Found::Refresh(r) => json(
+            200,
+            serde_json::json!({
+                "active": true,
+                "scope": r.scope,
+                "client_id": r.client_id,
+                "sub": r.user_id.to_string(),
+                "exp": r.expires_at,
+                "iat": r.created_at,
+                "iss": ctx.issuer,
+                "token_type": "refresh_token",
+            }),
+        ),
+        Found::Nothing => json(200, serde_json::json!({ "active": false })),
     }
 }

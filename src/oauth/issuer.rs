@@ -156,15 +156,6 @@ impl StoredAhead {
             now,
         }
     }
-
-    /// The refresh token to store, as its row wants it (the scope is the statement's).
-    pub fn refresh_row(&self) -> Option<NewRefresh<'_>> {
-        self.refresh.as_ref().map(|r| NewRefresh {
-            token_hash: &r.hash,
-            scope: "",
-            expires_at: r.expires_at,
-        })
-    }
 }
 
 /// A refresh token for `client`, if it may use the refresh grant (RFC 6749 1.5: only then is

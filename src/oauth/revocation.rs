@@ -3,7 +3,9 @@
 
 use super::client_auth::Authenticated;
 use super::context::OAuthContext;
-use super::introspection::{Found, Revoked, lookup_failed, own_access_token, with_token};
+use super::introspection::{
+    Found, Revoked, lookup_failed, own_access_token, token_param, with_token,
+};
 use super::request::{ClientRequest, OAuthResponse};
 use crate::db::AnyConnection;
 use crate::token::store;
@@ -17,7 +19,7 @@ pub async fn revoke_batched(
     (req, authenticated): &(ClientRequest, Authenticated),
 ) -> Option<OAuthResponse> {
     let batches = ctx.batches?;
-    let token = req.param("token").filter(|t| !t.is_empty())?;
+    let token = token_param(req)?;
     let claims = own_access_token(ctx, &authenticated.client, token, ctx.clock.now())?;
     let revoked = match claims {
         Some(c) => batches

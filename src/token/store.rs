@@ -1003,17 +1003,20 @@ impl Statement for FindRefreshManyPg {
         JOIN \"refresh_tokens\" AS r ON r.\"token_hash\" = i.\"hash\" \
         JOIN \"grants\" AS g ON g.\"id\" = r.\"grant_id\" \
         JOIN \"clients\" AS c ON c.\"id\" = g.\"client_id\"";
+    /// The ordinal, then a [`RefreshRow`].
     type Row = (
         BigInt,
-        BigInt,
-        BigInt,
-        Text,
-        BigInt,
-        Nullable<BigInt>,
-        BigInt,
-        Nullable<BigInt>,
-        BigInt,
-        Text,
+        (
+            BigInt,
+            BigInt,
+            Text,
+            BigInt,
+            Nullable<BigInt>,
+            BigInt,
+            Nullable<BigInt>,
+            BigInt,
+            Text,
+        ),
     );
 }
 
@@ -1032,50 +1035,10 @@ impl crate::db::batcher::Batched for FindRefreshBatch {
     ) -> Result<Vec<Option<RefreshRow>>, AppError> {
         use crate::db::prepared::prepared;
         let pg = crate::db::batcher::postgres(conn)?;
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(
-            i64,
-            i64,
-            i64,
-            String,
-            i64,
-            Option<i64>,
-            i64,
-            Option<i64>,
-            i64,
-            String,
-        )> = prepared::<FindRefreshManyPg>(&[Bind::Texts(&column(hashes, HashedToken::as_str))])
-            .load(pg)?;
-        Ok(by_ordinal(
-            hashes.len(),
-            rows.into_iter().map(
-                |(
-                    ord,
-                    id,
-                    grant_id,
-                    scope,
-                    expires_at,
-                    rotated_at,
-                    created_at,
-                    revoked_at,
-                    user_id,
-                    client_id,
-                )| {
-                    let row = RefreshRow {
-                        id,
-                        grant_id,
-                        scope,
-                        expires_at,
-                        rotated_at,
-                        created_at,
-                        revoked_at,
-                        user_id: UserId(user_id),
-                        client_id,
-                    };
-                    (ord, row)
-                },
-            ),
-        ))
+        let rows: Vec<(i64, RefreshRow)> =
+            prepared::<FindRefreshManyPg>(&[Bind::Texts(&column(hashes, HashedToken::as_str))])
+                .load(pg)?;
+        Ok(by_ordinal(hashes.len(), rows))
     }
 }
 
