@@ -39,16 +39,26 @@ impl Rebuilds {
 
     /// True when a change is waiting and a rebuild may run now.
     pub fn due(&self) -> bool {
+        self.due_at(Instant::now())
+    }
+
+    /// [`Self::due`] as of `now`.
+    fn due_at(&self, now: Instant) -> bool {
         self.pending
-            && self
-                .last
-                .is_none_or(|(at, took)| took <= Self::QUICK || at.elapsed() >= took * Self::DUTY)
+            && self.last.is_none_or(|(at, took)| {
+                took <= Self::QUICK || now.saturating_duration_since(at) >= took * Self::DUTY
+            })
     }
 
     /// Records a rebuild that started at `started`.
     pub fn done(&mut self, started: Instant) {
+        self.done_at(started, Instant::now());
+    }
+
+    /// [`Self::done`] for a rebuild that ended at `ended`.
+    fn done_at(&mut self, started: Instant, ended: Instant) {
         self.pending = false;
-        self.last = Some((Instant::now(), started.elapsed()));
+        self.last = Some((ended, ended.saturating_duration_since(started)));
     }
 }
 
@@ -125,19 +135,23 @@ mod tests {
 
     #[test]
     fn a_slow_rebuild_waits_ten_times_as_long_as_it_took() {
+        // Explicit instants: the test never depends on how long a sleep took (a loaded CI
+        // machine once turned a 40 ms sleep into a longer rebuild and a longer wait).
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
         let mut r = Rebuilds::default();
-        assert!(!r.due(), "nothing changed");
+        assert!(!r.due_at(t0), "nothing changed");
         r.changed();
-        assert!(r.due(), "the first rebuild runs at once");
-        r.done(Instant::now());
+        assert!(r.due_at(t0), "the first rebuild runs at once");
+        r.done_at(t0, ms(5));
         r.changed();
-        assert!(r.due(), "a quick rebuild runs with every change");
-        let started = Instant::now();
-        std::thread::sleep(Duration::from_millis(40));
-        r.done(started);
+        assert!(r.due_at(ms(6)), "a quick rebuild runs with every change");
+        r.done_at(ms(10), ms(50));
         r.changed();
-        assert!(!r.due(), "40 ms of rebuild: the next waits 400 ms");
-        std::thread::sleep(Duration::from_millis(420));
-        assert!(r.due());
+        assert!(!r.due_at(ms(51)), "40 ms of rebuild: the next waits 400 ms");
+        assert!(!r.due_at(ms(449)), "still inside the 400 ms");
+        assert!(r.due_at(ms(450)), "400 ms after the slow rebuild ended");
+        r.done_at(ms(450), ms(460));
+        assert!(!r.due_at(ms(2000)), "nothing changed since");
     }
 }
