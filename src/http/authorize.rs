@@ -141,6 +141,22 @@ pub async fn authorize(
             &format!("/oauth/authorize?{query}"),
             state.clock.now(),
         );
+    // PostgreSQL, signed in, consent remembered: the code stored in a batch on condition of
+    // that consent, with no blocking hop (issue 13); anything else is decided below.
+    if let Some(user_id) = session_user {
+        match authorization::with_remembered_consent(
+            &state.oauth(),
+            &params,
+            user_id,
+            signed_in_just_now,
+        )
+        .await
+        {
+            Ok(Some(url)) => return found(&url),
+            Ok(None) => {}
+            Err(e) => return unavailable(&pages, &session, &e),
+        }
+    }
     // The person (still there?) and the step, in one trip to the database. Without a session,
     // on the shared pool: anybody may send this request, and a flood of it must not hold the
     // token endpoint's writes back. With one, on the writer: the step may issue a code, which

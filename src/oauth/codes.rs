@@ -82,6 +82,7 @@ pub fn new_code(
         pkce: challenge,
         code_expires_at: now + CODE_TTL,
         now,
+        only_if_approved: false,
     };
     redirect
         .query_pairs_mut()

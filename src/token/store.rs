@@ -177,16 +177,25 @@ pub fn insert_grant(conn: &mut AnyConnection, g: &NewGrant) -> Result<i64, AppEr
         .get_result(conn)?)
 }
 
-/// Stores many new codes at once (PostgreSQL, [`IssueBatch`]): [`insert_grant`] for each.
+/// Stores many new codes at once (PostgreSQL, [`IssueBatch`]): [`insert_grant`] for each,
+/// but a code marked [`IssueItem::only_if_approved`] only where the person's remembered consent
+/// for the client covers its scopes: `@>` on the two scope lists is
+/// [`crate::consent::covers`] (every requested scope approved; stored scopes are
+/// space-separated, and no scope at all, `''`, is the empty list, which every consent covers).
+/// Returns the hashes of the codes it stored.
 struct InsertGrantsPg;
 impl Statement for InsertGrantsPg {
     const SQL: &'static str = "INSERT INTO \"grants\" (\"code_hash\", \"client_id\", \"user_id\", \
         \"redirect_uri\", \"redirect_uri_given\", \"scope\", \"pkce\", \"code_expires_at\", \
         \"expires_at\", \"created_at\") \
         SELECT c, cl, u, r, g <> 0, s, NULLIF(p, ''), e, e, n FROM unnest(?::text[], ?::bigint[], \
-        ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::bigint[]) \
-        AS t(c, cl, u, r, g, s, p, e, n)";
-    type Row = BigInt;
+        ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], \
+        ?::bigint[]) AS t(c, cl, u, r, g, s, p, e, n, a) \
+        WHERE a = 0 OR EXISTS (SELECT 1 FROM \"consents\" AS k WHERE k.\"user_id\" = t.u \
+        AND k.\"client_id\" = t.cl \
+        AND string_to_array(k.\"scope\", ' ') @> string_to_array(t.s, ' ')) \
+        RETURNING \"code_hash\"";
+    type Row = Text;
 }
 
 /// A new code for [`IssueBatch`]: [`NewGrant`], owned.
@@ -209,6 +218,10 @@ pub struct IssueItem {
     pub code_expires_at: i64,
     /// Now.
     pub now: i64,
+    /// In [`IssueBatch`]: store it only if the person's remembered consent covers its scopes
+    /// (decided by the statement that stores it; see
+    /// [`crate::oauth::authorization::with_remembered_consent`]).
+    pub only_if_approved: bool,
 }
 
 impl IssueItem {
@@ -230,7 +243,9 @@ impl IssueItem {
 
 /// New codes (RFC 6749 4.1.2) on PostgreSQL, any number in one statement
 /// ([`crate::db::batcher`]; issue 13), for the authorization requests that queued together
-/// ([`insert_grant`] for one, on SQLite). Every item is stored (`Some`) or the statement fails.
+/// ([`insert_grant`] for one, on SQLite). Every item is stored (`Some`) or the statement fails,
+/// but one [`IssueItem::only_if_approved`] that the person's consent does not cover: `None`,
+/// nothing stored.
 pub struct IssueBatch;
 impl crate::db::batcher::Batched for IssueBatch {
     type Item = IssueItem;
@@ -240,7 +255,7 @@ impl crate::db::batcher::Batched for IssueBatch {
     fn run(conn: &mut AnyConnection, items: &[IssueItem]) -> Result<Vec<Option<()>>, AppError> {
         use crate::db::prepared::prepared;
         let pg = crate::db::batcher::postgres(conn)?;
-        prepared::<InsertGrantsPg>(&[
+        let stored: Vec<String> = prepared::<InsertGrantsPg>(&[
             Bind::Texts(&column(items, |i| i.code_hash.as_str())),
             Bind::Ints(&column(items, |i| i.client_pk.0)),
             Bind::Ints(&column(items, |i| i.user_id.0)),
@@ -250,9 +265,14 @@ impl crate::db::batcher::Batched for IssueBatch {
             Bind::Texts(&column(items, |i| i.pkce.as_deref().unwrap_or(""))),
             Bind::Ints(&column(items, |i| i.code_expires_at)),
             Bind::Ints(&column(items, |i| i.now)),
+            Bind::Ints(&column(items, |i| i.only_if_approved.into())),
         ])
-        .execute(pg)?;
-        Ok(items.iter().map(|_| Some(())).collect())
+        .load(pg)?;
+        let stored: std::collections::HashSet<String> = stored.into_iter().collect();
+        Ok(items
+            .iter()
+            .map(|i| stored.contains(i.code_hash.as_str()).then_some(()))
+            .collect())
     }
 }
 

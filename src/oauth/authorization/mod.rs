@@ -48,8 +48,62 @@ pub async fn store_code(
             "a code to store in a batch, without batches".into(),
         ));
     };
-    batches.issue.run_async(code.row).await?;
-    Ok(with_iss(code.redirect, ctx.issuer))
+    match batches.issue.run_async(code.row).await? {
+        Some(()) => Ok(with_iss(code.redirect, ctx.issuer)),
+        None => Err(AppError::Internal("a code was not stored".into())),
+    }
+}
+
+/// A signed-in person's authorization request on PostgreSQL, answered without a blocking
+/// hop when a remembered consent answers it (issue 13; the code flow's usual case): the client
+/// from the cache, the request judged in memory by the rules [`begin`] applies
+/// ([`request::check`], [`signed_in`], [`must_ask`]), and the code stored in a batch on the
+/// condition, decided by the database in the same statement, that the person's remembered
+/// consent covers its scopes ([`crate::token::store::IssueBatch`]). One statement instead of
+/// the consent's read on a pooled connection and then the code's insert. Returns the redirect
+/// back to the client with the stored code (RFC 6749 4.1.2, RFC 9207 2), or None when
+/// [`begin`] must decide: no batches (SQLite), the client not in the cache, a request that is
+/// refused or needs a page (sign-in, consent), or a consent that does not cover it (nothing
+/// was stored then).
+pub async fn with_remembered_consent(
+    ctx: &OAuthContext<'_>,
+    params: &AuthorizeParams,
+    user_id: UserId,
+    signed_in_just_now: bool,
+) -> Result<Option<url::Url>, AppError> {
+    let Some(batches) = ctx.batches else {
+        return Ok(None);
+    };
+    let Some(Some(client)) = params
+        .client_id
+        .as_deref()
+        .and_then(|id| ctx.clients.lookup(id))
+    else {
+        return Ok(None);
+    };
+    let Ok(checked) = check(params, Some(&client.client)) else {
+        return Ok(None);
+    };
+    if signed_in(&checked, Some(user_id), signed_in_just_now).is_err() {
+        return Ok(None);
+    }
+    // Asked even when everything requested was approved before (a public client,
+    // `prompt=consent`): the page, which `begin` shows.
+    if must_ask(
+        client.client.public,
+        checked.prompt,
+        Some(&checked.scopes),
+        &checked.scopes,
+    ) {
+        return Ok(None);
+    }
+    let mut code = super::codes::new_code(&client.client, &checked, user_id, ctx.clock.now())?;
+    code.row.only_if_approved = true;
+    Ok(batches
+        .issue
+        .run_async(code.row)
+        .await?
+        .map(|()| with_iss(code.redirect, ctx.issuer)))
 }
 
 /// What the consent page shows, and the binding that its answer must carry.
@@ -109,6 +163,30 @@ pub fn must_ask(
     public || prompt.consent || !approved.is_some_and(|a| crate::consent::covers(a, requested))
 }
 
+/// Who is asking, once the request is checked: the signed-in person, or the step that comes
+/// first (sign in, or a refusal when `prompt=none` forbids the page).
+fn signed_in(
+    checked: &Checked,
+    user_id: Option<UserId>,
+    signed_in_just_now: bool,
+) -> Result<UserId, Step> {
+    // OpenID Connect Core 3.1.2.1 `prompt=login`: sign in again even with a live session.
+    if checked.prompt.login && !signed_in_just_now {
+        return Err(Step::SignIn { again: true });
+    }
+    let Some(user_id) = user_id else {
+        if checked.prompt.none {
+            // OpenID Connect Core 3.1.2.6: no page may be shown, and sign-in is needed.
+            return Err(Step::Refused(checked.refuse(
+                ErrorCode::LoginRequired,
+                "the user is not signed in, and prompt=none forbids showing the sign-in page",
+            )));
+        }
+        return Err(Step::SignIn { again: false });
+    };
+    Ok(user_id)
+}
+
 /// A GET of the authorization endpoint. `signed_in_just_now`: the person entered their password
 /// for exactly this request (what `prompt=login` asks for).
 pub fn begin(
@@ -123,19 +201,9 @@ pub fn begin(
         Err(refusal) => return Ok(Step::Refused(refusal)),
     };
     let prompt = checked.prompt;
-    // OpenID Connect Core 3.1.2.1 `prompt=login`: sign in again even with a live session.
-    if prompt.login && !signed_in_just_now {
-        return Ok(Step::SignIn { again: true });
-    }
-    let Some(user_id) = user_id else {
-        if prompt.none {
-            // OpenID Connect Core 3.1.2.6: no page may be shown, and sign-in is needed.
-            return Ok(Step::Refused(checked.refuse(
-                ErrorCode::LoginRequired,
-                "the user is not signed in, and prompt=none forbids showing the sign-in page",
-            )));
-        }
-        return Ok(Step::SignIn { again: false });
+    let user_id = match signed_in(&checked, user_id, signed_in_just_now) {
+        Ok(user_id) => user_id,
+        Err(step) => return Ok(step),
     };
     let approved = crate::consent::store::approved(conn, user_id, client.client.id)?;
     if !must_ask(
