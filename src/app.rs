@@ -234,6 +234,7 @@ impl Application {
                             cookie_key.clone(),
                             secure_cookies,
                             server_state.pool.clone(),
+                            server_state.batches.as_ref().map(|b| b.session.clone()),
                             server_state.sessions,
                             server_state.clock.clone(),
                         ),

@@ -67,9 +67,18 @@ struct Job<B: Batched> {
     reply: oneshot::Sender<Reply<B>>,
 }
 
-/// See the module documentation.
+/// See the module documentation. A clone sends to the same thread, which ends when the last
+/// copy is dropped.
 pub struct Batcher<B: Batched> {
     queue: mpsc::Sender<Job<B>>,
+}
+
+impl<B: Batched> Clone for Batcher<B> {
+    fn clone(&self) -> Batcher<B> {
+        Batcher {
+            queue: self.queue.clone(),
+        }
+    }
 }
 
 /// The answer of a batcher that stopped (it ends only when the server does).

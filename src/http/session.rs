@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
 use crate::db::Pool;
+use crate::db::batcher::Batcher;
 use crate::ids::UserId;
 use crate::user::sessions::{self as stored, SessionPolicy};
 
@@ -46,12 +47,14 @@ pub fn middleware(
     key: Key,
     secure: bool,
     pool: Pool,
+    batch: Option<Batcher<stored::FindSessionBatch>>,
     policy: SessionPolicy,
     clock: Clock,
 ) -> SessionMiddleware<DbSessionStore> {
     SessionMiddleware::builder(
         DbSessionStore {
             pool,
+            batch,
             policy,
             clock,
         },
@@ -75,6 +78,10 @@ type State = HashMap<String, String>;
 #[derive(Clone)]
 pub struct DbSessionStore {
     pool: Pool,
+    /// PostgreSQL: sessions looked up with other requests' in one statement, awaited without a
+    /// blocking thread (issue 13); a session that needs a write (its use recorded, or its end)
+    /// is then loaded again the usual way.
+    batch: Option<Batcher<stored::FindSessionBatch>>,
     policy: SessionPolicy,
     clock: Clock,
 }
@@ -110,6 +117,28 @@ pub fn decode_anonymous(encoded: &str) -> Option<HashMap<String, String>> {
 }
 
 impl DbSessionStore {
+    /// [`stored::load_live`]; on PostgreSQL through the batch when the session needs no write.
+    async fn load_live(
+        &self,
+        hash: String,
+        policy: SessionPolicy,
+        now: i64,
+    ) -> Result<Option<stored::StoredSession>, crate::error::AppError> {
+        if let Some(batch) = &self.batch {
+            match batch.run_async(hash.clone()).await? {
+                None => return Ok(None),
+                Some(found) if stored::upkeep(&found, &policy, now) == stored::Upkeep::None => {
+                    return Ok(Some(found));
+                }
+                Some(_) => {}
+            }
+        }
+        crate::db::run(&self.pool, move |conn| {
+            stored::load_live(conn, &hash, &policy, now)
+        })
+        .await
+    }
+
     /// Stores a new signed-in session and returns the cookie value naming it.
     async fn insert(&self, user_id: UserId, state: &State) -> Result<SessionKey, anyhow::Error> {
         let (id, hash) = stored::new_id()?;
@@ -146,11 +175,7 @@ impl SessionStore for DbSessionStore {
         let hash = stored::hash_id(id);
         let policy = self.policy;
         let now = self.clock.now();
-        let found = crate::db::run(&self.pool, move |conn| {
-            stored::load_live(conn, &hash, &policy, now)
-        })
-        .await
-        .map_err(|e| {
+        let found = self.load_live(hash, policy, now).await.map_err(|e| {
             if e.is_unavailable() {
                 LoadError::Other(anyhow::anyhow!("{UNAVAILABLE_MARK}: {e}"))
             } else {

@@ -18,6 +18,9 @@ pub struct Batches {
     pub revoked: crate::db::batcher::Batcher<store::RevokedBatch>,
     /// Refresh tokens looked up for introspection ([`store::FindRefreshBatch`]).
     pub find_refresh: crate::db::batcher::Batcher<store::FindRefreshBatch>,
+    /// Signed-in sessions looked up ([`crate::user::sessions::FindSessionBatch`]), by the
+    /// session store ([`crate::http::session::DbSessionStore`]), which holds a copy.
+    pub session: crate::db::batcher::Batcher<crate::user::sessions::FindSessionBatch>,
 }
 
 impl Batches {
@@ -37,6 +40,7 @@ impl Batches {
             revoke: Batcher::start(pool, url, timeout, metrics.clone())?,
             revoked: Batcher::start(pool, url, timeout, metrics.clone())?,
             find_refresh: Batcher::start(pool, url, timeout, metrics.clone())?,
+            session: Batcher::start(pool, url, timeout, metrics.clone())?,
         })
     }
 }

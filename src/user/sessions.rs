@@ -121,19 +121,93 @@ pub fn find(conn: &mut AnyConnection, id_hash: &str) -> Result<Option<StoredSess
             sessions::created_at,
             sessions::last_seen_at,
         ))
-        .get_result::<(UserId, String, String, i64, i64)>(conn)
+        .get_result::<SessionColumns>(conn)
         .optional()?;
-    Ok(
-        row.and_then(|(user_id, role, state, created_at, last_seen_at)| {
-            Some(StoredSession {
-                user_id,
-                role: Role::parse(&role)?,
-                state,
-                created_at,
-                last_seen_at,
-            })
-        }),
-    )
+    Ok(row.and_then(from_columns))
+}
+
+/// What [`find`] reads of a session: user, role, state, created, last seen.
+type SessionColumns = (UserId, String, String, i64, i64);
+
+/// The session [`find`] read, None when the role is unknown to this version.
+fn from_columns(
+    (user_id, role, state, created_at, last_seen_at): SessionColumns,
+) -> Option<StoredSession> {
+    Some(StoredSession {
+        user_id,
+        role: Role::parse(&role)?,
+        state,
+        created_at,
+        last_seen_at,
+    })
+}
+
+/// What a found session needs before it is used: the rule of [`load_live`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Upkeep {
+    /// Nothing: use it.
+    None,
+    /// Record its use ([`TOUCH_EVERY`]).
+    Touch,
+    /// It is over ([`SessionPolicy::is_live`]): delete it.
+    End,
+}
+
+/// See [`Upkeep`].
+pub fn upkeep(found: &StoredSession, policy: &SessionPolicy, now: i64) -> Upkeep {
+    if !policy.is_live(found.role, found.created_at, found.last_seen_at, now) {
+        Upkeep::End
+    } else if now - found.last_seen_at >= TOUCH_EVERY.min(policy.idle(found.role) / 10) {
+        Upkeep::Touch
+    } else {
+        Upkeep::None
+    }
+}
+
+/// Many sessions by id hash at once (PostgreSQL, [`FindSessionBatch`]): the columns of
+/// [`find`], led by the ordinal of the hash they were found by.
+struct FindSessionsPg;
+impl crate::db::prepared::Statement for FindSessionsPg {
+    const SQL: &'static str = "SELECT i.\"ord\", s.\"user_id\", u.\"role\", s.\"state\", \
+        s.\"created_at\", s.\"last_seen_at\" FROM unnest(?::text[]) WITH ORDINALITY AS i(\"hash\", \"ord\") \
+        JOIN \"sessions\" AS s ON s.\"id_hash\" = i.\"hash\" \
+        JOIN \"users\" AS u ON u.\"id\" = s.\"user_id\"";
+    type Row = (
+        diesel::sql_types::BigInt,
+        (
+            diesel::sql_types::BigInt,
+            diesel::sql_types::Text,
+            diesel::sql_types::Text,
+            diesel::sql_types::BigInt,
+            diesel::sql_types::BigInt,
+        ),
+    );
+}
+
+/// [`find`] for many sessions in one statement (PostgreSQL, [`crate::db::batcher`]; issue 13:
+/// every page of a signed-in person, the authorization endpoint's above all, loads their
+/// session first): `Some` for each id hash that is a session of an existing user.
+pub struct FindSessionBatch;
+impl crate::db::batcher::Batched for FindSessionBatch {
+    type Item = String;
+    type Out = StoredSession;
+    const NAME: &'static str = "pg-session";
+
+    fn run(
+        conn: &mut AnyConnection,
+        hashes: &[String],
+    ) -> Result<Vec<Option<StoredSession>>, AppError> {
+        use crate::db::batcher::{by_ordinal, column};
+        use crate::db::prepared::{Bind, prepared};
+        let pg = crate::db::batcher::postgres(conn)?;
+        let rows: Vec<(i64, SessionColumns)> =
+            prepared::<FindSessionsPg>(&[Bind::Texts(&column(hashes, String::as_str))]).load(pg)?;
+        Ok(by_ordinal(
+            hashes.len(),
+            rows.into_iter()
+                .filter_map(|(ord, columns)| Some((ord, from_columns(columns)?))),
+        ))
+    }
 }
 
 /// Loads a live session, ending it when it is no longer live and recording its use (at most
@@ -147,15 +221,18 @@ pub fn load_live(
     let Some(mut found) = find(conn, id_hash)? else {
         return Ok(None);
     };
-    if !policy.is_live(found.role, found.created_at, found.last_seen_at, now) {
-        delete(conn, id_hash)?;
-        return Ok(None);
-    }
-    if now - found.last_seen_at >= TOUCH_EVERY.min(policy.idle(found.role) / 10) {
-        diesel::update(sessions::table.find(id_hash))
-            .set(sessions::last_seen_at.eq(now))
-            .execute(conn)?;
-        found.last_seen_at = now;
+    match upkeep(&found, policy, now) {
+        Upkeep::End => {
+            delete(conn, id_hash)?;
+            return Ok(None);
+        }
+        Upkeep::Touch => {
+            diesel::update(sessions::table.find(id_hash))
+                .set(sessions::last_seen_at.eq(now))
+                .execute(conn)?;
+            found.last_seen_at = now;
+        }
+        Upkeep::None => {}
     }
     Ok(Some(found))
 }
