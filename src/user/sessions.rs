@@ -306,6 +306,22 @@ mod tests {
     }
 
     #[test]
+    fn a_found_session_is_used_as_it_is_touched_once_a_minute_or_ended() {
+        let p = SessionPolicy::default();
+        let found = |last_seen_at| StoredSession {
+            user_id: UserId(1),
+            role: Role::User,
+            state: String::new(),
+            created_at: 0,
+            last_seen_at,
+        };
+        assert_eq!(upkeep(&found(100), &p, 159), Upkeep::None);
+        assert_eq!(upkeep(&found(100), &p, 160), Upkeep::Touch);
+        assert_eq!(upkeep(&found(100), &p, 100 + 7200), Upkeep::End);
+        assert_eq!(upkeep(&found(12 * 3600 - 1), &p, 12 * 3600), Upkeep::End);
+    }
+
+    #[test]
     fn ids_are_unique_and_stored_hashed() {
         let (a, ha) = new_id().unwrap();
         let (b, _) = new_id().unwrap();
