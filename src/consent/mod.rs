@@ -5,7 +5,9 @@ pub mod store;
 
 use crate::client::ScopeSet;
 
-/// True when every requested scope was approved before.
+/// True when every requested scope was approved before. PostgreSQL's batch of new codes
+/// decides the same in SQL for a remembered consent (`@>` on the two scope lists, in
+/// `token::store`'s `InsertGrantsPg`): a change here changes it there too.
 pub fn covers(approved: &ScopeSet, requested: &ScopeSet) -> bool {
     requested.is_subset_of(approved)
 }
