@@ -141,22 +141,15 @@ pub async fn authorize(
             &format!("/oauth/authorize?{query}"),
             state.clock.now(),
         );
-    // PostgreSQL, signed in, consent remembered: the code stored in a batch on condition of
-    // that consent, with no blocking hop (issue 13); anything else is decided below.
-    if let Some(user_id) = session_user {
-        match authorization::with_remembered_consent(
-            &state.oauth(),
-            &params,
-            user_id,
-            signed_in_just_now,
-        )
-        .await
-        {
-            Ok(Some(url)) => return found(&url),
-            Ok(None) => {}
-            Err(e) => return unavailable(&pages, &session, &e),
+    // PostgreSQL, signed in: the step decided on the executor when it can be (a remembered
+    // consent's code stored in a batch on condition of that consent, or a refusal of the
+    // request; issue 13). Anything else, and SQLite, takes the trip to the database below.
+    let decided = match session_user {
+        Some(user_id) => {
+            authorization::begin_batched(&state.oauth(), &params, user_id, signed_in_just_now).await
         }
-    }
+        None => Ok(None),
+    };
     // The person (still there?) and the step, in one trip to the database. Without a session,
     // on the shared pool: anybody may send this request, and a flood of it must not hold the
     // token endpoint's writes back. With one, on the writer: the step may issue a code, which
@@ -175,9 +168,12 @@ pub async fn authorize(
         };
         Ok((person, step))
     };
-    let looked_up = match session_user {
-        Some(_) => state.writer.run(look_up).await,
-        None => crate::db::run(&state.pool, look_up).await,
+    let looked_up = match (decided, session_user) {
+        // Never a consent page: that needs the person's name from the database.
+        (Ok(Some(step)), _) => Ok((None, step)),
+        (Err(e), _) => Err(e),
+        (Ok(None), Some(_)) => state.writer.run(look_up).await,
+        (Ok(None), None) => crate::db::run(&state.pool, look_up).await,
     };
     match looked_up {
         Ok((_, Step::Refused(refusal))) => refused(&state, &pages, &session, refusal),

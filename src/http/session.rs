@@ -117,15 +117,17 @@ pub fn decode_anonymous(encoded: &str) -> Option<HashMap<String, String>> {
 }
 
 impl DbSessionStore {
-    /// [`stored::load_live`]; on PostgreSQL through the batch when the session needs no write.
+    /// [`stored::load_live`] of the session whose cookie names `id`; on PostgreSQL through the
+    /// batch when the session needs no write (the id is hashed again only for one that does,
+    /// once a minute per session).
     async fn load_live(
         &self,
-        hash: String,
+        id: &str,
         policy: SessionPolicy,
         now: i64,
     ) -> Result<Option<stored::StoredSession>, crate::error::AppError> {
         if let Some(batch) = &self.batch {
-            match batch.run_async(hash.clone()).await? {
+            match batch.run_async(stored::hash_id(id)).await? {
                 None => return Ok(None),
                 Some(found) if stored::upkeep(&found, &policy, now) == stored::Upkeep::None => {
                     return Ok(Some(found));
@@ -133,6 +135,7 @@ impl DbSessionStore {
                 Some(_) => {}
             }
         }
+        let hash = stored::hash_id(id);
         crate::db::run(&self.pool, move |conn| {
             stored::load_live(conn, &hash, &policy, now)
         })
@@ -172,10 +175,9 @@ impl SessionStore for DbSessionStore {
         let Some(id) = value.strip_prefix(SERVER_PREFIX) else {
             return Ok(None);
         };
-        let hash = stored::hash_id(id);
         let policy = self.policy;
         let now = self.clock.now();
-        let found = self.load_live(hash, policy, now).await.map_err(|e| {
+        let found = self.load_live(id, policy, now).await.map_err(|e| {
             if e.is_unavailable() {
                 LoadError::Other(anyhow::anyhow!("{UNAVAILABLE_MARK}: {e}"))
             } else {

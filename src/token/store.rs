@@ -220,7 +220,7 @@ pub struct IssueItem {
     pub now: i64,
     /// In [`IssueBatch`]: store it only if the person's remembered consent covers its scopes
     /// (decided by the statement that stores it; see
-    /// [`crate::oauth::authorization::with_remembered_consent`]).
+    /// [`crate::oauth::authorization::begin_batched`]).
     pub only_if_approved: bool,
 }
 

@@ -54,23 +54,24 @@ pub async fn store_code(
     }
 }
 
-/// A signed-in person's authorization request on PostgreSQL, answered without a blocking
-/// hop when a remembered consent answers it (issue 13; the code flow's usual case): the client
-/// from the cache, the request judged in memory by the rules [`begin`] applies
-/// ([`request::check`], [`signed_in`], [`must_ask`]), and the code stored in a batch on the
-/// condition, decided by the database in the same statement, that the person's remembered
-/// consent covers its scopes ([`crate::token::store::IssueBatch`]). One statement instead of
-/// the consent's read on a pooled connection and then the code's insert. Returns the redirect
-/// back to the client with the stored code (RFC 6749 4.1.2, RFC 9207 2), or None when
-/// [`begin`] must decide: no batches (SQLite), the client not in the cache, a request that is
-/// refused or needs a page (sign-in, consent), or a consent that does not cover it (nothing
-/// was stored then).
-pub async fn with_remembered_consent(
+/// [`begin`] for a signed-in person on PostgreSQL, on the async executor, when the step needs
+/// no read of its own (issue 13): the client from the cache and the request judged in memory
+/// by the rules `begin` applies ([`request::check`], [`signed_in`], [`must_ask`]). A refusal
+/// or a sign-in is that step; a request that a remembered consent may answer gets its code
+/// stored in a batch on the condition, decided by the database in the same statement, that
+/// the person's remembered consent covers its scopes ([`crate::token::store::IssueBatch`]),
+/// and is the redirect back to the client with it (RFC 6749 4.1.2, RFC 9207 2). One statement
+/// instead of the consent's read on a pooled connection and then the code's insert, and a
+/// flood of bad requests costs no connection. None when [`begin`] must decide: no batches
+/// (SQLite), the client not in the cache, a page to show (the consent page, which needs the
+/// consent's read and the person's name), or a consent that does not cover the request
+/// (nothing was stored then). Never [`Step::Consent`].
+pub async fn begin_batched(
     ctx: &OAuthContext<'_>,
     params: &AuthorizeParams,
     user_id: UserId,
     signed_in_just_now: bool,
-) -> Result<Option<url::Url>, AppError> {
+) -> Result<Option<Step>, AppError> {
     let Some(batches) = ctx.batches else {
         return Ok(None);
     };
@@ -81,11 +82,12 @@ pub async fn with_remembered_consent(
     else {
         return Ok(None);
     };
-    let Ok(checked) = check(params, Some(&client.client)) else {
-        return Ok(None);
+    let checked = match check(params, Some(&client.client)) {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(Some(Step::Refused(refusal))),
     };
-    if signed_in(&checked, Some(user_id), signed_in_just_now).is_err() {
-        return Ok(None);
+    if let Err(step) = signed_in(&checked, Some(user_id), signed_in_just_now) {
+        return Ok(Some(step));
     }
     // Asked even when everything requested was approved before (a public client,
     // `prompt=consent`): the page, which `begin` shows.
@@ -103,7 +105,7 @@ pub async fn with_remembered_consent(
         .issue
         .run_async(code.row)
         .await?
-        .map(|()| with_iss(code.redirect, ctx.issuer)))
+        .map(|()| Step::Redirect(with_iss(code.redirect, ctx.issuer))))
 }
 
 /// What the consent page shows, and the binding that its answer must carry.
